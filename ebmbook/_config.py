@@ -1,0 +1,61 @@
+"""Validation and hashing helpers shared by every frozen config dataclass.
+
+Every config is a frozen dataclass that validates itself in ``__post_init__`` and raises a
+``ValueError`` that names the offending field and says what would be valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from typing import Any, Iterable
+
+
+def _fail(field: str, value: Any, must: str) -> None:
+    raise ValueError(f"config field '{field}' = {value!r} is invalid: it must be {must}")
+
+
+def require_positive(obj: Any, *fields: str, allow_zero: bool = False) -> None:
+    """Each named field must be a finite number > 0 (or >= 0 with ``allow_zero``)."""
+    for name in fields:
+        v = getattr(obj, name)
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        ok = ok and (v >= 0 if allow_zero else v > 0)
+        if not ok:
+            _fail(name, v, "a finite number " + (">= 0" if allow_zero else "> 0"))
+
+
+def require_int(obj: Any, *fields: str, minimum: int = 1) -> None:
+    """Each named field must be an integer >= ``minimum``."""
+    for name in fields:
+        v = getattr(obj, name)
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= minimum):
+            _fail(name, v, f"an integer >= {minimum}")
+
+
+def require_choice(obj: Any, field: str, options: Iterable[str]) -> None:
+    """The named field must be one of ``options``."""
+    options = tuple(options)
+    v = getattr(obj, field)
+    if v not in options:
+        _fail(field, v, "one of " + ", ".join(repr(o) for o in options))
+
+
+def require_range(obj: Any, field: str, lo: float, hi: float) -> None:
+    """The named field must lie in the closed interval [lo, hi]."""
+    v = getattr(obj, field)
+    if not (isinstance(v, (int, float)) and lo <= v <= hi):
+        _fail(field, v, f"a number in [{lo}, {hi}]")
+
+
+def config_dict(cfg: Any) -> dict:
+    """A JSON-ready dict of a (possibly nested) dataclass config."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+
+
+def config_hash(cfg: Any) -> str:
+    """A short, stable hash of a config: equal configs give equal hashes across runs."""
+    payload = json.dumps({"type": type(cfg).__name__, **config_dict(cfg)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -1,0 +1,101 @@
+"""The results contract: every notebook reports the numbers its figures are about.
+
+A notebook builds a :class:`Results`, adds named numbers and checked claims, displays the
+table and writes ``_build/results/<notebook>.json``::
+
+    {"notebook", "size", "seed", "elapsed_s", "results": {name: number},
+     "claims": [{"claim", "value", "op", "threshold", "pass"}]}
+
+The book's "Reproduction report" page is assembled from these files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .io import atomic_write_text
+
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+RESULTS_ENV = "EBMBOOK_RESULTS_DIR"
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` that holds ``_config.yml`` and ``ebmbook/``."""
+    here = Path(start or Path.cwd()).resolve()
+    for p in (here, *here.parents):
+        if (p / "_config.yml").exists() and (p / "ebmbook").is_dir():
+            return p
+    return here
+
+
+def results_dir() -> Path:
+    """Where results JSON files go: ``$EBMBOOK_RESULTS_DIR`` or ``<project>/_build/results``."""
+    env = os.environ.get(RESULTS_ENV)
+    return Path(env) if env else project_root() / "_build" / "results"
+
+
+def _number(value: Any) -> float | int:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"a result must be a number, got {type(value).__name__}")
+    return value
+
+
+class Results:
+    """Named numbers and pass/fail claims of one notebook run."""
+
+    def __init__(self, notebook: str, size: str, seed: int):
+        self.notebook = notebook
+        self.size = size
+        self.seed = int(seed)
+        self.values: dict[str, float | int] = {}
+        self.descriptions: dict[str, str] = {}
+        self.claims: list[dict[str, Any]] = []
+        self._t0 = time.perf_counter()
+
+    def add(self, name: str, value: Any, description: str = "") -> float | int:
+        """Record one number (a Python or numpy/torch scalar)."""
+        self.values[name] = _number(value)
+        self.descriptions[name] = description
+        return self.values[name]
+
+    def claim(self, claim: str, value: Any, op: str, threshold: float) -> bool:
+        """Record a checked statement ``value <op> threshold``; returns whether it holds."""
+        if op not in OPS:
+            raise ValueError(f"op must be one of {sorted(OPS)}, got {op!r}")
+        v = float(_number(value))
+        ok = bool(math.isfinite(v) and OPS[op](v, threshold))
+        self.claims.append({"claim": claim, "value": v, "op": op,
+                            "threshold": float(threshold), "pass": ok})
+        return ok
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"notebook": self.notebook, "size": self.size, "seed": self.seed,
+                "elapsed_s": round(time.perf_counter() - self._t0, 2),
+                "results": dict(self.values), "claims": list(self.claims)}
+
+    def table(self):
+        """The results table as a pandas DataFrame (for display in the notebook)."""
+        import pandas as pd
+        rows = [{"name": k, "value": v, "meaning": self.descriptions.get(k, "")}
+                for k, v in self.values.items()]
+        return pd.DataFrame(rows).set_index("name")
+
+    def claims_table(self):
+        import pandas as pd
+        return pd.DataFrame(self.claims)
+
+    def write(self, directory: str | Path | None = None) -> Path:
+        """Write ``<directory>/<notebook>.json`` atomically and return its path."""
+        d = Path(directory) if directory is not None else results_dir()
+        path = d / f"{self.notebook}.json"
+        atomic_write_text(path, json.dumps(self.as_dict(), indent=2))
+        return path
