@@ -52,6 +52,8 @@ class ExperimentConfig:
 EXPERIMENTS: dict[str, str] = {
     "toy_densities": "ebmbook.experiments.toy_densities",
     "axes_diagnostics": "ebmbook.experiments.axes_diagnostics",
+    "mapping_principles": "ebmbook.experiments.mapping_principles",
+    "sk_spin_glass": "ebmbook.experiments.sk_spin_glass",
 }
 
 
