@@ -191,10 +191,12 @@ def verify_fashion_mnist(folder: str | os.PathLike) -> Path:
 
 # ----------------------------------------------------------------------------- Debian package
 
+
 def _run(cmd: Sequence[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run a command, capturing its output; raise :class:`DataNotFoundError` if it fails."""
     try:
-        done = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        done = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, env=env)
     except FileNotFoundError:
         raise DataNotFoundError(f"`{cmd[0]}` is not available on this machine. {HOW_TO_GET}") from None
     if done.returncode != 0:
