@@ -1,0 +1,158 @@
+"""Build the book: execute every chapter notebook with papermill, gather the results JSON into
+the Reproduction report page, and render HTML with Jupyter Book 1.x (its own execution off).
+
+Layout of ``_build/`` after ``ebmbook book``::
+
+    _build/src/        staged book sources (pages, _toc.yml, _config.yml, executed notebooks)
+    _build/results/    <notebook>.json results of this run (the results contract)
+    _build/html/       the rendered book (open index.html)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .results import RESULTS_ENV, project_root
+
+KERNEL_NAME = "ebmbook"
+REPORT_MARKER = "<!-- REPRODUCTION-TABLE -->"
+
+
+class BookBuildError(RuntimeError):
+    """A notebook failed or did not write its results; the message names notebook and cell."""
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    seconds: float
+    error: str | None = None
+
+
+def _kernel_name() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+    specs = KernelSpecManager().find_kernel_specs()
+    if KERNEL_NAME in specs:
+        return KERNEL_NAME
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name",
+                    KERNEL_NAME, "--display-name", "Python (ebmbook)"], check=True,
+                   capture_output=True)
+    return KERNEL_NAME
+
+
+def _describe_failure(exc: Exception) -> str:
+    from papermill.exceptions import PapermillExecutionError
+    if isinstance(exc, PapermillExecutionError):
+        return (f"cell {exc.cell_index} (execution count {exc.exec_count}) raised "
+                f"{exc.ename}: {exc.evalue}")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def execute_notebook(src: Path, dst: Path, parameters: dict, kernel: str,
+                     results: Path) -> NotebookRun:
+    """Execute one notebook with papermill into ``dst``; never raises, reports the failure."""
+    import papermill as pm
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name=kernel,
+                            cwd=str(src.parent), progress_bar=False, log_output=False)
+    except Exception as exc:  # noqa: BLE001 - reported with the notebook's name below
+        return NotebookRun(src.stem, time.perf_counter() - t0, _describe_failure(exc))
+    secs = time.perf_counter() - t0
+    if not (results / f"{src.stem}.json").exists():
+        return NotebookRun(src.stem, secs, f"it did not write {results / (src.stem + '.json')}"
+                           " (every notebook must end with Results.write())")
+    return NotebookRun(src.stem, secs)
+
+
+def reproduction_table(results: Path) -> str:
+    """A markdown table of every claim of every results file (the Reproduction report)."""
+    lines = ["| notebook | claim | value | test | pass |", "|---|---|---|---|---|"]
+    summary = ["| notebook | size | seed | time (s) | claims passed |", "|---|---|---|---|---|"]
+    for f in sorted(results.glob("*.json")):
+        r = json.loads(f.read_text())
+        passed = sum(c["pass"] for c in r["claims"])
+        summary.append(f"| {r['notebook']} | {r['size']} | {r['seed']} | {r['elapsed_s']:.0f} "
+                       f"| {passed} / {len(r['claims'])} |")
+        for c in r["claims"]:
+            mark = "yes" if c["pass"] else "**no**"
+            lines.append(f"| {r['notebook']} | {c['claim']} | {c['value']:.4g} | "
+                         f"{c['op']} {c['threshold']:.4g} | {mark} |")
+    return "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
+
+
+def stage_sources(root: Path, stage: Path) -> None:
+    if stage.exists():
+        shutil.rmtree(stage)
+    shutil.copytree(root / "book", stage)
+    shutil.copy(root / "_config.yml", stage / "_config.yml")
+    (stage / "notebooks").mkdir()
+
+
+def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
+          only: list[str] | None = None, html: bool = True, root: Path | None = None) -> Path:
+    """Execute the notebooks and build the book; returns the HTML folder."""
+    root = Path(root or project_root()).resolve()
+    out = root / "_build"
+    stage, results = out / "src", out / "results"
+    stage_sources(root, stage)
+    if results.exists() and not only:
+        shutil.rmtree(results)
+    results.mkdir(parents=True, exist_ok=True)
+
+    notebooks = sorted((root / "notebooks").glob("*.ipynb"))
+    if only:
+        unknown = set(only) - {p.stem for p in notebooks}
+        if unknown:
+            raise BookBuildError(f"no notebook named {sorted(unknown)} in {root / 'notebooks'}")
+        notebooks = [p for p in notebooks if p.stem in only]
+    kernel = _kernel_name()
+    # each kernel inherits this environment: one math thread per notebook, results location
+    os.environ[RESULTS_ENV] = str(results)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    params = {"size": size, "seed": seed, "device": device}
+
+    print(f"executing {len(notebooks)} notebooks at size={size!r} with {jobs} job(s)", flush=True)
+
+    def one(src: Path) -> NotebookRun:
+        print(f"  [start] {src.stem}", flush=True)
+        run = execute_notebook(src, stage / "notebooks" / src.name, params, kernel, results)
+        status = "ok" if run.error is None else "FAILED"
+        print(f"  [{status}] {src.stem}: {run.seconds:.1f} s", flush=True)
+        return run
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        runs = list(pool.map(one, notebooks))
+    failed = [r for r in runs if r.error]
+    for r in runs:
+        print(f"notebook time  {r.name:<32s} {r.seconds:8.1f} s", flush=True)
+    if failed:
+        raise BookBuildError("notebook(s) failed:\n" + "\n".join(
+            f"  {r.name}: {r.error} (executed copy with the traceback: "
+            f"{stage / 'notebooks' / (r.name + '.ipynb')})" for r in failed))
+
+    report = stage / "reproduction_report.md"
+    text = report.read_text()
+    report.write_text(text.replace(REPORT_MARKER, reproduction_table(results)))
+    if not html:
+        return stage
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "jupyter_book", "build", str(stage),
+                           "--path-output", str(out), "--warningiserror", "--keep-going"],
+                          capture_output=True, text=True)
+    print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
+    if proc.returncode != 0:
+        raise BookBuildError(f"jupyter-book build failed (exit {proc.returncode}); see output above")
+    html_dir = out / "_build" / "html"
+    print(f"book built in {time.perf_counter() - t0:.1f} s: {html_dir / 'index.html'}")
+    return html_dir

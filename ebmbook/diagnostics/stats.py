@@ -1,0 +1,58 @@
+"""Time-series diagnostics of learning (Sec 2.3 and 3.2.2, Fig 2.4, 3.3, 3.4)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def energy_difference(u_pos, u_neg) -> float:
+    """d_st of eq. (2.9): mean energy of positive samples minus mean energy of negatives."""
+    return float(np.mean(np.asarray(u_pos, dtype=float)) - np.mean(np.asarray(u_neg, dtype=float)))
+
+
+def _prep(x, center: bool) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or x.size < 2:
+        raise ValueError(f"need a 1D series of length >= 2, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("series contains NaN or inf")
+    return x - x.mean() if center else x
+
+
+def autocorrelation(x, max_lag: int = 15, center: bool = True) -> np.ndarray:
+    """ACF at lags 0..max_lag: ``sum_t x_t x_{t+k} / sum_t x_t^2``.
+
+    With ``center=False`` the series is not mean-centred, so the ACF measures swings around 0;
+    the thesis plots d_st this way and r_st centred (Fig 3.3/3.4).
+    """
+    x = _prep(x, center)
+    max_lag = min(max_lag, x.size - 1)
+    denom = float(np.dot(x, x))
+    if denom == 0:
+        raise ValueError("series is constant (zero after centring): its ACF is undefined")
+    return np.array([np.dot(x[: x.size - k], x[k:]) / denom for k in range(max_lag + 1)])
+
+
+def cross_correlation(x, y, max_lag: int = 15, center_x: bool = False,
+                      center_y: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-correlation at lags -max_lag..max_lag: ``c(k) = sum_t x_t y_{t+k} / (|x| |y|)``.
+
+    Positive k pairs x with later values of y. Returns ``(lags, c)``.
+    """
+    x, y = _prep(x, center_x), _prep(y, center_y)
+    if x.size != y.size:
+        raise ValueError(f"series lengths differ: {x.size} vs {y.size}")
+    n = x.size
+    max_lag = min(max_lag, n - 1)
+    denom = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
+    if denom == 0:
+        raise ValueError("a series is constant: cross-correlation undefined")
+    lags = np.arange(-max_lag, max_lag + 1)
+    c = [np.dot(x[: n - k], y[k:]) if k >= 0 else np.dot(x[-k:], y[: n + k]) for k in lags]
+    return lags, np.asarray(c) / denom
+
+
+def pearson(x, y) -> float:
+    """Pearson correlation of two series (e.g. d_st and r_st, Fig 2.4)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    return float(np.corrcoef(x, y)[0, 1])

@@ -1,0 +1,109 @@
+"""Learnable potentials: the 2D MLP of the toy experiments and the DeepFRAME ConvNet (Sec 3.1.3),
+plus the wrappers that turn a network F into the energy U that Langevin samples.
+
+* :class:`MLPPotential` - the toy net (2 -> 32 -> 64 -> 64 -> 64 -> 1, LeakyReLU(0.05)).
+* :class:`DeepFRAME` - a 3x3 conv, then ``n_down`` 4x4 stride-2 convs that double the width
+  from ``width``, and a scalar fully connected head.
+* :class:`RescaledPotential` - U = F / (eps^2 / 2) (eq. 3.2), optionally plus the Gaussian
+  prior ||x||^2 / (2 sigma^2) of eq. (3.10).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+_ACTIVATIONS = {
+    "leaky_relu": lambda leak: nn.LeakyReLU(leak),
+    "relu": lambda leak: nn.ReLU(),
+    "elu": lambda leak: nn.ELU(),
+    "swish": lambda leak: nn.SiLU(),
+}
+
+
+def _activation(name: str, leak: float) -> nn.Module:
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"activation = {name!r} is invalid: it must be one of "
+                         + ", ".join(repr(k) for k in _ACTIVATIONS))
+    return _ACTIVATIONS[name](leak)
+
+
+class MLPPotential(nn.Module):
+    """F(x) for 2D (or any flat) states: an MLP with a scalar output, shape ``(n, dim) -> (n,)``."""
+
+    def __init__(self, dim: int = 2, widths: tuple[int, ...] = (32, 64, 64, 64),
+                 activation: str = "leaky_relu", leak: float = 0.05):
+        super().__init__()
+        if dim < 1 or not widths or min(widths) < 1:
+            raise ValueError(f"dim and widths must be positive, got dim={dim}, widths={widths}")
+        layers: list[nn.Module] = []
+        last = dim
+        for w in widths:
+            layers += [nn.Linear(last, w), _activation(activation, leak)]
+            last = w
+        layers.append(nn.Linear(last, 1))
+        self.net = nn.Sequential(*layers)
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"MLPPotential expects states of shape (n, {self.dim}), "
+                             f"got {tuple(x.shape)}")
+        return self.net(x).squeeze(1)
+
+
+class DeepFRAME(nn.Module):
+    """The minimal DeepFRAME ConvNet potential of Sec 3.1.3: ``(n, C, H, W) -> (n,)``.
+
+    Layers: 3x3 conv (stride 1, pad 1) to ``width`` channels, then ``n_down`` 4x4 convs with
+    stride 2 and pad 1, doubling the channels each time, then a fully connected scalar head.
+    Activations between layers, none on the output.
+    """
+
+    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 32,
+                 n_down: int = 3, activation: str = "leaky_relu", leak: float = 0.05):
+        super().__init__()
+        if channels < 1 or width < 1 or n_down < 0:
+            raise ValueError(f"channels, width must be >= 1 and n_down >= 0, got "
+                             f"channels={channels}, width={width}, n_down={n_down}")
+        side = image_size
+        for _ in range(n_down):
+            side = (side + 2 - 4) // 2 + 1
+        if side < 1:
+            raise ValueError(f"image_size = {image_size} is too small for n_down = {n_down} "
+                             "stride-2 layers: use a larger image or fewer layers")
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, 1, 1), _activation(activation, leak)]
+        c = width
+        for _ in range(n_down):
+            layers += [nn.Conv2d(c, 2 * c, 4, 2, 1), _activation(activation, leak)]
+            c *= 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c * side * side, 1)
+        self.shape = (channels, image_size, image_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.shape:
+            raise ValueError(f"DeepFRAME expects images of shape (n, {self.shape[0]}, "
+                             f"{self.shape[1]}, {self.shape[2]}), got {tuple(x.shape)}")
+        return self.head(self.features(x).flatten(1)).squeeze(1)
+
+
+class RescaledPotential(nn.Module):
+    """U(x) = F(x) / (eps^2 / 2) [+ ||x||^2 / (2 sigma^2)]: eqs. (3.2) and (3.10).
+
+    With this U, a Langevin step of size eps is X - grad F(X) + eps Z (eq. 3.3). Set
+    ``rescale=False`` to use U = F directly.
+    """
+
+    def __init__(self, net: nn.Module, eps: float, rescale: bool = True,
+                 prior_sigma: float | None = None):
+        super().__init__()
+        self.net = net
+        self.scale = 2.0 / (eps * eps) if rescale else 1.0
+        self.prior_sigma = prior_sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = self.net(x) * self.scale
+        if self.prior_sigma is not None:
+            u = u + x.reshape(x.shape[0], -1).pow(2).sum(1) / (2 * self.prior_sigma ** 2)
+        return u

@@ -1,0 +1,154 @@
+"""Chapter 2 diagnostics at toy scale: Fig 2.4 (d_st and r_st over training), Fig 2.5 (r_st
+across initialisation x eps x L) and Fig 3.3 / 3.4 (strong vs weak oscillation).
+
+All runs learn an MLP potential of the 8-Gaussian mixture with Algorithm 1.
+
+* Oscillation (Fig 2.4, 3.3, 3.4): persistent bank, eps = 0.125, tau = 1. The *strong* run
+  updates with Adam; the *weak* run with slow plain SGD. The lag-1 autocorrelation of the
+  uncentred d_st separates them (Sec 3.2.2): clearly negative for strong oscillation, about 0
+  for weak oscillation.
+* Gradient strength (Fig 2.5): for each initialisation (noise, data, persistent), a low eps and
+  the tuned eps, and two chain lengths L, the average Langevin gradient r_st at the end of
+  training. The thesis's claims (Sec 2.3.2): with low eps, noise initialisation makes
+  r_st * L roughly constant (the path from noise to data is covered whatever L is), while data
+  and persistent initialisation collapse (r_st -> 0); with the tuned eps, r_st balances with
+  the noise for every initialisation.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .._config import require_int, require_positive, require_range
+from ..data.toy2d import toy_density
+from ..diagnostics.stats import autocorrelation, cross_correlation, pearson
+from ..energies.potentials import MLPPotential
+from ..learning.trainer import TrainConfig, TrainLog, train
+from ._base import ExperimentConfig
+from ._common import seeded
+
+FIG25_INITS = ("gaussian", "data", "persistent")
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    density: str = "gmm"
+    # oscillation runs (Fig 2.4, 3.3, 3.4)
+    osc_steps: int = 3000
+    osc_eps: float = 0.125
+    osc_langevin: int = 50
+    osc_bank: int = 10000
+    strong_adam_lr: float = 1e-3
+    weak_sgd_lr: float = 0.01
+    acf_window: int = 2000       # last steps used for the ACF (thesis: ~2000)
+    max_lag: int = 15
+    burn_in: float = 0.25        # fraction of steps dropped before summary statistics
+    # gradient-strength grid (Fig 2.5)
+    grid_steps: int = 800
+    grid_eps_low: float = 0.001
+    grid_eps_tuned: float = 0.125
+    grid_langevin: tuple[int, ...] = (25, 100)
+    grid_adam_lr: float = 1e-3
+    grid_bank: int = 10000
+    batch_size: int = 100
+
+    SIZES: ClassVar = {
+        "ci": {},
+        "paper": {"osc_steps": 20000, "osc_langevin": 100, "grid_steps": 10000,
+                  "grid_langevin": (50, 100, 200)},
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        toy_density(self.density)
+        require_int(self, "osc_steps", "osc_langevin", "osc_bank", "acf_window", "max_lag",
+                    "grid_steps", "grid_bank", "batch_size")
+        require_positive(self, "osc_eps", "strong_adam_lr", "weak_sgd_lr", "grid_eps_low",
+                         "grid_eps_tuned", "grid_adam_lr")
+        require_range(self, "burn_in", 0.0, 0.9)
+        if len(self.grid_langevin) < 2 or min(self.grid_langevin) < 1:
+            raise ValueError(f"config field 'grid_langevin' = {self.grid_langevin!r} is invalid: "
+                             "it must list at least two chain lengths >= 1")
+
+    def oscillation_config(self, kind: str) -> TrainConfig:
+        common = dict(n_steps=self.osc_steps, batch_size=self.batch_size, eps=self.osc_eps,
+                      n_langevin=self.osc_langevin, init="persistent", bank_size=self.osc_bank,
+                      seed=self.seed)
+        if kind == "strong":
+            return TrainConfig(optimizer="adam", adam_lr=self.strong_adam_lr, **common)
+        if kind == "weak":
+            return TrainConfig(optimizer="sgd", sgd_lr=self.weak_sgd_lr,
+                               sgd_lr_min=self.weak_sgd_lr, **common)
+        raise ValueError(f"kind must be 'strong' or 'weak', got {kind!r}")
+
+    def grid_config(self, init: str, eps: float, n_langevin: int) -> TrainConfig:
+        return TrainConfig(n_steps=self.grid_steps, batch_size=self.batch_size, eps=eps,
+                           n_langevin=n_langevin, init=init, bank_size=self.grid_bank,
+                           optimizer="adam", adam_lr=self.grid_adam_lr, seed=self.seed)
+
+
+@dataclass
+class OscillationStats:
+    acf_d: np.ndarray        # ACF of uncentred d_st, lags 0..max_lag
+    acf_r: np.ndarray        # ACF of centred r_st
+    lags: np.ndarray         # cross-correlation lags -max_lag..max_lag
+    xcorr: np.ndarray        # cross-correlation of d_st (uncentred) and r_st (centred)
+    corr_d_r: float          # Pearson correlation of d_st and r_st after burn-in
+    d_mean: float
+    d_sd: float
+
+
+@dataclass
+class Result:
+    config: Config
+    logs: dict[str, TrainLog]                       # 'strong', 'weak'
+    oscillation: dict[str, OscillationStats]
+    r_final: dict[tuple[str, str, int], float]      # (init, 'low'|'tuned', L) -> final r_st
+    r_first: dict[tuple[str, str, int], float]      # ... -> r_st at step 0
+    grid_logs: dict[tuple[str, str, int], TrainLog]
+
+
+def oscillation_stats(log: TrainLog, window: int, max_lag: int, burn_in: float) -> OscillationStats:
+    n = len(log.d_st)
+    tail = slice(max(int(burn_in * n), n - window), n)
+    d, r = log.d_st[tail], log.r_st[tail]
+    lags, xc = cross_correlation(d, r, max_lag, center_x=False, center_y=True)
+    after = slice(int(burn_in * n), n)
+    return OscillationStats(
+        acf_d=autocorrelation(d, max_lag, center=False), acf_r=autocorrelation(r, max_lag),
+        lags=lags, xcorr=xc, corr_d_r=pearson(log.d_st[after], log.r_st[after]),
+        d_mean=float(np.mean(log.d_st[after])), d_sd=float(np.std(log.d_st[after])))
+
+
+def final_r(log: TrainLog, frac: float = 0.1) -> float:
+    """Mean r_st over the last ``frac`` of training."""
+    k = max(1, int(frac * len(log.r_st)))
+    return float(np.mean(log.r_st[-k:]))
+
+
+def run(config: Config, progress: bool = True) -> Result:
+    q = toy_density(config.density)
+    logs, osc = {}, {}
+    for kind in ("strong", "weak"):
+        with seeded(config.seed):
+            net = MLPPotential()
+        logs[kind] = train(net, q, config.oscillation_config(kind), progress=progress,
+                           device=config.device).log
+        osc[kind] = oscillation_stats(logs[kind], config.acf_window, config.max_lag,
+                                      config.burn_in)
+    r_final, r_first, grid_logs = {}, {}, {}
+    eps_levels = {"low": config.grid_eps_low, "tuned": config.grid_eps_tuned}
+    for init, level, L in itertools.product(FIG25_INITS, eps_levels, config.grid_langevin):
+        with seeded(config.seed):
+            net = MLPPotential()
+        log = train(net, q, config.grid_config(init, eps_levels[level], L), progress=progress,
+                    device=config.device).log
+        grid_logs[(init, level, L)] = log
+        r_final[(init, level, L)] = final_r(log)
+        r_first[(init, level, L)] = float(log.r_st[0])
+    return Result(config=config, logs=logs, oscillation=osc, r_final=r_final,
+                  r_first=r_first, grid_logs=grid_logs)

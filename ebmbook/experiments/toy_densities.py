@@ -1,0 +1,151 @@
+"""Fig 3.1: convergent vs non-convergent ML on the 2D toy densities (Sec 3.2.1.1).
+
+For each density (8-Gaussian mixture, 4 rings) two MLP potentials are learned with Algorithm 1:
+
+* convergent: SGD, tau = 1, eps = 0.125, persistent bank (authors' defaults: bank 10,000,
+  L = 500, constant gamma_0 = 0.1, 200k steps);
+* non-convergent: Adam at 1e-4, eps = 0.01, L = 100, Gaussian noise initialisation.
+
+The result holds three grid densities per model - the truth q, the learned p_theta = exp(-U)
+normalised on a 200 x 200 grid, and a KDE of short-run samples s_t - and the numbers
+KL(q || p_theta) and KL(q || KDE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from .._config import require_int, require_positive
+from ..data.toy2d import toy_density
+from ..diagnostics.density import (Grid, grid_log_density, grid_log_prob, kde_grid,
+                                   kl_divergence, log_of, total_variation)
+from ..energies.potentials import MLPPotential
+from ..learning.trainer import TrainConfig, TrainLog, train
+from ..sampling.init import noise_init
+from ..sampling.langevin import langevin
+from ._base import ExperimentConfig
+from ._common import seeded
+
+MODELS = ("convergent", "nonconvergent")
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    densities: tuple[str, ...] = ("gmm", "rings")
+    conv_steps: int = 6000
+    conv_eps: float = 0.125
+    conv_langevin: int = 100
+    conv_bank: int = 10000
+    conv_lr: float = 0.1          # SGD gamma_0 (constant)
+    nonconv_steps: int = 2000
+    nonconv_eps: float = 0.01
+    nonconv_langevin: int = 100
+    nonconv_lr: float = 1e-4      # Adam
+    batch_size: int = 100
+    grid_n: int = 200
+    kde_samples: int = 10000
+    kde_bandwidth: dict = field(default_factory=lambda: {"gmm": 0.075, "rings": 0.15})
+
+    SIZES: ClassVar = {
+        "ci": {},
+        "paper": {"conv_steps": 200_000, "conv_langevin": 500, "nonconv_steps": 100_000},
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_int(self, "conv_steps", "conv_langevin", "conv_bank", "nonconv_steps",
+                    "nonconv_langevin", "batch_size", "grid_n", "kde_samples")
+        require_positive(self, "conv_eps", "conv_lr", "nonconv_eps", "nonconv_lr")
+        for d in self.densities:
+            toy_density(d)  # raises on an unknown name
+            if d not in self.kde_bandwidth:
+                raise ValueError(f"config field 'kde_bandwidth' has no entry for density {d!r}")
+
+    def train_config(self, model: str) -> TrainConfig:
+        if model == "convergent":
+            return TrainConfig(n_steps=self.conv_steps, batch_size=self.batch_size,
+                               eps=self.conv_eps, n_langevin=self.conv_langevin, tau=1.0,
+                               init="persistent", bank_size=self.conv_bank, optimizer="sgd",
+                               sgd_lr=self.conv_lr, sgd_lr_min=self.conv_lr, sgd_decay=1.0,
+                               seed=self.seed)
+        if model == "nonconvergent":
+            return TrainConfig(n_steps=self.nonconv_steps, batch_size=self.batch_size,
+                               eps=self.nonconv_eps, n_langevin=self.nonconv_langevin, tau=1.0,
+                               init="gaussian", optimizer="adam", adam_lr=self.nonconv_lr,
+                               seed=self.seed)
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+
+
+@dataclass
+class ModelResult:
+    density: str
+    model: str
+    log_learned: np.ndarray     # log mass per cell of p_theta
+    log_kde: np.ndarray         # log mass per cell of the short-run KDE (floored)
+    short_run: np.ndarray       # a subset of short-run samples, for scatter plots
+    kl: float                   # KL(q || p_theta)
+    kl_kde: float               # KL(q || KDE of short-run samples)
+    tv: float                   # total variation(q, p_theta)
+    train_log: TrainLog
+    wall_s: float
+
+
+@dataclass
+class Result:
+    config: Config
+    grids: dict[str, Grid]
+    log_true: dict[str, np.ndarray]
+    models: dict[tuple[str, str], ModelResult]
+
+    def metrics(self) -> dict[str, float]:
+        """``{density}_kl_{model}`` and ``{density}_kl_kde_{model}`` for every pair."""
+        out = {}
+        for (d, m), r in self.models.items():
+            out[f"{d}_kl_{m}"] = r.kl
+            out[f"{d}_kl_kde_{m}"] = r.kl_kde
+        return out
+
+
+def short_run_samples(result, n: int, generator: torch.Generator) -> torch.Tensor:
+    """n short-run samples s_t from a trained model, with the init it was trained with.
+
+    Persistent models start from states drawn from their bank (without writing back); noise
+    models start from fresh noise. Each chain takes L Langevin steps, as in training.
+    """
+    cfg = result.config
+    if cfg.init == "persistent":
+        idx = torch.randint(len(result.bank), (n,), generator=generator)
+        y0 = result.bank.states[idx]
+    else:
+        y0 = noise_init(cfg.init, (n, 2), generator, cfg.noise_scale)
+    return langevin(result.energy, y0, n_steps=cfg.n_langevin, step_size=cfg.eps,
+                    noise=cfg.tau, generator=generator).x
+
+
+def run(config: Config, progress: bool = True) -> Result:
+    grids, log_true, models = {}, {}, {}
+    for d in config.densities:
+        q = toy_density(d)
+        grid = Grid(q.extent, config.grid_n)
+        grids[d] = grid
+        log_true[d] = grid_log_prob(q.log_prob, grid)
+        for m in MODELS:
+            tcfg = config.train_config(m)
+            with seeded(config.seed):
+                net = MLPPotential()
+            res = train(net, q, tcfg, progress=progress, device=config.device)
+            gen = torch.Generator(device=config.device).manual_seed(config.seed + 7)
+            s = short_run_samples(res, config.kde_samples, gen).cpu()
+            log_learned = grid_log_density(res.energy, grid, device=config.device)
+            log_kde = log_of(kde_grid(s, grid, config.kde_bandwidth[d]))
+            models[(d, m)] = ModelResult(
+                density=d, model=m, log_learned=log_learned, log_kde=log_kde,
+                short_run=s[:2000].numpy(), kl=kl_divergence(log_true[d], log_learned),
+                kl_kde=kl_divergence(log_true[d], log_kde),
+                tv=total_variation(log_true[d], log_learned), train_log=res.log,
+                wall_s=res.log.wall_s)
+    return Result(config=config, grids=grids, log_true=log_true, models=models)

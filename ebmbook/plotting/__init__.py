@@ -1,0 +1,1 @@
+"""Figure functions: each takes an experiment Result and returns a matplotlib Figure."""

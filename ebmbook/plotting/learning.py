@@ -1,0 +1,91 @@
+"""Figures of Chapters 2-3 at toy scale: Fig 2.4, 2.5, 3.1, 3.3 and 3.4."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+
+def _imshow_density(ax, log_mass, extent, title, log=False):
+    img = log_mass if log else np.exp(log_mass)
+    if log:
+        img = np.maximum(img, img.max() - 20)
+    ax.imshow(img, origin="lower", extent=(-extent, extent, -extent, extent), cmap="viridis")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def toy_densities_figure(result, log: bool = False):
+    """Fig 3.1: rows (density, model); columns true density, learned p_theta, short-run KDE."""
+    keys = list(result.models)
+    fig, axes = plt.subplots(len(keys), 3, figsize=(7.5, 2.5 * len(keys)), squeeze=False)
+    for row, (d, m) in enumerate(keys):
+        r = result.models[(d, m)]
+        ext = result.grids[d].extent
+        _imshow_density(axes[row, 0], result.log_true[d], ext, f"{d}: true q", log)
+        _imshow_density(axes[row, 1], r.log_learned, ext,
+                        f"{m}: $p_\\theta$ (KL {r.kl:.3g})", log)
+        _imshow_density(axes[row, 2], r.log_kde, ext,
+                        f"{m}: short-run KDE (KL {r.kl_kde:.3g})", log)
+    fig.tight_layout()
+    return fig
+
+
+def training_trace_figure(log, title: str = "", burn_in: float = 0.0):
+    """Fig 2.4: d_st and r_st over training, and their scatter."""
+    n = len(log.d_st)
+    t = np.arange(n)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    axes[0].plot(t, log.d_st, lw=0.6)
+    axes[0].axhline(0, color="k", ls="--", lw=0.8)
+    axes[0].set(xlabel="training step t", ylabel="$d_{s_t}$", title="energy difference")
+    axes[1].plot(t, log.r_st, lw=0.6, color="C1")
+    axes[1].set(xlabel="training step t", ylabel="$r_{s_t}$", title="Langevin gradient")
+    s = slice(int(burn_in * n), n)
+    axes[2].scatter(log.r_st[s], log.d_st[s], s=3, alpha=0.4)
+    axes[2].set(xlabel="$r_{s_t}$", ylabel="$d_{s_t}$", title="after burn-in")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def oscillation_figure(stats, log, title: str = ""):
+    """Fig 3.3 / 3.4: d_st, r_st, cross-correlation and autocorrelations."""
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6))
+    axes[0, 0].plot(log.d_st, lw=0.5)
+    axes[0, 0].axhline(0, color="k", ls="--", lw=0.8)
+    axes[0, 0].set(title="energy difference $d_{s_t}$", xlabel="step")
+    axes[0, 1].plot(log.r_st, lw=0.5, color="C1")
+    axes[0, 1].set(title="gradient magnitude $r_{s_t}$", xlabel="step")
+    axes[1, 0].bar(stats.lags, stats.xcorr, color="C2")
+    axes[1, 0].axhline(0, color="k", lw=0.8)
+    axes[1, 0].set(title="cross-correlation of $d_{s_t}$ and $r_{s_t}$", xlabel="lag")
+    lags = np.arange(len(stats.acf_d))
+    axes[1, 1].bar(lags - 0.18, stats.acf_d, 0.35, label="$d_{s_t}$ (uncentred)")
+    axes[1, 1].bar(lags + 0.18, stats.acf_r, 0.35, label="$r_{s_t}$ (centred)")
+    axes[1, 1].axhline(0, color="k", lw=0.8)
+    axes[1, 1].set(title="autocorrelation", xlabel="lag")
+    axes[1, 1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def gradient_strength_figure(result):
+    """Fig 2.5: final r_st (and r_st * L) per initialisation, eps level and L."""
+    import pandas as pd
+    rows = [{"init": i, "eps": lvl, "L": L, "r_st": r, "r_st * L": r * L}
+            for (i, lvl, L), r in result.r_final.items()]
+    df = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, col in zip(axes, ("r_st", "r_st * L")):
+        sns.barplot(data=df, x="init", y=col, hue=df["eps"] + ", L=" + df["L"].astype(str),
+                    ax=ax)
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
