@@ -17,10 +17,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -e ".[all]"
-	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(PY) -m ipykernel install --sys-prefix --name ebmbook --display-name "Python (ebmbook)" >/dev/null
 	touch $@
 
-env: $(VENV)/.installed
+# FashionMNIST from Debian's dataset-fashion-mnist (no internet needed); see ebmbook/data/fetch.py
+data: $(VENV)/.installed
+	$(PY) -m ebmbook.data.fetch
+
+env: $(VENV)/.installed data
 
 book: env
 	$(VENV)/bin/ebmbook book --size $(SIZE) --jobs $(JOBS)
