@@ -10,6 +10,7 @@ Layout of ``_build/`` after ``ebmbook book``::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -89,6 +90,21 @@ def reproduction_table(results: Path) -> str:
     return "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """Set environment variables for the block (inherited by kernels), then restore them."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def stage_sources(root: Path, stage: Path) -> None:
     if stage.exists():
         shutil.rmtree(stage)
@@ -115,11 +131,6 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
             raise BookBuildError(f"no notebook named {sorted(unknown)} in {root / 'notebooks'}")
         notebooks = [p for p in notebooks if p.stem in only]
     kernel = _kernel_name()
-    # each kernel inherits this environment: one math thread per notebook, results location
-    os.environ[RESULTS_ENV] = str(results)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     params = {"size": size, "seed": seed, "device": device}
 
     print(f"executing {len(notebooks)} notebooks at size={size!r} with {jobs} job(s)", flush=True)
@@ -131,7 +142,10 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
         print(f"  [{status}] {src.stem}: {run.seconds:.1f} s", flush=True)
         return run
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # each kernel inherits this environment: the results folder and one math thread per notebook
+    env = {RESULTS_ENV: str(results), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1")}
+    with _environment(env), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         runs = list(pool.map(one, notebooks))
     failed = [r for r in runs if r.error]
     for r in runs:

@@ -1,0 +1,53 @@
+"""Autocorrelation and cross-correlation against plain numpy computations."""
+
+import numpy as np
+import pytest
+
+from ebmbook.diagnostics.stats import (autocorrelation, cross_correlation, energy_difference,
+                                       pearson)
+
+
+def numpy_acf(x, max_lag, center):
+    x = np.asarray(x, float)
+    if center:
+        x = x - x.mean()
+    full = np.correlate(x, x, mode="full") / np.dot(x, x)
+    mid = len(x) - 1
+    return full[mid:mid + max_lag + 1]
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_acf_matches_numpy(center):
+    x = np.random.default_rng(0).normal(0.3, 1.0, 500)
+    assert np.allclose(autocorrelation(x, 15, center), numpy_acf(x, 15, center), atol=1e-12)
+
+
+def test_ar1_lag_one_recovers_phi():
+    rng = np.random.default_rng(1)
+    for phi in (-0.6, 0.0, 0.7):
+        x = np.zeros(20000)
+        for t in range(1, len(x)):
+            x[t] = phi * x[t - 1] + rng.normal()
+        assert autocorrelation(x, 3)[1] == pytest.approx(phi, abs=0.03)
+
+
+def test_cross_correlation_matches_numpy_and_detects_a_lag():
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=3000)
+    x = np.roll(y, -3) + 0.1 * rng.normal(size=3000)  # x_t ~ y_{t+3}
+    lags, c = cross_correlation(x, y, 10, center_x=True, center_y=True)
+    xc, yc = x - x.mean(), y - y.mean()
+    # np.correlate(y, x, 'full')[k + n - 1] = sum_t x_t y_{t+k}
+    ref = np.correlate(yc, xc, mode="full") / np.sqrt(np.dot(xc, xc) * np.dot(yc, yc))
+    n = len(x)
+    assert np.allclose(c, ref[n - 1 - 10:n + 10], atol=1e-12)
+    assert lags[np.argmax(c)] == 3
+
+
+def test_scalar_summaries_and_errors():
+    assert energy_difference([1.0, 3.0], [0.5, 0.5]) == pytest.approx(1.5)
+    assert pearson([1, 2, 3, 4], [2, 4, 6, 8.5]) > 0.99
+    with pytest.raises(ValueError, match="constant"):
+        autocorrelation(np.ones(10), 3)
+    with pytest.raises(ValueError, match="NaN"):
+        autocorrelation([1.0, np.nan, 2.0], 1)

@@ -1,0 +1,134 @@
+"""Algorithm 1 trainer: an analytic learning oracle, bit-identical resume, divergence errors,
+config validation."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ebmbook.energies.potentials import DeepFRAME, MLPPotential
+from ebmbook.experiments import toy_densities
+from ebmbook.learning.trainer import TrainConfig, TrainingDivergedError, train
+
+
+class Quadratic(nn.Module):
+    """F(x) = a * ||x||^2 / 2 with one learnable precision a."""
+
+    def __init__(self, a=0.2):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(a))
+
+    def forward(self, x):
+        return 0.5 * self.a * (x * x).sum(1)
+
+
+class GaussianData:
+    def __init__(self, sd):
+        self.sd = sd
+
+    def sample(self, n, generator=None):
+        return self.sd * torch.randn(n, 2, generator=generator)
+
+
+def test_ml_learning_recovers_the_precision_of_a_gaussian():
+    # The ML fixed point of E_q[dU/da] = E_p[dU/da] is a = 1/sd^2. With long MH-exact chains
+    # from a persistent bank, the learned precision must land there (from 0.2, far away).
+    sd = 0.5
+    cfg = TrainConfig(n_steps=400, batch_size=200, eps=0.5, n_langevin=10, init="persistent",
+                      bank_size=400, optimizer="sgd", sgd_lr=0.2, sgd_lr_min=0.02,
+                      sgd_decay=0.995, rescale=False, mh=True, seed=0)
+    res = train(Quadratic(), GaussianData(sd), cfg, progress=False)
+    assert res.net.a.item() == pytest.approx(1 / sd ** 2, rel=0.1)
+    tail = res.log.d_st[-100:]
+    assert abs(tail.mean()) < 3 * tail.std() / math.sqrt(len(tail)) + 0.05
+
+
+def small_config(**kw):
+    base = dict(n_steps=30, batch_size=16, eps=0.125, n_langevin=5, init="persistent",
+                bank_size=64, optimizer="hybrid", adam_lr=1e-3, sgd_lr=0.1, sgd_lr_min=0.01,
+                sgd_decay=0.99, switch_step=15, checkpoint_every=4, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def fresh_net():
+    torch.manual_seed(0)
+    return MLPPotential()
+
+
+def test_resume_is_bit_identical(tmp_path):
+    cfg = small_config()
+    data = GaussianData(1.0)
+    full = train(fresh_net(), data, cfg, progress=False)
+
+    part = train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False, stop_after=11)
+    assert part.steps_done == 11
+    resumed = train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False)
+    assert resumed.resumed_from == 11
+    for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert np.array_equal(full.log.d_st, resumed.log.d_st)
+    assert torch.equal(full.bank.states, resumed.bank.states)
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+    train(fresh_net(), GaussianData(1.0), small_config(), checkpoint_dir=tmp_path,
+          progress=False, stop_after=4)
+    with pytest.raises(ValueError, match="different config"):
+        train(fresh_net(), GaussianData(1.0), small_config(adam_lr=2e-3),
+              checkpoint_dir=tmp_path, progress=False)
+
+
+def test_nan_energy_raises_documented_error_after_a_checkpoint(tmp_path):
+    class BrokenData(GaussianData):
+        def sample(self, n, generator=None):
+            x = super().sample(n, generator)
+            x[0, 0] = float("nan")
+            return x
+
+    with pytest.raises(TrainingDivergedError, match=r"step 0.*not finite.*learning rate") as e:
+        train(fresh_net(), BrokenData(1.0), small_config(), checkpoint_dir=tmp_path,
+              progress=False)
+    assert e.value.step == 0
+    assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_exploding_energy_raises_at_the_step_it_happens(tmp_path):
+    cfg = small_config(divergence_threshold=1e-9)
+    with pytest.raises(TrainingDivergedError, match="divergence_threshold"):
+        train(fresh_net(), GaussianData(1.0), cfg, checkpoint_dir=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("eps", -0.1), ("n_langevin", -1), ("init", "zeros"), ("optimizer", "rmsprop"),
+    ("sgd_decay", 1.5), ("batch_size", 0), ("tau", -1.0), ("bank_size", 10),
+])
+def test_bad_train_config_names_the_field(field, value):
+    with pytest.raises(ValueError, match=f"'{field}'"):
+        TrainConfig(**{field: value})
+
+
+def test_bad_experiment_config_names_the_field():
+    with pytest.raises(ValueError, match="'size'"):
+        toy_densities.Config.for_size("huge")
+    with pytest.raises(ValueError, match="unknown config field"):
+        toy_densities.Config.for_size("ci", conv_step=3)
+    with pytest.raises(ValueError, match="'conv_eps'"):
+        toy_densities.Config.for_size("ci", conv_eps=0.0)
+    with pytest.raises(ValueError, match="'device'"):
+        toy_densities.Config.for_size("ci", device="tpu")
+
+
+def test_potential_shapes_and_errors():
+    for side in (16, 28, 32):
+        net = DeepFRAME(channels=1, image_size=side)
+        assert net(torch.zeros(3, 1, side, side)).shape == (3,)
+    with pytest.raises(ValueError, match=r"shape \(n, 1, 28, 28\)"):
+        DeepFRAME(image_size=28)(torch.zeros(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="too small"):
+        DeepFRAME(image_size=4, n_down=4)
+    assert MLPPotential()(torch.zeros(5, 2)).shape == (5,)
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        MLPPotential()(torch.zeros(5, 3))
