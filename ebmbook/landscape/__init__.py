@@ -1,0 +1,21 @@
+"""How U is mapped (thesis Chapters 4-5): local mode search, Attraction-Diffusion (eq. 4.6),
+ADELM (Algorithm 3), Generalized Wang-Landau (eq. 4.4), barrier estimates, disconnectivity graphs
+(Algorithm 2), tuning helpers, and an exact flooding oracle for small landscapes."""
+
+from .ad import (ADResult, attraction_diffusion, attraction_diffusion_spins, local_modes,
+                 local_modes_spins)
+from .adelm import ADELMResult, ContinuousBackend, SpinBackend, adelm, pairwise_ad
+from .barriers import ad_barrier_matrix, greedy_barrier, linear_barrier
+from .dgraph import DisconnectivityGraph, disconnectivity_graph, merge_consistency
+from .exact import ExactLandscape, enumerate_sk, grid_landscape
+from .gwl import GWLMap, GWLResult, gwl, gwl_map, minimax_on_edges
+from .tuning import basins_vs_alpha, energy_drift, metastable_boundary
+
+__all__ = [
+    "ADResult", "attraction_diffusion", "attraction_diffusion_spins", "local_modes",
+    "local_modes_spins", "ADELMResult", "ContinuousBackend", "SpinBackend", "adelm",
+    "pairwise_ad", "ad_barrier_matrix", "greedy_barrier", "linear_barrier",
+    "DisconnectivityGraph", "disconnectivity_graph", "merge_consistency", "ExactLandscape",
+    "enumerate_sk", "grid_landscape", "GWLMap", "GWLResult", "gwl", "gwl_map",
+    "minimax_on_edges", "basins_vs_alpha", "energy_drift", "metastable_boundary",
+]

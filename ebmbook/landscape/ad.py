@@ -1,0 +1,196 @@
+"""Attraction-Diffusion (thesis Sec 4.3, eq. 4.6) and local mode search.
+
+An AD trial starts a local sampler at ``X0`` on the magnetised density
+
+    p(X) ~ exp(-(U(X)/T + alpha * d(X, X*)))
+
+with ``d`` the L2 norm (not squared) for continuous states and the Hamming distance for spins.
+The trial *succeeds* when ``d <= delta`` and *fails* after ``improvement_limit`` steps (sweeps for
+spins) without a new best distance. The barrier of a successful trial is the highest energy U on
+its path, an upper bound of the minimax barrier. Many trials run as one batch.
+
+For spins the energy is the SK model's (see :mod:`ebmbook.energies.spin` for the normalisation:
+``H/T`` in the density, energies reported per spin).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..sampling.langevin import energy_and_grad
+from . import _kernels
+
+
+@dataclass
+class ADResult:
+    """Per-trial outcome of a batch of AD trials.
+
+    success: (B,) bool; barrier: (B,) max energy on the path (per spin for SK; meaningful where
+    success); steps: (B,) steps (continuous) or sweeps (spins) taken; final_distance: (B,).
+    path_energy / path_distance: (B, steps + 1) per-step traces when ``record=True`` (for spins:
+    the highest energy within each sweep); else None.
+    """
+
+    success: np.ndarray
+    barrier: np.ndarray
+    steps: np.ndarray
+    final_distance: np.ndarray
+    path_energy: np.ndarray | None = None
+    path_distance: np.ndarray | None = None
+    final: object = None
+
+
+def _per_trial(v, B, name):
+    a = np.broadcast_to(np.asarray(v, dtype=np.float64), (B,)).copy()
+    if np.any(~np.isfinite(a)) or np.any(a < 0):
+        raise ValueError(f"{name} must be finite and >= 0")
+    return a
+
+
+def attraction_diffusion_spins(model, starts: np.ndarray, targets: np.ndarray, *, temperature,
+                               alpha, rng: np.random.Generator, delta: int = 0,
+                               improvement_limit: int = 100, max_sweeps: int = 5000,
+                               method: str = "gibbs", record: bool = False) -> ADResult:
+    """A batch of AD trials on an SK glass (Algorithm 3 step 3a) with Gibbs or Metropolis sweeps.
+
+    ``starts``, ``targets``: (B, N) +-1 states (a single (N,) target broadcasts). ``temperature``
+    and ``alpha`` may be per-trial arrays. ``improvement_limit`` M and ``max_sweeps`` count full
+    sweeps. Barriers are energies per spin.
+    """
+    S = np.ascontiguousarray(np.asarray(starts, dtype=np.int8))
+    if S.ndim == 1:
+        S = S[None]
+    B, N = S.shape
+    Tg = np.ascontiguousarray(np.broadcast_to(np.asarray(targets, dtype=np.int8), (B, N)))
+    temps = _per_trial(temperature, B, "temperature")
+    if np.any(temps <= 0):
+        raise ValueError("temperature must be > 0")
+    alphas = _per_trial(alpha, B, "alpha")
+    if method not in ("gibbs", "metropolis"):
+        raise ValueError(f"method must be 'gibbs' or 'metropolis', got {method!r}")
+    success = np.zeros(B, dtype=np.bool_)
+    barrier = np.empty(B)
+    sweeps = np.zeros(B, dtype=np.int64)
+    dist = np.zeros(B, dtype=np.int64)
+    shape = (B, max_sweeps + 1) if record else (1, 1)
+    rmax, rend, rdist = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=np.int64)
+    _kernels.ad_batch(model.J, S, Tg, temps, alphas, int(delta), int(improvement_limit),
+                      int(max_sweeps), method == "metropolis", rng, success, barrier, sweeps,
+                      dist, rmax, rend, rdist, record)
+    res = ADResult(success=success, barrier=barrier / N, steps=sweeps, final_distance=dist)
+    if record:
+        L = int(sweeps.max()) + 1
+        res.path_energy = rmax[:, :L] / N
+        res.path_distance = rdist[:, :L]
+    return res
+
+
+def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor,
+                         targets: torch.Tensor, *, temperature: float, alpha: float,
+                         step_size: float, generator: torch.Generator | None = None,
+                         delta: float = 0.05, improvement_limit: int = 100,
+                         max_steps: int = 10000, sampler: str = "langevin",
+                         record: bool = False, progress: bool = False) -> ADResult:
+    """A batch of AD trials for continuous states (eq. 4.6, L2 magnetisation).
+
+    Each step moves every unfinished trial by Langevin dynamics on
+    ``V(X) = U(X)/T + alpha ||X - X*||_2``:  ``X <- X - (eps^2/2) grad V + eps Z`` (the Langevin
+    equation (4.7) discretised), or by random-walk Metropolis (``sampler="rwm"``, proposal
+    ``X + eps Z``). Finished trials are frozen. ``alpha`` and ``temperature`` are scalars.
+    """
+    if sampler not in ("langevin", "rwm"):
+        raise ValueError(f"sampler must be 'langevin' or 'rwm', got {sampler!r}")
+    if not (temperature > 0 and step_size > 0 and alpha >= 0 and delta >= 0):
+        raise ValueError("temperature and step_size must be > 0; alpha and delta >= 0")
+    x = starts.detach().clone()
+    tg = targets.detach().expand_as(x) if targets.shape != x.shape else targets.detach()
+    B = x.shape[0]
+
+    def dist(z):
+        return (z - tg).reshape(B, -1).norm(dim=1)
+
+    def V(u, z):
+        return u / temperature + alpha * dist(z)
+
+    u, g = energy_and_grad(energy, x)
+    d = dist(x)
+    best = d.clone()
+    stall = torch.zeros(B, dtype=torch.long)
+    barrier = u.clone()
+    done = d <= delta
+    success = done.clone()
+    steps = torch.zeros(B, dtype=torch.long)
+    eps = float(step_size)
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    tr_e, tr_d = ([u.clone()], [d.clone()]) if record else (None, None)
+    it = range(max_steps)
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="AD", leave=False)
+    for _ in it:
+        if bool(done.all()):
+            break
+        z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        if sampler == "langevin":
+            diff = x - tg
+            unit = diff / d.clamp_min(1e-12).view(shape)
+            gv = g / temperature + alpha * unit
+            prop = x - 0.5 * eps * eps * gv + eps * z
+            up, gp = energy_and_grad(energy, prop)
+            acc = ~done
+        else:
+            prop = x + eps * z
+            up, gp = energy_and_grad(energy, prop)
+            logr = V(u, x) - V(up, prop)
+            uni = torch.rand(B, generator=generator, dtype=x.dtype, device=x.device)
+            acc = (~done) & (uni.log() < logr)
+        x = torch.where(acc.view(shape), prop, x)
+        u = torch.where(acc, up, u)
+        g = torch.where(acc.view(shape), gp, g)
+        d = dist(x)
+        active = ~done
+        steps = steps + active.long()
+        barrier = torch.where(active, torch.maximum(barrier, u), barrier)
+        hit = active & (d <= delta)
+        success |= hit
+        improved = d < best
+        best = torch.where(active & improved, d, best)
+        stall = torch.where(active & ~improved, stall + 1, torch.where(active, 0, stall))
+        done = done | hit | (stall >= improvement_limit)
+        if record:
+            tr_e.append(u.clone())
+            tr_d.append(d.clone())
+    res = ADResult(success=success.cpu().numpy(), barrier=barrier.cpu().numpy(),
+                   steps=steps.cpu().numpy(), final_distance=d.cpu().numpy(), final=x)
+    if record:
+        res.path_energy = torch.stack(tr_e, 1).cpu().numpy()
+        res.path_distance = torch.stack(tr_d, 1).cpu().numpy()
+    return res
+
+
+def local_modes_spins(model, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy (steepest) single-flip descent of each state to a single-flip-stable minimum.
+    Returns (modes (B, N) int8, energies per spin (B,))."""
+    S = np.array(states, dtype=np.int8, copy=True, order="C")
+    if S.ndim == 1:
+        S = S[None]
+    H = _kernels.descend_batch(model.J, S)
+    return S, H / model.n
+
+
+def local_modes(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
+                step_size: float = 0.01, n_steps: int = 2000, tol: float = 1e-6):
+    """Gradient descent ``x <- x - step_size * grad U`` on a batch until every gradient norm is
+    below ``tol`` or ``n_steps`` are done. Returns (modes, energies)."""
+    x = x.detach().clone()
+    for _ in range(n_steps):
+        u, g = energy_and_grad(energy, x)
+        if float(g.reshape(x.shape[0], -1).norm(dim=1).max()) < tol:
+            break
+        x = x - step_size * g
+    u, _ = energy_and_grad(energy, x)
+    return x, u

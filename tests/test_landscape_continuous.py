@@ -1,0 +1,81 @@
+"""Continuous-state mapping: AD on the 1D toy of Fig 4.8, linear barriers, ADELM, Fig 4.5 GMM."""
+
+import numpy as np
+import torch
+
+from ebmbook.energies.landscapes import GaussianMixtureLoss, ToyLandscape1D
+from ebmbook.landscape.ad import attraction_diffusion, local_modes
+from ebmbook.landscape.adelm import ContinuousBackend, adelm
+from ebmbook.landscape.barriers import linear_barrier
+from ebmbook.landscape.exact import grid_landscape
+
+# the documented AD setting for the toy: T = 0.01, alpha = 40 (alpha * T = 0.4 in units of U)
+AD = dict(temperature=0.01, alpha=40.0, step_size=0.015, delta=0.05, improvement_limit=300,
+          max_steps=20000)
+
+
+def _trials(x0, xs, n, gen):
+    s = torch.full((n, 1), x0, dtype=torch.float64)
+    t = torch.full((n, 1), xs, dtype=torch.float64)
+    return attraction_diffusion(ToyLandscape1D(), s, t, generator=gen, **AD)
+
+
+def test_ad_succeeds_within_a_basin_and_fails_across_the_barrier():
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(0)
+    within = _trials(10.0, 5.1, 40, gen)
+    back = _trials(5.1, 10.0, 40, gen)
+    across = _trials(2.0, 5.1, 40, gen)
+    assert within.success.mean() >= 0.9 and back.success.mean() >= 0.9
+    assert not across.success.any()
+    # successful paths stay in the noisy floor, far below the 0.25 barrier
+    assert np.all(within.barrier[within.success] < 0.05)
+    # the linear path from the left basin crosses the barrier
+    lin = linear_barrier(ToyLandscape1D(), torch.tensor([[2.0]], dtype=torch.float64),
+                         torch.tensor([[5.1]], dtype=torch.float64), n_points=500)
+    assert lin[0] > 0.24
+
+
+def test_rwm_ad_and_batched_equals_reseeded():
+    gen = torch.Generator().manual_seed(3)
+    s = torch.full((8, 1), 10.0, dtype=torch.float64)
+    t = torch.full((8, 1), 9.0, dtype=torch.float64)
+    kw = dict(AD, sampler="rwm", step_size=0.05)
+    a = attraction_diffusion(ToyLandscape1D(), s, t, generator=gen, **kw)
+    b = attraction_diffusion(ToyLandscape1D(), s, t,
+                             generator=torch.Generator().manual_seed(3), **kw)
+    assert a.success.all() and np.array_equal(a.steps, b.steps)
+
+
+def test_adelm_on_the_toy_finds_the_two_macroscopic_basins():
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(1)
+
+    def propose(n, g):
+        return 0.5 + 10.0 * torch.rand((n, 1), generator=g, dtype=torch.float64)
+
+    be = ContinuousBackend(ToyLandscape1D(), propose, generator=gen, descent_step=0.002,
+                           descent_steps=3000, **{k: v for k, v in AD.items()
+                                                  if k != "max_steps"}, max_steps=8000)
+    res = adelm(be, 8)
+    x = res.modes[:, 0].numpy()
+    left = x < ToyLandscape1D.barrier_x
+    assert left.any() and (~left).any()
+    assert res.n_basins == 2
+    assert len(set(res.labels[left])) == 1 and len(set(res.labels[~left])) == 1
+    assert set(res.labels[left]) != set(res.labels[~left])
+
+
+def test_gmm_loss_landscape_is_label_swap_symmetric():
+    g = GaussianMixtureLoss.example()
+    ax = np.linspace(-7, 8, 61)
+    X, Y = np.meshgrid(ax, ax, indexing="ij")
+    u = g(torch.as_tensor(np.stack([X.ravel(), Y.ravel()], 1))).numpy().reshape(X.shape)
+    assert np.allclose(u, u.T)
+    ex = grid_landscape(u)
+    assert len(ex.minima) >= 4
+    # the global minima sit at the two free data means, in either order
+    r, c = np.unravel_index(ex.minima[:2], u.shape)
+    assert {(round(ax[i]), round(ax[j])) for i, j in zip(r, c)} == {(-4, -1), (-1, -4)}
+    m, _ = local_modes(g, torch.tensor([[-3.5, -0.5]], dtype=torch.float64), step_size=0.05)
+    assert np.allclose(m.numpy(), [[-4, -1]], atol=0.15)

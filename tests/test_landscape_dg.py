@@ -1,0 +1,83 @@
+"""Disconnectivity graphs (Algorithm 2) and the flooding oracle, against hand-computed trees,
+scipy single linkage and exhaustive SK enumeration."""
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import cophenet, linkage
+from scipy.spatial.distance import squareform
+
+from ebmbook.energies.spin import SKModel
+from ebmbook.landscape.dgraph import disconnectivity_graph, merge_consistency
+from ebmbook.landscape.exact import enumerate_sk, grid_landscape
+
+
+def test_flooding_a_hand_made_1d_profile():
+    u = np.array([3.0, 1.0, 4.0, 0.0, 5.0, 2.0, 6.0])
+    ex = grid_landscape(u)
+    assert list(ex.minima) == [3, 1, 5]
+    expected = np.array([[0, 4, 5], [4, 1, 5], [5, 5, 2]], dtype=float)
+    assert np.array_equal(ex.barriers, expected)
+
+
+def test_dg_matches_hand_computed_tree():
+    # basins A..D with minima 0, 1, 2, 3; A-B merge at 4, C joins at 5 (via B), D at 7
+    M = np.array([[0, 4, 6, 9],
+                  [4, 1, 5, 7],
+                  [6, 5, 2, 8],
+                  [9, 7, 8, 3]], dtype=float)
+    dg = disconnectivity_graph(M)
+    assert dg.merges.tolist() == [[0, 1, 4], [2, 4, 5], [3, 5, 7]]
+    assert [sorted(c) for c in dg.clusters()] == [[0, 1], [0, 1, 2], [0, 1, 2, 3]]
+    assert dg.leaf_order()[0] == 0
+    C = dg.cophenetic()
+    assert C[0, 2] == 5 and C[3, 1] == 7 and C[2, 2] == 2
+
+
+def test_dg_equals_scipy_single_linkage_on_random_matrices():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = int(rng.integers(3, 25))
+        A = rng.random((n, n))
+        M = (A + A.T) / 2 + 1.0
+        np.fill_diagonal(M, rng.random(n) * 0.5)
+        dg = disconnectivity_graph(M)
+        D = M.copy()
+        np.fill_diagonal(D, 0)
+        Z = linkage(squareform(D, checks=False), "single")
+        assert np.allclose(np.sort(dg.merges[:, 2]), np.sort(Z[:, 2]))
+        C = dg.cophenetic()
+        np.fill_diagonal(C, 0)
+        assert np.allclose(squareform(C, checks=False), cophenet(Z))
+
+
+def test_dg_from_exact_sk_barriers_reproduces_the_exact_merge_order():
+    ex = enumerate_sk(SKModel.from_seed(14, 5))
+    dg = disconnectivity_graph(ex.barriers)
+    assert np.allclose(dg.merges[:, 2], ex.events[:, 0])
+    assert np.allclose(dg.cophenetic(), ex.barriers)
+    # exact minima are single-flip stable and come in mirror pairs
+    assert np.all(SKModel.from_seed(14, 5).flip_cost(ex.states) > 0)
+    assert len(ex.minima) % 2 == 0
+
+
+def test_prune_removes_shallow_basins_and_keeps_counts():
+    M = np.array([[0.0, 0.05, 2.0], [0.05, 0.02, 2.0], [2.0, 2.0, 1.0]])
+    dg = disconnectivity_graph(M, counts=np.array([3, 4, 5])).prune(0.1)
+    assert dg.n == 2
+    assert sorted(dg.counts.tolist()) == [5, 7]
+    assert np.allclose(sorted(dg.leaf_energy), [0.0, 1.0])
+
+
+def test_merge_consistency_detects_reordered_merges():
+    M1 = np.array([[0, 1, 3], [1, 0, 3], [3, 3, 0]], dtype=float)
+    M2 = np.array([[0, 3, 1], [3, 0, 3], [1, 3, 0]], dtype=float)
+    same, _ = merge_consistency(disconnectivity_graph(M1), disconnectivity_graph(M1),
+                                np.arange(3))
+    diff, flags = merge_consistency(disconnectivity_graph(M1), disconnectivity_graph(M2),
+                                    np.arange(3))
+    assert same == 1.0 and diff == 0.5 and flags.tolist() == [0, 1]
+
+
+def test_dg_rejects_bad_input():
+    with pytest.raises(ValueError):
+        disconnectivity_graph(np.array([[0, 1], [2, 0]], dtype=float))

@@ -1,0 +1,114 @@
+"""Mapping an SK glass: AD, greedy barriers, GWL and ADELM against exhaustive enumeration."""
+
+import numpy as np
+import pytest
+
+from ebmbook.energies.spin import SKModel
+from ebmbook.experiments.sk_spin_glass import _find_rows
+from ebmbook.landscape.ad import attraction_diffusion_spins, local_modes_spins
+from ebmbook.landscape.adelm import SpinBackend, adelm
+from ebmbook.landscape.barriers import ad_barrier_matrix, greedy_barrier
+from ebmbook.landscape.dgraph import disconnectivity_graph
+from ebmbook.landscape.exact import enumerate_sk, spins_to_index
+from ebmbook.landscape.gwl import gwl, gwl_map
+
+TOL = 1e-12
+
+
+@pytest.fixture(scope="module")
+def glass():
+    model = SKModel.from_seed(16, 3)
+    return model, enumerate_sk(model)
+
+
+def _exact_index(ex, states):
+    pos = {int(v): k for k, v in enumerate(ex.minima)}
+    return np.array([pos.get(int(i), -1) for i in spins_to_index(states)])
+
+
+def test_descent_ends_in_exact_minima(glass):
+    model, ex = glass
+    rng = np.random.default_rng(0)
+    modes, e = local_modes_spins(model, (2 * rng.integers(0, 2, (200, 16)) - 1))
+    idx = _exact_index(ex, modes)
+    assert (idx >= 0).all()
+    assert np.allclose(e, ex.energies[idx])
+
+
+def test_greedy_and_ad_barriers_are_upper_bounds_and_tight_for_deep_pairs(glass):
+    model, ex = glass
+    K = len(ex.minima)
+    ii, jj = np.triu_indices(K, 1)
+    g = greedy_barrier(model, ex.states[ii], ex.states[jj])
+    exact = ex.barriers[ii, jj]
+    assert np.all(g >= exact - TOL)
+    rng = np.random.default_rng(0)
+    be = SpinBackend(model, temperature=0.1, alpha=1.35, rng=rng)
+    M = ad_barrier_matrix(be, ex.states[:6], ex.energies[:6], [1.35, 2.0, 3.0, 5.0, 10.0],
+                          n_repeats=3)
+    sub = ex.barriers[:6, :6]
+    fin = np.isfinite(M)
+    assert fin.all()
+    assert np.all(M[fin] >= sub[fin] - TOL)
+    # stated tolerance: the DG built from the AD barriers of the 6 deepest minima (3 mirror
+    # pairs) merges within 0.05 per spin of the exact DG
+    C = disconnectivity_graph(M).cophenetic()
+    E = disconnectivity_graph(sub).cophenetic()
+    assert np.all(C >= E - TOL) and np.max(C - E) < 0.05
+
+
+def test_ad_trial_basics():
+    model = SKModel.from_seed(20, 1)
+    rng = np.random.default_rng(0)
+    y, _ = local_modes_spins(model, (2 * rng.integers(0, 2, (1, 20)) - 1))
+    same = attraction_diffusion_spins(model, y, y, temperature=0.1, alpha=1.0, rng=rng)
+    assert same.success[0] and same.steps[0] == 0
+    strong = attraction_diffusion_spins(model, np.repeat(y, 5, 0), np.repeat(-y, 5, 0),
+                                        temperature=0.1, alpha=50.0, rng=rng)
+    assert strong.success.all() and np.all(strong.final_distance == 0)
+    # without magnetisation a cold chain cannot leave its minimum for the mirror state
+    weak = attraction_diffusion_spins(model, np.repeat(y, 5, 0), np.repeat(-y, 5, 0),
+                                      temperature=0.1, alpha=0.0, rng=rng,
+                                      improvement_limit=20)
+    assert not weak.success.any()
+    rec = attraction_diffusion_spins(model, y, -y, temperature=0.1, alpha=50.0, rng=rng,
+                                     record=True)
+    assert rec.path_energy.shape[1] == rec.steps[0] + 1
+    assert np.isclose(rec.path_energy.max(), rec.barrier[0])
+
+
+def test_gwl_finds_every_minimum_and_exact_barriers(glass):
+    model, ex = glass
+    res = gwl(model, n_iter=150_000, rng=np.random.default_rng(0), e_range=(-1.0, 0.0),
+              n_bins=20, max_basins=4000, max_pairs=50_000)
+    assert res.n_basins == len(ex.minima)
+    mp = gwl_map(res, model, n_lowest=len(ex.minima))
+    idx = _exact_index(ex, mp.states)
+    assert sorted(idx) == list(range(len(ex.minima)))
+    B = ex.barriers[np.ix_(idx, idx)]
+    assert np.all(mp.crossing >= B - TOL)
+    assert np.all(mp.barriers >= B - TOL)
+    # crossings refined by ridge descent recover the exact DG merge heights
+    assert np.allclose(disconnectivity_graph(mp.barriers).cophenetic(),
+                       disconnectivity_graph(B).cophenetic(), atol=0.01)
+
+
+def test_adelm_maps_the_lowest_basins_with_mirror_symmetry(glass):
+    model, ex = glass
+    be = SpinBackend(model, temperature=0.1, alpha=1.35, rng=np.random.default_rng(0))
+    res = adelm(be, 150, consolidate_every=50)
+    idx = _exact_index(ex, res.reps)
+    assert (idx >= 0).all()                      # representatives are true minima
+    assert {0, 1} <= set(idx.tolist())           # both mirror ground states are mapped
+    assert res.counts.sum() == 150
+    # each mode's label is the basin whose representative AD reaches; the mirror of a mapped
+    # basin's mode lies in the mirror basin whenever both are mapped
+    rep_of_mirror = _find_rows(-res.reps, res.reps)
+    mirror_of_mode = _find_rows(-res.modes, res.modes)
+    checked = 0
+    for k, j in enumerate(mirror_of_mode):
+        lk = res.labels[k]
+        if j >= 0 and rep_of_mirror[lk] >= 0:
+            assert res.labels[j] == rep_of_mirror[lk]
+            checked += 1
+    assert checked > 10
