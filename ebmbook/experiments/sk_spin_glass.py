@@ -52,7 +52,7 @@ class Config(ExperimentConfig):
     gwl_bins: int = 45
     e_min: float = -0.8
     e_max: float = -0.35
-    n_lowest: int = 200
+    n_lowest: int = 500
     progress: bool = True
 
     SIZES: ClassVar = {
@@ -97,7 +97,7 @@ class Result:
     match: np.ndarray              # ADELM rep -> index among GWL lowest modes (-1 if absent)
     rep_mirror: np.ndarray         # ADELM rep -> rep index of its mirror (-1 if not a rep)
     merge_flags: np.ndarray
-    global_pair: tuple             # (i, j) ADELM reps of the two mirror global modes, or None
+    global_pair: tuple             # (lowest rep, rep index of its mirror or -1)
     mirror_path: dict              # AD and greedy paths between the global modes
     timings: dict
     numbers: dict
@@ -165,13 +165,13 @@ def run(config: Config) -> Result:
 
     # Fig 5.5: AD path between the two mirror global modes vs the DG barrier
     t0 = time.perf_counter()
+    # (the mirror of the lowest representative is used even when ADELM did not map it)
     i0 = int(np.argmin(res.rep_energies))
     j0 = int(rep_mirror[i0])
     mirror_path = {}
-    pair = None
-    if j0 >= 0:
-        pair = (i0, j0)
-        a, b = res.reps[i0:i0 + 1], res.reps[j0:j0 + 1]
+    pair = (i0, j0)
+    if True:
+        a, b = res.reps[i0:i0 + 1], -res.reps[i0:i0 + 1]
         for factor in config.barrier_alpha_factors:
             r = be.ad(np.repeat(a, 4, 0), np.repeat(b, 4, 0), alpha=config.alpha * factor,
                       record=True)
@@ -183,9 +183,11 @@ def run(config: Config) -> Result:
                                "barrier": float(r.barrier[k])}
                 break
         gb, gpath = greedy_barrier(model, a, b, return_paths=True)
-        mirror_path.update({"greedy_barrier": float(gb[0]), "greedy_path": gpath[0],
-                            "adelm_dg_barrier": float(adg.cophenetic()[i0, j0])})
-        gi, gj = match[i0], match[j0]
+        mirror_path["greedy_barrier"] = float(gb[0])
+        mirror_path["greedy_path"] = gpath[0]
+        if j0 >= 0:
+            mirror_path["adelm_dg_barrier"] = float(adg.cophenetic()[i0, j0])
+        gi, gj = _find_rows(np.concatenate([a, b]), gm.states)
         if gi >= 0 and gj >= 0:
             mirror_path["gwl_dg_barrier"] = float(gdg.cophenetic()[gi, gj])
     timings["mirror_path"] = time.perf_counter() - t0
@@ -204,7 +206,9 @@ def run(config: Config) -> Result:
         "gwl_modes": len(gm.energies),
         "gwl_basins_visited": g.n_basins,
         "dg_merge_consistency": frac,
-        "mirror_coverage": float((rep_mirror >= 0).mean()),
+        # Fig 5.1's blue dots: basins whose mode's mirror state was also found during the run
+        "mirror_coverage": float((_find_rows(-res.reps, res.modes) >= 0).mean()),
+        "mirror_rep_pairs": int((rep_mirror >= 0).sum() // 2),
         "adelm_lowest_energy": float(res.rep_energies.min()),
         "gwl_lowest_energy": float(gm.energies.min()),
         "gwl_sweeps_to_adelm_lowest10": float(reached.max() / N) if (reached >= 0).all()
