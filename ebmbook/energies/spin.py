@@ -19,8 +19,10 @@ would be critical. The numbers the thesis quotes pin down a consistent reading:
   One flip at a local minimum costs ``Delta H / T = 2 |h_i| / T`` (``h_i`` the local field, of
   order 0.1-1), i.e. 2-20 at ``T = 0.1``, against a magnetic gain of ``alpha = 1.35``: the two
   forces compete, which is why alpha = 1.35 sits in the critical range of the basin-count-vs-alpha
-  curve (checked in ``notebooks/ch5_sk_spin_glass.ipynb``). With the per-spin energy in the
-  Boltzmann factor, or an L2 distance, the same alpha merges everything into one basin.
+  curve (measured in ``notebooks/ch5_sk_spin_glass.ipynb``: on the seed-0 instance, 50 ADELM
+  iterations give 46 basins at alpha = 1.35, 25 at 2 and 3 at 5). With the per-spin energy in the
+  Boltzmann factor a flip would cost only ~0.1 against a gain of 1.35, so every AD trial would
+  succeed and the map would collapse to one basin.
 """
 
 from __future__ import annotations
