@@ -85,7 +85,8 @@ def reproduction_table(results: Path) -> str:
                        f"| {passed} / {len(r['claims'])} |")
         for c in r["claims"]:
             mark = "yes" if c["pass"] else "**no**"
-            lines.append(f"| {r['notebook']} | {c['claim']} | {c['value']:.4g} | "
+            value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
+            lines.append(f"| {r['notebook']} | {c['claim']} | {value} | "
                          f"{c['op']} {c['threshold']:.4g} | {mark} |")
     return "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
 

@@ -6,6 +6,9 @@ table and writes ``_build/results/<notebook>.json``::
     {"notebook", "size", "seed", "elapsed_s", "results": {name: number},
      "claims": [{"claim", "value", "op", "threshold", "pass"}]}
 
+A number that is undefined on a run (NaN or infinite) is written as ``null`` (strict JSON), and
+a claim on it fails.
+
 The book's "Reproduction report" page is assembled from these files.
 """
 
@@ -78,9 +81,13 @@ class Results:
         return ok
 
     def as_dict(self) -> dict[str, Any]:
+        """The JSON payload; a non-finite number (e.g. an undefined ratio) becomes ``None``."""
+        def finite(v):
+            return v if (v is None or math.isfinite(v)) else None
         return {"notebook": self.notebook, "size": self.size, "seed": self.seed,
                 "elapsed_s": round(time.perf_counter() - self._t0, 2),
-                "results": dict(self.values), "claims": list(self.claims)}
+                "results": {k: finite(v) for k, v in self.values.items()},
+                "claims": [{**c, "value": finite(c["value"])} for c in self.claims]}
 
     def table(self):
         """The results table as a pandas DataFrame (for display in the notebook)."""
@@ -97,5 +104,5 @@ class Results:
         """Write ``<directory>/<notebook>.json`` atomically and return its path."""
         d = Path(directory) if directory is not None else results_dir()
         path = d / f"{self.notebook}.json"
-        atomic_write_text(path, json.dumps(self.as_dict(), indent=2))
+        atomic_write_text(path, json.dumps(self.as_dict(), indent=2, allow_nan=False))
         return path

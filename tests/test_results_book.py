@@ -23,6 +23,7 @@ def test_results_json_follows_the_contract(tmp_path):
     assert set(d) == {"notebook", "size", "seed", "elapsed_s", "results", "claims"}
     assert d["results"] == {"kl": 0.25} and d["seed"] == 7
     assert [c["pass"] for c in d["claims"]] == [True, False, False]
+    assert d["claims"][2]["value"] is None  # NaN is written as null (strict JSON)
     assert set(d["claims"][0]) == {"claim", "value", "op", "threshold", "pass"}
     with pytest.raises(ValueError, match="op must be"):
         r.claim("bad", 1, "==", 1)
@@ -31,6 +32,7 @@ def test_results_json_follows_the_contract(tmp_path):
     table = reproduction_table(tmp_path)
     assert "| ch0_demo | kl is tiny | 0.25 | < 0.1 | **no** |" in table
     assert "1 / 3" in table
+    assert "| nan never passes | n/a |" in table
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
