@@ -1,6 +1,8 @@
-"""The ``ebmbook`` command: ``ebmbook run | book``.
+"""The ``ebmbook`` command: ``ebmbook run | train | book``.
 
     ebmbook run toy_densities --size ci       run one experiment, print its numbers
+    ebmbook train fmnist_convergent --size cpu
+                                              train an image model into artifacts/<name>/
     ebmbook book --size ci --jobs 2           execute every notebook and build the HTML book
 """
 
@@ -22,6 +24,40 @@ def _cmd_run(args) -> int:
     print(json.dumps({"experiment": args.experiment, "size": args.size,
                       "elapsed_s": round(time.perf_counter() - t0, 1), "metrics": metrics},
                      indent=2, default=float))
+    return 0
+
+
+def _cmd_train(args) -> int:
+    import shlex
+
+    import torch
+
+    from .artifacts import artifacts_root, rebuild_command, train_artifact
+    from .experiments.image_learning import MODELS, model_spec
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = sorted(MODELS) if args.model == "all" else [args.model]
+    for name in names:
+        spec = model_spec(name, args.size, args.steps)
+        out = args.out or str(artifacts_root() / name)
+        if args.out and len(names) > 1:
+            out = f"{args.out}/{name}"
+        command = rebuild_command(name, args.size, args.steps)
+        if args.device != "cpu":
+            command += f" --device {shlex.quote(args.device)}"
+        t0 = time.perf_counter()
+        ckpt = args.checkpoint_dir
+        if ckpt and len(names) > 1:
+            ckpt = f"{ckpt}/{name}"
+        art = train_artifact(name, spec, out, device=args.device, resume=args.resume,
+                             progress=not args.quiet, stop_after=args.stop_after, command=command,
+                             checkpoint_dir=ckpt)
+        if art is None:
+            print(f"{name}: stopped after {args.stop_after} steps (checkpointed); run again to resume")
+            continue
+        print(json.dumps({"model": name, "size": args.size, "out": out,
+                          "elapsed_s": round(time.perf_counter() - t0, 1),
+                          "metrics": art.metrics}, indent=2, default=float))
     return 0
 
 
@@ -50,6 +86,23 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("experiment")
     common(r)
     r.set_defaults(func=_cmd_run)
+
+    t = sub.add_parser("train", help="train an image model artifact (artifacts/<name>/)")
+    t.add_argument("model", help="fmnist_convergent | fmnist_nonconvergent | all")
+    t.add_argument("--size", default="cpu", choices=("ci", "cpu", "paper"),
+                   help="ci: seconds; cpu: the committed artifacts; paper: thesis scale (GPU)")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    t.add_argument("--resume", dest="resume", action="store_true", default=True,
+                   help="continue from the last checkpoint of the same spec (default)")
+    t.add_argument("--no-resume", dest="resume", action="store_false")
+    t.add_argument("--out", default=None, help="output folder (default artifacts/<name>)")
+    t.add_argument("--checkpoint-dir", default=None,
+                   help="checkpoint folder (default _build/checkpoints/<name>-<spec hash>)")
+    t.add_argument("--stop-after", type=int, default=None, help="stop (checkpointed) after N steps")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_train)
 
     b = sub.add_parser("book", help="execute the notebooks and build the HTML book")
     common(b)

@@ -54,6 +54,9 @@ EXPERIMENTS: dict[str, str] = {
     "axes_diagnostics": "ebmbook.experiments.axes_diagnostics",
     "mapping_principles": "ebmbook.experiments.mapping_principles",
     "sk_spin_glass": "ebmbook.experiments.sk_spin_glass",
+    "image_learning": "ebmbook.experiments.image_learning",
+    "short_run_generation": "ebmbook.experiments.short_run_generation",
+    "chaos_and_optimisers": "ebmbook.experiments.chaos_and_optimisers",
 }
 
 

@@ -1,0 +1,263 @@
+"""Fig 3.2, 3.5, 3.6: convergent vs non-convergent DeepFRAME learning on FashionMNIST (Sec 3.2).
+
+Two trained potentials, kept as artifacts (:mod:`ebmbook.artifacts`):
+
+* ``fmnist_nonconvergent`` - Adam, uniform-noise initialised short-run Langevin (eps = 0.01,
+  tau = 1, L = 100; Sec 3.3). Its short-run samples look like data, its long-run samples fall
+  to far lower energy (oversaturation, Fig 3.2 left, Fig 3.5).
+* ``fmnist_convergent`` - the hybrid optimiser of Sec 3.4.2 (Adam, then SGD with the rescaled
+  rate of eq. 3.4), persistent bank, tau = 1. Long-run chains should stay in the data's energy
+  spectrum (Fig 3.2 right, Fig 3.6).
+
+Model sizes: ``ci`` (a few seconds; tests and notebooks exercise the training path with it),
+``cpu`` (the committed artifacts: 16x16 images, width 16, trained on one CPU thread in about an
+hour) and ``paper`` (28x28, width 32, 100k steps; for a GPU: ``--device cuda``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from .._config import require_choice, require_int
+from ..artifacts import Artifact, ImageModelSpec, load_or_train
+from ..learning.trainer import TrainConfig
+from ..sampling.init import noise_init
+from ..sampling.langevin import langevin
+from ._base import ExperimentConfig
+
+MODEL_SIZES = ("ci", "cpu", "paper")
+
+
+def _nonconvergent(size: str) -> ImageModelSpec:
+    if size == "ci":
+        return ImageModelSpec(image_size=8, width=8, n_down=2, n_per_class=50, bank_keep=0,
+                              metric_images=200, train=TrainConfig(
+                                  n_steps=30, batch_size=32, eps=0.01, n_langevin=20, tau=1.0,
+                                  eps_data=0.01, init="uniform", optimizer="adam", adam_lr=5e-4,
+                                  checkpoint_every=10))
+    if size == "cpu":
+        return ImageModelSpec(image_size=16, width=16, n_down=2, bank_keep=0, train=TrainConfig(
+            n_steps=3000, batch_size=64, eps=0.01, n_langevin=100, tau=1.0, eps_data=0.01,
+            init="uniform", optimizer="adam", adam_lr=2e-4, checkpoint_every=100))
+    return ImageModelSpec(image_size=28, width=32, n_down=3, bank_keep=0, train=TrainConfig(
+        n_steps=100_000, batch_size=100, eps=0.01, n_langevin=100, tau=1.0, eps_data=0.01,
+        init="uniform", optimizer="adam", adam_lr=1e-4, checkpoint_every=1000))
+
+
+def _convergent(size: str) -> ImageModelSpec:
+    if size == "ci":
+        return ImageModelSpec(image_size=8, width=8, n_down=2, n_per_class=50, snapshot_every=10,
+                              bank_keep=32, metric_images=200, train=TrainConfig(
+                                  n_steps=30, batch_size=32, eps=0.01, n_langevin=10, tau=1.0,
+                                  eps_data=0.01, init="persistent", bank_size=200,
+                                  optimizer="hybrid", adam_lr=5e-4, sgd_lr=0.01,
+                                  sgd_lr_min=0.0005, sgd_decay=0.9995, switch_step=15,
+                                  checkpoint_every=10))
+    if size == "cpu":
+        return ImageModelSpec(image_size=16, width=16, n_down=2, snapshot_every=750, bank_keep=256,
+                              train=TrainConfig(
+                                  n_steps=6000, batch_size=64, eps=0.01, n_langevin=50, tau=1.0,
+                                  eps_data=0.01, init="persistent", bank_size=2000,
+                                  optimizer="hybrid", adam_lr=2e-4, sgd_lr=0.01,
+                                  sgd_lr_min=0.0005, sgd_decay=0.9995, switch_step=3000,
+                                  checkpoint_every=100))
+    return ImageModelSpec(image_size=28, width=32, n_down=3, snapshot_every=12_500, bank_keep=256,
+                          train=TrainConfig(
+                              n_steps=100_000, batch_size=100, eps=0.01, n_langevin=100, tau=1.0,
+                              eps_data=0.01, init="persistent", bank_size=0, optimizer="hybrid",
+                              adam_lr=1e-4, sgd_lr=0.01, sgd_lr_min=0.0005, sgd_decay=0.99995,
+                              switch_step=50_000, checkpoint_every=1000))
+
+
+MODELS = {"fmnist_nonconvergent": _nonconvergent, "fmnist_convergent": _convergent}
+
+
+def model_spec(name: str, size: str = "cpu", steps: int | None = None) -> ImageModelSpec:
+    """The spec of a named image model at a size (``ci`` | ``cpu`` | ``paper``)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown image model {name!r}; choose one of {sorted(MODELS)}")
+    if size not in MODEL_SIZES:
+        raise ValueError(f"model size {size!r} is invalid: it must be one of {MODEL_SIZES}")
+    spec = MODELS[name](size)
+    return spec.with_steps(steps) if steps is not None else spec
+
+
+# ----------------------------------------------------------------------------- experiment
+
+
+def short_run(art: Artifact, n: int, generator: torch.Generator, *, n_steps: int | None = None,
+              record_at: tuple[int, ...] | None = None, device: str = "cpu"):
+    """Short-run samples s_t as in training: L Langevin steps (eps, tau of the model) from the
+    model's own initialisation (fresh noise, or states of the stored persistent bank)."""
+    t = art.spec.train
+    if t.init == "persistent" and "bank" in art.extras:
+        bank = art.extras["bank"]
+        idx = torch.randint(len(bank), (n,), generator=generator)
+        y0 = bank[idx].to(device)
+    elif t.init == "persistent":
+        y0 = noise_init("uniform", (n, *art.spec.shape), generator, t.noise_scale).to(device)
+    else:
+        y0 = noise_init(t.init, (n, *art.spec.shape), generator, t.noise_scale).to(device)
+    return langevin(art.energy, y0, n_steps=t.n_langevin if n_steps is None else n_steps,
+                    step_size=t.eps, noise=t.tau, generator=generator, record_at=record_at)
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    model_size: str = "cpu"        # which trained artifacts: ci | cpu | paper
+    n_short: int = 64              # short-run samples per model
+    longrun_chains: int = 16       # chains per long run (kept small: 10^4 steps each)
+    longrun_steps: int = 10_000
+    n_strip: int = 8               # images in a sampling-path strip
+    n_data: int = 1000             # test images for the data energy spectrum
+    mh_steps: int = 2000           # MH-adjusted long run of the convergent model (0: skip)
+    mh_chains: int = 8
+
+    SIZES: ClassVar = {
+        "ci": {},
+        "paper": {"model_size": "paper", "n_short": 100, "longrun_chains": 64,
+                  "longrun_steps": 100_000, "mh_steps": 20_000},
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_choice(self, "model_size", MODEL_SIZES)
+        require_int(self, "n_short", "longrun_chains", "longrun_steps", "n_strip", "n_data",
+                    "mh_chains")
+        require_int(self, "mh_steps", minimum=0)
+        if self.n_strip > self.longrun_steps + 1:
+            raise ValueError(f"config field 'n_strip' = {self.n_strip} is invalid: it must be at "
+                             f"most longrun_steps + 1 = {self.longrun_steps + 1}")
+
+
+@dataclass
+class ModelRun:
+    """Samples and energies of one trained model."""
+
+    name: str
+    artifact: Artifact
+    data_energy: np.ndarray          # U on test images
+    short_run: torch.Tensor          # (n_short, 1, s, s)
+    short_energy: np.ndarray
+    longrun_start: str               # "noise" or "data"
+    longrun_energy: np.ndarray       # (steps + 1, chains) energy along the long-run paths
+    longrun: torch.Tensor            # (chains, 1, s, s) final long-run states
+    strip_steps: np.ndarray          # steps at which the strip images were kept
+    strip: torch.Tensor              # (n_strip, 1, s, s): chain 0 along its path
+    mh_energy: np.ndarray | None = None     # final energies of the MH-adjusted chains
+    mh_accept: float = float("nan")
+
+    @property
+    def data_mean(self) -> float:
+        return float(self.data_energy.mean())
+
+    @property
+    def data_sd(self) -> float:
+        return float(self.data_energy.std(ddof=1))
+
+    @property
+    def longrun_mean(self) -> float:
+        """Mean energy of the long-run chains over the last 10% of their path."""
+        k = max(1, self.longrun_energy.shape[0] // 10)
+        return float(self.longrun_energy[-k:].mean())
+
+    @property
+    def longrun_z(self) -> float:
+        return (self.longrun_mean - self.data_mean) / self.data_sd
+
+
+@dataclass
+class Result:
+    config: Config
+    data: torch.Tensor               # a few test images, for display
+    models: dict[str, ModelRun]
+
+    def metrics(self) -> dict[str, float]:
+        c, n = self.models["fmnist_convergent"], self.models["fmnist_nonconvergent"]
+        return {
+            "data_energy_mean": c.data_mean, "data_energy_sd": c.data_sd,
+            "longrun_energy_convergent": c.longrun_mean,
+            "longrun_energy_nonconvergent": n.longrun_mean,
+            "data_energy_mean_nonconvergent": n.data_mean,
+            "data_energy_sd_nonconvergent": n.data_sd,
+            "shortrun_energy_convergent": float(c.short_energy.mean()),
+            "shortrun_energy_nonconvergent": float(n.short_energy.mean()),
+            "longrun_z_convergent": c.longrun_z, "longrun_z_nonconvergent": n.longrun_z,
+            "longrun_steps": self.config.longrun_steps,
+            "image_size": c.artifact.spec.image_size,
+            "train_steps_convergent": c.artifact.manifest["steps_done"],
+            "train_steps_nonconvergent": n.artifact.manifest["steps_done"],
+            "mh_accept_convergent": c.mh_accept,
+        }
+
+
+def load_models(config: Config, progress: bool = True) -> dict[str, Artifact]:
+    """The two trained artifacts at ``config.model_size`` (trained now if not committed)."""
+    return {name: load_or_train(name, model_spec(name, config.model_size), device=config.device,
+                                progress=progress)
+            for name in MODELS}
+
+
+@torch.no_grad()
+def _energies(energy, x: torch.Tensor) -> np.ndarray:
+    return torch.cat([energy(b) for b in x.split(500)]).double().cpu().numpy()
+
+
+def run_model(art: Artifact, config: Config, data: torch.Tensor, generator: torch.Generator,
+              progress: bool = True) -> ModelRun:
+    """Short-run samples, a long run (from noise for a noise-initialised model, Fig 3.5; from
+    data otherwise, Fig 3.6) with its energy path and image strip, and the optional MH run."""
+    dev = config.device
+    t = art.spec.train
+    sr = short_run(art, config.n_short, generator, device=dev)
+    c = config.longrun_chains
+    if t.init in ("uniform", "gaussian"):
+        start, y0 = "noise", noise_init(t.init, (c, *art.spec.shape), generator, t.noise_scale, dev)
+    else:
+        idx = torch.randperm(len(data), generator=generator)[:c]
+        start, y0 = "data", data[idx].to(dev)
+    # strip steps: 0, then log-spaced up to the end (the early steps change the image most)
+    steps = np.unique(np.r_[0, np.geomspace(10, config.longrun_steps, config.n_strip - 1)
+                            .astype(int)])
+    lr = langevin(art.energy, y0, n_steps=config.longrun_steps, step_size=t.eps, noise=t.tau,
+                  generator=generator, record_energy=True, record_at=tuple(int(s) for s in steps),
+                  progress=progress)
+    run = ModelRun(name=art.name, artifact=art, data_energy=_energies(art.energy, data.to(dev)),
+                   short_run=sr.x.cpu(), short_energy=_energies(art.energy, sr.x),
+                   longrun_start=start, longrun_energy=lr.energy.double().cpu().numpy(),
+                   longrun=lr.x.cpu(), strip_steps=steps, strip=lr.path[:, 0].cpu())
+    if config.mh_steps and t.init == "persistent":
+        mh = langevin(art.energy, lr.x[: config.mh_chains], n_steps=config.mh_steps,
+                      step_size=t.eps, noise=t.tau, mh=True, generator=generator,
+                      progress=progress)
+        run.mh_energy = _energies(art.energy, mh.x)
+        run.mh_accept = mh.accept_rate
+    return run
+
+
+def run(config: Config, progress: bool = True) -> Result:
+    arts = load_models(config, progress)
+    spec = arts["fmnist_convergent"].spec
+    data = spec.load_data("test")[: config.n_data]
+    gen = torch.Generator(device=config.device).manual_seed(config.seed)
+    models = {name: run_model(a, config, data, gen, progress) for name, a in arts.items()}
+    return Result(config=config, data=data[:64], models=models)
+
+
+def train_ci_model(name: str = "fmnist_convergent", directory=None, device: str = "cpu",
+                   progress: bool = True) -> Artifact:
+    """Run the ``ebmbook train <name> --size ci`` path end to end (train with checkpoints, save
+    the artifact with its manifest, reload it by hash) in ``directory`` (default: a fresh
+    temporary folder). Seconds on one CPU core; lets a notebook exercise the training path."""
+    import tempfile
+
+    from ..artifacts import rebuild_command, train_artifact
+    spec = model_spec(name, "ci")
+    d = directory or tempfile.mkdtemp(prefix=f"ebmbook-{name}-ci-")
+    return train_artifact(name, spec, d, device=device, progress=progress, resume=False,
+                          checkpoint_dir=f"{d}/checkpoint", command=rebuild_command(name, "ci"))
