@@ -78,6 +78,28 @@ def test_merge_consistency_detects_reordered_merges():
     assert same == 1.0 and diff == 0.5 and flags.tolist() == [0, 1]
 
 
+def test_merge_consistency_is_defined_once_two_leaves_match():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        n, m = int(rng.integers(3, 12)), int(rng.integers(3, 12))
+        A = rng.random((n, n))
+        A = np.minimum(A, A.T) + 1.0
+        np.fill_diagonal(A, rng.random(n))
+        B = rng.random((m, m))
+        B = np.minimum(B, B.T) + 1.0
+        np.fill_diagonal(B, rng.random(m))
+        A[0, 1:] = A[1:, 0] = np.inf  # a leaf that no barrier reaches merges at inf
+        match = -np.ones(n, dtype=np.int64)
+        k = int(rng.integers(2, min(n, m) + 1))
+        rows = rng.choice(n, k, replace=False)
+        match[rows] = rng.choice(m, k, replace=False)
+        frac, flags = merge_consistency(disconnectivity_graph(A), disconnectivity_graph(B),
+                                        match)
+        # k matched leaves are joined by exactly k - 1 comparable merges
+        assert np.isfinite(frac) and 0.0 <= frac <= 1.0
+        assert int((flags >= 0).sum()) == k - 1
+
+
 def test_dg_rejects_bad_input():
     with pytest.raises(ValueError):
         disconnectivity_graph(np.array([[0, 1], [2, 0]], dtype=float))

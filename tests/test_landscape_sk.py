@@ -112,3 +112,59 @@ def test_adelm_maps_the_lowest_basins_with_mirror_symmetry(glass):
             assert res.labels[j] == rep_of_mirror[lk]
             checked += 1
     assert checked > 10
+
+
+def test_annealed_proposals_land_in_low_exact_minima(glass):
+    model, ex = glass
+    rng = np.random.default_rng(1)
+    uni = SpinBackend(model, temperature=0.1, alpha=1.35, rng=rng)
+    ann = SpinBackend(model, temperature=0.1, alpha=1.35, rng=rng, proposal="anneal",
+                      anneal_t_end=0.1, anneal_sweeps=60)
+    y_u, e_u = uni.local_modes(uni.propose(300))
+    y_a, e_a = ann.local_modes(ann.propose(300))
+    idx = _exact_index(ex, y_a)
+    assert (idx >= 0).all() and np.allclose(e_a, ex.energies[idx])
+    # annealing concentrates the descents on the deepest minima, both mirrors alike
+    assert np.mean(idx < 2) > 2 * np.mean(_exact_index(ex, y_u) < 2)
+    assert np.mean(idx < 2) > 0.3
+    assert min(np.sum(idx == 0), np.sum(idx == 1)) > 0.3 * np.sum(idx < 2)
+    # the seed reproduces the proposals bit for bit
+    a1 = SpinBackend(model, temperature=0.1, alpha=1.35, rng=np.random.default_rng(5),
+                     proposal="anneal").propose(4)
+    a2 = SpinBackend(model, temperature=0.1, alpha=1.35, rng=np.random.default_rng(5),
+                     proposal="anneal").propose(4)
+    assert np.array_equal(a1, a2)
+    with pytest.raises(ValueError):
+        SpinBackend(model, temperature=0.1, alpha=1.35, rng=rng, proposal="gwl")
+
+
+def test_adelm_with_annealed_proposals_maps_mirror_ground_states_apart(glass):
+    model, ex = glass
+    be = SpinBackend(model, temperature=0.1, alpha=1.35, rng=np.random.default_rng(2),
+                     proposal="anneal", anneal_t_end=0.1, anneal_sweeps=60)
+    res = adelm(be, 80)
+    idx = _exact_index(ex, res.reps)
+    assert (idx >= 0).all()
+    # both mirror ground states are representatives of two different basins ...
+    assert {0, 1} <= set(idx.tolist())
+    b0, b1 = int(np.flatnonzero(idx == 0)[0]), int(np.flatnonzero(idx == 1)[0])
+    assert b0 != b1
+    assert np.array_equal(res.reps[b0], -res.reps[b1])
+    # ... and every mode whose mirror was also proposed sits in the mirror basin of its own
+    rep_of_mirror = _find_rows(-res.reps, res.reps)
+    mirror_of_mode = _find_rows(-res.modes, res.modes)
+    pairs = [(k, j) for k, j in enumerate(mirror_of_mode)
+             if j >= 0 and rep_of_mirror[res.labels[k]] >= 0]
+    assert len(pairs) > 20
+    assert all(res.labels[j] == rep_of_mirror[res.labels[k]] for k, j in pairs)
+
+
+def test_connected_groups_joins_only_ad_connected_representatives(glass):
+    from ebmbook.landscape.adelm import connected_groups
+    model, ex = glass
+    # a strong pull connects any pair, none at all connects nothing
+    be = SpinBackend(model, temperature=0.1, alpha=50.0, rng=np.random.default_rng(0))
+    assert connected_groups(be, ex.states[:5]).tolist() == [0, 0, 0, 0, 0]
+    be0 = SpinBackend(model, temperature=0.1, alpha=0.0, rng=np.random.default_rng(0),
+                      improvement_limit=5)
+    assert connected_groups(be0, ex.states[:5]).tolist() == [0, 1, 2, 3, 4]

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .._config import require_int, require_positive
 from ..energies.spin import SKModel
-from ..landscape.adelm import ADELMResult, SpinBackend, adelm
+from ..landscape.adelm import ADELMResult, SpinBackend, adelm, connected_groups
 from ..landscape.barriers import ad_barrier_matrix, greedy_barrier
 from ..landscape.dgraph import DisconnectivityGraph, disconnectivity_graph, merge_consistency
 from ..landscape.gwl import GWLMap, GWLResult, gwl, gwl_map
@@ -37,8 +37,12 @@ class Config(ExperimentConfig):
     improvement_limit: int = 100
     delta: int = 0
     max_sweeps: int = 5000
-    adelm_iter: int = 400
-    consolidate_every: int = 100
+    adelm_iter: int = 1000
+    consolidate_every: int = 0
+    proposal: str = "anneal"
+    anneal_t_start: float = 1.0
+    anneal_t_end: float = 0.1
+    anneal_sweeps: int = 100
     tune_alphas: tuple = (0.3, 0.6, 1.0, 1.35, 2.0, 3.0, 5.0)
     tune_iter: int = 50
     drift_temperatures: tuple = (0.05, 0.1, 0.3, 1.0)
@@ -57,7 +61,7 @@ class Config(ExperimentConfig):
 
     SIZES: ClassVar = {
         "ci": {},
-        "paper": {"adelm_iter": 5000, "consolidate_every": 500, "tune_iter": 100,
+        "paper": {"adelm_iter": 5000, "tune_iter": 100,
                   "tune_alphas": tuple(np.round(np.logspace(-0.7, 1.0, 12), 3).tolist()),
                   "drift_sweeps": 2000, "barrier_repeats": 5, "gwl_iter": 500_000_000,
                   "n_lowest": 500},
@@ -68,9 +72,12 @@ class Config(ExperimentConfig):
         require_int(self, "n_spins", minimum=4)
         require_int(self, "improvement_limit", "max_sweeps", "adelm_iter", "tune_iter",
                     "drift_modes", "drift_sweeps", "barrier_repeats", "gwl_iter", "gwl_bins",
-                    "n_lowest")
+                    "n_lowest", "anneal_sweeps")
         require_int(self, "delta", "consolidate_every", minimum=0)
-        require_positive(self, "temperature", "alpha", "gwl_temperature")
+        require_positive(self, "temperature", "alpha", "gwl_temperature", "anneal_t_start",
+                         "anneal_t_end")
+        if self.proposal not in ("uniform", "anneal"):
+            raise ValueError("config field 'proposal' must be 'uniform' or 'anneal'")
         require_positive(self, "gwl_gamma", allow_zero=True)
         if self.n_spins > 128:
             raise ValueError("config field 'n_spins' must be <= 128 (GWL packs states in 128 bits)")
@@ -120,7 +127,9 @@ def run(config: Config) -> Result:
     def backend(alpha=config.alpha):
         return SpinBackend(model, temperature=config.temperature, alpha=alpha, rng=rng,
                            delta=config.delta, improvement_limit=config.improvement_limit,
-                           max_sweeps=config.max_sweeps)
+                           max_sweeps=config.max_sweeps, proposal=config.proposal,
+                           anneal_t_start=config.anneal_t_start,
+                           anneal_t_end=config.anneal_t_end, anneal_sweeps=config.anneal_sweeps)
 
     # Fig 5.2 top: energy drift of unmagnetised chains from local modes
     t0 = time.perf_counter()
@@ -157,10 +166,15 @@ def run(config: Config) -> Result:
     timings["gwl"] = time.perf_counter() - t0
     bar.update()
 
-    # Fig 5.4: overlay and consistency
+    # Fig 5.4: overlay and consistency. A representative matches the GWL mode with the same
+    # state; for the count of basins "among GWL's lowest" a representative whose mirror state is
+    # in the list counts too (U(s) = U(-s), so it is a lowest mode all the same).
     match = _find_rows(res.reps, gm.states)
+    in_gwl = (match >= 0) | (_find_rows(-res.reps, gm.states) >= 0)
     frac, flags = merge_consistency(adg, gdg, match)
     rep_mirror = _find_rows(-res.reps, res.reps)
+    # how many basins remain if AD-connected representatives are merged once at the end
+    groups = connected_groups(be, res.reps)
     bar.update()
 
     # Fig 5.5: AD path between the two mirror global modes vs the DG barrier
@@ -202,10 +216,13 @@ def run(config: Config) -> Result:
     reached = first[order]
     numbers = {
         "adelm_basins": res.n_basins,
-        "adelm_basins_in_gwl_lowest": int(ok.sum()),
+        "adelm_basins_in_gwl_lowest": int(in_gwl.sum()),
+        "adelm_basins_in_gwl_lowest_exact": int(ok.sum()),
+        "adelm_basins_consolidated": int(groups.max()) + 1,
         "gwl_modes": len(gm.energies),
         "gwl_basins_visited": g.n_basins,
         "dg_merge_consistency": frac,
+        "dg_comparable_merges": int((flags >= 0).sum()),
         # Fig 5.1's blue dots: basins whose mode's mirror state was also found during the run
         "mirror_coverage": float((_find_rows(-res.reps, res.modes) >= 0).mean()),
         "mirror_rep_pairs": int((rep_mirror >= 0).sum() // 2),

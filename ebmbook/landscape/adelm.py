@@ -20,21 +20,44 @@ import torch
 
 from .ad import (ADResult, attraction_diffusion, attraction_diffusion_spins, local_modes,
                  local_modes_spins)
+from ..sampling.spins import sk_anneal
 
 
 class SpinBackend:
-    """ADELM on an SK glass: uniform random proposals, steepest single-flip descent, Gibbs AD
-    with Hamming magnetisation (eq. 4.6). ``rng`` is the numpy Generator for every draw."""
+    """ADELM on an SK glass: mode-search proposals, steepest single-flip descent, Gibbs AD with
+    Hamming magnetisation (eq. 4.6). ``rng`` is the numpy Generator for every draw.
+
+    Proposals (Algorithm 3 step 1, which leaves them open):
+
+    * ``proposal="uniform"``: uniformly random states. On an N = 100 glass their descents end
+      at a median energy of about -0.62 per spin, far above the 500 lowest modes (about -0.67
+      on the seed-0 instance), and almost never reach the same mode twice.
+    * ``proposal="anneal"``: a uniformly random state cooled by ``anneal_sweeps`` Gibbs sweeps
+      on ``exp(-H/T)`` with T falling geometrically from ``anneal_t_start`` to ``anneal_t_end``
+      (:func:`ebmbook.sampling.spins.sk_anneal`). Its descents land in the low-energy funnels,
+      both mirror funnels equally often (the chain is symmetric under s -> -s), which is what a
+      GWL proposal gives in the thesis.
+    """
 
     def __init__(self, model, *, temperature: float, alpha: float, rng: np.random.Generator,
                  delta: int = 0, improvement_limit: int = 100, max_sweeps: int = 5000,
-                 method: str = "gibbs"):
+                 method: str = "gibbs", proposal: str = "uniform", anneal_t_start: float = 1.0,
+                 anneal_t_end: float = 0.2, anneal_sweeps: int = 50):
         self.model, self.temperature, self.alpha, self.rng = model, temperature, alpha, rng
         self.delta, self.improvement_limit = delta, improvement_limit
         self.max_sweeps, self.method = max_sweeps, method
+        if proposal not in ("uniform", "anneal"):
+            raise ValueError(f"proposal must be 'uniform' or 'anneal', got {proposal!r}")
+        if not (anneal_t_start > 0 and anneal_t_end > 0 and int(anneal_sweeps) >= 1):
+            raise ValueError("anneal temperatures must be > 0 and anneal_sweeps >= 1")
+        self.proposal = proposal
+        self.schedule = np.geomspace(anneal_t_start, anneal_t_end, int(anneal_sweeps))
 
     def propose(self, n: int) -> np.ndarray:
-        return (2 * self.rng.integers(0, 2, size=(n, self.model.n)) - 1).astype(np.int8)
+        x = (2 * self.rng.integers(0, 2, size=(n, self.model.n)) - 1).astype(np.int8)
+        if self.proposal == "anneal":
+            x = sk_anneal(self.model.J, x, self.schedule, self.rng)
+        return x
 
     def local_modes(self, x):
         return local_modes_spins(self.model, x)
@@ -120,6 +143,36 @@ def pairwise_ad(backend, a, b, alpha=None):
     return s1 | s2, bar
 
 
+def connected_groups(backend, reps, alpha=None) -> np.ndarray:
+    """Group basin representatives that AD connects (the consolidation step of ADELM).
+
+    One AD trial per direction runs for every pair (i, j), all pairs as one batch; pairs where
+    either direction succeeds are joined (union-find). Returns ``group`` (L,) with groups
+    numbered 0..G-1 in order of their first member.
+    """
+    L = reps.shape[0]
+    parent = list(range(L))
+    if L >= 2:
+        ii, jj = np.triu_indices(L, 1)
+        ok, _ = pairwise_ad(backend, backend.take(reps, ii), backend.take(reps, jj), alpha=alpha)
+
+        def find(u):
+            while parent[u] != u:
+                parent[u] = parent[parent[u]]
+                u = parent[u]
+            return u
+        for i, j, s in zip(ii, jj, ok):
+            if s:
+                ri, rj = find(int(i)), find(int(j))
+                if ri != rj:
+                    parent[max(ri, rj)] = min(ri, rj)
+        roots = [find(u) for u in range(L)]
+    else:
+        roots = list(range(L))
+    first = {}
+    return np.array([first.setdefault(r, len(first)) for r in roots], dtype=np.int64)
+
+
 @dataclass
 class ADELMResult:
     """Output of Algorithm 3.
@@ -170,33 +223,18 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
         L = len(rep_E)
         if L < 2:
             return
-        ii, jj = np.triu_indices(L, 1)
-        ok, _ = pairwise_ad(backend, backend.take(reps, ii), backend.take(reps, jj))
-        parent = list(range(L))
-
-        def find(u):
-            while parent[u] != u:
-                parent[u] = parent[parent[u]]
-                u = parent[u]
-            return u
-        for i, j, s in zip(ii, jj, ok):
-            if s:
-                ri, rj = find(int(i)), find(int(j))
-                if ri != rj:
-                    parent[max(ri, rj)] = min(ri, rj)
-        roots = sorted({find(u) for u in range(L)})
-        if len(roots) == L:
+        group = connected_groups(backend, reps)
+        G = int(group.max()) + 1
+        if G == L:
             return
-        new_of_root = {r: k for k, r in enumerate(roots)}
-        new_label = np.array([new_of_root[find(u)] for u in range(L)])
         best = []
-        for r in roots:
-            members = [u for u in range(L) if find(u) == r]
-            best.append(members[int(np.argmin([rep_E[u] for u in members]))])
+        for g in range(G):
+            members = np.flatnonzero(group == g)
+            best.append(int(members[np.argmin([rep_E[u] for u in members])]))
         reps = backend.take(reps, best)
         rep_E = [rep_E[u] for u in best]
         for h in range(len(alias)):
-            alias[h] = int(new_label[alias[h]])
+            alias[h] = int(group[alias[h]])
 
     for n in it:
         x = proposals(1) if proposals is not None else backend.propose(1)
