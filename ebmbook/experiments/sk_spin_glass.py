@@ -219,6 +219,11 @@ def run(config: Config) -> Result:
         "adelm_basins_in_gwl_lowest": int(in_gwl.sum()),
         "adelm_basins_in_gwl_lowest_exact": int(ok.sum()),
         "adelm_basins_consolidated": int(groups.max()) + 1,
+        # ADELM modes at or below GWL's highest listed energy that GWL's list lacks (mirror
+        # states counted as present): 0 means the list is complete where ADELM looked
+        "adelm_low_modes_missing_from_gwl": int(np.sum(
+            (res.energies <= gm.energies.max())
+            & (_find_rows(res.modes, gm.states) < 0) & (_find_rows(-res.modes, gm.states) < 0))),
         "gwl_modes": len(gm.energies),
         "gwl_basins_visited": g.n_basins,
         "dg_merge_consistency": frac,
