@@ -9,6 +9,17 @@ Prints, each measured in the same run:
 3. how many GWL sweeps it takes to first visit the lowest basins that ADELM found, next to the
    number of ADELM iterations used.
 Timing on a shared machine is noisy; compare ratios measured in the same run.
+
+Why the SK ratio stays far below the continuous one (and below the 10x goal) on one core: the
+batched SK trials already run as one compiled numba call whose flat loop goes over every trial
+(``_kernels.ad_batch``), but the one-at-a-time path calls the same compiled kernel, so the only
+thing batching saves is the fixed per-call cost (Python argument checks, array set-up, numba
+dispatch: tens of microseconds), against a trial that itself costs about 1 microsecond per Gibbs
+sweep of 100 spins times 100-300 sweeps. The expected ratio is therefore about
+``(trial + overhead) / trial``, which the script measures and prints. Continuous AD reaches
+100x because one torch step on a single trial costs nearly as much dispatch as on thousands.
+Beating this on one core would need SIMD lanes across trials (or multi-spin coding), i.e. a
+different sampler implementation with a different random stream -- not done here.
 """
 
 from __future__ import annotations
@@ -44,21 +55,33 @@ def bench_continuous(n: int, seed: int) -> tuple[float, float]:
     return batched, single
 
 
-def bench_spins(model, n: int, seed: int) -> tuple[float, float]:
+def bench_spins(model, n: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    be = SpinBackend(model, temperature=0.1, alpha=1.35, rng=rng)
+    be = SpinBackend(model, temperature=0.1, alpha=1.35, rng=rng, proposal="anneal",
+                     anneal_t_end=0.1, anneal_sweeps=100)
     y, _ = be.local_modes(be.propose(2 * n))
     a, b = y[:n], y[n:]
     be.ad(a[:2], b[:2])  # compile
+    kw = dict(temperature=0.1, alpha=1.35)
     t0 = time.perf_counter()
-    attraction_diffusion_spins(model, a, b, temperature=0.1, alpha=1.35, rng=rng)
-    batched = n / (time.perf_counter() - t0)
+    res = attraction_diffusion_spins(model, a, b, rng=np.random.default_rng(seed + 1), **kw)
+    t_batch = time.perf_counter() - t0
+    g = np.random.default_rng(seed + 1)
+    t0 = time.perf_counter()
+    single = [attraction_diffusion_spins(model, a[i:i + 1], b[i:i + 1], rng=g, **kw)
+              for i in range(n)]
+    t_single = time.perf_counter() - t0
+    # the same seed gives the same trials: the kernel draws trial after trial in order
+    same = all(r.success[0] == res.success[i] and r.steps[0] == res.steps[i]
+               and r.barrier[0] == res.barrier[i] for i, r in enumerate(single))
+    # fixed cost of one call: trials that start at their target take zero sweeps
     t0 = time.perf_counter()
     for i in range(n):
-        attraction_diffusion_spins(model, a[i:i + 1], b[i:i + 1], temperature=0.1, alpha=1.35,
-                                   rng=rng)
-    single = n / (time.perf_counter() - t0)
-    return batched, single
+        attraction_diffusion_spins(model, a[i:i + 1], a[i:i + 1], rng=g, **kw)
+    overhead = (time.perf_counter() - t0) / n
+    return {"batched": n / t_batch, "single": n / t_single, "identical": same,
+            "overhead_us": overhead * 1e6, "trial_us": t_batch / n * 1e6,
+            "sweeps": float(res.steps.mean()), "success": float(res.success.mean())}
 
 
 def main() -> None:
@@ -75,22 +98,28 @@ def main() -> None:
     print(f"AD continuous (1D toy, Langevin): batched {b:8.1f} trials/s | one at a time "
           f"{s:8.2f} trials/s | ratio {b / s:6.1f}x")
     model = SKModel.from_seed(100, args.seed)
-    b, s = bench_spins(model, args.trials, args.seed)
-    print(f"AD spins (SK N=100, Gibbs, numba): batched {b:8.1f} trials/s | one at a time "
-          f"{s:8.1f} trials/s | ratio {b / s:6.2f}x  (the numba kernel has little per-call "
-          "overhead, so batching mostly saves Python dispatch)")
+    r = bench_spins(model, args.trials, args.seed)
+    ceiling = (r["trial_us"] + r["overhead_us"]) / r["trial_us"]
+    print(f"AD spins (SK N=100, Gibbs, numba; annealed low modes, {r['sweeps']:.0f} sweeps/trial, "
+          f"{r['success']:.0%} succeed): batched {r['batched']:8.1f} trials/s | one at a time "
+          f"{r['single']:8.1f} trials/s | ratio {r['batched'] / r['single']:6.2f}x | identical "
+          f"results under the same seed: {r['identical']}")
+    print(f"  per trial {r['trial_us']:.0f} us of compiled work vs {r['overhead_us']:.0f} us fixed "
+          f"cost per call -> expected ratio about {ceiling:.2f}x on one core; the 10x goal is out "
+          "of reach without SIMD across trials (see the module docstring)")
 
     rng = np.random.default_rng(args.seed)
-    be = SpinBackend(model, temperature=0.1, alpha=1.35, rng=rng)
+    be = SpinBackend(model, temperature=0.1, alpha=1.35, rng=rng, proposal="anneal",
+                     anneal_t_end=0.1, anneal_sweeps=100)
     adelm(be, 3)  # compile
     t0 = time.perf_counter()
-    res = adelm(be, args.adelm_iter, consolidate_every=100)
+    res = adelm(be, args.adelm_iter)
     dt = time.perf_counter() - t0
-    print(f"ADELM (SK N=100, T=0.1, alpha=1.35): {args.adelm_iter / dt:.1f} iterations/s over "
+    print(f"ADELM (SK N=100, T=0.1, alpha=1.35, annealed proposals): {args.adelm_iter / dt:.1f} iterations/s over "
           f"{args.adelm_iter} iterations, {res.n_basins} basins")
 
     t0 = time.perf_counter()
-    g = gwl(model, n_iter=args.gwl_iter, rng=rng, start=res.reps[:1])
+    g = gwl(model, n_iter=args.gwl_iter, rng=rng)  # random start, not an ADELM mode
     gdt = time.perf_counter() - t0
     lookup = {row.tobytes(): k for k, row in enumerate(g.min_states)}
     order = np.argsort(res.rep_energies)

@@ -168,3 +168,20 @@ def test_connected_groups_joins_only_ad_connected_representatives(glass):
     be0 = SpinBackend(model, temperature=0.1, alpha=0.0, rng=np.random.default_rng(0),
                       improvement_limit=5)
     assert connected_groups(be0, ex.states[:5]).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_batched_and_one_at_a_time_ad_trials_agree_under_one_seed(glass):
+    model, ex = glass
+    rng = np.random.default_rng(4)
+    a = ex.states[rng.integers(0, len(ex.minima), 30)]
+    b = ex.states[rng.integers(0, len(ex.minima), 30)]
+    kw = dict(temperature=0.1, alpha=np.linspace(0.5, 3.0, 30))
+    batch = attraction_diffusion_spins(model, a, b, rng=np.random.default_rng(9), **kw)
+    g = np.random.default_rng(9)
+    for i in range(30):
+        one = attraction_diffusion_spins(model, a[i:i + 1], b[i:i + 1], rng=g,
+                                         temperature=0.1, alpha=kw["alpha"][i])
+        assert one.success[0] == batch.success[i] and one.steps[0] == batch.steps[i]
+        assert one.barrier[0] == batch.barrier[i]
+        assert one.final_distance[0] == batch.final_distance[i]
+    assert 0 < batch.success.sum() < 30
