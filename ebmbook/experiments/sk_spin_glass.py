@@ -5,7 +5,9 @@ near -0.76 for large N), chains target ``exp(-(H/T + alpha * Hamming))`` with th
 ``H = N e`` (spin-glass T_c = 1), so the thesis's T = 0.1 and alpha = 1.35 apply as written.
 
 One run: tune T (energy drift of unmagnetised chains) and alpha (basins found in a few ADELM
-iterations over a log grid), map with ADELM (Algorithm 3) and estimate AD barriers between the
+iterations over a log grid), map with ADELM (Algorithm 3; proposals are random states cooled by a
+short annealing run, then steepest descent; no consolidation during the run, one closing
+consolidation pass is only counted) and estimate AD barriers between the
 basin representatives, map the lowest modes with GWL (eq. 4.4) plus greedy-interpolation
 barriers, and compare the two maps: overlap of modes, DG merge order, mirror symmetry.
 """
