@@ -28,6 +28,9 @@ OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 RESULTS_ENV = "EBMBOOK_RESULTS_DIR"
 
+# elapsed_s counts from the first import of this module, i.e. from the top of a notebook
+_IMPORTED_AT = time.perf_counter()
+
 
 def project_root(start: Path | None = None) -> Path:
     """The nearest folder at or above ``start`` that holds ``_config.yml`` and ``ebmbook/``."""
@@ -62,7 +65,7 @@ class Results:
         self.values: dict[str, float | int] = {}
         self.descriptions: dict[str, str] = {}
         self.claims: list[dict[str, Any]] = []
-        self._t0 = time.perf_counter()
+        self._t0 = _IMPORTED_AT
 
     def add(self, name: str, value: Any, description: str = "") -> float | int:
         """Record one number (a Python or numpy/torch scalar)."""
