@@ -48,7 +48,7 @@ class Config(ExperimentConfig):
     osc_langevin: int = 50
     osc_bank: int = 10000
     adam_lr: float = 1e-3
-    fast_sgd_lr: float = 1.0     # gamma_0; chains from the data, L = fast_langevin
+    fast_sgd_lr: float = 2.0     # gamma_0; chains from the data, L = fast_langevin
     fast_langevin: int = 20
     slow_sgd_lr: float = 0.1     # gamma_0; persistent bank
     acf_window: int = 2000       # last steps used for the ACF (thesis: ~2000)
