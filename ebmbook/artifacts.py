@@ -265,24 +265,53 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
                 device=device, stop_after=stop_after, callback=snapshot)
     if res.steps_done < spec.train.n_steps:
         return None
+    return _finish(name, spec, directory, res.net, res.log, res.bank.states if res.bank else None,
+                   snap_dir, command, device, res.steps_done)
+
+
+def _finish(name, spec, directory, net, log, bank_states, snap_dir, command, device, steps_done):
     extras: dict[str, Any] = {}
     if spec.snapshot_every:
-        files = sorted(snap_dir.glob("step_*.pt"))
+        files = sorted(f for f in Path(snap_dir).glob("step_*.pt")
+                       if int(f.stem.split("_")[1]) <= steps_done)
         extras["snapshot_steps"] = torch.tensor([int(f.stem.split("_")[1]) for f in files])
         extras["snapshots"] = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
-    if res.bank is not None and spec.bank_keep:
+    if bank_states is not None and spec.bank_keep:
         g = torch.Generator().manual_seed(spec.train.seed + 11)
-        idx = torch.randperm(len(res.bank), generator=g)[: spec.bank_keep]
-        extras["bank"] = res.bank.states[idx.to(res.bank.states.device)].detach().cpu().clone()
-    energy = build_energy(res.net, spec.train)
+        idx = torch.randperm(len(bank_states), generator=g)[: spec.bank_keep]
+        extras["bank"] = bank_states[idx.to(bank_states.device)].detach().cpu().clone()
+    energy = build_energy(net, spec.train)
     metrics = data_energy_stats(energy, spec, device)
-    metrics["final_r_st"] = float(np.nanmean(res.log.r_st[-50:]))
-    metrics["final_d_st"] = float(np.nanmean(res.log.d_st[-50:]))
+    metrics["final_r_st"] = float(np.nanmean(log.r_st[max(0, steps_done - 50): steps_done]))
+    metrics["final_d_st"] = float(np.nanmean(log.d_st[max(0, steps_done - 50): steps_done]))
     if command is None:
         command = " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else ""
-    save_artifact(directory, name, spec, res.net, log=res.log, extras=extras, metrics=metrics,
-                  command=command, wall_s=res.log.wall_s, steps_done=res.steps_done)
+    save_artifact(directory, name, spec, net, log=log, extras=extras, metrics=metrics,
+                  command=command, wall_s=log.wall_s, steps_done=steps_done)
     return load_artifact(directory, spec, device=device, name=name)
+
+
+def artifact_from_checkpoint(name: str, spec: ImageModelSpec, directory: str | Path, *,
+                             size: str, checkpoint_dir: str | Path | None = None,
+                             device: str = "cpu") -> Artifact:
+    """Save the state of an unfinished run of ``spec`` (its latest checkpoint, at step k) as the
+    artifact of ``spec.with_steps(k)``. That is the same computation: ``with_steps`` changes
+    nothing but the number of steps, so ``ebmbook train <name> --size <size> --steps k``
+    (the command written to the manifest) rebuilds it bit for bit."""
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else (
+        project_root() / "_build" / "checkpoints" / f"{name}-{spec_hash(spec)}")
+    state = torch.load(ckpt_dir / "checkpoint.pt", map_location=device, weights_only=False)
+    if state["config_hash"] != config_hash(spec.train):
+        raise ValueError(f"checkpoint {ckpt_dir} does not belong to this spec")
+    k = int(state["step"])
+    spec_k = spec.with_steps(k)
+    net = spec_k.build_net().to(device)
+    net.load_state_dict(state["net"])
+    log = TrainLog(**{key: (v[:k] if isinstance(v, np.ndarray) else v)
+                      for key, v in state["log"].items()})
+    bank = state["bank"]["states"] if state.get("bank") else None
+    return _finish(name, spec_k, directory, net, log, bank, ckpt_dir / "snapshots",
+                   rebuild_command(name, size, k), device, k)
 
 
 def load_or_train(name: str, spec: ImageModelSpec, *, device: str = "cpu", progress: bool = True,

@@ -117,7 +117,7 @@ class SmallRun:
     log: TrainLog
     steps_done: int
     diverged_at: int | None
-    samples: torch.Tensor            # the run's last negatives / fresh short-run samples
+    samples: torch.Tensor            # persistent-bank states, or fresh short-run samples
     longrun: torch.Tensor | None = None
 
 
@@ -176,18 +176,21 @@ def _train_small(name: str, spec: ImageModelSpec, device: str, progress: bool,
         try:
             res = train(net, data, spec.train, checkpoint_dir=d, progress=progress, device=device)
             log, done, net = res.log, res.steps_done, res.net
+            bank = res.bank.states if res.bank is not None else None
         except TrainingDivergedError as err:
             state = torch.load(Path(d) / "checkpoint.pt", weights_only=False)
             log = TrainLog(**state["log"])
             done, diverged = err.step, err.step
             net.load_state_dict(state["net"])
+            bank = state["bank"]["states"] if state.get("bank") else None
     t = spec.train
     energy = build_energy(net, t)
     y0 = noise_init("uniform", (16, *spec.shape), generator, t.noise_scale, device)
-    if t.init == "persistent":      # contraction-only: short-run from data, as in training
-        y0 = data[torch.randint(len(data), (16,), generator=generator)]
-    samples = langevin(energy, y0, n_steps=t.n_langevin, step_size=t.eps, noise=t.tau,
-                       generator=generator).x
+    if bank is not None:            # persistent runs: show the bank (the negatives themselves)
+        samples = bank[torch.randperm(len(bank), generator=generator)[:16]]
+    else:
+        samples = langevin(energy, y0, n_steps=t.n_langevin, step_size=t.eps, noise=t.tau,
+                           generator=generator).x
     longrun = None
     if longrun_steps:
         longrun = langevin(energy, samples, n_steps=longrun_steps, step_size=t.eps, noise=t.tau,

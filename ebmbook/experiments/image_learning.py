@@ -42,8 +42,8 @@ def _nonconvergent(size: str) -> ImageModelSpec:
                                   checkpoint_every=10))
     if size == "cpu":
         return ImageModelSpec(image_size=16, width=16, n_down=2, bank_keep=0, train=TrainConfig(
-            n_steps=3000, batch_size=64, eps=0.01, n_langevin=100, tau=1.0, eps_data=0.01,
-            init="uniform", optimizer="adam", adam_lr=2e-4, checkpoint_every=100))
+            n_steps=1600, batch_size=64, eps=0.01, n_langevin=100, tau=1.0, eps_data=0.01,
+            init="uniform", optimizer="adam", adam_lr=1e-4, checkpoint_every=100))
     return ImageModelSpec(image_size=28, width=32, n_down=3, bank_keep=0, train=TrainConfig(
         n_steps=100_000, batch_size=100, eps=0.01, n_langevin=100, tau=1.0, eps_data=0.01,
         init="uniform", optimizer="adam", adam_lr=1e-4, checkpoint_every=1000))

@@ -137,21 +137,23 @@ def lyapunov_figure(res, n_show: int = 4):
     return fig
 
 
-def hybrid_checkpoints_figure(steps: Sequence[int], short_run, long_run, gaps: Sequence[float],
-                              switch_step: int, n_show: int = 4):
-    """Fig 3.9: short-run (top) and long-run (middle) samples at each checkpoint of the hybrid
-    optimiser, and the long-run minus data energy gap (bottom, in data sd)."""
+def hybrid_checkpoints_figure(steps: Sequence[int], long_run, gaps: Sequence[float],
+                              switch_step: int, short_run=None, n_show: int = 4):
+    """Fig 3.9: long-run samples at each checkpoint of the hybrid optimiser (and short-run
+    samples above them, if given), with the long-run minus data energy gap in data sd below."""
     K = len(steps)
-    fig = plt.figure(figsize=(max(7.0, 1.3 * K), 5.6))
-    for i in range(K):
-        phase = "Adam" if steps[i] <= switch_step else "SGD"
-        a = fig.add_axes([0.08 + 0.88 * i / K, 0.66, 0.88 / K * 0.94, 0.28])
-        show_images(a, short_run[i][:n_show], f"{steps[i]} ({phase})", nrow=2)
-        a = fig.add_axes([0.08 + 0.88 * i / K, 0.36, 0.88 / K * 0.94, 0.28])
-        show_images(a, long_run[i][:n_show], "", nrow=2)
-    fig.text(0.01, 0.8, "short-run", rotation=90, va="center", fontsize=9)
-    fig.text(0.01, 0.5, "long-run", rotation=90, va="center", fontsize=9)
-    ax = fig.add_axes([0.1, 0.07, 0.86, 0.22])
+    rows = [("long-run", long_run)] if short_run is None else [("short-run", short_run),
+                                                                ("long-run", long_run)]
+    top = 0.36 + 0.3 * (len(rows) - 1)
+    fig = plt.figure(figsize=(max(7.0, 1.3 * K), 3.2 + 2.2 * len(rows)))
+    for r, (label, imgs) in enumerate(rows):
+        y = top - 0.3 * r
+        for i in range(K):
+            a = fig.add_axes([0.08 + 0.88 * i / K, y, 0.88 / K * 0.94, 0.27])
+            phase = "Adam" if steps[i] <= switch_step else "SGD"
+            show_images(a, imgs[i][:n_show], f"step {steps[i]} ({phase})" if r == 0 else "", nrow=2)
+        fig.text(0.01, y + 0.13, label, rotation=90, va="center", fontsize=9)
+    ax = fig.add_axes([0.1, 0.07, 0.86, 0.2])
     ax.plot(steps, gaps, "o-")
     ax.axhline(0, color="k", lw=0.8)
     ax.axvline(switch_step, color="C3", ls="--", lw=0.8, label="Adam → SGD")
