@@ -11,7 +11,7 @@ Two trained potentials, kept as artifacts (:mod:`ebmbook.artifacts`):
 
 Model sizes: ``ci`` (a few seconds; tests and notebooks exercise the training path with it),
 ``cpu`` (the committed artifacts: 16x16 images, width 16, trained on one CPU thread in about an
-hour) and ``paper`` (28x28, width 32, 100k steps; for a GPU: ``--device cuda``).
+hour; in practice 38 and 9 minutes) and ``paper`` (28x28, width 32, 100k steps; for a GPU: ``--device cuda``).
 """
 
 from __future__ import annotations
