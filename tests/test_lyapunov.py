@@ -49,9 +49,44 @@ def test_zero_crossing_interpolates_and_handles_edges():
 
 
 @pytest.mark.parametrize("kw", [{"n_steps": 0}, {"renorm_every": 0}, {"step_size": -1.0},
-                                {"delta0": 0.0}, {"n_burn": -1}])
+                                {"delta0": 0.0}, {"n_burn": -1}, {"substeps": 0}])
 def test_bad_arguments_raise(kw):
     args = dict(step_size=0.1, n_steps=10, renorm_every=5)
     args.update(kw)
     with pytest.raises(ValueError, match=next(iter(kw))):
         maximal_lyapunov(lambda x: (x * x).sum(1), torch.zeros(2, 2), [1.0], **args)
+
+
+def _rotated_quadratic():
+    g = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))
+    return Q @ torch.diag(torch.tensor([0.5, 2.0, 5.0], dtype=torch.float64)) @ Q.T
+
+
+def test_quadratic_estimate_is_stable_under_halving_dt():
+    # same SDE time (align 5, measure 5), dt halved twice via substeps; the estimate moves by
+    # the O(dt) discretisation error only, and approaches -lambda_min = -0.5
+    A = _rotated_quadratic()
+    x0 = torch.randn(4, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    eps = 0.1    # dt = 5e-3 / substeps
+    est = []
+    for k in (1, 2, 4):
+        n = 1000 * k
+        r = maximal_lyapunov(quadratic_form(A), x0, [1.0], step_size=eps, substeps=k, n_steps=n,
+                             n_align=n, renorm_every=10 * k, generator=torch.Generator().manual_seed(3))
+        assert r.dt == pytest.approx(eps ** 2 / (2 * k)) and r.time == pytest.approx(5.0)
+        est.append(r.exponent[0])
+    assert abs(est[2] - est[1]) < abs(est[1] - est[0]) + 1e-9
+    assert abs(est[2] - est[1]) < 2e-3
+    assert est[2] == pytest.approx(-0.5, abs=5e-3)
+
+
+def test_double_well_without_noise_is_negative():
+    # U = (x^2 - 1)^2: gradient flow falls into x = +-1, where U'' = 8, so the exponent is -8;
+    # started away from the minima and with a small step it must not come out positive
+    U = lambda x: ((x ** 2 - 1) ** 2).sum(1)
+    x0 = torch.tensor([[-1.7], [-0.3], [0.2], [1.4]], dtype=torch.float64)
+    r = maximal_lyapunov(U, x0, [0.0], step_size=0.02, substeps=1, n_burn=10000, n_steps=5000,
+                         renorm_every=10, delta0=1e-6, generator=torch.Generator().manual_seed(0))
+    assert (r.exponent_chains < 0).all()
+    assert r.exponent[0] == pytest.approx(-8.0, rel=0.02)
