@@ -49,6 +49,15 @@ def _kernel_name() -> str:
     return KERNEL_NAME
 
 
+def _jupyter_book() -> str:
+    """The jupyter-book executable of this environment (or the first one on PATH)."""
+    local = Path(sys.executable).parent / "jupyter-book"
+    found = str(local) if local.exists() else shutil.which("jupyter-book")
+    if not found:
+        raise BookBuildError("jupyter-book is not installed: pip install 'jupyter-book>=1.0.4,<2'")
+    return found
+
+
 def _describe_failure(exc: Exception) -> str:
     from papermill.exceptions import PapermillExecutionError
     if isinstance(exc, PapermillExecutionError):
@@ -86,7 +95,8 @@ def reproduction_table(results: Path) -> str:
         for c in r["claims"]:
             mark = "yes" if c["pass"] else "**no**"
             value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
-            lines.append(f"| {r['notebook']} | {c['claim']} | {value} | "
+            claim = c["claim"].replace("|", "\\|")  # a literal bar must not split the row
+            lines.append(f"| {r['notebook']} | {claim} | {value} | "
                          f"{c['op']} {c['threshold']:.4g} | {mark} |")
     return "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
 
@@ -106,22 +116,29 @@ def _environment(values: dict[str, str]):
                 os.environ[k] = v
 
 
-def stage_sources(root: Path, stage: Path) -> None:
-    if stage.exists():
+def stage_sources(root: Path, stage: Path, keep_notebooks: bool) -> None:
+    """Copy the book's pages and config into ``stage``; executed notebooks are kept only if
+    ``keep_notebooks`` (a partial rebuild), so a full build never shows stale results."""
+    if stage.exists() and not keep_notebooks:
         shutil.rmtree(stage)
-    shutil.copytree(root / "book", stage)
+    shutil.copytree(root / "book", stage, dirs_exist_ok=True)
     shutil.copy(root / "_config.yml", stage / "_config.yml")
-    (stage / "notebooks").mkdir()
+    (stage / "notebooks").mkdir(exist_ok=True)
 
 
 def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
-          only: list[str] | None = None, html: bool = True, root: Path | None = None) -> Path:
-    """Execute the notebooks and build the book; returns the HTML folder."""
+          only: list[str] | None = None, html: bool = True, execute: bool = True,
+          root: Path | None = None) -> Path:
+    """Execute the notebooks and build the book; returns the HTML folder.
+
+    ``only``: execute just these notebooks and keep the others' earlier outputs and results.
+    ``execute=False``: rebuild the HTML from the notebooks and results of an earlier run.
+    """
     root = Path(root or project_root()).resolve()
     out = root / "_build"
     stage, results = out / "src", out / "results"
-    stage_sources(root, stage)
-    if results.exists() and not only:
+    stage_sources(root, stage, keep_notebooks=bool(only) or not execute)
+    if results.exists() and execute and not only:
         shutil.rmtree(results)
     results.mkdir(parents=True, exist_ok=True)
 
@@ -131,10 +148,17 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
         if unknown:
             raise BookBuildError(f"no notebook named {sorted(unknown)} in {root / 'notebooks'}")
         notebooks = [p for p in notebooks if p.stem in only]
-    kernel = _kernel_name()
+    if not execute:
+        missing = [p.stem for p in notebooks if not (stage / "notebooks" / p.name).exists()]
+        if missing:
+            raise BookBuildError(f"no executed copy of {missing} in {stage / 'notebooks'}: "
+                                 "run `ebmbook book` (with execution) first")
+        notebooks = []
+    kernel = _kernel_name() if notebooks else None
     params = {"size": size, "seed": seed, "device": device}
 
-    print(f"executing {len(notebooks)} notebooks at size={size!r} with {jobs} job(s)", flush=True)
+    if notebooks:
+        print(f"executing {len(notebooks)} notebooks at size={size!r} with {jobs} job(s)", flush=True)
 
     def one(src: Path) -> NotebookRun:
         print(f"  [start] {src.stem}", flush=True)
@@ -162,12 +186,15 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
     if not html:
         return stage
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "jupyter_book", "build", str(stage),
-                           "--path-output", str(out), "--warningiserror", "--keep-going"],
-                          capture_output=True, text=True)
+    jb_out = out / "jupyter-book"
+    proc = subprocess.run([_jupyter_book(), "build", str(stage), "--path-output", str(jb_out),
+                           "--warningiserror", "--keep-going"], capture_output=True, text=True)
     print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
     if proc.returncode != 0:
         raise BookBuildError(f"jupyter-book build failed (exit {proc.returncode}); see output above")
-    html_dir = out / "_build" / "html"
+    html_dir = out / "html"
+    if html_dir.exists():
+        shutil.rmtree(html_dir)
+    os.replace(jb_out / "_build" / "html", html_dir)
     print(f"book built in {time.perf_counter() - t0:.1f} s: {html_dir / 'index.html'}")
     return html_dir

@@ -65,7 +65,7 @@ def _cmd_book(args) -> int:
     from .book import BookBuildError, build
     try:
         build(size=args.size, jobs=args.jobs, seed=args.seed, device=args.device,
-              only=args.only, html=not args.no_html)
+              only=args.only, html=not args.no_html, execute=not args.html_only)
     except BookBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--jobs", type=int, default=2, help="notebooks executed in parallel")
     b.add_argument("--only", nargs="+", help="execute only these notebooks (by stem)")
     b.add_argument("--no-html", action="store_true", help="execute notebooks, skip HTML")
+    b.add_argument("--html-only", action="store_true",
+                   help="rebuild the HTML from the notebooks executed by an earlier run")
     b.set_defaults(func=_cmd_book)
 
     args = p.parse_args(argv)

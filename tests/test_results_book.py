@@ -14,7 +14,7 @@ from ebmbook.results import Results
 def test_results_json_follows_the_contract(tmp_path):
     r = Results("ch0_demo", "ci", 7)
     r.add("kl", 0.25, "a divergence")
-    assert r.claim("kl is small", 0.25, "<=", 0.5) is True
+    assert r.claim("|kl| is small", 0.25, "<=", 0.5) is True
     assert r.claim("kl is tiny", 0.25, "<", 0.1) is False
     assert r.claim("nan never passes", float("nan"), ">", 0.0) is False
     path = r.write(tmp_path)
@@ -32,6 +32,7 @@ def test_results_json_follows_the_contract(tmp_path):
     table = reproduction_table(tmp_path)
     assert "| ch0_demo | kl is tiny | 0.25 | < 0.1 | **no** |" in table
     assert "1 / 3" in table
+    assert "| ch0_demo | \\|kl\\| is small | 0.25 | <= 0.5 | yes |" in table
     assert "| nan never passes | n/a |" in table
 
 
