@@ -52,8 +52,16 @@ class DisconnectivityGraph:
     def root(self) -> int:
         return 2 * self.n - 2 if self.n > 1 else 0
 
+    def subtree_min(self) -> np.ndarray:
+        """Lowest leaf energy under every node; merges come after their children."""
+        low = np.concatenate([self.leaf_energy, np.empty(len(self.merges))])
+        for k, (a, b, _) in enumerate(self.merges):
+            low[self.n + k] = min(low[int(a)], low[int(b)])
+        return low
+
     def leaves(self, node: int) -> list[int]:
         """Leaf ids under ``node``, in plotting order."""
+        low = self.subtree_min()
         out, stack = [], [node]
         while stack:
             v = stack.pop()
@@ -62,22 +70,9 @@ class DisconnectivityGraph:
             else:
                 a, b = self.children(v)
                 # lower subtree to the left, so the deepest basins sit together
-                if self._low(a) > self._low(b):
+                if low[a] > low[b]:
                     a, b = b, a
                 stack.extend((b, a))
-        return out
-
-    def _low(self, node: int) -> float:
-        return float(min(self.leaf_energy[i] for i in self._leafset(node)))
-
-    def _leafset(self, node: int) -> list[int]:
-        out, stack = [], [node]
-        while stack:
-            v = stack.pop()
-            if v < self.n:
-                out.append(v)
-            else:
-                stack.extend(self.children(v))
         return out
 
     def leaf_order(self) -> list[int]:
