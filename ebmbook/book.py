@@ -77,10 +77,25 @@ def execute_notebook(src: Path, dst: Path, parameters: dict, kernel: str,
     except Exception as exc:  # noqa: BLE001 - reported with the notebook's name below
         return NotebookRun(src.stem, time.perf_counter() - t0, _describe_failure(exc))
     secs = time.perf_counter() - t0
+    _hide_template_parameters(dst)
     if not (results / f"{src.stem}.json").exists():
         return NotebookRun(src.stem, secs, f"it did not write {results / (src.stem + '.json')}"
                            " (every notebook must end with Results.write())")
     return NotebookRun(src.stem, secs)
+
+
+def _hide_template_parameters(path: Path) -> None:
+    """Hide the notebook's own ``parameters`` cell in the book: papermill's injected cell right
+    after it shows the values this run actually used."""
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    if not any("injected-parameters" in t for t in tags):
+        return
+    for cell, t in zip(nb.cells, tags):
+        if "parameters" in t and "remove-cell" not in t:
+            cell.metadata["tags"] = [*t, "remove-cell"]
+    nbformat.write(nb, str(path))
 
 
 def reproduction_table(results: Path) -> str:
@@ -168,8 +183,9 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
         return run
 
     # each kernel inherits this environment: the results folder and one math thread per notebook
+    # (progress bars off: in a rendered page they are only noise)
     env = {RESULTS_ENV: str(results), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-           "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1")}
+           "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1"), "TQDM_DISABLE": "1"}
     with _environment(env), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         runs = list(pool.map(one, notebooks))
     failed = [r for r in runs if r.error]
