@@ -35,7 +35,7 @@ from torch import nn
 
 from ._config import config_dict, config_hash, require_choice, require_int, require_positive
 from .data.images import DATASETS, ImageOptions, load_images
-from .energies.potentials import DeepFRAME, RescaledPotential
+from .energies.potentials import DeepFRAME, RescaledPotential, batched_energy
 from .io import atomic_torch_save, atomic_write, atomic_write_text
 from .learning.trainer import TrainConfig, TrainLog, build_energy, train
 from .results import project_root
@@ -164,7 +164,7 @@ def data_energy_stats(energy: Callable, spec: ImageModelSpec, device: str = "cpu
     """Mean and sd of U on the first ``spec.metric_images`` test images (a cheap, deterministic
     re-measurable metric, quoted in every manifest)."""
     x = spec.load_data("test")[: spec.metric_images].to(device)
-    u = torch.cat([energy(b) for b in x.split(500)]).double().cpu()
+    u = batched_energy(energy, x)
     return {"data_energy_mean": float(u.mean()), "data_energy_sd": float(u.std())}
 
 

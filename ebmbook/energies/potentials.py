@@ -107,3 +107,9 @@ class RescaledPotential(nn.Module):
         if self.prior_sigma is not None:
             u = u + x.reshape(x.shape[0], -1).pow(2).sum(1) / (2 * self.prior_sigma ** 2)
         return u
+
+
+@torch.no_grad()
+def batched_energy(energy, x: torch.Tensor, chunk: int = 500) -> torch.Tensor:
+    """U over a large batch of states, ``chunk`` at a time, as float64 on the CPU ``(n,)``."""
+    return torch.cat([energy(b) for b in x.split(chunk)]).double().cpu()

@@ -122,6 +122,14 @@ class Result:
     r_first: dict[tuple[str, str, int], float]      # ... -> r_st at step 0
     grid_logs: dict[tuple[str, str, int], TrainLog]
 
+    def metrics(self) -> dict[str, float]:
+        """Lag-1 ACF of d_st and the d_st-r_st correlation for each oscillation run."""
+        out = {}
+        for kind, st in self.oscillation.items():
+            out[f"acf1_d_{kind}"] = float(st.acf_d[1])
+            out[f"corr_d_r_{kind}"] = st.corr_d_r
+        return out
+
 
 def oscillation_stats(log: TrainLog, window: int, max_lag: int, burn_in: float) -> OscillationStats:
     n = len(log.d_st)

@@ -27,6 +27,7 @@ import torch
 
 from .._config import require_choice, require_int, require_positive
 from ..artifacts import Artifact, ImageModelSpec, load_or_train
+from ..energies.potentials import batched_energy
 from ..diagnostics.lyapunov import LyapunovResult, maximal_lyapunov
 from ..learning.trainer import TrainConfig, TrainingDivergedError, TrainLog, build_energy, train
 from ..sampling.init import noise_init
@@ -162,10 +163,6 @@ def _ratio_end_peak(r: np.ndarray) -> float:
     return float(np.mean(r[-k:]) / np.max(r))
 
 
-@torch.no_grad()
-def _energies(energy, x):
-    return torch.cat([energy(b) for b in x.split(500)]).double().cpu().numpy()
-
 
 def _train_small(name: str, spec: ImageModelSpec, device: str, progress: bool,
                  generator: torch.Generator, longrun_steps: int = 0) -> SmallRun:
@@ -263,7 +260,7 @@ def run_hybrid(art: Artifact, config: Config, generator: torch.Generator, progre
         lr = langevin(energy, x0, n_steps=config.hybrid_steps, step_size=spec.train.eps,
                       noise=spec.train.tau, generator=generator, record_energy=True,
                       progress=progress)
-        e_data = _energies(energy, data)
+        e_data = batched_energy(energy, data).numpy()
         k = max(1, config.hybrid_steps // 10)
         e_long = float(lr.energy[-k:].double().mean())
         longrun.append(lr.x.cpu())

@@ -16,7 +16,6 @@ hour; in practice 38 and 9 minutes) and ``paper`` (28x28, width 32, 100k steps; 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,6 +24,7 @@ import torch
 
 from .._config import require_choice, require_int
 from ..artifacts import Artifact, ImageModelSpec, load_or_train
+from ..energies.potentials import batched_energy
 from ..learning.trainer import TrainConfig
 from ..sampling.init import noise_init
 from ..sampling.langevin import langevin
@@ -203,10 +203,6 @@ def load_models(config: Config, progress: bool = True) -> dict[str, Artifact]:
             for name in MODELS}
 
 
-@torch.no_grad()
-def _energies(energy, x: torch.Tensor) -> np.ndarray:
-    return torch.cat([energy(b) for b in x.split(500)]).double().cpu().numpy()
-
 
 def run_model(art: Artifact, config: Config, data: torch.Tensor, generator: torch.Generator,
               progress: bool = True) -> ModelRun:
@@ -227,15 +223,16 @@ def run_model(art: Artifact, config: Config, data: torch.Tensor, generator: torc
     lr = langevin(art.energy, y0, n_steps=config.longrun_steps, step_size=t.eps, noise=t.tau,
                   generator=generator, record_energy=True, record_at=tuple(int(s) for s in steps),
                   progress=progress)
-    run = ModelRun(name=art.name, artifact=art, data_energy=_energies(art.energy, data.to(dev)),
-                   short_run=sr.x.cpu(), short_energy=_energies(art.energy, sr.x),
+    run = ModelRun(name=art.name, artifact=art,
+                   data_energy=batched_energy(art.energy, data.to(dev)).numpy(),
+                   short_run=sr.x.cpu(), short_energy=batched_energy(art.energy, sr.x).numpy(),
                    longrun_start=start, longrun_energy=lr.energy.double().cpu().numpy(),
                    longrun=lr.x.cpu(), strip_steps=steps, strip=lr.path[:, 0].cpu())
     if config.mh_steps and t.init == "persistent":
         mh = langevin(art.energy, lr.x[: config.mh_chains], n_steps=config.mh_steps,
                       step_size=t.eps, noise=t.tau, mh=True, generator=generator,
                       progress=progress)
-        run.mh_energy = _energies(art.energy, mh.x)
+        run.mh_energy = batched_energy(art.energy, mh.x).numpy()
         run.mh_accept = mh.accept_rate
     return run
 

@@ -102,6 +102,12 @@ class Result:
     remanence: np.ndarray     # (n_T,) (M(sigma+) - M(sigma-)) / 2 at H = 0
     close_T: float
 
+    def metrics(self) -> dict:
+        """Headline numbers (also printed by ``ebmbook run mapping_principles``)."""
+        return {"ising_hysteresis_close_T": self.close_T,
+                "toy_linear_barrier": self.toy_linear_barrier,
+                "dg1d_minima": self.dg1d.n, "gmm_minima": len(self.exact2d.minima)}
+
 
 def ising_remanence(temperatures, *, L: int, n_sweeps: int, n_chains: int,
                     rng: np.random.Generator) -> np.ndarray:

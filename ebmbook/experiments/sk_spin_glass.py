@@ -111,6 +111,10 @@ class Result:
     timings: dict
     numbers: dict
 
+    def metrics(self) -> dict:
+        """The numbers ch5 reports (also printed by ``ebmbook run sk_spin_glass``)."""
+        return dict(self.numbers)
+
 
 def _find_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """For each row of A, the index of the identical row of B (or -1)."""

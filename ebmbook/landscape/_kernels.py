@@ -239,16 +239,23 @@ def _pack(s, key):
 
 
 @njit(cache=True)
+def _descended_key(J, s, h, work_s, work_h, key):
+    """Key of the single-flip minimum reached by steepest descent from s; the descent runs on
+    the work arrays, which hold that minimum afterwards."""
+    for i in range(s.shape[0]):
+        work_s[i] = s[i]
+        work_h[i] = h[i]
+    _descend_inplace(J, work_s, work_h)
+    return _pack(work_s, key)
+
+
+@njit(cache=True)
 def _basin_of(J, s, h, work_s, work_h, key, table, min_states, min_E, first_seen, n_basins,
               it, max_basins):
     """Basin index of state s (descent on a copy); registers a new basin if unseen.
     Returns -1 when a new basin would exceed max_basins."""
     N = s.shape[0]
-    for i in range(N):
-        work_s[i] = s[i]
-        work_h[i] = h[i]
-    _descend_inplace(J, work_s, work_h)
-    kk = _pack(work_s, key)
+    kk = _descended_key(J, s, h, work_s, work_h, key)
     if kk in table:
         return table[kk], n_basins
     if n_basins >= max_basins:
@@ -288,21 +295,13 @@ def _ridge_descent(J, x, y, i_diff, a, b, bar, work_s, work_h, key, table, max_t
             xs = x.copy()
             xh = hx.copy()
             _flip_update(J, xs, xh, j)
-            for q in range(N):
-                work_s[q] = xs[q]
-                work_h[q] = xh[q]
-            _descend_inplace(J, work_s, work_h)
-            kx = _pack(work_s, key)
+            kx = _descended_key(J, xs, xh, work_s, work_h, key)
             if kx not in table or table[kx] != a:
                 continue
             ys = y.copy()
             yh = hy.copy()
             _flip_update(J, ys, yh, j)
-            for q in range(N):
-                work_s[q] = ys[q]
-                work_h[q] = yh[q]
-            _descend_inplace(J, work_s, work_h)
-            ky = _pack(work_s, key)
+            ky = _descended_key(J, ys, yh, work_s, work_h, key)
             if ky not in table or table[ky] != b:
                 continue
             Hx += 2.0 * x[j] * hx[j]
