@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 from typing import Any, Iterable
 
 
@@ -17,10 +18,25 @@ def _fail(field: str, value: Any, must: str) -> None:
     raise ValueError(f"config field '{field}' = {value!r} is invalid: it must be {must}")
 
 
+def _coerce(obj: Any, name: str, v: Any) -> Any:
+    """A numpy scalar field becomes the Python number it holds (so configs built from numpy
+    values validate, and hash like the same config built from Python numbers)."""
+    if isinstance(v, bool) or isinstance(v, (int, float)):
+        return v
+    if isinstance(v, numbers.Integral):
+        v = int(v)
+    elif isinstance(v, numbers.Real):
+        v = float(v)
+    else:
+        return v
+    object.__setattr__(obj, name, v)
+    return v
+
+
 def require_positive(obj: Any, *fields: str, allow_zero: bool = False) -> None:
     """Each named field must be a finite number > 0 (or >= 0 with ``allow_zero``)."""
     for name in fields:
-        v = getattr(obj, name)
+        v = _coerce(obj, name, getattr(obj, name))
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         ok = ok and (v >= 0 if allow_zero else v > 0)
         if not ok:
@@ -30,7 +46,7 @@ def require_positive(obj: Any, *fields: str, allow_zero: bool = False) -> None:
 def require_int(obj: Any, *fields: str, minimum: int = 1) -> None:
     """Each named field must be an integer >= ``minimum``."""
     for name in fields:
-        v = getattr(obj, name)
+        v = _coerce(obj, name, getattr(obj, name))
         if not (isinstance(v, int) and not isinstance(v, bool) and v >= minimum):
             _fail(name, v, f"an integer >= {minimum}")
 

@@ -1,6 +1,8 @@
 """Trained image potentials kept as reproducible artifacts (see ARCHITECTURE.md, "Artifacts").
 
-An artifact is a folder ``artifacts/<name>/`` holding
+This module is the orchestration: train a model spec (:mod:`ebmbook.models`) with Algorithm 1,
+save it with :mod:`ebmbook.store`, and load it back as a network with its energy. An artifact
+folder holds
 
 * ``weights.pt``   - the state dict of the DeepFRAME network F (Sec 3.1.3);
 * ``log.npz``      - the per-step training log (d_st, r_st, energies, rate; Sec 2.3.1);
@@ -9,22 +11,19 @@ An artifact is a folder ``artifacts/<name>/`` holding
 * ``manifest.json`` - written last: the model spec and its hash, seed, git commit, the exact
   command that rebuilds it, wall time, machine and the metrics the book quotes.
 
-Every file is written atomically (temp file + rename) and the manifest last, so a folder with
-a manifest is complete. :func:`load_artifact` returns ``None`` unless the manifest's hash equals
-the hash of the spec asked for; :func:`load_or_train` then trains (at whatever size the spec
-says) into a cache folder under ``_build/`` and never overwrites a committed artifact.
+:func:`load_artifact` returns ``None`` unless the manifest's hash equals the hash of the spec
+asked for, and raises :class:`~ebmbook.store.ArtifactError` (one line naming the file and the
+fix) for a damaged file. :func:`load_or_train` trains a spec that has no artifact into a cache
+folder under ``_build/`` and never overwrites a committed artifact.
+
+``ImageModelSpec``, ``spec_hash`` and ``rebuild_command`` are re-exported from their homes
+(:mod:`ebmbook.models`, :mod:`ebmbook.registry`) for older imports.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import platform
 import shlex
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -33,88 +32,36 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._config import config_dict, config_hash, require_choice, require_int, require_positive
-from .data.images import DATASETS, ImageOptions, load_images
-from .energies.potentials import DeepFRAME, RescaledPotential, batched_energy
-from .io import atomic_torch_save, atomic_write, atomic_write_text
-from .learning.trainer import TrainConfig, TrainLog, build_energy, train
+from . import registry, store
+from ._config import config_hash
+from .energies.potentials import RescaledPotential, batched_energy
+from .io import atomic_torch_save
+from .learning.trainer import (TensorData, TrainLog, build_energy, build_model,
+                               load_checkpoint_state, train)
+from .models import ImageModelSpec, spec_hash
+from .registry import rebuild_command
 from .results import project_root
+from .sampling.init import DataInit, NoiseInit, StoredStates
+from .sampling.model import EnergyModel
+from .store import LOG, MANIFEST, ArtifactError, machine
 
-MANIFEST = "manifest.json"
 WEIGHTS = "weights.pt"
-LOG = "log.npz"
 EXTRAS = "extras.pt"
+CHECKPOINT = "checkpoint.pt"
 
-
-@dataclass(frozen=True)
-class ImageModelSpec:
-    """Everything that determines a trained image potential: data, network and Algorithm 1.
-
-    ``snapshot_every``: keep a copy of the weights every this many steps (0: none), e.g. for the
-    hybrid-optimiser checkpoints of Fig 3.9. ``bank_keep``: how many persistent-bank states to
-    store with the artifact (for long-run chains started from the steady state).
-    ``metric_images``: the number of test images on which the quoted data energy is measured.
-    """
-
-    dataset: str = "fashion_mnist"
-    image_size: int = 16
-    classes: tuple[int, ...] | None = None
-    n_per_class: int | None = None
-    width: int = 16
-    n_down: int = 2
-    activation: str = "leaky_relu"
-    leak: float = 0.05
-    train: TrainConfig = field(default_factory=TrainConfig)
-    snapshot_every: int = 0
-    bank_keep: int = 256
-    metric_images: int = 1000
-
-    def __post_init__(self) -> None:
-        require_choice(self, "dataset", DATASETS)
-        require_int(self, "image_size", minimum=4)
-        require_int(self, "width")
-        require_int(self, "n_down", "snapshot_every", "bank_keep", minimum=0)
-        require_int(self, "metric_images")
-        require_positive(self, "leak", allow_zero=True)
-        if not isinstance(self.train, TrainConfig):
-            raise ValueError("config field 'train' must be a TrainConfig")
-        if self.classes is not None:
-            object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
-        self.build_net()  # raises a ValueError naming the size if the net does not fit
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (1, self.image_size, self.image_size)
-
-    def build_net(self) -> DeepFRAME:
-        """A freshly initialised network (weights seeded by ``train.seed``)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.train.seed)
-            return DeepFRAME(1, self.image_size, width=self.width, n_down=self.n_down,
-                             activation=self.activation, leak=self.leak)
-
-    def options(self, split: str = "train") -> ImageOptions:
-        return ImageOptions(classes=self.classes, size=self.image_size, scale="symmetric",
-                            split=split, n_per_class=self.n_per_class if split == "train" else None)
-
-    def load_data(self, split: str = "train") -> torch.Tensor:
-        """The images ``(n, 1, s, s)`` in [-1, 1] of one split."""
-        return load_images(self.dataset, self.options(split)).images
-
-    def with_steps(self, n_steps: int) -> "ImageModelSpec":
-        """The same spec trained for ``n_steps``; every other field (the hybrid switch step,
-        the snapshot and checkpoint periods) is kept, so the first ``n_steps`` of the longer
-        run and the shorter run are the same computation."""
-        return dataclasses.replace(self, train=dataclasses.replace(self.train, n_steps=n_steps))
-
-
-def spec_hash(spec: ImageModelSpec) -> str:
-    return config_hash(spec)
+__all__ = ["Artifact", "ArtifactError", "ImageModelSpec", "artifact_from_checkpoint",
+           "artifacts_root", "cache_root", "data_energy_stats", "load_artifact", "load_or_train",
+           "machine", "read_manifest", "rebuild_command", "save_artifact", "spec_hash",
+           "train_artifact", "LOG", "MANIFEST", "WEIGHTS", "EXTRAS"]
 
 
 @dataclass
 class Artifact:
-    """A loaded artifact: the network, its energy U, the manifest and the extras."""
+    """A loaded artifact: the network, its energy U, the manifest and the extras.
+
+    ``model`` is the trained model with its own sampling (:class:`EnergyModel`: U with the eps,
+    tau, L and initialisation it was trained with). A persistent-bank model starts its chains
+    from the stored bank sample (its steady state) when the artifact keeps one."""
 
     name: str
     spec: ImageModelSpec
@@ -124,39 +71,39 @@ class Artifact:
     directory: Path
     log: TrainLog | None = None
     extras: dict = field(default_factory=dict)
+    model: EnergyModel | None = None
 
     @property
     def metrics(self) -> dict:
         return self.manifest.get("metrics", {})
 
 
+def _initializer(spec: ImageModelSpec, extras: dict, device: str):
+    """Where the chains of a loaded model start: as in training, from stored states for a
+    persistent bank (fresh uniform noise if none was kept)."""
+    t = spec.train
+    if t.init == "persistent" and extras.get("bank") is not None:
+        return StoredStates(extras["bank"].to(device))
+    if t.init == "data":
+        return DataInit(TensorData(spec.load_data("train").to(device)))
+    kind = "uniform" if t.init == "persistent" else t.init
+    return NoiseInit(kind, spec.shape, t.noise_scale, device)
+
+
 def artifacts_root() -> Path:
-    return project_root() / "artifacts"
+    """The committed artifacts' folder (:func:`ebmbook.registry.committed_root`)."""
+    return registry.committed_root()
 
 
 def cache_root() -> Path:
-    return project_root() / "_build" / "artifacts"
+    """Where other specs' artifacts are trained and cached (:func:`ebmbook.registry.cache_root`)."""
+    return registry.cache_root()
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=project_root(), timeout=10)
-        commit = out.stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=project_root(), timeout=10)
-        return commit + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def machine() -> dict:
-    info = {"host": socket.gethostname(), "platform": platform.platform(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "cpu_threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        info["cuda_device"] = torch.cuda.get_device_name(0)
-    return info
+def _checkpoint_dir(name: str, spec: ImageModelSpec, checkpoint_dir: str | Path | None) -> Path:
+    if checkpoint_dir is not None:
+        return Path(checkpoint_dir)
+    return project_root() / "_build" / "checkpoints" / f"{name}-{spec_hash(spec)}"
 
 
 @torch.no_grad()
@@ -172,71 +119,59 @@ def save_artifact(directory: str | Path, name: str, spec: ImageModelSpec, net: n
                   log: TrainLog | None = None, extras: dict | None = None,
                   metrics: dict | None = None, command: str = "", wall_s: float = 0.0,
                   steps_done: int | None = None) -> Path:
-    """Write an artifact folder atomically, file by file, manifest last."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the new manifest
-    atomic_torch_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, d / WEIGHTS)
-    if log is not None:
-        arrays = {k: np.asarray(v) for k, v in log.state_dict().items()}
-
-        def _write_log(tmp: str) -> None:
-            with open(tmp, "wb") as f:  # a file object: numpy would add ".npz" to a path
-                np.savez_compressed(f, **arrays)
-        atomic_write(d / LOG, _write_log)
+    """Write an artifact folder atomically, file by file, manifest last (:func:`store.save`)."""
+    tensors: dict[str, Any] = {WEIGHTS: net.state_dict()}
     if extras:
-        atomic_torch_save(extras, d / EXTRAS)
-    manifest = {
-        "name": name,
-        "spec": config_dict(spec),
-        "spec_hash": spec_hash(spec),
-        "seed": spec.train.seed,
-        "steps_done": int(steps_done if steps_done is not None else spec.train.n_steps),
-        "git_commit": _git_commit(),
-        "command": command,
-        "wall_time_s": round(float(wall_s), 1),
-        "machine": machine(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "metrics": metrics or {},
-        "files": sorted(p.name for p in d.iterdir() if p.is_file() and not p.name.startswith(".")
-                        and p.name != MANIFEST) + [MANIFEST],
-    }
-    atomic_write_text(d / MANIFEST, json.dumps(manifest, indent=2, default=float))
-    return d
+        tensors[EXTRAS] = extras
+    steps = int(steps_done if steps_done is not None else spec.train.n_steps)
+    return store.save(directory, spec, tensors=tensors,
+                      log=log.state_dict() if log is not None else None, name=name,
+                      seed=spec.train.seed, command=command, wall_s=wall_s, metrics=metrics,
+                      info={"steps_done": steps})
 
 
 def read_manifest(directory: str | Path) -> dict | None:
-    p = Path(directory) / MANIFEST
-    if not p.exists():
-        return None
-    return json.loads(p.read_text())
+    """The manifest in ``directory`` (``None`` if none; :class:`ArtifactError` if damaged)."""
+    return store.read_manifest(directory)
 
 
 def load_artifact(directory: str | Path, spec: ImageModelSpec, device: str = "cpu",
                   name: str | None = None) -> Artifact | None:
-    """The artifact in ``directory`` if its manifest's hash equals ``spec``'s; else ``None``."""
+    """The artifact in ``directory`` if its manifest's hash equals ``spec``'s; else ``None``.
+    A damaged file raises :class:`ArtifactError` naming it and how to restore or rebuild it."""
     d = Path(directory)
-    manifest = read_manifest(d)
-    if manifest is None or manifest.get("spec_hash") != spec_hash(spec):
+    model = name or d.name
+    # the command to suggest when even the manifest is unreadable: only if it trains into d
+    rebuild = None
+    if d.resolve() == registry.default_directory(model, spec).resolve():
+        rebuild = registry.command_for(model, spec)
+    stored = store.load(d, spec, rebuild=rebuild)
+    if stored is None:
         return None
+    fix = stored.fix()
+    if WEIGHTS not in stored.tensors:
+        raise ArtifactError(d / WEIGHTS, f"is missing (not listed in {MANIFEST})", fix)
     net = spec.build_net()
-    net.load_state_dict(torch.load(d / WEIGHTS, map_location="cpu", weights_only=True))
+    try:
+        net.load_state_dict(stored.tensors[WEIGHTS])
+    except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
+        raise ArtifactError(d / WEIGHTS, "does not fit the network of its manifest's spec "
+                            f"({type(exc).__name__})", fix) from None
     net = net.to(device).eval()
     for p in net.parameters():
         p.requires_grad_(False)
     log = None
-    if (d / LOG).exists():
-        with np.load(d / LOG) as z:
-            log = TrainLog(**{k: (float(z[k]) if k == "wall_s" else z[k]) for k in z.files})
-    extras = torch.load(d / EXTRAS, map_location="cpu", weights_only=True) if (d / EXTRAS).exists() else {}
-    return Artifact(name=name or manifest.get("name", d.name), spec=spec, net=net,
-                    energy=build_energy(net, spec.train), manifest=manifest, directory=d,
-                    log=log, extras=extras)
-
-
-def rebuild_command(name: str, size: str, steps: int | None = None) -> str:
-    cmd = f"ebmbook train {name} --size {size}"
-    return cmd + (f" --steps {steps}" if steps is not None else "")
+    if stored.log is not None:
+        try:
+            log = TrainLog(**{k: (float(v) if k == "wall_s" else v) for k, v in stored.log.items()})
+        except (TypeError, ValueError) as exc:
+            raise ArtifactError(d / LOG, f"is not a training log ({type(exc).__name__})",
+                                fix) from None
+    extras = stored.tensors.get(EXTRAS, {})
+    model = build_model(net, spec.train, _initializer(spec, extras, device), spec.shape)
+    return Artifact(name=name or stored.manifest.get("name", d.name), spec=spec, net=net,
+                    energy=model.energy, manifest=stored.manifest, directory=d, log=log,
+                    extras=extras, model=model)
 
 
 def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
@@ -249,9 +184,7 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
     git). With ``stop_after`` the run stops there (checkpointed) and nothing is saved: call again
     to resume. Returns the loaded artifact, or ``None`` when stopped early.
     """
-    h = spec_hash(spec)
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else (
-        project_root() / "_build" / "checkpoints" / f"{name}-{h}")
+    ckpt_dir = _checkpoint_dir(name, spec, checkpoint_dir)
     snap_dir = ckpt_dir / "snapshots"
     x = spec.load_data("train").to(device)
     net = spec.build_net()
@@ -272,10 +205,11 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
 def _finish(name, spec, directory, net, log, bank_states, snap_dir, command, device, steps_done):
     extras: dict[str, Any] = {}
     if spec.snapshot_every:
+        fix = "delete the checkpoint folder and train again"
         files = sorted(f for f in Path(snap_dir).glob("step_*.pt")
                        if int(f.stem.split("_")[1]) <= steps_done)
         extras["snapshot_steps"] = torch.tensor([int(f.stem.split("_")[1]) for f in files])
-        extras["snapshots"] = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
+        extras["snapshots"] = [store.read_torch(f, fix) for f in files]
     if bank_states is not None and spec.bank_keep:
         g = torch.Generator().manual_seed(spec.train.seed + 11)
         idx = torch.randperm(len(bank_states), generator=g)[: spec.bank_keep]
@@ -298,17 +232,19 @@ def artifact_from_checkpoint(name: str, spec: ImageModelSpec, directory: str | P
     artifact of ``spec.with_steps(k)``. That is the same computation: ``with_steps`` changes
     nothing but the number of steps, so ``ebmbook train <name> --size <size> --steps k``
     (the command written to the manifest) rebuilds it bit for bit."""
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else (
-        project_root() / "_build" / "checkpoints" / f"{name}-{spec_hash(spec)}")
-    state = torch.load(ckpt_dir / "checkpoint.pt", map_location=device, weights_only=False)
+    ckpt_dir = _checkpoint_dir(name, spec, checkpoint_dir)
+    state = load_checkpoint_state(ckpt_dir, device)   # a damaged file: one-line CheckpointError
     if state["config_hash"] != config_hash(spec.train):
-        raise ValueError(f"checkpoint {ckpt_dir} does not belong to this spec")
+        raise ValueError(f"checkpoint {store.show_path(ckpt_dir / CHECKPOINT)} does not belong "
+                         f"to this spec (its training config hash is {state['config_hash']}, the "
+                         f"spec's is {config_hash(spec.train)}): pass the checkpoint_dir of this "
+                         "spec's run")
     k = int(state["step"])
     spec_k = spec.with_steps(k)
     net = spec_k.build_net().to(device)
     net.load_state_dict(state["net"])
     log = TrainLog(**{key: (v[:k] if isinstance(v, np.ndarray) else v)
-                      for key, v in state["log"].items()})
+                      for key, v in state["log"].state_dict().items()})
     bank = state["bank"]["states"] if state.get("bank") else None
     return _finish(name, spec_k, directory, net, log, bank, ckpt_dir / "snapshots",
                    rebuild_command(name, size, k), device, k)
@@ -325,5 +261,5 @@ def load_or_train(name: str, spec: ImageModelSpec, *, device: str = "cpu", progr
     art = load_artifact(cache, spec, device, name)
     if art is not None:
         return art
-    return train_artifact(name, spec, cache, device=device, progress=progress,
-                          command=command or f"load_or_train({name!r})")
+    command = command or registry.command_for(name, spec) or f"load_or_train({name!r})"
+    return train_artifact(name, spec, cache, device=device, progress=progress, command=command)

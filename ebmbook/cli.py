@@ -2,20 +2,93 @@
 
     ebmbook run toy_densities --size ci       run one experiment, print its numbers
     ebmbook train fmnist_convergent --size cpu
-                                              train an image model into artifacts/<name>/
+                                              rebuild a committed model in artifacts/<name>/
+    ebmbook train fmnist_convergent --size ci train another size into
+                                              _build/artifacts/<name>-<spec hash>/
     ebmbook book --size ci --jobs 2           execute every notebook and build the HTML book
+
+A user error (an unknown name, an unavailable device, a bad number, a damaged artifact file)
+prints one line ``error: ...`` saying what to do, and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as given; the message says how to fix it."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line gives one line on stderr (no usage block) and
+    ``main`` returns 2 instead of the interpreter exiting."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+# ----------------------------------------------------------------------------- argument types
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def check_device(device: str) -> str:
+    """``device`` if it names a device torch can use here, else a ``ValueError`` saying why."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+        raise ValueError(f"{device!r} is not a device: use cpu, cuda, cuda:N or mps")
+    if device == "cpu":
+        return device
+    import torch
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"{device!r} needs CUDA, which is not available here (torch "
+                             f"{torch.__version__}); use --device cpu, or run on a machine with "
+                             "an NVIDIA GPU and a CUDA build of PyTorch")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"{device!r}: this machine has {torch.cuda.device_count()} "
+                             f"CUDA device(s); use cuda:0 ... cuda:{torch.cuda.device_count() - 1}")
+    elif not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"{device!r} needs Apple MPS, which is not available here; "
+                         "use --device cpu")
+    return device
+
+
+def _device(text: str) -> str:
+    try:
+        return check_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_device.__name__ = "device"
+
+
+# ----------------------------------------------------------------------------- commands
 
 
 def _cmd_run(args) -> int:
-    from .experiments import get_experiment
+    from .experiments import EXPERIMENTS, get_experiment
+    if args.experiment not in EXPERIMENTS:
+        raise UsageError(f"unknown experiment {args.experiment!r}: choose one of "
+                         + ", ".join(sorted(EXPERIMENTS)))
     mod = get_experiment(args.experiment)
     cfg = mod.Config.for_size(args.size, seed=args.seed, device=args.device)
     t0 = time.perf_counter()
@@ -27,36 +100,98 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _describe(name: str, spec_or_manifest) -> str:
+    """``size cpu (16x16, 6000 steps, spec 858c167bbe7a7a1c)`` for a spec or a manifest."""
+    from . import registry
+    from .models import ImageModelSpec, spec_hash
+    if isinstance(spec_or_manifest, ImageModelSpec):
+        spec = spec_or_manifest
+        h, px, steps = spec_hash(spec), spec.image_size, spec.train.n_steps
+    else:
+        d = spec_or_manifest.get("spec") or {}
+        train = d.get("train") if isinstance(d.get("train"), dict) else {}
+        h, px, steps = spec_or_manifest.get("spec_hash"), d.get("image_size", "?"), \
+            train.get("n_steps")
+    found = registry.identify(name, h, steps if isinstance(steps, int) else None)
+    if found is None:
+        label = "a custom spec"
+    else:
+        label = f"size {found[0]}" + (f" --steps {found[1]}" if found[1] is not None else "")
+    return f"{label} ({px}x{px}, {steps if steps is not None else '?'} steps, spec {h})"
+
+
+def _check_target(name: str, spec, out: Path, force: bool) -> None:
+    """Refuse to train ``spec`` into ``out`` when ``out`` holds an artifact of another spec,
+    unless ``force`` (then say on stderr what will be replaced)."""
+    from .models import spec_hash
+    from .store import ArtifactError, read_manifest, restore_command, show_path
+    try:
+        manifest = read_manifest(out)
+    except ArtifactError as exc:
+        if force:
+            print(f"warning: --force: {show_path(exc.path)} is unreadable; the artifact in "
+                  f"{show_path(out)} will be replaced", file=sys.stderr)
+            return
+        restore = restore_command(out)
+        ways = (f"restore it with `{restore}`, " if restore else "") + \
+            "pass --out DIR to train elsewhere, or --force to replace it"
+        raise exc.with_fix(ways) from None
+    if manifest is None or manifest["spec_hash"] == spec_hash(spec):
+        return  # nothing there yet, or the same spec (resumed / rebuilt): fine
+    held = str(manifest.get("name") or name)
+    old, new = _describe(held, manifest), _describe(name, spec)
+    if not force:
+        raise UsageError(f"{show_path(out)} holds {held} at {old}; refusing to replace it by "
+                         f"{name} at {new}: pass --out DIR to train elsewhere, or --force to "
+                         "replace it")
+    print(f"warning: --force: {show_path(out)} holds {held} at {old}; it will be replaced by "
+          f"{name} at {new} when training finishes", file=sys.stderr)
+
+
 def _cmd_train(args) -> int:
     import shlex
 
     import torch
 
-    from .artifacts import artifacts_root, rebuild_command, train_artifact
-    from .experiments.image_learning import MODELS, model_spec
+    from . import registry
+    from .artifacts import train_artifact
+    from .models import spec_hash
+    from .store import show_path
+    if args.model != "all" and args.model not in registry.MODELS:
+        raise UsageError(f"unknown image model {args.model!r}: choose one of "
+                         + ", ".join(sorted(registry.MODELS)) + " or all")
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = sorted(MODELS) if args.model == "all" else [args.model]
-    for name in names:
-        spec = model_spec(name, args.size, args.steps)
-        out = args.out or str(artifacts_root() / name)
-        if args.out and len(names) > 1:
-            out = f"{args.out}/{name}"
-        command = rebuild_command(name, args.size, args.steps)
+    names = sorted(registry.MODELS) if args.model == "all" else [args.model]
+    plans = []
+    for name in names:   # check every target before training anything
+        spec = registry.model_spec(name, args.size, args.steps)
+        if args.out:
+            out = Path(args.out) / name if len(names) > 1 else Path(args.out)
+        else:
+            out = registry.default_directory(name, spec)
+        _check_target(name, spec, out, args.force)
+        plans.append((name, spec, out))
+    for name, spec, out in plans:
+        command = registry.rebuild_command(name, args.size, args.steps)
         if args.device != "cpu":
             command += f" --device {shlex.quote(args.device)}"
         t0 = time.perf_counter()
         ckpt = args.checkpoint_dir
         if ckpt and len(names) > 1:
             ckpt = f"{ckpt}/{name}"
+        if not args.quiet:
+            print(f"{name}: training {_describe(name, spec)} into {show_path(out)}",
+                  file=sys.stderr)
         art = train_artifact(name, spec, out, device=args.device, resume=args.resume,
                              progress=not args.quiet, stop_after=args.stop_after, command=command,
                              checkpoint_dir=ckpt)
         if art is None:
-            print(f"{name}: stopped after {args.stop_after} steps (checkpointed); run again to resume")
+            print(f"{name}: stopped after {args.stop_after} steps (checkpointed); run again "
+                  f"to resume, then save to {show_path(out)}")
             continue
-        print(json.dumps({"model": name, "size": args.size, "out": out,
-                          "elapsed_s": round(time.perf_counter() - t0, 1),
+        print(json.dumps({"model": name, "size": args.size, "spec_hash": spec_hash(spec),
+                          "out": str(out), "elapsed_s": round(time.perf_counter() - t0, 1),
                           "metrics": art.metrics}, indent=2, default=float))
     return 0
 
@@ -72,49 +207,119 @@ def _cmd_book(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="ebmbook", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+# ----------------------------------------------------------------------------- errors
+
+
+def _raised_in_ebmbook(exc: BaseException) -> bool:
+    """Whether the innermost frame that raised ``exc`` is this package's code (a validation
+    message written for the user) rather than a library's (more likely a bug)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    package = Path(__file__).resolve().parent
+    try:
+        Path(tb.tb_frame.f_code.co_filename).resolve().relative_to(package)
+        return True
+    except ValueError:
+        return False
+
+
+def _user_error(exc: Exception) -> bool:
+    """The project's own error types: config validation, damaged artifacts, missing data,
+    diverged training. Anything else is a bug and keeps its traceback."""
+    if isinstance(exc, (UsageError, FileNotFoundError)):
+        return True
+    store = sys.modules.get("ebmbook.store")
+    if store is not None and isinstance(exc, store.ArtifactError):
+        return True
+    for module in ("ebmbook.learning.fit", "ebmbook.learning.trainer"):
+        diverged = getattr(sys.modules.get(module), "TrainingDivergedError", None)
+        if diverged is not None and isinstance(exc, diverged):
+            return True
+    return isinstance(exc, ValueError) and _raised_in_ebmbook(exc)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ebmbook", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp):
         sp.add_argument("--size", default="ci", choices=("ci", "paper"))
-        sp.add_argument("--seed", type=int, default=0)
-        sp.add_argument("--device", default="cpu")
+        sp.add_argument("--seed", type=_int_at_least(0), default=0)
+        sp.add_argument("--device", type=_device, default="cpu",
+                        help="cpu (default), cuda, cuda:N or mps")
 
     r = sub.add_parser("run", help="run one experiment and print its numbers")
     r.add_argument("experiment")
     common(r)
     r.set_defaults(func=_cmd_run)
 
-    t = sub.add_parser("train", help="train an image model artifact (artifacts/<name>/)")
+    t = sub.add_parser("train", help="train an image model artifact",
+                       description="Train a registered image model and save it as an artifact. "
+                       "Default output: artifacts/<name> (committed) for --size cpu; "
+                       "_build/artifacts/<name>-<spec hash> for other sizes or --steps.")
     t.add_argument("model", help="fmnist_convergent | fmnist_nonconvergent | all")
     t.add_argument("--size", default="cpu", choices=("ci", "cpu", "paper"),
                    help="ci: seconds; cpu: the committed artifacts; paper: thesis scale (GPU)")
-    t.add_argument("--device", default="cpu")
-    t.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    t.add_argument("--device", type=_device, default="cpu",
+                   help="cpu (default), cuda, cuda:N or mps")
+    t.add_argument("--steps", type=_int_at_least(1), default=None,
+                   help="override the number of steps")
     t.add_argument("--resume", dest="resume", action="store_true", default=True,
                    help="continue from the last checkpoint of the same spec (default)")
     t.add_argument("--no-resume", dest="resume", action="store_false")
-    t.add_argument("--out", default=None, help="output folder (default artifacts/<name>)")
+    t.add_argument("--out", default=None,
+                   help="output folder (default: artifacts/<name> for --size cpu, else "
+                        "_build/artifacts/<name>-<spec hash>)")
+    t.add_argument("--force", action="store_true",
+                   help="replace an artifact of another spec in the output folder")
     t.add_argument("--checkpoint-dir", default=None,
                    help="checkpoint folder (default _build/checkpoints/<name>-<spec hash>)")
-    t.add_argument("--stop-after", type=int, default=None, help="stop (checkpointed) after N steps")
-    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--stop-after", type=_int_at_least(1), default=None,
+                   help="stop (checkpointed) after N steps")
+    t.add_argument("--threads", type=_int_at_least(1), default=None, help="torch CPU threads")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 
     b = sub.add_parser("book", help="execute the notebooks and build the HTML book")
     common(b)
-    b.add_argument("--jobs", type=int, default=2, help="notebooks executed in parallel")
+    b.add_argument("--jobs", type=_int_at_least(1), default=2,
+                   help="notebooks executed in parallel")
     b.add_argument("--only", nargs="+", help="execute only these notebooks (by stem)")
     b.add_argument("--no-html", action="store_true", help="execute notebooks, skip HTML")
     b.add_argument("--html-only", action="store_true",
                    help="rebuild the HTML from the notebooks executed by an earlier run")
     b.set_defaults(func=_cmd_book)
+    return p
 
-    args = p.parse_args(argv)
-    return args.func(args)
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv``; returns the exit status (2 for a user error, which is
+    reported as one line on stderr)."""
+    args = None
+    try:
+        args = _parser().parse_args(argv)
+        return args.func(args)
+    except KeyboardInterrupt:
+        hint = ("; run the same command again to resume from the last checkpoint"
+                if getattr(args, "command", None) == "train" else "")
+        print(f"error: interrupted{hint}", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if not _user_error(exc):
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

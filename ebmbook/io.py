@@ -34,3 +34,13 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_torch_save(obj, path: str | Path) -> Path:
     import torch
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def atomic_savez(path: str | Path, arrays: dict) -> Path:
+    """``numpy.savez_compressed(path, **arrays)``, atomically and at exactly ``path``."""
+    import numpy as np
+
+    def _w(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: numpy would append ".npz" to a path
+            np.savez_compressed(f, **arrays)
+    return atomic_write(path, _w)

@@ -55,6 +55,29 @@ def _number(value: Any) -> float | int:
     return value
 
 
+class Metric(float):
+    """A number that carries its own description: what an experiment's ``metrics()`` returns.
+
+    It is a ``float`` (compare it, format it, write it to JSON as it is); ``description`` says
+    what it measures, written once beside the code that computes it, so a notebook does not
+    restate it (:meth:`Results.add_metrics`)."""
+
+    description: str
+
+    def __new__(cls, value: Any, description: str = "") -> "Metric":
+        obj = super().__new__(cls, _number(value))
+        obj.description = description
+        return obj
+
+    def __reduce__(self):
+        return (Metric, (float(self), self.description))
+
+
+def metric(value: Any, description: str) -> Metric:
+    """``Metric(value, description)``."""
+    return Metric(value, description)
+
+
 class Results:
     """Named numbers and pass/fail claims of one notebook run."""
 
@@ -68,10 +91,16 @@ class Results:
         self._t0 = _IMPORTED_AT
 
     def add(self, name: str, value: Any, description: str = "") -> float | int:
-        """Record one number (a Python or numpy/torch scalar)."""
-        self.values[name] = _number(value)
-        self.descriptions[name] = description
+        """Record one number (a Python or numpy/torch scalar, or a :class:`Metric`, whose own
+        description is used when none is given)."""
+        self.values[name] = float(value) if isinstance(value, Metric) else _number(value)
+        self.descriptions[name] = description or getattr(value, "description", "")
         return self.values[name]
+
+    def add_metrics(self, metrics: dict[str, Any]) -> dict[str, float | int]:
+        """Record every metric of an experiment's ``metrics()`` with its own description;
+        returns the plain numbers by name (for the claims)."""
+        return {name: self.add(name, value) for name, value in metrics.items()}
 
     def claim(self, claim: str, value: Any, op: str, threshold: float) -> bool:
         """Record a checked statement ``value <op> threshold``; returns whether it holds."""

@@ -1,18 +1,23 @@
 """Artifacts: the `ebmbook train` path (checkpointed, resumable bit for bit), the manifest, loading
-by spec hash, and every committed artifact re-measured against the metric its manifest quotes."""
+by spec hash, the generic store (atomic, manifest last, one clear error per damaged file), and
+every committed artifact re-measured against the metric its manifest quotes."""
 
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from ebmbook import artifacts
-from ebmbook.artifacts import (ImageModelSpec, data_energy_stats, load_artifact, load_or_train,
-                               spec_hash)
+from ebmbook import artifacts, registry, store
+from ebmbook.artifacts import data_energy_stats, load_artifact, load_or_train
 from ebmbook.cli import main
-from ebmbook.experiments.image_learning import MODELS, model_spec
 from ebmbook.learning.trainer import TrainConfig
+from ebmbook.models import ImageModelSpec, spec_hash
+from ebmbook.registry import MODELS, model_spec
+from ebmbook.store import ArtifactError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +74,8 @@ def test_an_artifact_of_another_spec_is_not_loaded_and_load_or_train_trains(tmp_
     monkeypatch.setattr(artifacts, "cache_root", lambda: tmp_path / "cache")
     monkeypatch.setattr(artifacts, "project_root", lambda: tmp_path)
     art = load_or_train("fmnist_nonconvergent", spec.with_steps(5), progress=False)
-    assert art.directory == tmp_path / "cache" / f"fmnist_nonconvergent-{spec_hash(spec.with_steps(5))}"
+    h5 = spec_hash(spec.with_steps(5))
+    assert art.directory == tmp_path / "cache" / f"fmnist_nonconvergent-{h5}"
     assert art.manifest["steps_done"] == 5
 
 
@@ -124,3 +130,179 @@ def test_an_unfinished_run_saved_from_its_checkpoint_equals_the_shorter_run(tmp_
     assert torch.equal(cut.extras["bank"], short.extras["bank"])
     assert cut.extras["snapshot_steps"].tolist() == [10, 20]
     assert cut.metrics == short.metrics
+
+
+# ----------------------------------------------------------------------------- specs and registry
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_registry_spec_hashes_to_the_committed_manifest(name):
+    # the hash covers the class name and every field: moving or renaming them orphans artifacts
+    manifest = json.loads((ROOT / "artifacts" / name / "manifest.json").read_text())
+    assert spec_hash(model_spec(name, "cpu")) == manifest["spec_hash"]
+    assert manifest["command"] == registry.rebuild_command(name, "cpu")
+
+
+def test_old_import_paths_still_work():
+    from ebmbook.artifacts import ImageModelSpec as Old, spec_hash as old_hash
+    assert Old is ImageModelSpec and old_hash(model_spec("fmnist_convergent")) == \
+        spec_hash(model_spec("fmnist_convergent"))
+
+
+def test_only_the_committed_spec_defaults_to_the_committed_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "committed_root", lambda: tmp_path / "committed")
+    monkeypatch.setattr(registry, "cache_root", lambda: tmp_path / "cache")
+    name = "fmnist_convergent"
+    committed = tmp_path / "committed" / name
+    assert registry.default_directory(name, model_spec(name, "cpu")) == committed
+    for spec in (model_spec(name, "ci"), model_spec(name, "paper"), model_spec(name, "cpu", 10)):
+        cached = tmp_path / "cache" / f"{name}-{spec_hash(spec)}"
+        assert registry.default_directory(name, spec) == cached
+    assert registry.identify(name, model_spec(name, "ci", 7)) == ("ci", 7)
+    assert registry.identify(name, spec_hash(model_spec(name, "paper"))) == ("paper", None)
+    assert registry.identify(name, dataclasses.replace(model_spec(name, "ci"), width=4)) is None
+
+
+# ----------------------------------------------------------------------------- the generic store
+
+
+@dataclasses.dataclass(frozen=True)
+class ToySpec:
+    a: int = 1
+    b: float = 0.5
+
+
+def _save_toy(d, spec=ToySpec(), extras=True):
+    tensors = {"weights.pt": {"w": torch.arange(6.0).reshape(2, 3)}}
+    if extras:
+        tensors["extras.pt"] = {"snapshots": [{"w": torch.ones(2)}], "bank": torch.zeros(3, 1)}
+    return store.save(d, spec, tensors=tensors, log={"x": np.arange(5.0), "wall_s": 1.5},
+                      name="toy", seed=3, command="make toy", wall_s=1.5,
+                      metrics={"m": 2.0}, info={"steps_done": 5})
+
+
+def test_the_store_saves_any_spec_and_loads_it_only_by_its_hash(tmp_path):
+    d = _save_toy(tmp_path / "toy")
+    m = json.loads((d / "manifest.json").read_text())
+    assert list(m) == ["name", "spec", "spec_hash", "seed", "steps_done", "git_commit", "command",
+                       "wall_time_s", "machine", "created", "metrics", "files"]
+    assert m["spec"] == {"a": 1, "b": 0.5} and m["spec_hash"] == store.spec_hash(ToySpec())
+    assert m["files"] == ["extras.pt", "log.npz", "weights.pt", "manifest.json"]
+    got = store.load(d, ToySpec())
+    assert torch.equal(got.tensors["weights.pt"]["w"], torch.arange(6.0).reshape(2, 3))
+    assert torch.equal(got.tensors["extras.pt"]["bank"], torch.zeros(3, 1))
+    assert got.log["x"].tolist() == [0, 1, 2, 3, 4] and float(got.log["wall_s"]) == 1.5
+    assert store.load(d, ToySpec(a=2)) is None                  # another spec: not this artifact
+    assert store.load(tmp_path / "nothing", ToySpec()) is None
+    assert not list(d.glob(".*.tmp"))                           # no temp file left behind
+
+
+def test_a_new_save_removes_the_files_of_the_old_artifact_only(tmp_path):
+    d = _save_toy(tmp_path / "toy")
+    (d / "notes.txt").write_text("mine")
+    _save_toy(d, ToySpec(a=2), extras=False)
+    assert not (d / "extras.pt").exists() and (d / "notes.txt").read_text() == "mine"
+    assert json.loads((d / "manifest.json").read_text())["files"] == \
+        ["log.npz", "weights.pt", "manifest.json"]
+    assert set(store.load(d, ToySpec(a=2)).tensors) == {"weights.pt"}
+
+
+def test_an_interrupted_save_leaves_no_manifest(tmp_path, monkeypatch):
+    d = _save_toy(tmp_path / "toy")
+    real = torch.save
+
+    def fail_on_extras(obj, f, *a, **k):
+        if "extras" in str(f):
+            raise OSError("disk full")
+        return real(obj, f, *a, **k)
+    monkeypatch.setattr(torch, "save", fail_on_extras)
+    with pytest.raises(OSError, match="disk full"):
+        _save_toy(d, ToySpec(a=2))
+    assert not (d / "manifest.json").exists()                  # the old one is gone first
+    assert store.load(d, ToySpec()) is None and store.load(d, ToySpec(a=2)) is None
+
+
+# ----------------------------------------------------------------------------- damaged files
+
+
+@pytest.fixture
+def committed_copy(tmp_path):
+    """A copy (outside git) of the committed convergent artifact: weights, extras, log, manifest."""
+    d = tmp_path / "fmnist_convergent"
+    shutil.copytree(ROOT / "artifacts" / "fmnist_convergent", d)
+    return d
+
+
+@pytest.mark.parametrize("fname", ["weights.pt", "extras.pt", "log.npz", "manifest.json"])
+@pytest.mark.parametrize("keep", [0.5, 0.0])
+def test_a_truncated_artifact_file_gives_one_line_naming_it(committed_copy, fname, keep):
+    f = committed_copy / fname
+    f.write_bytes(f.read_bytes()[: int(f.stat().st_size * keep)])
+    with pytest.raises(ArtifactError) as err:
+        load_artifact(committed_copy, model_spec("fmnist_convergent", "cpu"))
+    msg = str(err.value)
+    assert "\n" not in msg and err.value.path == f
+    assert f"fmnist_convergent/{fname} is truncated or corrupt" in msg
+    if fname != "manifest.json":           # the manifest says how to rebuild it
+        assert "rebuild it with `ebmbook train fmnist_convergent --size cpu`" in msg
+    else:
+        assert "rebuild it" in msg
+
+
+def test_a_file_listed_in_the_manifest_but_missing_is_named(committed_copy):
+    (committed_copy / "log.npz").unlink()
+    with pytest.raises(ArtifactError, match=r"fmnist_convergent/log\.npz is missing"):
+        load_artifact(committed_copy, model_spec("fmnist_convergent", "cpu"))
+
+
+def test_weights_of_another_network_are_refused_by_name(committed_copy):
+    nc = torch.load(ROOT / "artifacts" / "fmnist_nonconvergent" / "weights.pt", weights_only=True)
+    torch.save({k: v[..., :1] for k, v in nc.items()}, committed_copy / "weights.pt")
+    with pytest.raises(ArtifactError, match=r"weights\.pt does not fit the network"):
+        load_artifact(committed_copy, model_spec("fmnist_convergent", "cpu"))
+
+
+def test_a_damaged_committed_file_suggests_git_checkout(monkeypatch):
+    # the real artifacts are only read: read_torch is made to fail as a truncated file would
+    def broken(path, fix, **kw):
+        raise ArtifactError(path, "is truncated or corrupt (test)", fix)
+    monkeypatch.setattr(store, "read_torch", broken)
+    with pytest.raises(ArtifactError) as err:
+        load_artifact(ROOT / "artifacts" / "fmnist_nonconvergent",
+                      model_spec("fmnist_nonconvergent", "cpu"))
+    msg = str(err.value)
+    assert "weights.pt is truncated or corrupt" in msg
+    if store.restore_command(ROOT / "artifacts" / "fmnist_nonconvergent"):   # in a git checkout
+        assert "git checkout -- " in msg and "artifacts/fmnist_nonconvergent`" in msg
+
+
+def test_a_truncated_checkpoint_is_named(tmp_path):
+    spec = model_spec("fmnist_convergent", "ci")
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a whole checkpoint")
+    for call in (lambda: artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "out",
+                                                  progress=False, checkpoint_dir=ck),
+                 lambda: artifacts.artifact_from_checkpoint("fmnist_convergent", spec,
+                                                            tmp_path / "cut", size="ci",
+                                                            checkpoint_dir=ck)):
+        with pytest.raises(ValueError, match=r"ck/checkpoint\.pt is truncated or corrupt") as err:
+            call()
+        assert "\n" not in str(err.value) and "delete it" in str(err.value)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cut").exists()
+
+
+def test_a_loaded_artifact_carries_its_sampler():
+    conv = load_artifact(ROOT / "artifacts" / "fmnist_convergent",
+                         model_spec("fmnist_convergent", "cpu"))
+    t = conv.spec.train
+    assert conv.model.energy is conv.energy
+    assert (conv.model.eps, conv.model.tau, conv.model.n_langevin) == (t.eps, t.tau, t.n_langevin)
+    x0 = conv.model.init(5, torch.Generator().manual_seed(0))   # starts in the stored bank
+    bank = conv.extras["bank"].reshape(len(conv.extras["bank"]), -1)
+    assert all((bank == x.reshape(1, -1)).all(1).any() for x in x0)
+    nc = load_artifact(ROOT / "artifacts" / "fmnist_nonconvergent",
+                       model_spec("fmnist_nonconvergent", "cpu"))
+    x0 = nc.model.init(200, torch.Generator().manual_seed(0))   # fresh uniform noise in [-1, 1]
+    assert x0.shape == (200, 1, 16, 16) and x0.min() >= -1 and x0.max() <= 1
+    assert abs(float(x0.mean())) < 0.01 and abs(float(x0.var()) - 1 / 3) < 0.01

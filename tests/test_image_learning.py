@@ -9,36 +9,42 @@ import torch
 
 from ebmbook import artifacts
 from ebmbook.experiments import chaos_and_optimisers, image_learning, short_run_generation
-from ebmbook.experiments.short_run_generation import generator_map, reconstruct
+from ebmbook.experiments.short_run_generation import reconstruct
 from ebmbook.sampling.langevin import langevin
+from ebmbook.sampling.model import noise_model
 
 
 def scaled_norm(k):
     return lambda x: 0.5 * k * x.reshape(len(x), -1).pow(2).sum(1)
 
 
+def quadratic_model(k, eps, L):
+    return noise_model(scaled_norm(k), eps, (1, 4, 4), n_langevin=L)
+
+
 def test_generator_map_is_noiseless_langevin_and_linear_for_a_quadratic():
     # U = k/2 ||x||^2: each noiseless step multiplies x by (1 - h k), h = eps^2 / 2
     eps, k, L = 0.5, 1.0, 20
+    model = quadratic_model(k, eps, L)
     z = torch.randn(5, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-    with_graph = generator_map(scaled_norm(k), z.clone().requires_grad_(True), L, eps,
-                               create_graph=True)
-    no_graph = generator_map(scaled_norm(k), z, L, eps)
+    with_graph = model.generator_map(z.clone().requires_grad_(True), differentiable=True)
+    assert with_graph.requires_grad
+    no_graph = model.generator_map(z)
     factor = (1 - eps ** 2 / 2 * k) ** L
     assert torch.allclose(no_graph, factor * z, atol=1e-6)
     assert torch.allclose(with_graph.detach(), no_graph, atol=1e-6)
-    ref = langevin(scaled_norm(k), z, n_steps=L, step_size=eps, noise=0.0).x
+    ref = langevin(scaled_norm(k), z, n_steps=L, eps=eps, noise=0.0).x
     assert torch.equal(no_graph, ref)
 
 
 def test_reconstruction_recovers_the_latent_of_a_linear_generator():
     eps, k, L = 0.5, 1.0, 5
+    model = noise_model(scaled_norm(k), eps, (1, 3, 3), n_langevin=L)
     g = torch.Generator().manual_seed(1)
     z_true = torch.rand(4, 1, 3, 3, generator=g) * 2 - 1
-    target = generator_map(scaled_norm(k), z_true, L, eps)
+    target = model.generator_map(z_true)
     z0 = torch.zeros_like(z_true)
-    recon, z_star, curve = reconstruct(scaled_norm(k), target, z0, n_steps=L, step_size=eps,
-                                       iters=300, lr=0.05, progress=False)
+    recon, z_star, curve = reconstruct(model, target, z0, iters=300, lr=0.05, progress=False)
     assert curve[-1] < 1e-3 * curve[0]
     assert torch.allclose(z_star, z_true, atol=0.05)
     assert torch.allclose(recon, target, atol=0.01)

@@ -22,7 +22,7 @@ def test_quadratic_exponent_is_minus_smallest_eigenvalue(gamma):
     A = Q @ torch.diag(torch.tensor([0.5, 2.0, 5.0], dtype=torch.float64)) @ Q.T
     x0 = torch.randn(6, 3, generator=g, dtype=torch.float64)
     eps = 0.05   # h = 1.25e-3: measured time 10 after an alignment time 10
-    res = maximal_lyapunov(quadratic_form(A), x0, [gamma], step_size=eps, n_steps=8000, n_align=8000,
+    res = maximal_lyapunov(quadratic_form(A), x0, [gamma], eps=eps, n_steps=8000, n_align=8000,
                            renorm_every=50, generator=g)
     h = eps ** 2 / 2
     exact_discrete = math.log(1 - h * 0.5) / h
@@ -36,7 +36,7 @@ def test_batched_gammas_match_separate_runs_and_unstable_direction_is_positive()
     # U = 1/2 (x1^2 - 0.3 x2^2): a saddle with exponent +0.3 for any gamma
     A = torch.diag(torch.tensor([1.0, -0.3], dtype=torch.float64))
     x0 = torch.zeros(4, 2, dtype=torch.float64)
-    res = maximal_lyapunov(quadratic_form(A), x0, [0.0, 0.5], step_size=0.05, n_steps=4000, n_align=4000,
+    res = maximal_lyapunov(quadratic_form(A), x0, [0.0, 0.5], eps=0.05, n_steps=4000, n_align=4000,
                            renorm_every=20, generator=torch.Generator().manual_seed(1))
     assert np.allclose(res.exponent, 0.3, atol=0.01)
     assert res.running.shape == (200, 2)
@@ -48,10 +48,10 @@ def test_zero_crossing_interpolates_and_handles_edges():
     assert zero_crossing([0, 1], [0.1, 0.5]) == 0
 
 
-@pytest.mark.parametrize("kw", [{"n_steps": 0}, {"renorm_every": 0}, {"step_size": -1.0},
+@pytest.mark.parametrize("kw", [{"n_steps": 0}, {"renorm_every": 0}, {"eps": -1.0},
                                 {"delta0": 0.0}, {"n_burn": -1}, {"substeps": 0}])
 def test_bad_arguments_raise(kw):
-    args = dict(step_size=0.1, n_steps=10, renorm_every=5)
+    args = dict(eps=0.1, n_steps=10, renorm_every=5)
     args.update(kw)
     with pytest.raises(ValueError, match=next(iter(kw))):
         maximal_lyapunov(lambda x: (x * x).sum(1), torch.zeros(2, 2), [1.0], **args)
@@ -72,7 +72,7 @@ def test_quadratic_estimate_is_stable_under_halving_dt():
     est = []
     for k in (1, 2, 4):
         n = 1000 * k
-        r = maximal_lyapunov(quadratic_form(A), x0, [1.0], step_size=eps, substeps=k, n_steps=n,
+        r = maximal_lyapunov(quadratic_form(A), x0, [1.0], eps=eps, substeps=k, n_steps=n,
                              n_align=n, renorm_every=10 * k, generator=torch.Generator().manual_seed(3))
         assert r.dt == pytest.approx(eps ** 2 / (2 * k)) and r.time == pytest.approx(5.0)
         est.append(r.exponent[0])
@@ -86,7 +86,7 @@ def test_double_well_without_noise_is_negative():
     # started away from the minima and with a small step it must not come out positive
     U = lambda x: ((x ** 2 - 1) ** 2).sum(1)
     x0 = torch.tensor([[-1.7], [-0.3], [0.2], [1.4]], dtype=torch.float64)
-    r = maximal_lyapunov(U, x0, [0.0], step_size=0.02, substeps=1, n_burn=10000, n_steps=5000,
+    r = maximal_lyapunov(U, x0, [0.0], eps=0.02, substeps=1, n_burn=10000, n_steps=5000,
                          renorm_every=10, delta0=1e-6, generator=torch.Generator().manual_seed(0))
     assert (r.exponent_chains < 0).all()
     assert r.exponent[0] == pytest.approx(-8.0, rel=0.02)

@@ -86,7 +86,7 @@ def test_ising_low_temperature_magnetisation_matches_onsager():
 
 def test_ising_hysteresis_loop_closes_near_onsager_tc():
     T = np.linspace(2.0, 2.6, 13)
-    rem = ising_remanence(T, L=32, n_sweeps=1600, n_chains=8, rng=np.random.default_rng(0))
+    rem = ising_remanence(T, side=32, n_sweeps=1600, n_chains=8, rng=np.random.default_rng(0))
     close = loop_close_temperature(T, rem, 0.3)
     assert abs(close - 2.0 / np.log(1 + np.sqrt(2))) < 0.1
     assert rem[0] > 0.85  # the loop is wide open well below T_c

@@ -88,11 +88,33 @@ def test_nan_energy_raises_documented_error_after_a_checkpoint(tmp_path):
             x[0, 0] = float("nan")
             return x
 
-    with pytest.raises(TrainingDivergedError, match=r"step 0.*not finite.*learning rate") as e:
+    # NaN in the data is reported as a data problem, not as a learning-rate problem
+    with pytest.raises(TrainingDivergedError, match=r"step 0.*training batch holds 1 NaN.*data") as e:
         train(fresh_net(), BrokenData(1.0), small_config(), checkpoint_dir=tmp_path,
               progress=False)
     assert e.value.step == 0
     assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_nan_in_tensor_data_is_refused_naming_the_example():
+    x = torch.randn(50, 2)
+    x[17, 1] = float("inf")
+    with pytest.raises(ValueError, match=r"1 NaN/inf values \(first in example 17\)"):
+        train(fresh_net(), x, small_config(), progress=False)
+
+
+def test_a_model_whose_energy_turns_nan_diverges_with_advice(tmp_path):
+    class NaNAfter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.tensor(1.0))
+
+        def forward(self, x):
+            return self.a * (x * x).sum(1) * float("nan")
+
+    with pytest.raises(TrainingDivergedError, match=r"step 0.*not finite.*learning rate"):
+        train(NaNAfter(), GaussianData(1.0), small_config(init="uniform"),
+              checkpoint_dir=tmp_path, progress=False)
 
 
 def test_exploding_energy_raises_at_the_step_it_happens(tmp_path):
@@ -132,3 +154,127 @@ def test_potential_shapes_and_errors():
     assert MLPPotential()(torch.zeros(5, 2)).shape == (5,)
     with pytest.raises(ValueError, match=r"\(n, 2\)"):
         MLPPotential()(torch.zeros(5, 3))
+
+
+@pytest.mark.parametrize("init", ["uniform", "gaussian", "persistent", "data"])
+def test_float64_models_train_with_every_initialisation(init):
+    net = fresh_net().double()
+    data = torch.randn(200, 2, dtype=torch.float64)
+    res = train(net, data, small_config(init=init, n_steps=5), progress=False)
+    assert np.isfinite(res.log.d_st).all()
+    if res.bank is not None:
+        assert res.bank.states.dtype == torch.float64
+
+
+def test_numpy_integers_are_accepted_where_integers_are():
+    cfg = small_config(n_steps=np.int64(6), n_langevin=np.int32(3))
+    assert cfg == small_config(n_steps=6, n_langevin=3)
+    res = train(fresh_net(), GaussianData(1.0), cfg, progress=False)
+    assert res.steps_done == 6
+
+
+# -------------------------------------------------------------- interrupt anywhere in a step
+
+def _interrupt_points(monkeypatch, where, at_step, box):
+    """Arrange a SIGINT at ``where`` during step ``at_step`` (counted by the callback)."""
+    import os
+    import signal
+
+    from ebmbook.learning import fit as fit_mod
+    from ebmbook.learning import optim
+    from ebmbook.sampling import init as init_mod
+
+    def kill():
+        if box["step"] == at_step and not box["sent"]:
+            box["sent"] = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+    if where == "langevin":
+        orig = MLPPotential.forward
+
+        def fwd(self, x):
+            kill()
+            return orig(self, x)
+        monkeypatch.setattr(MLPPotential, "forward", fwd)
+    elif where == "bank_write":
+        orig_w = init_mod.PersistentBank.write
+
+        def write(self, idx, states):
+            orig_w(self, idx, states)
+            kill()
+        monkeypatch.setattr(init_mod.PersistentBank, "write", write)
+        monkeypatch.setattr(init_mod.PersistentBank, "update", write)
+    elif where == "optimizer":
+        orig_s = optim.OptimizerSchedule.step
+
+        def ostep(self, step):
+            orig_s(self, step)
+            kill()
+        monkeypatch.setattr(optim.OptimizerSchedule, "step", ostep)
+    elif where == "save":
+        orig_save = fit_mod.atomic_torch_save
+
+        def save(obj, path):
+            orig_save(obj, path)
+            kill()
+        monkeypatch.setattr(fit_mod, "atomic_torch_save", save)
+
+
+@pytest.mark.parametrize("where", ["langevin", "bank_write", "optimizer", "callback", "save"])
+def test_ctrl_c_anywhere_in_a_step_resumes_bit_identically(tmp_path, monkeypatch, where):
+    cfg = small_config()           # checkpoint_every=4: step 7 ends with a periodic save
+    data = GaussianData(1.0)
+    full = train(fresh_net(), data, cfg, progress=False)
+
+    box = {"step": 0, "sent": False}
+
+    def start_counter(step, net):
+        box["step"] = step + 1       # the step the next hook call belongs to
+        if where == "callback" and step == 7 and not box["sent"]:
+            import os
+            import signal
+            box["sent"] = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with monkeypatch.context() as m:
+        # the periodic save of step 7 runs after its callback, when the counter reads 8
+        _interrupt_points(m, where, 8 if where == "save" else 7, box)
+        with pytest.raises(KeyboardInterrupt):
+            train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False,
+                  callback=start_counter)
+    assert box["sent"]
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 8       # step 7 was finished, then saved, then interrupted
+    resumed = train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False)
+    assert resumed.resumed_from == 8
+    for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert np.array_equal(full.log.d_st, resumed.log.d_st)
+    assert torch.equal(full.bank.states, resumed.bank.states)
+
+
+def test_an_interrupt_raised_inside_a_step_resumes_from_the_last_consistent_checkpoint(tmp_path):
+    cfg = small_config()
+    data = GaussianData(1.0)
+    full = train(fresh_net(), data, cfg, progress=False)
+
+    def boom(step, net):
+        if step == 9:                # mid-run, after the optimiser has moved the weights
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False, callback=boom)
+    resumed = train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False)
+    assert resumed.resumed_from == 8       # the periodic checkpoint before the interrupt
+    for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert torch.equal(full.bank.states, resumed.bank.states)
+
+
+def test_a_truncated_checkpoint_names_the_file(tmp_path):
+    cfg = small_config()
+    train(fresh_net(), GaussianData(1.0), cfg, checkpoint_dir=tmp_path, progress=False,
+          stop_after=4)
+    p = tmp_path / "checkpoint.pt"
+    p.write_bytes(p.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"checkpoint.pt is truncated or corrupt.*delete it"):
+        train(fresh_net(), GaussianData(1.0), cfg, checkpoint_dir=tmp_path, progress=False)

@@ -15,8 +15,14 @@ import math
 import torch
 
 
+def _device(generator: torch.Generator | None) -> torch.device:
+    """Samples are drawn on the generator's device (CPU without one)."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 class ToyDensity:
-    """Base: ``sample(n, generator) -> (n, 2)``, ``log_prob(x) -> (n,)``, ``extent``."""
+    """Base: ``sample(n, generator) -> (n, 2)`` (on the generator's device),
+    ``log_prob(x) -> (n,)``, ``extent``."""
 
     name = "toy"
     extent: float
@@ -44,9 +50,10 @@ class GaussianMixture2D(ToyDensity):
         self.extent = radius + 4 * sd
 
     def sample(self, n, generator=None):
-        k = torch.randint(self.n, (n,), generator=generator)
-        z = torch.randn(n, 2, generator=generator, dtype=torch.float64)
-        return (self.means[k] + self.sd * z).float()
+        dev = _device(generator)
+        k = torch.randint(self.n, (n,), generator=generator, device=dev)
+        z = torch.randn(n, 2, generator=generator, dtype=torch.float64, device=dev)
+        return (self.means.to(dev)[k] + self.sd * z).float()
 
     def log_prob(self, x):
         x = x.double()
@@ -66,9 +73,11 @@ class Rings2D(ToyDensity):
         self.extent = n * spacing + 4 * sd
 
     def sample(self, n, generator=None):
-        k = torch.randint(self.n, (n,), generator=generator)
-        r = self.radii[k] + self.sd * torch.randn(n, generator=generator, dtype=torch.float64)
-        theta = 2 * math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
+        dev = _device(generator)
+        k = torch.randint(self.n, (n,), generator=generator, device=dev)
+        r = self.radii.to(dev)[k] + self.sd * torch.randn(n, generator=generator,
+                                                            dtype=torch.float64, device=dev)
+        theta = 2 * math.pi * torch.rand(n, generator=generator, dtype=torch.float64, device=dev)
         return torch.stack([r * theta.cos(), r * theta.sin()], 1).float()
 
     def log_prob(self, x):

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..sampling.langevin import energy_and_grad
+from ..sampling.langevin import LangevinParams, flat_norm, frozen_parameters, init, step
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
@@ -42,14 +42,14 @@ class LyapunovResult:
     exponent_chains: np.ndarray
     running: np.ndarray
     samples: torch.Tensor
-    step_size: float
+    eps: float
     n_steps: int
     substeps: int = 1
 
     @property
     def dt(self) -> float:
-        """The integration time step, ``step_size^2 / (2 substeps)``."""
-        return self.step_size ** 2 / (2 * self.substeps)
+        """The integration time step, ``eps^2 / (2 substeps)``."""
+        return self.eps ** 2 / (2 * self.substeps)
 
     @property
     def time(self) -> float:
@@ -77,18 +77,8 @@ def zero_crossing(gammas: Sequence[float], exponent: Sequence[float]) -> float:
     return float(g[i - 1] + (g[i] - g[i - 1]) * (0 - e[i - 1]) / (e[i] - e[i - 1]))
 
 
-def _step(energy, x, y, h, sd_x, z, clamp):
-    _, grad = energy_and_grad(energy, torch.cat([x, y]))
-    gx, gy = grad.split(x.shape[0])
-    x = x - h * gx + sd_x * z
-    y = y - h * gy + sd_x * z
-    if clamp is not None:
-        x, y = x.clamp(*clamp), y.clamp(*clamp)
-    return x, y
-
-
 def maximal_lyapunov(energy: Energy, x0: torch.Tensor, gammas: Sequence[float], *,
-                     step_size: float, n_steps: int, n_burn: int = 0, n_align: int = 0,
+                     eps: float, n_steps: int, n_burn: int = 0, n_align: int = 0,
                      delta0: float = 1e-3,
                      renorm_every: int = 10, substeps: int = 1,
                      generator: torch.Generator | None = None,
@@ -97,7 +87,7 @@ def maximal_lyapunov(energy: Energy, x0: torch.Tensor, gammas: Sequence[float], 
     """Benettin estimate of the maximal Lyapunov exponent of (3.8) for each gamma.
 
     ``x0``: ``(C, ...)`` initial states, used for every gamma (C chains per gamma).
-    ``step_size``: eps of the Langevin step; ``substeps``: the number of Euler-Maruyama steps
+    ``eps``: eps of the Langevin step; ``substeps``: the number of Euler-Maruyama steps
     each Langevin step is split into, so the integration time step is
     ``dt = eps^2 / (2 substeps)`` and the noise per step has sd ``gamma sqrt(2 dt)``.
     ``substeps = 1`` is the sampler's own step; a larger value estimates the exponent of the
@@ -116,8 +106,8 @@ def maximal_lyapunov(energy: Energy, x0: torch.Tensor, gammas: Sequence[float], 
     for name, val in (("n_burn", n_burn), ("n_align", n_align)):
         if not (isinstance(val, int) and val >= 0):
             raise ValueError(f"{name} must be an integer >= 0, got {val!r}")
-    if not (step_size > 0 and math.isfinite(step_size)):
-        raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}")
+    if not (eps > 0 and math.isfinite(eps)):
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
     if not (isinstance(substeps, int) and substeps >= 1):
         raise ValueError(f"substeps must be an integer >= 1, got {substeps!r}")
     if not delta0 > 0:
@@ -131,46 +121,52 @@ def maximal_lyapunov(energy: Energy, x0: torch.Tensor, gammas: Sequence[float], 
     shape = (-1,) + (1,) * (x0.dim() - 1)
     dev, dt = x0.device, x0.dtype
     x = x0.detach().repeat(G, *([1] * (x0.dim() - 1))).clone()          # (G*C, ...)
-    h = step_size ** 2 / (2 * substeps)
-    sd = (math.sqrt(2 * h) * torch.tensor(g, dtype=dt, device=dev)).repeat_interleave(C).view(shape)
+    h = eps ** 2 / (2 * substeps)
+    # one integration step of dt = h is the kernel's Langevin step with eps = sqrt(2 h) and a
+    # per-chain noise factor gamma (noise sd gamma sqrt(2 h))
+    gam = torch.tensor(g, dtype=dt, device=dev).repeat_interleave(C)
+    params = LangevinParams(eps=math.sqrt(2 * h), noise=gam, clamp=clamp)
+    pair_params = LangevinParams(eps=math.sqrt(2 * h), noise=torch.cat([gam, gam]), clamp=clamp)
 
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=n_burn + n_align + n_steps, desc="Lyapunov", leave=False)
-    for _ in range(n_burn):
-        z = torch.randn(x.shape, generator=generator, device=dev, dtype=dt)
-        _, gx = energy_and_grad(energy, x)
-        x = x - h * gx + sd * z
-        if clamp is not None:
-            x = x.clamp(*clamp)
-        if bar is not None:
-            bar.update(1)
+    with frozen_parameters(energy):
+        state = init(x, energy)
+        for _ in range(n_burn):
+            state, _ = step(state, energy, params, generator)
+            if bar is not None:
+                bar.update(1)
+        x = state.x
 
-    def flat_norm(t):
-        return t.reshape(t.shape[0], -1).norm(dim=1)
-
-    v = torch.randn(x.shape, generator=generator, device=dev, dtype=dt)
-    y = x + delta0 * v / flat_norm(v).view(shape)
-    log_sum = torch.zeros(x.shape[0], dtype=torch.float64, device=dev)
-    running = []
-    for j in range(1 - n_align, n_steps + 1):   # j <= 0: alignment, j >= 1: measured
-        z = torch.randn(x.shape, generator=generator, device=dev, dtype=dt)
-        x, y = _step(energy, x, y, h, sd, z, clamp)
-        if j <= 0:
-            if (j + n_align) % renorm_every == 0 or j == 0:
+        v = torch.randn(x.shape, generator=generator, device=dev, dtype=dt)
+        y = x + delta0 * v / flat_norm(v).view(shape)
+        pair = init(torch.cat([x, y]), energy)      # reference and shadow chains as one batch
+        log_sum = torch.zeros(x.shape[0], dtype=torch.float64, device=dev)
+        running = []
+        for j in range(1 - n_align, n_steps + 1):   # j <= 0: alignment, j >= 1: measured
+            z = torch.randn(x.shape, generator=generator, device=dev, dtype=dt)
+            pair, _ = step(pair, energy, pair_params, z=torch.cat([z, z]))   # shared noise
+            x, y = pair.x.split(x.shape[0])
+            renorm = False
+            if j <= 0:
+                if (j + n_align) % renorm_every == 0 or j == 0:
+                    d = flat_norm(y - x).clamp_min(torch.finfo(dt).tiny)
+                    renorm = True
+            elif j % renorm_every == 0 or j == n_steps:
                 d = flat_norm(y - x).clamp_min(torch.finfo(dt).tiny)
+                renorm = True
+                log_sum += torch.log(d.double() / delta0)
+                running.append((log_sum / (j * h)).view(G, C).mean(1).cpu().numpy())
+            if renorm:
                 y = x + (y - x) * (delta0 / d).view(shape)
-        elif j % renorm_every == 0 or j == n_steps:
-            d = flat_norm(y - x).clamp_min(torch.finfo(dt).tiny)
-            y = x + (y - x) * (delta0 / d).view(shape)
-            log_sum += torch.log(d.double() / delta0)
-            running.append((log_sum / (j * h)).view(G, C).mean(1).cpu().numpy())
-        if bar is not None:
-            bar.update(1)
+                pair = init(torch.cat([x, y]), energy)
+            if bar is not None:
+                bar.update(1)
     if bar is not None:
         bar.close()
     per_chain = (log_sum / (n_steps * h)).view(G, C).cpu().numpy()
     return LyapunovResult(gammas=g, exponent=per_chain.mean(1), exponent_chains=per_chain,
                           running=np.stack(running), samples=x.view(G, C, *x0.shape[1:]).cpu(),
-                          step_size=float(step_size), n_steps=n_steps, substeps=substeps)
+                          eps=float(eps), n_steps=n_steps, substeps=substeps)

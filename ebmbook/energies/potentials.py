@@ -80,12 +80,17 @@ class DeepFRAME(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(c * side * side, 1)
         self.shape = (channels, image_size, image_size)
+        # channels-last weights: the CPU (oneDNN) and GPU convolution kernels are fastest in this
+        # layout, for sampling and learning alike (benchmarks/langevin.py); values are unchanged
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.shape:
             raise ValueError(f"DeepFRAME expects images of shape (n, {self.shape[0]}, "
                              f"{self.shape[1]}, {self.shape[2]}), got {tuple(x.shape)}")
-        return self.head(self.features(x).flatten(1)).squeeze(1)
+        h = self.features(x.contiguous(memory_format=torch.channels_last))
+        # flatten in (C, H, W) order whatever the memory layout, as the head was trained
+        return self.head(h.contiguous().flatten(1)).squeeze(1)
 
 
 class RescaledPotential(nn.Module):

@@ -19,21 +19,20 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import torch
 
 from .._config import require_choice, require_int, require_positive
-from ..artifacts import Artifact, ImageModelSpec, load_or_train
-from ..energies.potentials import batched_energy
+from ..artifacts import Artifact, load_or_train
 from ..diagnostics.lyapunov import LyapunovResult, maximal_lyapunov
-from ..learning.trainer import TrainConfig, TrainingDivergedError, TrainLog, build_energy, train
-from ..sampling.init import noise_init
-from ..sampling.langevin import langevin
+from ..learning.trainer import (TrainConfig, TrainingDivergedError, TrainLog, build_energy,
+                                build_model, load_checkpoint_state, train)
+from ..models import ImageModelSpec
+from ..sampling.init import NoiseInit, random_index
 from ._base import ExperimentConfig
-from .image_learning import MODEL_SIZES, model_spec
+from ..registry import MODEL_SIZES, model_spec
 
 MODEL = "fmnist_convergent"
 
@@ -177,23 +176,24 @@ def _train_small(name: str, spec: ImageModelSpec, device: str, progress: bool,
             log, done, net = res.log, res.steps_done, res.net
             bank = res.bank.states if res.bank is not None else None
         except TrainingDivergedError as err:
-            state = torch.load(Path(d) / "checkpoint.pt", weights_only=False)
-            log = TrainLog(**state["log"])
-            done, diverged = err.step, err.step
+            state = load_checkpoint_state(d, device)
+            log, done, diverged = state["log"], err.step, err.step
             net.load_state_dict(state["net"])
             bank = state["bank"]["states"] if state.get("bank") else None
     t = spec.train
-    energy = build_energy(net, t)
-    y0 = noise_init("uniform", (16, *spec.shape), generator, t.noise_scale, device)
-    if bank is not None:            # persistent runs: show the bank (the negatives themselves)
-        samples = bank[torch.randperm(len(bank), generator=generator)[:16]]
+    # a fresh-noise model for the samples: persistent runs show their bank (the negatives
+    # themselves), the others L steps of their own sampler from uniform noise
+    model = build_model(net, t, NoiseInit("uniform", spec.shape, t.noise_scale, device),
+                        spec.shape)
+    y0 = model.init(16, generator)
+    if bank is not None:
+        samples = bank[random_index(len(bank), 16, generator, bank.device, replacement=False)]
     else:
-        samples = langevin(energy, y0, n_steps=t.n_langevin, step_size=t.eps, noise=t.tau,
-                           generator=generator).x
+        samples = model.short_run(x=y0, generator=generator).x
     longrun = None
     if longrun_steps:
-        longrun = langevin(energy, samples, n_steps=longrun_steps, step_size=t.eps, noise=t.tau,
-                           generator=generator, progress=progress).x.cpu()
+        longrun = model.long_run(samples, longrun_steps, generator=generator,
+                                 progress=progress).x.cpu()
     return SmallRun(name=name, spec=spec, log=log, steps_done=done, diverged_at=diverged,
                     samples=samples.clamp(-1e3, 1e3).cpu(), longrun=longrun)
 
@@ -215,7 +215,7 @@ def run_lyapunov(art: Artifact, config: Config, generator: torch.Generator,
         bank = art.spec.load_data("train")
     idx = torch.randperm(len(bank), generator=torch.Generator().manual_seed(config.seed))
     x0 = bank[idx[: config.lyap_chains]].to(config.device)
-    return maximal_lyapunov(art.energy, x0, config.gammas, step_size=art.spec.train.eps,
+    return maximal_lyapunov(art.model.energy, x0, config.gammas, eps=art.model.eps,
                             n_steps=config.lyap_steps, n_burn=config.lyap_burn,
                             n_align=config.lyap_align, renorm_every=config.lyap_renorm,
                             substeps=config.lyap_substeps,
@@ -236,7 +236,7 @@ def lyapunov_sensitivity(art: Artifact, config: Config, delta0s=(1e-5, None), su
     for d0 in delta0s:
         d0 = config.lyap_delta0 if d0 is None else d0
         for k in substeps:
-            r = maximal_lyapunov(art.energy, x0, gammas, step_size=art.spec.train.eps,
+            r = maximal_lyapunov(art.model.energy, x0, gammas, eps=art.model.eps,
                                  substeps=k, n_burn=base_steps * k, n_align=base_steps // 4 * k,
                                  n_steps=base_steps * k, renorm_every=k, delta0=d0,
                                  generator=torch.Generator().manual_seed(config.seed))
@@ -253,14 +253,13 @@ def run_hybrid(art: Artifact, config: Config, generator: torch.Generator, progre
     idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed))
     x0 = data[idx[: config.hybrid_chains]]
     net = spec.build_net().to(config.device)
-    energy = build_energy(net, spec.train)
+    model = art.model.with_energy(build_energy(net, spec.train))
     longrun, gaps, de, le = [], [], [], []
     for sd in art.extras["snapshots"]:
         net.load_state_dict(sd)
-        lr = langevin(energy, x0, n_steps=config.hybrid_steps, step_size=spec.train.eps,
-                      noise=spec.train.tau, generator=generator, record_energy=True,
-                      progress=progress)
-        e_data = batched_energy(energy, data).numpy()
+        lr = model.long_run(x0, config.hybrid_steps, generator=generator, record_energy=True,
+                            progress=progress)
+        e_data = model.energies(data).numpy()
         k = max(1, config.hybrid_steps // 10)
         e_long = float(lr.energy[-k:].double().mean())
         longrun.append(lr.x.cpu())

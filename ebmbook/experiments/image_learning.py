@@ -23,88 +23,12 @@ import numpy as np
 import torch
 
 from .._config import require_choice, require_int
-from ..artifacts import Artifact, ImageModelSpec, load_or_train
-from ..energies.potentials import batched_energy
-from ..learning.trainer import TrainConfig
-from ..sampling.init import noise_init
-from ..sampling.langevin import langevin
+from ..artifacts import Artifact, load_or_train
+from ..registry import MODEL_SIZES, MODELS, model_spec
+from ..sampling.init import random_index
 from ._base import ExperimentConfig
 
-MODEL_SIZES = ("ci", "cpu", "paper")
-
-
-def _nonconvergent(size: str) -> ImageModelSpec:
-    if size == "ci":
-        return ImageModelSpec(image_size=8, width=8, n_down=2, n_per_class=50, bank_keep=0,
-                              metric_images=200, train=TrainConfig(
-                                  n_steps=30, batch_size=32, eps=0.01, n_langevin=20, tau=1.0,
-                                  eps_data=0.01, init="uniform", optimizer="adam", adam_lr=5e-4,
-                                  checkpoint_every=10))
-    if size == "cpu":
-        return ImageModelSpec(image_size=16, width=16, n_down=2, bank_keep=0, train=TrainConfig(
-            n_steps=1600, batch_size=64, eps=0.01, n_langevin=100, tau=1.0, eps_data=0.01,
-            init="uniform", optimizer="adam", adam_lr=1e-4, checkpoint_every=100))
-    return ImageModelSpec(image_size=28, width=32, n_down=3, bank_keep=0, train=TrainConfig(
-        n_steps=100_000, batch_size=100, eps=0.01, n_langevin=100, tau=1.0, eps_data=0.01,
-        init="uniform", optimizer="adam", adam_lr=1e-4, checkpoint_every=1000))
-
-
-def _convergent(size: str) -> ImageModelSpec:
-    if size == "ci":
-        return ImageModelSpec(image_size=8, width=8, n_down=2, n_per_class=50, snapshot_every=10,
-                              bank_keep=32, metric_images=200, train=TrainConfig(
-                                  n_steps=30, batch_size=32, eps=0.01, n_langevin=10, tau=1.0,
-                                  eps_data=0.01, init="persistent", bank_size=200,
-                                  optimizer="hybrid", adam_lr=5e-4, sgd_lr=0.01,
-                                  sgd_lr_min=0.0005, sgd_decay=0.9995, switch_step=15,
-                                  checkpoint_every=10))
-    if size == "cpu":
-        return ImageModelSpec(image_size=16, width=16, n_down=2, snapshot_every=750, bank_keep=256,
-                              train=TrainConfig(
-                                  n_steps=6000, batch_size=64, eps=0.01, n_langevin=50, tau=1.0,
-                                  eps_data=0.01, init="persistent", bank_size=2000,
-                                  optimizer="hybrid", adam_lr=2e-4, sgd_lr=0.01,
-                                  sgd_lr_min=0.0005, sgd_decay=0.9995, switch_step=3000,
-                                  checkpoint_every=100))
-    return ImageModelSpec(image_size=28, width=32, n_down=3, snapshot_every=12_500, bank_keep=256,
-                          train=TrainConfig(
-                              n_steps=100_000, batch_size=100, eps=0.01, n_langevin=100, tau=1.0,
-                              eps_data=0.01, init="persistent", bank_size=0, optimizer="hybrid",
-                              adam_lr=1e-4, sgd_lr=0.01, sgd_lr_min=0.0005, sgd_decay=0.99995,
-                              switch_step=50_000, checkpoint_every=1000))
-
-
-MODELS = {"fmnist_nonconvergent": _nonconvergent, "fmnist_convergent": _convergent}
-
-
-def model_spec(name: str, size: str = "cpu", steps: int | None = None) -> ImageModelSpec:
-    """The spec of a named image model at a size (``ci`` | ``cpu`` | ``paper``)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown image model {name!r}; choose one of {sorted(MODELS)}")
-    if size not in MODEL_SIZES:
-        raise ValueError(f"model size {size!r} is invalid: it must be one of {MODEL_SIZES}")
-    spec = MODELS[name](size)
-    return spec.with_steps(steps) if steps is not None else spec
-
-
 # ----------------------------------------------------------------------------- experiment
-
-
-def short_run(art: Artifact, n: int, generator: torch.Generator, *, n_steps: int | None = None,
-              record_at: tuple[int, ...] | None = None, device: str = "cpu"):
-    """Short-run samples s_t as in training: L Langevin steps (eps, tau of the model) from the
-    model's own initialisation (fresh noise, or states of the stored persistent bank)."""
-    t = art.spec.train
-    if t.init == "persistent" and "bank" in art.extras:
-        bank = art.extras["bank"]
-        idx = torch.randint(len(bank), (n,), generator=generator)
-        y0 = bank[idx].to(device)
-    elif t.init == "persistent":
-        y0 = noise_init("uniform", (n, *art.spec.shape), generator, t.noise_scale).to(device)
-    else:
-        y0 = noise_init(t.init, (n, *art.spec.shape), generator, t.noise_scale).to(device)
-    return langevin(art.energy, y0, n_steps=t.n_langevin if n_steps is None else n_steps,
-                    step_size=t.eps, noise=t.tau, generator=generator, record_at=record_at)
 
 
 @dataclass(frozen=True)
@@ -209,30 +133,28 @@ def run_model(art: Artifact, config: Config, data: torch.Tensor, generator: torc
     """Short-run samples, a long run (from noise for a noise-initialised model, Fig 3.5; from
     data otherwise, Fig 3.6) with its energy path and image strip, and the optional MH run."""
     dev = config.device
-    t = art.spec.train
-    sr = short_run(art, config.n_short, generator, device=dev)
+    model = art.model
+    sr = model.short_run(config.n_short, generator)
     c = config.longrun_chains
-    if t.init in ("uniform", "gaussian"):
-        start, y0 = "noise", noise_init(t.init, (c, *art.spec.shape), generator, t.noise_scale, dev)
+    if art.spec.train.init in ("uniform", "gaussian"):
+        start, y0 = "noise", model.init(c, generator)
     else:
-        idx = torch.randperm(len(data), generator=generator)[:c]
+        idx = random_index(len(data), c, generator, "cpu", replacement=False)
         start, y0 = "data", data[idx].to(dev)
     # strip steps: 0, then log-spaced up to the end (the early steps change the image most)
     steps = np.unique(np.r_[0, np.geomspace(10, config.longrun_steps, config.n_strip - 1)
                             .astype(int)])
-    lr = langevin(art.energy, y0, n_steps=config.longrun_steps, step_size=t.eps, noise=t.tau,
-                  generator=generator, record_energy=True, record_at=tuple(int(s) for s in steps),
-                  progress=progress)
+    lr = model.long_run(y0, config.longrun_steps, generator=generator, record_energy=True,
+                        record_at=tuple(int(s) for s in steps), progress=progress)
     run = ModelRun(name=art.name, artifact=art,
-                   data_energy=batched_energy(art.energy, data.to(dev)).numpy(),
-                   short_run=sr.x.cpu(), short_energy=batched_energy(art.energy, sr.x).numpy(),
+                   data_energy=model.energies(data.to(dev)).numpy(),
+                   short_run=sr.x.cpu(), short_energy=model.energies(sr.x).numpy(),
                    longrun_start=start, longrun_energy=lr.energy.double().cpu().numpy(),
                    longrun=lr.x.cpu(), strip_steps=steps, strip=lr.path[:, 0].cpu())
-    if config.mh_steps and t.init == "persistent":
-        mh = langevin(art.energy, lr.x[: config.mh_chains], n_steps=config.mh_steps,
-                      step_size=t.eps, noise=t.tau, mh=True, generator=generator,
-                      progress=progress)
-        run.mh_energy = batched_energy(art.energy, mh.x).numpy()
+    if config.mh_steps and art.spec.train.init == "persistent":
+        mh = model.long_run(lr.x[: config.mh_chains], config.mh_steps, mh=True,
+                            generator=generator, progress=progress)
+        run.mh_energy = model.energies(mh.x).numpy()
         run.mh_accept = mh.accept_rate
     return run
 
@@ -253,7 +175,8 @@ def train_ci_model(name: str = "fmnist_convergent", directory=None, device: str 
     temporary folder). Seconds on one CPU core; lets a notebook exercise the training path."""
     import tempfile
 
-    from ..artifacts import rebuild_command, train_artifact
+    from ..artifacts import train_artifact
+    from ..registry import rebuild_command
     spec = model_spec(name, "ci")
     d = directory or tempfile.mkdtemp(prefix=f"ebmbook-{name}-ci-")
     return train_artifact(name, spec, d, device=device, progress=progress, resume=False,

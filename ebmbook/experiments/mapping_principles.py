@@ -38,14 +38,14 @@ class Config(ExperimentConfig):
     ad_step: float = 0.015
     ad_limit: int = 300
     ad_max_steps: int = 20000
-    ising_L: int = 32
+    ising_side: int = 32
     ising_chains: int = 8
     ising_sweeps: int = 1600
     ising_T_min: float = 2.0
     ising_T_max: float = 2.6
     ising_n_T: int = 13
     remanence_threshold: float = 0.3
-    loop_L: int = 32
+    loop_side: int = 32
     loop_H_max: float = 0.6
     loop_H_steps: int = 25
     loop_sweeps: int = 40
@@ -56,8 +56,8 @@ class Config(ExperimentConfig):
 
     SIZES: ClassVar = {
         "ci": {},
-        "paper": {"grid_1d": 4000, "grid_2d": 301, "ad_trials": 200, "ising_L": 64,
-                  "ising_chains": 16, "ising_sweeps": 6000, "ising_n_T": 25, "loop_L": 64,
+        "paper": {"grid_1d": 4000, "grid_2d": 301, "ad_trials": 200, "ising_side": 64,
+                  "ising_chains": 16, "ising_sweeps": 6000, "ising_n_T": 25, "loop_side": 64,
                   "loop_sweeps": 200, "phase_n_T": 25, "phase_n_H": 25, "phase_sweeps": 1000},
     }
 
@@ -67,11 +67,11 @@ class Config(ExperimentConfig):
         require_int(self, "ad_trials", "ad_limit", "ad_max_steps", "ising_chains",
                     "ising_sweeps", "ising_n_T", "loop_H_steps", "loop_sweeps", "phase_n_T",
                     "phase_n_H", "phase_sweeps")
-        require_int(self, "ising_L", "loop_L", minimum=4)
+        require_int(self, "ising_side", "loop_side", minimum=4)
         require_positive(self, "ad_temperature", "ad_alpha", "ad_step", "ising_T_min",
                          "ising_T_max", "remanence_threshold", "loop_H_max")
-        if self.ising_L % 2 or self.loop_L % 2:
-            raise ValueError("config fields 'ising_L' and 'loop_L' must be even")
+        if self.ising_side % 2 or self.loop_side % 2:
+            raise ValueError("config fields 'ising_side' and 'loop_side' must be even")
         if self.ising_T_max <= self.ising_T_min:
             raise ValueError("config field 'ising_T_max' must exceed 'ising_T_min'")
 
@@ -109,7 +109,7 @@ class Result:
                 "dg1d_minima": self.dg1d.n, "gmm_minima": len(self.exact2d.minima)}
 
 
-def ising_remanence(temperatures, *, L: int, n_sweeps: int, n_chains: int,
+def ising_remanence(temperatures, *, side: int, n_sweeps: int, n_chains: int,
                     rng: np.random.Generator) -> np.ndarray:
     """Half the gap between the two branches of the M(H) loop at H = 0: chains started from
     sigma+ and sigma- evolve at H = 0 for ``n_sweeps`` (all temperatures and chains in one batch);
@@ -117,7 +117,7 @@ def ising_remanence(temperatures, *, L: int, n_sweeps: int, n_chains: int,
     T = np.asarray(temperatures, dtype=np.float64)
     TT = np.tile(np.repeat(T, n_chains), 2)
     sign = np.repeat([1.0, -1.0], len(T) * n_chains)
-    s = sign[:, None, None] * np.ones((len(TT), L, L))
+    s = sign[:, None, None] * np.ones((len(TT), side, side))
     _, m = ising_sweeps(s, temperature=TT, field=0.0, n_sweeps=n_sweeps, rng=rng)
     avg = m[n_sweeps // 2:].mean(axis=0).reshape(2, len(T), n_chains).mean(axis=2)
     return (avg[0] - avg[1]) / 2
@@ -136,12 +136,12 @@ def loop_close_temperature(T: np.ndarray, remanence: np.ndarray, threshold: floa
     return float(T[k - 1] + (r0 - threshold) / (r0 - r1) * (T[k] - T[k - 1]))
 
 
-def hysteresis_loops(temperatures, H_schedule, *, L: int, n_sweeps: int,
+def hysteresis_loops(temperatures, H_schedule, *, side: int, n_sweeps: int,
                      rng: np.random.Generator) -> np.ndarray:
     """M(H) along ``H_schedule`` starting from sigma- (one chain per temperature, batched);
     returns (len(T), len(H)) magnetisation averaged over the sweeps at each H."""
     T = np.asarray(temperatures, dtype=np.float64)
-    s = -np.ones((len(T), L, L))
+    s = -np.ones((len(T), side, side))
     out = np.empty((len(T), len(H_schedule)))
     for k, H in enumerate(H_schedule):
         s, m = ising_sweeps(s, temperature=T, field=H, n_sweeps=n_sweeps, rng=rng)
@@ -182,7 +182,7 @@ def run(config: Config) -> Result:
     starts = torch.tensor([p[0] for p in pairs], dtype=torch.float64).repeat_interleave(n)[:, None]
     targets = torch.tensor([p[1] for p in pairs], dtype=torch.float64).repeat_interleave(n)[:, None]
     res = attraction_diffusion(toy, starts, targets, temperature=config.ad_temperature,
-                               alpha=config.ad_alpha, step_size=config.ad_step, generator=gen,
+                               alpha=config.ad_alpha, eps=config.ad_step, generator=gen,
                                delta=0.05, improvement_limit=config.ad_limit,
                                max_steps=config.ad_max_steps, record=True)
     table, paths = [], {}
@@ -192,8 +192,8 @@ def run(config: Config) -> Result:
         table.append({"start": a, "target": b, "success_rate": float(ok.mean()),
                       "median_barrier": float(np.median(res.barrier[sl][ok])) if ok.any()
                       else float("nan"), "mean_steps": float(res.steps[sl].mean())})
-        L = int(res.steps[k * n]) + 1
-        paths[(a, b)] = (res.path_energy[k * n, :L], res.path_distance[k * n, :L])
+        n_points = int(res.steps[k * n]) + 1
+        paths[(a, b)] = (res.path_energy[k * n, :n_points], res.path_distance[k * n, :n_points])
     lin = float(linear_barrier(toy, torch.tensor([[2.0]], dtype=torch.float64),
                                torch.tensor([[5.1]], dtype=torch.float64), n_points=400)[0])
     steps.update()
@@ -209,11 +209,11 @@ def run(config: Config) -> Result:
     loop_T = np.array([1.8, 2.1, 2.6])
     up = np.linspace(-config.loop_H_max, config.loop_H_max, config.loop_H_steps)
     H_sched = np.concatenate([up, up[::-1][1:]])
-    loop_M = hysteresis_loops(loop_T, H_sched, L=config.loop_L, n_sweeps=config.loop_sweeps,
+    loop_M = hysteresis_loops(loop_T, H_sched, side=config.loop_side, n_sweeps=config.loop_sweeps,
                               rng=rng)
     steps.update()
     rem_T = np.linspace(config.ising_T_min, config.ising_T_max, config.ising_n_T)
-    rem = ising_remanence(rem_T, L=config.ising_L, n_sweeps=config.ising_sweeps,
+    rem = ising_remanence(rem_T, side=config.ising_side, n_sweeps=config.ising_sweeps,
                           n_chains=config.ising_chains, rng=rng)
     close_T = loop_close_temperature(rem_T, rem, config.remanence_threshold)
     steps.update()

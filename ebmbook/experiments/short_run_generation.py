@@ -22,31 +22,13 @@ import torch
 
 from .._config import require_choice, require_int, require_positive
 from ..artifacts import Artifact
-from ..sampling.init import noise_init
-from ..sampling.langevin import langevin
+from ..sampling.langevin import frozen_parameters
+from ..sampling.model import EnergyModel
 from ._base import ExperimentConfig
 from ..artifacts import load_or_train
-from .image_learning import MODEL_SIZES, model_spec
+from ..registry import MODEL_SIZES, model_spec
 
 MODEL = "fmnist_nonconvergent"
-
-
-def generator_map(energy, z: torch.Tensor, n_steps: int, step_size: float,
-                  create_graph: bool = False, clamp_latent: bool = False) -> torch.Tensor:
-    """M(Z) of Sec 3.3: ``n_steps`` noiseless Langevin steps from Z. With ``create_graph`` the
-    result is differentiable in Z (for reconstruction), else it is computed without a graph."""
-    h = step_size ** 2 / 2
-    x = z
-    if not create_graph:
-        return langevin(energy, z.detach(), n_steps=n_steps, step_size=step_size, noise=0.0).x
-    for _ in range(n_steps):
-        with torch.enable_grad():
-            if not x.requires_grad:
-                x = x.requires_grad_(True)
-            u = energy(x)
-            (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
-        x = x - h * g
-    return x
 
 
 @dataclass(frozen=True)
@@ -98,9 +80,11 @@ class Result:
                 "latent_dim": int(np.prod(self.artifact.spec.shape))}
 
 
-def reconstruct(energy, targets: torch.Tensor, z0: torch.Tensor, *, n_steps: int,
-                step_size: float, iters: int, lr: float, progress: bool = True):
-    """Z* = argmin ||M(Z) - X||^2 by Adam from ``z0``; returns (M(Z*), Z*, MSE per iteration)."""
+def reconstruct(model: EnergyModel, targets: torch.Tensor, z0: torch.Tensor, *, iters: int,
+                lr: float, n_steps: int | None = None, progress: bool = True):
+    """Z* = argmin ||M(Z) - X||^2 by Adam from ``z0``, through the model's unrolled deterministic
+    generator M (:meth:`EnergyModel.generator_map`, L steps unless ``n_steps``); returns
+    (M(Z*), Z*, MSE per iteration)."""
     z = z0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     curve = []
@@ -108,15 +92,15 @@ def reconstruct(energy, targets: torch.Tensor, z0: torch.Tensor, *, n_steps: int
     if progress:
         from tqdm.auto import tqdm
         it = tqdm(it, desc="reconstruct", leave=False)
-    for _ in it:
-        opt.zero_grad()
-        x = generator_map(energy, z, n_steps, step_size, create_graph=True)
-        loss = (x - targets).pow(2).mean()
-        loss.backward()
-        opt.step()
-        curve.append(float(loss.detach()))
-    with torch.no_grad():
-        x = generator_map(energy, z.detach(), n_steps, step_size)
+    with frozen_parameters(model.energy):
+        for _ in it:
+            opt.zero_grad()
+            x = model.generator_map(z, n_steps, differentiable=True)
+            loss = (x - targets).pow(2).mean()
+            loss.backward()
+            opt.step()
+            curve.append(float(loss.detach()))
+    x = model.generator_map(z.detach(), n_steps)
     return x.detach(), z.detach(), np.asarray(curve)
 
 
@@ -132,33 +116,28 @@ def _pca_reconstruct(train: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tens
 def run(config: Config, progress: bool = True) -> Result:
     spec = model_spec(MODEL, config.model_size)
     art = load_or_train(MODEL, spec, device=config.device, progress=progress)
-    t = spec.train
+    model = art.model
     dev = config.device
     gen = torch.Generator(device=dev).manual_seed(config.seed)
-    shape = spec.shape
 
-    z = noise_init(t.init, (config.n_generate, *shape), gen, t.noise_scale, dev)
-    generated = langevin(art.energy, z, n_steps=t.n_langevin, step_size=t.eps, noise=t.tau,
-                         generator=gen).x
-    with torch.no_grad():
-        m_z = generator_map(art.energy, z, t.n_langevin, t.eps)
+    z = model.init(config.n_generate, gen)
+    generated = model.short_run(x=z, generator=gen).x
+    m_z = model.generator_map(z)
 
     p, s = config.n_interp_pairs, config.n_interp_steps
-    z1 = noise_init(t.init, (p, *shape), gen, t.noise_scale, dev)
-    z2 = noise_init(t.init, (p, *shape), gen, t.noise_scale, dev)
+    z1, z2 = model.init(p, gen), model.init(p, gen)
     a = torch.linspace(0, 1, s, device=dev).view(1, s, 1, 1, 1)
-    zi = ((1 - a) * z1[:, None] + a * z2[:, None]).reshape(p * s, *shape)
-    interp = generator_map(art.energy, zi, t.n_langevin, t.eps)
+    zi = ((1 - a) * z1[:, None] + a * z2[:, None]).reshape(p * s, *spec.shape)
+    interp = model.generator_map(zi)
 
     train_x = spec.load_data("train")
     test_x = spec.load_data("test")
     idx = torch.randperm(len(test_x), generator=torch.Generator().manual_seed(config.seed))
     targets = test_x[idx[: config.n_recon]].to(dev)
-    z0 = noise_init(t.init, targets.shape, gen, t.noise_scale, dev)
-    with torch.no_grad():
-        init_mse = float((generator_map(art.energy, z0, t.n_langevin, t.eps) - targets).pow(2).mean())
-    recon, _, curve = reconstruct(art.energy, targets, z0, n_steps=t.n_langevin, step_size=t.eps,
-                                  iters=config.recon_iters, lr=config.recon_lr, progress=progress)
+    z0 = model.init(len(targets), gen)
+    init_mse = float((model.generator_map(z0) - targets).pow(2).mean())
+    recon, _, curve = reconstruct(model, targets, z0, iters=config.recon_iters,
+                                  lr=config.recon_lr, progress=progress)
     mean_image = train_x.mean(0, keepdim=True).to(dev)
     pca = _pca_reconstruct(train_x, targets.cpu(), config.pca_components).to(dev)
     return Result(config=config, artifact=art, generated=generated.cpu(),

@@ -29,8 +29,7 @@ from ..diagnostics.density import (Grid, grid_log_density, grid_log_prob, kde_gr
                                    kl_divergence, log_of, total_variation)
 from ..energies.potentials import MLPPotential
 from ..learning.trainer import TrainConfig, TrainLog, train
-from ..sampling.init import noise_init
-from ..sampling.langevin import langevin
+from ..sampling.init import StoredStates
 from ._base import ExperimentConfig
 from ._common import seeded
 
@@ -122,17 +121,14 @@ class Result:
 def short_run_samples(result, n: int, generator: torch.Generator) -> torch.Tensor:
     """n short-run samples s_t from a trained model, with the init it was trained with.
 
-    Persistent models start from states drawn from their bank (without writing back); noise
-    models start from fresh noise. Each chain takes L Langevin steps, as in training.
+    Persistent models start from states drawn from their bank (with replacement, without
+    writing back); noise models start from fresh noise. Each chain takes L Langevin steps of
+    the model's own sampler, as in training.
     """
-    cfg = result.config
-    if cfg.init == "persistent":
-        idx = torch.randint(len(result.bank), (n,), generator=generator)
-        y0 = result.bank.states[idx]
-    else:
-        y0 = noise_init(cfg.init, (n, 2), generator, cfg.noise_scale)
-    return langevin(result.energy, y0, n_steps=cfg.n_langevin, step_size=cfg.eps,
-                    noise=cfg.tau, generator=generator).x
+    model = result.model
+    if result.bank is not None:
+        model = model.with_initializer(StoredStates(result.bank.states))
+    return model.short_run(n, generator).x
 
 
 def run(config: Config, progress: bool = True) -> Result:

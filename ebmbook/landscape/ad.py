@@ -15,13 +15,19 @@ For spins the energy is the SK model's (see :mod:`ebmbook.energies.spin` for the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ..sampling.langevin import energy_and_grad
+from ..sampling.langevin import LangevinParams, flat_norm, frozen_parameters
+from ..sampling.langevin import init as langevin_init
+from ..sampling.langevin import step as langevin_kernel
+from ..sampling.rwm import RWMParams
+from ..sampling.rwm import init as rwm_init
+from ..sampling.rwm import step as rwm_kernel
 from . import _kernels
 
 
@@ -89,83 +95,94 @@ def attraction_diffusion_spins(model, starts: np.ndarray, targets: np.ndarray, *
     return res
 
 
+class MagnetisedEnergy:
+    """The AD energy of eq. (4.6) at temperature T: ``V(X) = U(X)/T + alpha ||X - X*||_2``, one
+    target X* per chain. Langevin with noise 1 on V samples the magnetised density."""
+
+    def __init__(self, energy: Callable[[torch.Tensor], torch.Tensor], targets: torch.Tensor,
+                 temperature: float, alpha: float):
+        self.energy, self.targets = energy, targets
+        self.temperature, self.alpha = float(temperature), float(alpha)
+
+    def distance(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.targets).reshape(x.shape[0], -1).norm(dim=1)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.energy(x) / self.temperature + self.alpha * self.distance(x)
+
+    def parameters(self):
+        params = getattr(self.energy, "parameters", None)
+        return params() if params is not None else iter(())
+
+    def base_energy(self, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """U from V at the same states (no second network evaluation)."""
+        return (v - self.alpha * self.distance(x)) * self.temperature
+
+
 def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor,
                          targets: torch.Tensor, *, temperature: float, alpha: float,
-                         step_size: float, generator: torch.Generator | None = None,
+                         eps: float, generator: torch.Generator | None = None,
                          delta: float = 0.05, improvement_limit: int = 100,
                          max_steps: int = 10000, sampler: str = "langevin",
                          record: bool = False, progress: bool = False) -> ADResult:
     """A batch of AD trials for continuous states (eq. 4.6, L2 magnetisation).
 
-    Each step moves every unfinished trial by Langevin dynamics on
-    ``V(X) = U(X)/T + alpha ||X - X*||_2``:  ``X <- X - (eps^2/2) grad V + eps Z`` (the Langevin
-    equation (4.7) discretised), or by random-walk Metropolis (``sampler="rwm"``, proposal
-    ``X + eps Z``). Finished trials are frozen. ``alpha`` and ``temperature`` are scalars.
+    Each step moves every unfinished trial by one step of the sampler kernel on the magnetised
+    energy ``V(X) = U(X)/T + alpha ||X - X*||_2`` (:class:`MagnetisedEnergy`): Langevin with
+    noise 1, ``X <- X - (eps^2/2) grad V + eps Z`` (the Langevin equation (4.7) discretised,
+    :func:`ebmbook.sampling.langevin.step`), or random-walk Metropolis (``sampler="rwm"``,
+    proposal ``X + eps Z``, :func:`ebmbook.sampling.rwm.step`). Finished trials are frozen.
+    ``alpha`` and ``temperature`` are scalars.
     """
     if sampler not in ("langevin", "rwm"):
         raise ValueError(f"sampler must be 'langevin' or 'rwm', got {sampler!r}")
-    if not (temperature > 0 and step_size > 0 and alpha >= 0 and delta >= 0):
-        raise ValueError("temperature and step_size must be > 0; alpha and delta >= 0")
+    if not (temperature > 0 and eps > 0 and alpha >= 0 and delta >= 0):
+        raise ValueError("temperature and eps must be > 0; alpha and delta >= 0")
     x = starts.detach().clone()
     tg = targets.detach().expand_as(x) if targets.shape != x.shape else targets.detach()
     B = x.shape[0]
+    V = MagnetisedEnergy(energy, tg, temperature, alpha)
+    if sampler == "langevin":
+        kernel, params = langevin_kernel, LangevinParams(eps=eps, noise=1.0)
+    else:
+        kernel, params = rwm_kernel, RWMParams(eps=eps)
 
-    def dist(z):
-        return (z - tg).reshape(B, -1).norm(dim=1)
-
-    def V(u, z):
-        return u / temperature + alpha * dist(z)
-
-    u, g = energy_and_grad(energy, x)
-    d = dist(x)
-    best = d.clone()
-    stall = torch.zeros(B, dtype=torch.long)
-    barrier = u.clone()
-    done = d <= delta
-    success = done.clone()
-    steps = torch.zeros(B, dtype=torch.long)
-    eps = float(step_size)
-    shape = (-1,) + (1,) * (x.dim() - 1)
-    tr_e, tr_d = ([u.clone()], [d.clone()]) if record else (None, None)
-    it = range(max_steps)
-    if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc="AD", leave=False)
-    for _ in it:
-        if bool(done.all()):
-            break
-        z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        if sampler == "langevin":
-            diff = x - tg
-            unit = diff / d.clamp_min(1e-12).view(shape)
-            gv = g / temperature + alpha * unit
-            prop = x - 0.5 * eps * eps * gv + eps * z
-            up, gp = energy_and_grad(energy, prop)
-            acc = ~done
-        else:
-            prop = x + eps * z
-            up, gp = energy_and_grad(energy, prop)
-            logr = V(u, x) - V(up, prop)
-            uni = torch.rand(B, generator=generator, dtype=x.dtype, device=x.device)
-            acc = (~done) & (uni.log() < logr)
-        x = torch.where(acc.view(shape), prop, x)
-        u = torch.where(acc, up, u)
-        g = torch.where(acc.view(shape), gp, g)
-        d = dist(x)
-        active = ~done
-        steps = steps + active.long()
-        barrier = torch.where(active, torch.maximum(barrier, u), barrier)
-        hit = active & (d <= delta)
-        success |= hit
-        improved = d < best
-        best = torch.where(active & improved, d, best)
-        stall = torch.where(active & ~improved, stall + 1, torch.where(active, 0, stall))
-        done = done | hit | (stall >= improvement_limit)
-        if record:
-            tr_e.append(u.clone())
-            tr_d.append(d.clone())
+    with frozen_parameters(energy):
+        state = (langevin_init if sampler == "langevin" else rwm_init)(x, V)
+        u = V.base_energy(state.energy, state.x)
+        d = V.distance(state.x)
+        best = d.clone()
+        stall = torch.zeros(B, dtype=torch.long, device=x.device)
+        barrier = u.clone()
+        done = d <= delta
+        success = done.clone()
+        steps = torch.zeros(B, dtype=torch.long, device=x.device)
+        tr_e, tr_d = ([u.clone()], [d.clone()]) if record else (None, None)
+        it = range(max_steps)
+        if progress:
+            from tqdm.auto import tqdm
+            it = tqdm(it, desc="AD", leave=False)
+        for _ in it:
+            if bool(done.all()):
+                break
+            active = ~done
+            new, _ = kernel(state, V, params, generator)
+            state = new.select(active, state)
+            u = V.base_energy(state.energy, state.x)
+            d = V.distance(state.x)
+            steps = steps + active.long()
+            barrier = torch.where(active, torch.maximum(barrier, u), barrier)
+            hit = active & (d <= delta)
+            success |= hit
+            improved = d < best
+            best = torch.where(active & improved, d, best)
+            stall = torch.where(active & ~improved, stall + 1, torch.where(active, 0, stall))
+            done = done | hit | (stall >= improvement_limit)
+            if record:
+                tr_e.append(u.clone())
+                tr_d.append(d.clone())
     res = ADResult(success=success.cpu().numpy(), barrier=barrier.cpu().numpy(),
-                   steps=steps.cpu().numpy(), final_distance=d.cpu().numpy(), final=x)
+                   steps=steps.cpu().numpy(), final_distance=d.cpu().numpy(), final=state.x)
     if record:
         res.path_energy = torch.stack(tr_e, 1).cpu().numpy()
         res.path_distance = torch.stack(tr_d, 1).cpu().numpy()
@@ -183,14 +200,17 @@ def local_modes_spins(model, states: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def local_modes(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
-                step_size: float = 0.01, n_steps: int = 2000, tol: float = 1e-6):
-    """Gradient descent ``x <- x - step_size * grad U`` on a batch until every gradient norm is
-    below ``tol`` or ``n_steps`` are done. Returns (modes, energies)."""
-    x = x.detach().clone()
-    for _ in range(n_steps):
-        u, g = energy_and_grad(energy, x)
-        if float(g.reshape(x.shape[0], -1).norm(dim=1).max()) < tol:
-            break
-        x = x - step_size * g
-    u, _ = energy_and_grad(energy, x)
-    return x, u
+                rate: float = 0.01, n_steps: int = 2000, tol: float = 1e-6):
+    """Gradient descent ``x <- x - rate * grad U`` on a batch until every gradient norm is
+    below ``tol`` or ``n_steps`` are done (the noiseless Langevin kernel with eps^2/2 = rate).
+    Returns (modes, energies)."""
+    if not rate > 0:
+        raise ValueError(f"rate must be > 0, got {rate!r}")
+    params = LangevinParams(eps=math.sqrt(2 * rate), noise=0.0)
+    with frozen_parameters(energy):
+        state = langevin_init(x, energy)
+        for _ in range(n_steps):
+            if float(flat_norm(state.grad).max()) < tol:
+                break
+            state, _ = langevin_kernel(state, energy, params)
+    return state.x, state.energy

@@ -1,21 +1,21 @@
 """Algorithm 1: maximum-likelihood learning of a potential with Langevin negative samples.
 
-Each step t:
+Each step t (:func:`ml_step`):
 
 1. positive samples ``X+ = x + eps_data * Z`` from the training data (eq. 3.1);
-2. negative samples: L Langevin steps (eq. 3.3) from noise, data or a persistent bank;
+2. negative samples: L Langevin steps (eq. 3.3) of the model's own sampler from its
+   initialisation (noise, data or a persistent bank), :meth:`EnergyModel.short_run`;
 3. ``d_st = mean U(X+) - mean U(X-)`` (eq. 2.9) is the loss; its gradient in theta is the ML
    gradient (2.8), applied by the optimiser schedule.
 
-Every step logs d_st, r_st (Sec 2.3.1), the two mean energies and the rate. Checkpoints
-(weights, optimiser, bank, RNG state, logs) are written atomically every ``checkpoint_every``
-steps, on Ctrl-C, and before a divergence error; ``train`` resumes from the latest checkpoint of
-the same config and gives bit-identical weights to an uninterrupted run.
+Every step returns d_st, r_st (Sec 2.3.1), the two mean energies and the rate. The generic
+loop :func:`ebmbook.learning.fit.fit` owns checkpoints, bit-identical resume, divergence,
+progress and Ctrl-C; :func:`train` wires Algorithm 1 into it.
 """
 
 from __future__ import annotations
 
-import time
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -24,29 +24,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._config import (config_dict, config_hash, require_choice, require_int,
-                       require_positive)
+from .._config import require_choice, require_int, require_positive
 from ..energies.potentials import RescaledPotential
-from ..io import atomic_torch_save
-from ..sampling.init import PersistentBank, noise_init
-from ..sampling.langevin import langevin
+from ..sampling.init import DataInit, NoiseInit, PersistentBank, random_index
+from ..sampling.model import EnergyModel
+from .fit import (Divergence, FitResult, TrainingDivergedError, TrainLog, fit,  # noqa: F401
+                  read_checkpoint)
 from .optim import OptimizerSchedule
 
 INITS = ("uniform", "gaussian", "data", "persistent")
 OPTIMIZERS = ("adam", "sgd", "hybrid")
-
-
-class TrainingDivergedError(RuntimeError):
-    """Raised when an energy or gradient becomes NaN/inf or explodes during training."""
-
-    def __init__(self, step: int, what: str, checkpoint: Path | None):
-        where = f" The last good state was saved to {checkpoint}." if checkpoint else ""
-        super().__init__(
-            f"training diverged at step {step}: {what}.{where} Lower the learning rate "
-            "(adam_lr / sgd_lr), raise eps_data (e.g. to 2*eps) or the number of Langevin "
-            "steps, or check that the data are scaled to the range the potential expects.")
-        self.step = step
-        self.checkpoint = checkpoint
+ML_STATS = ("d_st", "r_st", "u_pos", "u_neg", "lr")
 
 
 @dataclass(frozen=True)
@@ -104,34 +92,123 @@ class TensorData:
     """A finite training set: each batch is drawn uniformly with replacement."""
 
     def __init__(self, x: torch.Tensor):
+        n_bad = int((~torch.isfinite(x)).sum())
+        if n_bad:
+            first = int((~torch.isfinite(x.reshape(len(x), -1))).any(1).nonzero()[0])
+            raise ValueError(f"the training data hold {n_bad} NaN/inf values (first in example "
+                             f"{first}): clean or drop those examples before training")
         self.x = x
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        idx = torch.randint(len(self), (n,), generator=generator, device=self.x.device)
-        return self.x[idx]
+        return self.x[random_index(len(self), n, generator, self.x.device, replacement=True)]
 
 
-@dataclass
-class TrainLog:
-    """Per-step records of a run (numpy arrays of length ``n_steps``)."""
+def build_energy(net: nn.Module, cfg: TrainConfig) -> RescaledPotential:
+    """The energy U that Langevin samples for a network F under ``cfg``."""
+    return RescaledPotential(net, cfg.eps, rescale=cfg.rescale, prior_sigma=cfg.prior_sigma)
 
-    d_st: np.ndarray
-    r_st: np.ndarray
-    u_pos: np.ndarray
-    u_neg: np.ndarray
-    lr: np.ndarray
-    wall_s: float = 0.0
 
-    @classmethod
-    def empty(cls, n: int) -> "TrainLog":
-        z = lambda: np.full(n, np.nan)  # noqa: E731
-        return cls(z(), z(), z(), z(), z())
+def build_model(net: nn.Module, cfg: TrainConfig, initializer, state_shape) -> EnergyModel:
+    """The :class:`EnergyModel` of a network F trained (or being trained) under ``cfg``."""
+    return EnergyModel(energy=build_energy(net, cfg), eps=cfg.eps, tau=cfg.tau,
+                       n_langevin=cfg.n_langevin, initializer=initializer,
+                       state_shape=tuple(state_shape), mh=cfg.mh)
+
+
+def _as_source(data: Any, device) -> DataSource:
+    if isinstance(data, torch.Tensor):
+        return TensorData(data.to(device))
+    if hasattr(data, "sample"):
+        return data
+    raise TypeError("data must be a tensor of training states or an object with "
+                    f".sample(n, generator); got {type(data).__name__}")
+
+
+def ml_step(model: EnergyModel, source: DataSource, optimizer: OptimizerSchedule,
+            cfg: TrainConfig, t: int, generator: torch.Generator) -> dict[str, float]:
+    """One update of Algorithm 1 at step ``t``; returns its statistics (``ML_STATS``).
+
+    Raises :class:`Divergence` before any state changes if the data batch or d_st / r_st are
+    not finite, or |d_st| exceeds ``cfg.divergence_threshold``.
+    """
+    x_pos = source.sample(cfg.batch_size, generator=generator)
+    if cfg.eps_data > 0:
+        x_pos = x_pos + cfg.eps_data * torch.randn(x_pos.shape, generator=generator,
+                                                   device=generator.device,
+                                                   dtype=x_pos.dtype).to(x_pos.device)
+    y0, handle = model.initializer.draw(cfg.batch_size, generator)
+    neg = model.short_run(x=y0, generator=generator)
+    if not bool(torch.isfinite(x_pos).all()):
+        raise Divergence(f"the training batch holds {int((~torch.isfinite(x_pos)).sum())} NaN/inf "
+                         "values (not finite)", "Clean the training data: the data source "
+                         "returned non-finite values, so no model setting can help.")
+    u_pos = model.energy(x_pos).mean()
+    u_neg = model.energy(neg.x).mean()
+    d_st = u_pos - u_neg
+    d = d_st.item()
+    if not (np.isfinite(d) and np.isfinite(neg.r)):
+        raise Divergence(f"d_st = {d}, r_st = {neg.r} (not finite)")
+    if abs(d) > cfg.divergence_threshold:
+        raise Divergence(f"|d_st| = {abs(d):.3g} exceeds divergence_threshold = "
+                         f"{cfg.divergence_threshold:.3g}")
+    model.initializer.update(handle, neg.x)
+    optimizer.zero_grad()
+    d_st.backward()
+    lr = optimizer.lr(t)
+    optimizer.step(t)
+    return {"d_st": d, "r_st": neg.r, "u_pos": u_pos.item(), "u_neg": u_neg.item(), "lr": lr}
+
+
+class MLLearner:
+    """Algorithm 1 as a learner for :func:`fit`: the network F, its :class:`EnergyModel`, the
+    data and the optimiser schedule; ``step`` is :func:`ml_step`."""
+
+    stat_names = ML_STATS
+
+    def __init__(self, net: nn.Module, data: Any, cfg: TrainConfig, generator: torch.Generator,
+                 device: str | torch.device = "cpu"):
+        self.cfg = cfg
+        self.net = net.to(device)
+        self.source = _as_source(data, device)
+        probe = self.source.sample(1, generator=torch.Generator(device=generator.device)
+                                   .manual_seed(cfg.seed + 1))
+        state_shape, dtype = tuple(probe.shape[1:]), probe.dtype
+        self.bank = None
+        if cfg.init == "persistent":
+            size = cfg.bank_size or len(self.source)  # one persistent state per training example
+            self.bank = PersistentBank.from_noise(size, state_shape, "uniform", generator,
+                                                  cfg.noise_scale, device, dtype)
+            initializer = self.bank
+        elif cfg.init == "data":
+            initializer = DataInit(self.source)
+        else:
+            initializer = NoiseInit(cfg.init, state_shape, cfg.noise_scale, device, dtype)
+        self.model = build_model(self.net, cfg, initializer, state_shape)
+        sgd_scale = cfg.eps ** 2 / 2 if cfg.rescale else 1.0
+        self.optimizer = OptimizerSchedule(self.net.parameters(), cfg.optimizer,
+                                           adam_lr=cfg.adam_lr, sgd_lr=cfg.sgd_lr,
+                                           sgd_lr_min=cfg.sgd_lr_min, sgd_decay=cfg.sgd_decay,
+                                           switch_step=cfg.switch_step, sgd_scale=sgd_scale)
+
+    @property
+    def energy(self) -> RescaledPotential:
+        return self.model.energy
+
+    def step(self, t: int, generator: torch.Generator) -> dict[str, float]:
+        return ml_step(self.model, self.source, self.optimizer, self.cfg, t, generator)
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("d_st", "r_st", "u_pos", "u_neg", "lr", "wall_s")}
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "bank": self.bank.state_dict() if self.bank is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.bank is not None:
+            self.bank.load_state_dict(state["bank"])
 
 
 @dataclass
@@ -143,21 +220,8 @@ class TrainResult:
     config: TrainConfig
     steps_done: int
     resumed_from: int = 0
+    model: EnergyModel | None = None
     extras: dict = field(default_factory=dict)
-
-
-def build_energy(net: nn.Module, cfg: TrainConfig) -> RescaledPotential:
-    """The energy U that Langevin samples for a network F under ``cfg``."""
-    return RescaledPotential(net, cfg.eps, rescale=cfg.rescale, prior_sigma=cfg.prior_sigma)
-
-
-def _as_source(data: Any) -> DataSource:
-    if isinstance(data, torch.Tensor):
-        return TensorData(data)
-    if hasattr(data, "sample"):
-        return data
-    raise TypeError("data must be a tensor of training states or an object with "
-                    f".sample(n, generator); got {type(data).__name__}")
 
 
 def train(net: nn.Module, data: Any, cfg: TrainConfig, *, checkpoint_dir: str | Path | None = None,
@@ -167,124 +231,24 @@ def train(net: nn.Module, data: Any, cfg: TrainConfig, *, checkpoint_dir: str | 
     """Run Algorithm 1 on ``net`` (the network F) with ``data`` (tensor or sampler).
 
     ``checkpoint_dir``: where ``checkpoint.pt`` is kept; with ``resume`` an existing checkpoint
-    of the same config is continued. ``stop_after``: stop (with a checkpoint) after this many
-    steps of the run in total - used to test interruption. ``callback(step, net)`` is called
-    after every update (e.g. to save snapshots for a figure).
+    of the same config is continued, bit for bit. ``stop_after``: stop (with a checkpoint) after
+    this many steps of the run in total. ``callback(step, net)`` is called after every update
+    (e.g. to save snapshots for a figure). See :func:`ebmbook.learning.fit.fit`.
     """
-    source = _as_source(data)
-    net = net.to(device)
-    energy = build_energy(net, cfg)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    learner = MLLearner(net, data, cfg, gen, device)
+    cb = None if callback is None else (lambda t, lr: callback(t, lr.net))
+    res = fit(learner, cfg, cfg.n_steps, generator=gen, checkpoint_dir=checkpoint_dir,
+              checkpoint_every=cfg.checkpoint_every, resume=resume, stop_after=stop_after,
+              progress=progress, callback=cb, device=device)
+    return TrainResult(net=learner.net, energy=learner.energy, log=res.log, bank=learner.bank,
+                       config=cfg, steps_done=res.steps_done, resumed_from=res.resumed_from,
+                       model=learner.model)
 
-    probe = source.sample(1, generator=torch.Generator(device=device).manual_seed(cfg.seed + 1))
-    state_shape = tuple(probe.shape[1:])
 
-    bank = None
-    if cfg.init == "persistent":
-        size = cfg.bank_size or len(source)  # one persistent state per training example
-        bank = PersistentBank.from_noise(size, state_shape, "uniform", gen, cfg.noise_scale, device)
-
-    sgd_scale = cfg.eps ** 2 / 2 if cfg.rescale else 1.0
-    opt = OptimizerSchedule(net.parameters(), cfg.optimizer, adam_lr=cfg.adam_lr,
-                            sgd_lr=cfg.sgd_lr, sgd_lr_min=cfg.sgd_lr_min,
-                            sgd_decay=cfg.sgd_decay, switch_step=cfg.switch_step,
-                            sgd_scale=sgd_scale)
-    log = TrainLog.empty(cfg.n_steps)
-
-    ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
-    chash = config_hash(cfg)
-    start = 0
-    if ckpt is not None and resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        if state["config_hash"] != chash:
-            raise ValueError(f"checkpoint {ckpt} belongs to a different config "
-                             f"(hash {state['config_hash']} != {chash}); delete it or use "
-                             "another checkpoint_dir")
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["optimizer"])
-        if bank is not None:
-            bank.load_state_dict(state["bank"])
-        gen.set_state(state["generator"])
-        for k, v in state["log"].items():
-            setattr(log, k, v)
-        start = state["step"]
-
-    def save(step: int, gen_state: torch.Tensor) -> None:
-        if ckpt is None:
-            return
-        atomic_torch_save({"step": step, "config": config_dict(cfg), "config_hash": chash,
-                           "net": net.state_dict(), "optimizer": opt.state_dict(),
-                           "bank": bank.state_dict() if bank is not None else None,
-                           "generator": gen_state, "log": log.state_dict()}, ckpt)
-
-    end = cfg.n_steps if stop_after is None else min(cfg.n_steps, stop_after)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=cfg.n_steps, initial=start, desc="train", leave=False)
-    t0 = time.perf_counter() - log.wall_s
-    step = start
-    try:
-        for step in range(start, end):
-            gen_state = gen.get_state()
-            x_pos = source.sample(cfg.batch_size, generator=gen)
-            if cfg.eps_data > 0:
-                x_pos = x_pos + cfg.eps_data * torch.randn(x_pos.shape, generator=gen, device=device)
-
-            idx = None
-            if cfg.init == "persistent":
-                y0, idx = bank.draw(cfg.batch_size, generator=gen)
-            elif cfg.init == "data":
-                y0 = source.sample(cfg.batch_size, generator=gen)
-            else:
-                y0 = noise_init(cfg.init, (cfg.batch_size, *state_shape), gen, cfg.noise_scale, device)
-
-            neg = langevin(energy, y0, n_steps=cfg.n_langevin, step_size=cfg.eps,
-                           noise=cfg.tau, mh=cfg.mh, generator=gen)
-            x_neg = neg.x
-
-            u_pos = energy(x_pos).mean()
-            u_neg = energy(x_neg).mean()
-            d_st = u_pos - u_neg
-            bad = None
-            if not torch.isfinite(d_st) or not np.isfinite(neg.r):
-                bad = f"d_st = {d_st.item()}, r_st = {neg.r} (not finite)"
-            elif abs(d_st.item()) > cfg.divergence_threshold:
-                bad = (f"|d_st| = {abs(d_st.item()):.3g} exceeds divergence_threshold = "
-                       f"{cfg.divergence_threshold:.3g}")
-            if bad:
-                save(step, gen_state)
-                raise TrainingDivergedError(step, bad, ckpt)
-
-            if idx is not None:
-                bank.write(idx, x_neg)
-            opt.zero_grad()
-            d_st.backward()
-            lr = opt.lr(step)
-            opt.step(step)
-
-            log.d_st[step], log.r_st[step] = d_st.item(), neg.r
-            log.u_pos[step], log.u_neg[step], log.lr[step] = u_pos.item(), u_neg.item(), lr
-            if callback is not None:
-                callback(step, net)
-            if bar is not None:
-                bar.update(1)
-                if step % 50 == 0:
-                    bar.set_postfix(d_st=f"{log.d_st[step]:.3g}", r_st=f"{neg.r:.3g}")
-            if ckpt is not None and (step + 1) % cfg.checkpoint_every == 0:
-                log.wall_s = time.perf_counter() - t0
-                save(step + 1, gen.get_state())
-        else:
-            step = end
-    except KeyboardInterrupt:
-        log.wall_s = time.perf_counter() - t0
-        save(step, gen_state)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    log.wall_s = time.perf_counter() - t0
-    if end > start or ckpt is not None:
-        save(end, gen.get_state())
-    return TrainResult(net=net, energy=energy, log=log, bank=bank, config=cfg,
-                       steps_done=end, resumed_from=start)
+def load_checkpoint_state(checkpoint_dir: str | Path, device: str = "cpu") -> dict:
+    """The learner state, step and log of ``checkpoint_dir/checkpoint.pt`` (for inspecting a run
+    that stopped, e.g. on divergence): ``{"step", "net", "optimizer", "bank", "log"}``."""
+    state = read_checkpoint(Path(checkpoint_dir) / "checkpoint.pt", device)
+    return {"step": int(state["step"]), **state["learner"], "log": TrainLog(**state["log"]),
+            "config_hash": state["config_hash"]}

@@ -1,4 +1,4 @@
-"""Batched Langevin dynamics on an energy U (thesis eq. 1.2, 3.3 and 3.6).
+"""Batched Langevin dynamics on an energy U (thesis eq. 1.2, 3.3 and 3.6): the one sampler kernel.
 
 One step moves every chain of the batch at once::
 
@@ -12,39 +12,205 @@ so the chain is exact for any step size.
 In the rescaled form (3.2)-(3.3) the network F is wrapped as U = F / (eps^2 / 2), and the step
 above becomes X <- X - grad F(X) + eps * Z; see :class:`ebmbook.energies.RescaledPotential`.
 
+The kernel has the shape of BlackJAX's: :func:`init` makes a :class:`LangevinState` (states,
+their energies and gradients) and the pure function :func:`step` maps ``(state, energy, params,
+generator)`` to the next state. Everything that moves a continuous state by Langevin dynamics
+calls :func:`step`: :func:`langevin` (a whole chain with its statistics), Attraction-Diffusion
+(whose magnetised energy is just another energy), the Lyapunov pair of chains and the
+deterministic generator M(Z) of Sec 3.3 (``noise = 0``, ``differentiable=True``).
+
 An energy is any callable mapping a batch ``(n, ...)`` to energies ``(n,)``. Every random draw
 goes through the explicit ``generator``, so a seed reproduces a run bit for bit.
+
+Speed: while sampling, an ``nn.Module`` energy's parameters are switched to
+``requires_grad=False`` (:func:`frozen_parameters`, restored afterwards so learning is
+untouched) and image batches travel in channels-last memory, which the DeepFRAME convolutions
+are laid out for; ``benchmarks/langevin.py`` measures both against the authors' style of loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from dataclasses import dataclass
-from typing import Callable
+import numbers
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
 
 import torch
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
 
-def energy_and_grad(energy: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def check_steps(name: str, value, minimum: int = 0) -> int:
+    """``value`` as a Python int (numpy integers are accepted) or a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _memory_format(x: torch.Tensor) -> torch.Tensor:
+    # 4-D image batches in channels-last memory: the layout the DeepFRAME convolutions use
+    if x.dim() == 4 and x.shape[1] > 0:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def energy_and_grad(energy: Energy, x: torch.Tensor, *, create_graph: bool = False
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Energies ``(n,)`` and gradients ``dU/dx`` (shape of ``x``) for a batch of states.
 
-    Gradients are taken with respect to the states only; parameters of ``energy`` are not
-    accumulated into (``torch.autograd.grad`` with ``inputs=x``).
+    Gradients are taken with respect to the states only (``torch.autograd.grad`` with
+    ``inputs=x``); parameters of ``energy`` are not accumulated into. With ``create_graph`` the
+    results stay attached to the graph of ``x`` (for differentiating through a chain).
     """
     with torch.enable_grad():
-        xg = x.detach().requires_grad_(True)
+        if create_graph:
+            xg = x if x.requires_grad else x.requires_grad_(True)
+        else:
+            xg = _memory_format(x.detach()).requires_grad_(True)
         u = energy(xg)
         if u.shape != (x.shape[0],):
             raise ValueError(f"an energy must return shape (batch,) = ({x.shape[0]},), "
                              f"got {tuple(u.shape)}; sum over non-batch dimensions in U")
-        (g,) = torch.autograd.grad(u.sum(), xg)
+        (g,) = torch.autograd.grad(u.sum(), xg, create_graph=create_graph)
+    if create_graph:
+        return u, g
     return u.detach(), g.detach()
 
 
-def _flat_norm(t: torch.Tensor) -> torch.Tensor:
+@contextlib.contextmanager
+def frozen_parameters(energy) -> Iterator[None]:
+    """Within the block, the parameters of ``energy`` (if it is an ``nn.Module``) do not require
+    grad, so autograd records no parameter path while sampling; their flags are restored on exit,
+    whatever happens inside."""
+    params = [p for p in energy.parameters() if p.requires_grad] \
+        if isinstance(energy, torch.nn.Module) else []
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def flat_norm(t: torch.Tensor) -> torch.Tensor:
+    """The L2 norm of each batch element, ``(n,)``."""
     return t.reshape(t.shape[0], -1).norm(dim=1)
+
+
+def _per_chain(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A ``(n,)`` tensor viewed to broadcast against a batch ``like`` of shape ``(n, ...)``."""
+    return v.view((-1,) + (1,) * (like.dim() - 1))
+
+
+@dataclass(frozen=True)
+class LangevinParams:
+    """Parameters of one Langevin step.
+
+    eps:   the step size epsilon > 0 (drift eps^2/2 * grad U, noise sd eps * noise).
+    noise: tau * gamma >= 0, a number or a ``(n,)`` tensor (one temperature factor per chain).
+    mh:    Metropolis-Hastings correction toward exp(-U / noise^2) (MALA; needs noise > 0).
+    clamp: optional (lo, hi) box applied to each proposal (not with MH).
+    differentiable: keep the autograd graph through the step (for the unrolled generator M(Z)).
+    """
+
+    eps: float
+    noise: float | torch.Tensor = 1.0
+    mh: bool = False
+    clamp: tuple[float, float] | None = None
+    differentiable: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.eps, numbers.Real) and self.eps > 0 and math.isfinite(self.eps)):
+            raise ValueError(f"eps (the Langevin step size) must be a finite number > 0, "
+                             f"got {self.eps!r}")
+        object.__setattr__(self, "eps", float(self.eps))
+        if isinstance(self.noise, torch.Tensor):
+            if self.noise.dim() != 1 or not bool(torch.isfinite(self.noise).all()) \
+                    or bool((self.noise < 0).any()):
+                raise ValueError("a per-chain noise must be a 1-D tensor of finite numbers >= 0")
+            if self.mh:
+                raise ValueError("mh=True needs one scalar noise (one target for every chain)")
+        elif not (isinstance(self.noise, numbers.Real) and self.noise >= 0
+                  and math.isfinite(self.noise)):
+            raise ValueError(f"noise (tau * gamma) must be a finite number >= 0, got {self.noise!r}")
+        else:
+            object.__setattr__(self, "noise", float(self.noise))
+        if self.mh and self.noise == 0:
+            raise ValueError("mh=True needs noise > 0: a noiseless step has no MH target")
+        if self.mh and self.clamp is not None:
+            raise ValueError("clamp cannot be combined with mh=True (it would break detailed balance)")
+
+    @property
+    def drift(self) -> float:
+        """eps^2 / 2, the gradient step (and the time step of the SDE 3.8)."""
+        return self.eps * self.eps / 2.0
+
+    def noise_sd(self, x: torch.Tensor) -> torch.Tensor | float:
+        """The noise sd eps * noise, broadcastable against the batch ``x``."""
+        if isinstance(self.noise, torch.Tensor):
+            return _per_chain(self.eps * self.noise.to(device=x.device, dtype=x.dtype), x)
+        return self.eps * self.noise
+
+
+@dataclass
+class LangevinState:
+    """Where a batch of chains is: states ``x`` ``(n, ...)``, energies ``(n,)``, gradients."""
+
+    x: torch.Tensor
+    energy: torch.Tensor
+    grad: torch.Tensor
+
+    def select(self, mask: torch.Tensor, other: "LangevinState") -> "LangevinState":
+        """Chain by chain: this state where ``mask`` is True, ``other`` elsewhere."""
+        m = _per_chain(mask, self.x)
+        return LangevinState(torch.where(m, self.x, other.x),
+                             torch.where(mask, self.energy, other.energy),
+                             torch.where(m, self.grad, other.grad))
+
+
+def init(x: torch.Tensor, energy: Energy, *, differentiable: bool = False) -> LangevinState:
+    """The kernel state at ``x``: its energies and gradients."""
+    if x.dim() < 1 or x.shape[0] < 1:
+        raise ValueError(f"states must have shape (n, ...) with n >= 1, got {tuple(x.shape)}")
+    if not differentiable:
+        x = x.detach()
+    u, g = energy_and_grad(energy, x, create_graph=differentiable)
+    return LangevinState(x, u, g)
+
+
+def step(state: LangevinState, energy: Energy, params: LangevinParams,
+         generator: torch.Generator | None = None, z: torch.Tensor | None = None
+         ) -> tuple[LangevinState, torch.Tensor]:
+    """One tempered ULA (or, with ``params.mh``, MALA) step of every chain.
+
+    ``z``: the standard normal draw to use (drawn from ``generator`` when omitted; passing it
+    lets two chains share their noise, as the Lyapunov shadow chain does). Returns the new state
+    and the ``(n,)`` bool tensor of accepted proposals (all True without MH).
+    """
+    x, g = state.x, state.grad
+    sd = params.noise_sd(x)
+    prop = x - params.drift * g
+    if params.mh or isinstance(sd, torch.Tensor) or sd > 0:
+        if z is None:
+            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        prop = prop + sd * z
+    if params.clamp is not None:
+        prop = prop.clamp(*params.clamp)
+    new = init(prop, energy, differentiable=params.differentiable)
+    if not params.mh:
+        return new, torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    temp = params.noise * params.noise
+    var = sd * sd
+    # log q(x | x') - log q(x' | x) for the Gaussian proposal of variance sd^2
+    fwd = flat_norm(prop - x + params.drift * g) ** 2
+    bwd = flat_norm(x - prop + params.drift * new.grad) ** 2
+    log_ratio = -(new.energy - state.energy) / temp - (bwd - fwd) / (2 * var)
+    log_uni = torch.rand(x.shape[0], generator=generator, device=x.device,
+                         dtype=log_ratio.dtype).log()
+    acc = log_uni < log_ratio
+    return new.select(acc, state), acc
 
 
 @dataclass
@@ -67,8 +233,9 @@ class LangevinResult:
     accept_rate: float = 1.0
 
 
-def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, step_size: float,
-             noise: float = 1.0, mh: bool = False, generator: torch.Generator | None = None,
+def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
+             noise: float | torch.Tensor = 1.0, mh: bool = False,
+             generator: torch.Generator | None = None,
              record_energy: bool = False, record_at: list[int] | tuple[int, ...] | None = None,
              clamp: tuple[float, float] | None = None, progress: bool = False) -> LangevinResult:
     """Run ``n_steps`` of Langevin dynamics from the batch ``x`` (see module docstring).
@@ -77,9 +244,9 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, step_size: float,
     ----------
     energy: callable ``(n, ...) -> (n,)``.
     x: initial states; the batch dimension is first.
-    n_steps: number of updates L (0 returns the input and its gradient statistics).
-    step_size: eps > 0.
-    noise: tau * gamma >= 0; 0 gives noiseless gradient descent with step eps^2/2.
+    n_steps: number of updates (0 returns the input and its gradient statistics).
+    eps: the step size epsilon > 0.
+    noise: tau * gamma >= 0 (or one value per chain); 0 gives gradient descent with step eps^2/2.
     mh: Metropolis-Hastings correction toward exp(-U / noise^2) (needs noise > 0).
     generator: the torch.Generator for the noise and the MH uniforms.
     record_energy: keep the ``(n_steps + 1, n)`` energy path.
@@ -87,71 +254,43 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, step_size: float,
     clamp: optional (lo, hi) box applied after each step (not used with MH).
     progress: show a tqdm bar.
     """
-    if not (isinstance(n_steps, int) and n_steps >= 0):
-        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
-    if not (step_size > 0 and math.isfinite(step_size)):
-        raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}")
-    if not (noise >= 0 and math.isfinite(noise)):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
-    if mh and noise == 0:
-        raise ValueError("mh=True needs noise > 0: a noiseless step has no MH target")
-    if mh and clamp is not None:
-        raise ValueError("clamp cannot be combined with mh=True (it would break detailed balance)")
-
-    eps = float(step_size)
-    drift = eps * eps / 2.0
-    sd = eps * float(noise)
+    n_steps = check_steps("n_steps", n_steps)
+    params = LangevinParams(eps=eps, noise=noise, mh=mh, clamp=clamp)
     keep = set(record_at or ())
     path = []
-
-    u, g = energy_and_grad(energy, x)
-    x = x.detach().clone()
-    norms = [_flat_norm(g).mean()]
-    energies = [u] if record_energy else None
-    if 0 in keep:
-        path.append(x.clone())
-    accepted = torch.zeros((), dtype=torch.float64, device=x.device)
-
-    steps = range(1, n_steps + 1)
-    if progress:
-        from tqdm.auto import tqdm
-        steps = tqdm(steps, desc="Langevin", leave=False)
-    for step in steps:
-        z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        prop = x - drift * g
-        if sd > 0:
-            prop = prop + sd * z
-        if clamp is not None:
-            prop = prop.clamp(*clamp)
-        u_p, g_p = energy_and_grad(energy, prop)
-        if mh:
-            temp = noise * noise
-            # log q(x | x') - log q(x' | x) for the Gaussian proposal of variance sd^2
-            fwd = _flat_norm(prop - x + drift * g) ** 2
-            bwd = _flat_norm(x - prop + drift * g_p) ** 2
-            log_ratio = -(u_p - u) / temp - (bwd - fwd) / (2 * sd * sd)
-            log_uni = torch.rand(x.shape[0], generator=generator, device=x.device,
-                                 dtype=log_ratio.dtype).log()
-            acc = log_uni < log_ratio
-            accepted += acc.double().mean()
-            shape = (-1,) + (1,) * (x.dim() - 1)
-            x = torch.where(acc.view(shape), prop, x)
-            g = torch.where(acc.view(shape), g_p, g)
-            u = torch.where(acc, u_p, u)
-        else:
-            x, u, g = prop, u_p, g_p
-        norms.append(_flat_norm(g).mean())
-        if record_energy:
-            energies.append(u)
-        if step in keep:
-            path.append(x.clone())
+    with frozen_parameters(energy):
+        state = init(x, energy)
+        norms = [flat_norm(state.grad).mean()]
+        energies = [state.energy] if record_energy else None
+        if 0 in keep:
+            path.append(x.detach().clone())
+        accepted = torch.zeros((), dtype=torch.float64, device=x.device)
+        steps = range(1, n_steps + 1)
+        if progress:
+            from tqdm.auto import tqdm
+            steps = tqdm(steps, desc="Langevin", leave=False)
+        for k in steps:
+            state, acc = step(state, energy, params, generator)
+            if mh:
+                accepted += acc.double().mean()
+            norms.append(flat_norm(state.grad).mean())
+            if record_energy:
+                energies.append(state.energy)
+            if k in keep:
+                path.append(state.x.clone())
 
     grad_norm = torch.stack(norms)
+    out = state.x.contiguous()
     return LangevinResult(
-        x=x,
+        x=out.clone() if n_steps == 0 else out,
         grad_norm=grad_norm,
-        r=float(drift * grad_norm.mean()),
+        r=float(params.drift * grad_norm.mean()),
         energy=torch.stack(energies) if record_energy else None,
-        path=torch.stack(path) if path else None,
+        path=torch.stack(path).contiguous() if path else None,
         accept_rate=float(accepted / n_steps) if (mh and n_steps) else 1.0,
     )
+
+
+def with_noise(params: LangevinParams, noise: float | torch.Tensor) -> LangevinParams:
+    """The same step with another noise factor (tau * gamma)."""
+    return replace(params, noise=noise)

@@ -1,0 +1,248 @@
+"""The ``ebmbook`` command: every user error is one ``error: ...`` line with exit status 2 (no
+traceback, nothing written), genuine bugs still raise, and ``ebmbook train`` never replaces a
+committed artifact by another spec unless told to (``--out`` elsewhere, or ``--force``).
+
+The committed-artifact tests work on copies: the registry's roots are pointed at ``tmp_path``,
+and a fixture checks that the real ``artifacts/`` folder is byte-for-byte unchanged."""
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from ebmbook import artifacts, registry
+from ebmbook._config import require_int
+from ebmbook.cli import main
+from ebmbook.experiments import ExperimentConfig
+from ebmbook.experiments._base import EXPERIMENTS
+from ebmbook.models import spec_hash
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "artifacts"
+
+
+def _digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(autouse=True)
+def real_artifacts_untouched():
+    before = _digest(COMMITTED)
+    yield
+    assert _digest(COMMITTED) == before, "a test wrote into the real artifacts/ folder"
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["run", "nosuch"], "unknown experiment 'nosuch': choose one of axes_diagnostics"),
+    (["train", "nosuch"], "unknown image model 'nosuch': choose one of fmnist_convergent"),
+    (["train", "fmnist_convergent", "--steps", "0"], "--steps: must be an integer >= 1, got 0"),
+    (["train", "fmnist_convergent", "--steps", "-5"], "--steps: must be an integer >= 1, got -5"),
+    (["train", "fmnist_convergent", "--steps", "many"], "'many' is not an integer"),
+    (["train", "fmnist_convergent", "--stop-after", "0"], "--stop-after: must be an integer >= 1"),
+    (["book", "--jobs", "0"], "--jobs: must be an integer >= 1, got 0"),
+    (["run", "toy_densities", "--size", "big"],
+     "invalid choice: 'big' (choose from 'ci', 'paper')"),
+    (["train", "fmnist_convergent", "--size", "huge"], "invalid choice: 'huge'"),
+    (["run", "toy_densities", "--device", "tpu"],
+     "'tpu' is not a device: use cpu, cuda, cuda:N or mps"),
+    (["run", "toy_densities", "--seed", "-1"], "--seed: must be an integer >= 0"),
+    (["train"], "required: model"),
+])
+def test_a_bad_command_line_is_one_line_and_status_2(argv, says, capsys):
+    assert main(argv) == 2
+    line = _error_line(capsys)
+    assert says in line
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:3"])
+@pytest.mark.parametrize("command", [["run", "toy_densities"], ["train", "fmnist_convergent"],
+                                     ["book"]])
+def test_cuda_without_cuda_is_refused_before_anything_runs(device, command, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main([*command, "--device", device]) == 2
+    line = _error_line(capsys)
+    assert f"'{device}' needs CUDA, which is not available here" in line and "--device cpu" in line
+
+
+# ----------------------------------------------------------------------------- errors in a run
+
+
+@dataclasses.dataclass(frozen=True)
+class _Config(ExperimentConfig):
+    n: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_int(self, "n")
+
+
+@dataclasses.dataclass(frozen=True)
+class _BadConfig(_Config):
+    n: int = 0            # invalid: validation fails with the project's ValueError
+
+
+@pytest.fixture
+def fake_experiment(monkeypatch):
+    """An experiment ``fake`` whose ``run`` the test sets."""
+    mod = types.ModuleType("ebmbook_test_fake_experiment")
+    mod.Config = _Config
+    monkeypatch.setitem(sys.modules, mod.__name__, mod)
+    monkeypatch.setitem(EXPERIMENTS, "fake", mod.__name__)
+    return mod
+
+
+def test_a_config_value_error_is_one_line(fake_experiment, capsys):
+    fake_experiment.Config = _BadConfig
+    assert main(["run", "fake"]) == 2
+    assert "config field 'n' = 0 is invalid: it must be an integer >= 1" in _error_line(capsys)
+
+
+def test_diverged_training_and_missing_data_are_one_line(fake_experiment, capsys):
+    from ebmbook.data.fetch import DataNotFoundError
+    from ebmbook.learning.trainer import TrainingDivergedError
+
+    def diverge(cfg):
+        raise TrainingDivergedError(7, "d_st = nan", Path("_build/ck/checkpoint.pt"))
+    fake_experiment.run = diverge
+    assert main(["run", "fake"]) == 2
+    line = _error_line(capsys)
+    assert "training diverged at step 7" in line and "Lower the learning rate" in line
+
+    def no_data(cfg):
+        raise DataNotFoundError("data file /x/train-images-idx3-ubyte does not exist. Run "
+                                "`python -m ebmbook.data.fetch`.")
+    fake_experiment.run = no_data
+    assert main(["run", "fake"]) == 2
+    assert "python -m ebmbook.data.fetch" in _error_line(capsys)
+
+
+def test_a_genuine_bug_still_raises_with_its_traceback(fake_experiment):
+    import numpy as np
+
+    def bug(cfg):
+        return 1 / 0
+    fake_experiment.run = bug
+    with pytest.raises(ZeroDivisionError):
+        main(["run", "fake"])
+
+    def library_value_error(cfg):            # a ValueError raised inside numpy, not by ebmbook
+        return np.zeros(3).reshape(2, 2)
+    fake_experiment.run = library_value_error
+    with pytest.raises(ValueError, match="reshape"):
+        main(["run", "fake"])
+
+
+# ----------------------------------------------------------------------------- overwrite protection
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """The registry's committed root, cache root and checkpoints all under ``tmp_path``, with a
+    copy of the committed ``fmnist_convergent`` artifact in the committed root."""
+    committed, cache = tmp_path / "artifacts", tmp_path / "_build" / "artifacts"
+    shutil.copytree(COMMITTED / "fmnist_convergent", committed / "fmnist_convergent")
+    monkeypatch.setattr(registry, "committed_root", lambda: committed)
+    monkeypatch.setattr(registry, "cache_root", lambda: cache)
+    monkeypatch.setattr(artifacts, "project_root", lambda: tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return types.SimpleNamespace(root=tmp_path, committed=committed / "fmnist_convergent",
+                                 cache=cache)
+
+
+def test_train_ci_goes_to_the_cache_and_leaves_the_committed_artifact(project, capsys):
+    before = _digest(project.committed)
+    assert main(["train", "fmnist_convergent", "--size", "ci", "--quiet"]) == 0
+    spec = registry.model_spec("fmnist_convergent", "ci")
+    out = project.cache / f"fmnist_convergent-{spec_hash(spec)}"
+    assert artifacts.load_artifact(out, spec) is not None
+    assert _digest(project.committed) == before
+    assert json.loads(capsys.readouterr().out)["out"] == str(out)
+
+
+def test_training_another_spec_into_a_committed_folder_is_refused(project, capsys):
+    before = _digest(project.committed)
+    cpu = registry.model_spec("fmnist_convergent", "cpu")
+    ci, short = registry.model_spec("fmnist_convergent", "ci"), cpu.with_steps(10)
+    for extra, new in ((["--size", "ci"], f"size ci (8x8, 30 steps, spec {spec_hash(ci)})"),
+                       (["--steps", "10"],
+                        f"size cpu --steps 10 (16x16, 10 steps, spec {spec_hash(short)})")):
+        assert main(["train", "fmnist_convergent", *extra, "--quiet",
+                     "--out", str(project.committed)]) == 2
+        line = _error_line(capsys)
+        assert ("artifacts/fmnist_convergent holds fmnist_convergent at size cpu (16x16, "
+                f"6000 steps, spec {spec_hash(cpu)}); refusing to replace it by "
+                f"fmnist_convergent at {new}") in line
+        assert line.endswith("pass --out DIR to train elsewhere, or --force to replace it")
+    assert _digest(project.committed) == before
+    assert not (project.root / "_build" / "checkpoints").exists()      # nothing started
+
+
+def test_force_says_what_it_replaces(project, capsys):
+    before = _digest(project.committed)
+    assert main(["train", "fmnist_convergent", "--size", "ci", "--quiet", "--force",
+                 "--stop-after", "2", "--out", str(project.committed)]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: --force: artifacts/fmnist_convergent holds fmnist_convergent at size cpu"
+            in err)
+    assert "will be replaced by fmnist_convergent at size ci (8x8, 30 steps" in err
+    assert _digest(project.committed) == before           # stopped early: nothing replaced yet
+
+
+def test_the_committed_spec_may_resume_into_its_own_folder(project, capsys):
+    before = _digest(project.committed)
+    assert main(["train", "fmnist_convergent", "--quiet", "--stop-after", "1"]) == 0
+    out = capsys.readouterr()
+    assert "stopped after 1 steps" in out.out and out.out.rstrip().endswith(
+        "then save to artifacts/fmnist_convergent")
+    assert out.err == ""                                   # --quiet: no bar, no notes
+    assert _digest(project.committed) == before
+
+
+def test_a_corrupt_manifest_in_the_target_is_named_and_not_replaced(project, capsys):
+    manifest = project.committed / "manifest.json"
+    manifest.write_text(manifest.read_text()[:300])
+    before = _digest(project.committed)
+    assert main(["train", "fmnist_convergent", "--quiet", "--stop-after", "1"]) == 2
+    line = _error_line(capsys)
+    assert "artifacts/fmnist_convergent/manifest.json is truncated or corrupt" in line
+    assert "--force" in line and "--out DIR" in line
+    assert _digest(project.committed) == before
+
+
+@pytest.mark.parametrize("fname", ["weights.pt", "extras.pt", "log.npz", "manifest.json"])
+def test_a_truncated_committed_file_is_one_line_from_ebmbook_run(project, fake_experiment, fname,
+                                                                 capsys):
+    f = project.committed / fname
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    fake_experiment.run = lambda cfg: artifacts.load_or_train(
+        "fmnist_convergent", registry.model_spec("fmnist_convergent", "cpu"), progress=False)
+    assert main(["run", "fake"]) == 2
+    line = _error_line(capsys)
+    assert f"artifacts/fmnist_convergent/{fname} is truncated or corrupt" in line
+
+
+def test_a_truncated_checkpoint_is_one_line_from_ebmbook_train(project, capsys):
+    spec = registry.model_spec("fmnist_convergent", "ci")
+    ck = project.root / "_build" / "checkpoints" / f"fmnist_convergent-{spec_hash(spec)}"
+    ck.mkdir(parents=True)
+    (ck / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut short")
+    assert main(["train", "fmnist_convergent", "--size", "ci", "--quiet"]) == 2
+    line = _error_line(capsys)
+    assert "checkpoint.pt is truncated or corrupt" in line and "delete it" in line
+    assert not (project.cache / f"fmnist_convergent-{spec_hash(spec)}").exists()
