@@ -94,9 +94,11 @@ def _cmd_run(args) -> int:
     t0 = time.perf_counter()
     result = mod.run(cfg)
     metrics = result.metrics() if hasattr(result, "metrics") else {}
+    # a Metric is a float (json writes its number); its description goes beside it
+    descriptions = {name: getattr(value, "description", "") for name, value in metrics.items()}
     print(json.dumps({"experiment": args.experiment, "size": args.size,
-                      "elapsed_s": round(time.perf_counter() - t0, 1), "metrics": metrics},
-                     indent=2, default=float))
+                      "elapsed_s": round(time.perf_counter() - t0, 1), "metrics": metrics,
+                      "descriptions": descriptions}, indent=2, default=float))
     return 0
 
 

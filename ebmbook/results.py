@@ -65,12 +65,18 @@ class Metric(float):
     description: str
 
     def __new__(cls, value: Any, description: str = "") -> "Metric":
-        obj = super().__new__(cls, _number(value))
+        number = _number(value)
+        obj = super().__new__(cls, number)
         obj.description = description
+        obj.integer = isinstance(number, int)      # a count stays an int in the results JSON
         return obj
 
+    def plain(self) -> float | int:
+        """The number without its description (an int for a count)."""
+        return int(self) if self.integer else float(self)
+
     def __reduce__(self):
-        return (Metric, (float(self), self.description))
+        return (Metric, (self.plain(), self.description))
 
 
 def metric(value: Any, description: str) -> Metric:
@@ -93,7 +99,7 @@ class Results:
     def add(self, name: str, value: Any, description: str = "") -> float | int:
         """Record one number (a Python or numpy/torch scalar, or a :class:`Metric`, whose own
         description is used when none is given)."""
-        self.values[name] = float(value) if isinstance(value, Metric) else _number(value)
+        self.values[name] = value.plain() if isinstance(value, Metric) else _number(value)
         self.descriptions[name] = description or getattr(value, "description", "")
         return self.values[name]
 

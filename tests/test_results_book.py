@@ -1,14 +1,18 @@
-"""Results contract, atomic writes and the book builder's failure reporting."""
+"""Results contract, self-describing metrics, atomic writes and the book builder's failure
+reporting."""
 
 import json
 import os
+from types import SimpleNamespace
 
 import nbformat
+import numpy as np
 import pytest
 
 from ebmbook.book import BookBuildError, build, reproduction_table
+from ebmbook.experiments import EXPERIMENTS
 from ebmbook.io import atomic_write
-from ebmbook.results import Results
+from ebmbook.results import Metric, Results
 
 
 def test_results_json_follows_the_contract(tmp_path):
@@ -100,3 +104,196 @@ def test_notebook_without_results_fails_the_build(tmp_path, monkeypatch):
     with pytest.raises(BookBuildError, match="did not write"):
         build(root=root, jobs=1, html=False)
     assert "EBMBOOK_RESULTS_DIR" not in os.environ
+
+
+# ------------------------------------------------------------------- self-describing metrics
+
+
+def test_add_metrics_keeps_descriptions_and_writes_plain_numbers(tmp_path):
+    r = Results("ch0_metrics", "ci", 0)
+    m = r.add_metrics({"kl": Metric(np.float32(0.25), "KL(q || p), demo"),
+                       "steps": Metric(30, "updates"), "undefined": Metric(float("nan"), "0/0")})
+    assert m["kl"] == 0.25 and m["steps"] == 30 and np.isnan(m["undefined"])
+    assert type(m["kl"]) is float and type(m["steps"]) is int   # plain numbers; a count stays int
+    assert r.descriptions == {"kl": "KL(q || p), demo", "steps": "updates", "undefined": "0/0"}
+    assert r.table().loc["kl", "meaning"] == "KL(q || p), demo"
+    d = json.loads(r.write(tmp_path).read_text())
+    assert d["results"] == {"kl": 0.25, "steps": 30, "undefined": None}
+    assert '"steps": 30,' in json.dumps(d["results"])
+    # a description given to add() wins over the metric's own
+    assert r.add("kl2", Metric(1.0, "own"), "given") == 1.0 and r.descriptions["kl2"] == "given"
+
+
+def _toy_densities():
+    from ebmbook.experiments import toy_densities as td
+    values = {("gmm", "convergent"): (0.1, 0.2, 0.05, 3.0),
+              ("gmm", "nonconvergent"): (2.0, 0.3, 0.4, 1.0),
+              ("rings", "convergent"): (0.15, 0.25, 0.06, 4.0),
+              ("rings", "nonconvergent"): (1.5, 0.5, 0.3, 2.0)}
+    models = {k: SimpleNamespace(kl=kl, kl_kde=kde, tv=tv, wall_s=s)
+              for k, (kl, kde, tv, s) in values.items()}
+    expected = {}
+    for (d, m), (kl, kde, tv, s) in values.items():
+        expected.update({f"{d}_kl_{m}": kl, f"{d}_kl_kde_{m}": kde, f"{d}_tv_{m}": tv,
+                         f"{d}_train_s_{m}": s})
+    return td.Result(config=td.Config.for_size("ci"), grids={}, log_true={}, models=models), \
+        expected
+
+
+def _axes_diagnostics():
+    from ebmbook.experiments import axes_diagnostics as ax
+    cfg = ax.Config.for_size("ci", grid_langevin=(25, 100))
+
+    def osc(acf1, corr, mean=0.0, sd=1.0):
+        return SimpleNamespace(acf_d=np.array([1.0, acf1]), corr_d_r=corr, d_mean=mean, d_sd=sd)
+
+    oscillation = {"adam": osc(-0.05, 0.6, 0.1, 2.0), "sgd_fast": osc(-0.5, 0.3),
+                   "sgd_slow": osc(0.02, 0.1)}
+    r_first = {(i, lvl, L): 1.0 for i in ax.FIG25_INITS for lvl in ("low", "tuned")
+               for L in (25, 100)}
+    r_final = {**{k: 1.0 for k in r_first},
+               ("gaussian", "low", 25): 0.04, ("gaussian", "low", 100): 0.02,   # r*L: 1 and 2
+               ("data", "low", 25): 0.1, ("data", "low", 100): 0.05,
+               ("persistent", "low", 25): 0.02, ("persistent", "low", 100): 0.01,
+               ("data", "tuned", 100): 1.2}
+    expected = {"acf1_d_adam": -0.05, "acf1_d_sgd_fast": -0.5, "acf1_d_sgd": 0.02,
+                "corr_d_r": 0.6, "corr_d_r_sgd_fast": 0.3, "corr_d_r_sgd": 0.1,
+                "d_mean_adam": 0.1, "d_sd_adam": 2.0, "noise_low_rL_ratio": 2.0,
+                "informative_low_r_collapse": 0.1, "tuned_r_spread": 1.2}
+    return ax.Result(config=cfg, logs={}, oscillation=oscillation, r_final=r_final,
+                     r_first=r_first, grid_logs={}), expected
+
+
+def _image_learning():
+    from ebmbook.experiments import image_learning as il
+
+    def model_run(data, longrun_end, short, steps, mh_accept=float("nan")):
+        energy = np.full((21, 2), 1e6)                 # only the last 10% (2 rows) count
+        energy[-2:] = longrun_end
+        art = SimpleNamespace(spec=SimpleNamespace(image_size=8),
+                              manifest={"steps_done": steps})
+        return il.ModelRun(name="", artifact=art, data_energy=np.asarray(data, dtype=float),
+                           short_run=None, short_energy=np.asarray(short, dtype=float),
+                           longrun_start="", longrun_energy=energy, longrun=None,
+                           strip_steps=None, strip=None, mh_accept=mh_accept)
+
+    conv = model_run([1.0, 2.0, 3.0], 2.5, [1.0, 3.0], 30, mh_accept=0.75)
+    nonconv = model_run([10.0, 12.0, 14.0], 4.0, [11.0, 13.0], 40)
+    expected = {"data_energy_mean": 2.0, "data_energy_sd": 1.0, "longrun_energy_convergent": 2.5,
+                "longrun_z_convergent": 0.5, "shortrun_energy_convergent": 2.0,
+                "data_energy_mean_nonconvergent": 12.0, "data_energy_sd_nonconvergent": 2.0,
+                "longrun_energy_nonconvergent": 4.0, "longrun_z_nonconvergent": -4.0,
+                "shortrun_energy_nonconvergent": 12.0, "longrun_steps": 123, "image_size": 8,
+                "train_steps_convergent": 30, "train_steps_nonconvergent": 40,
+                "mh_accept_convergent": 0.75}
+    cfg = il.Config.for_size("ci", longrun_steps=123)
+    result = il.Result(config=cfg, data=None, models={"fmnist_convergent": conv,
+                                                       "fmnist_nonconvergent": nonconv})
+    # without an MH-adjusted run (NaN acceptance) the number is left out, not reported as null
+    skipped = il.Result(config=cfg, data=None, models={
+        "fmnist_convergent": model_run([1.0, 2.0, 3.0], 2.5, [1.0, 3.0], 30),
+        "fmnist_nonconvergent": nonconv})
+    assert set(skipped.metrics()) == set(expected) - {"mh_accept_convergent"}
+    return result, expected
+
+
+def _short_run_generation():
+    from ebmbook.experiments import short_run_generation as srg
+    art = SimpleNamespace(spec=SimpleNamespace(image_size=8, shape=(1, 8, 8)))
+    cfg = srg.Config.for_size("ci", n_recon=5, recon_iters=7, pca_components=3)
+    result = srg.Result(config=cfg, artifact=art, generated=None, generator_samples=None,
+                        interpolation=None, targets=None, recon=None, recon_curve=None,
+                        mean_image=None, pca_recon=None, recon_mse=0.01, recon_mse_init=0.5,
+                        recon_mse_baseline=0.1, recon_mse_pca=0.05)
+    m = result.metrics()
+    assert "on 5 test images (7 Adam iterations)" in m["recon_mse"].description
+    assert "3 components" in m["recon_mse_pca"].description
+    return result, {"recon_mse": 0.01, "recon_mse_baseline": 0.1, "recon_mse_pca": 0.05,
+                    "recon_mse_init": 0.5, "image_size": 8, "latent_dim": 64}
+
+
+def _chaos_and_optimisers():
+    from ebmbook.diagnostics.lyapunov import LyapunovResult
+    from ebmbook.experiments import chaos_and_optimisers as co
+    from ebmbook.learning.fit import TrainLog
+    lyap = LyapunovResult(gammas=np.array([0.0, 1.0, 2.0]), exponent=np.array([-1.0, -0.5, 0.5]),
+                          exponent_chains=None, running=None, samples=None, eps=0.1, n_steps=10)
+    growth = np.r_[np.ones(50), np.full(50, 30.0), np.nan]           # NaN steps are dropped
+    shrink = np.r_[np.linspace(0.0, 10.0, 50), np.full(50, 2.0)]
+    small = {"expansion": SimpleNamespace(log=TrainLog(r_st=growth)),
+             "contraction": SimpleNamespace(log=TrainLog(r_st=shrink))}
+    result = co.Result(config=co.Config.for_size("ci"), artifact=None, lyapunov=lyap,
+                       hybrid_steps=np.array([0, 100, 200, 300]),
+                       hybrid_longrun=[], hybrid_gap=np.array([-5.0, -2.0, -1.0, -0.5]),
+                       hybrid_data_energy=None, hybrid_longrun_energy=None, switch_step=150,
+                       small=small)
+    return result, {"lyapunov_zero_gamma": 1.5, "lyapunov_gamma_0": -1.0,
+                    "lyapunov_gamma_1": -0.5, "lyapunov_gamma_2": 0.5,
+                    "hybrid_gap_step_0": -5.0, "hybrid_gap_step_100": -2.0,
+                    "hybrid_gap_step_200": -1.0, "hybrid_gap_step_300": -0.5,
+                    "hybrid_gap_at_switch": -2.0, "hybrid_gap_final": -0.5,
+                    "expansion_r_st_growth": 30.0, "contraction_r_st_end_over_peak": 0.2}
+
+
+def _mapping_principles():
+    """A real run at a tiny size (about 3 s); the expected numbers are read off its result."""
+    from ebmbook.experiments import mapping_principles as mp
+    cfg = mp.Config.for_size("ci", grid_1d=200, grid_2d=31, ad_trials=4, ad_max_steps=2000,
+                             ising_side=8, ising_chains=2, ising_sweeps=40, ising_n_T=4,
+                             loop_side=8, loop_H_steps=5, loop_sweeps=5, phase_n_T=3,
+                             phase_n_H=3, phase_sweeps=10, progress=False)
+    result = mp.run(cfg)
+    rate = {(r["start"], r["target"]): r["success_rate"] for r in result.ad_table}
+    # the toy landscape's basins meet at x = 4.5: 5.1 and 10 share the right basin, 2 is left
+    within = min(rate[(10.0, 5.1)], rate[(5.1, 10.0)])
+    across = max(rate[(2.0, 5.1)], rate[(2.0, 10.0)], rate[(10.0, 2.0)])
+    return result, {"dg1d_minima": result.dg1d.n, "gmm_minima": len(result.exact2d.minima),
+                    "toy_ad_success_within": within, "toy_ad_success_across": across,
+                    "toy_linear_barrier": result.toy_linear_barrier,
+                    "ising_hysteresis_close_T": result.close_T, "onsager_Tc": mp.ONSAGER_TC}
+
+
+# a Result per experiment, built cheaply (a tiny real run, or the dataclass filled with
+# hand-made numbers), with the metrics it must report: name -> value
+CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diagnostics,
+                 "image_learning": _image_learning, "short_run_generation": _short_run_generation,
+                 "chaos_and_optimisers": _chaos_and_optimisers,
+                 "mapping_principles": _mapping_principles}
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_experiment_metric_carries_its_description(name):
+    if name == "sk_spin_glass":
+        pytest.xfail("sk_spin_glass.metrics() still returns plain numbers (being converted)")
+    assert name in CHEAP_RESULTS, f"add a cheap Result for the experiment {name!r} here"
+    result, expected = CHEAP_RESULTS[name]()
+    m = result.metrics()
+    assert set(m) == set(expected)                        # the names the notebooks report
+    for key, value in m.items():
+        assert isinstance(value, Metric), key
+        assert value.description.strip(), f"{name}: {key} has no description"
+        assert value == pytest.approx(expected[key], nan_ok=True), key
+    r = Results("ch0_metrics", "ci", 0)
+    numbers = r.add_metrics(m)
+    assert numbers == pytest.approx(expected, nan_ok=True)
+    assert r.descriptions == {k: v.description for k, v in m.items()}
+
+
+def test_ebmbook_run_prints_each_metric_beside_its_description(monkeypatch, capsys):
+    import dataclasses
+    import sys
+    import types
+
+    from ebmbook.cli import main
+    from ebmbook.experiments import ExperimentConfig
+
+    mod = types.ModuleType("ebmbook_test_described_experiment")
+    mod.Config = dataclasses.dataclass(frozen=True)(type("Config", (ExperimentConfig,), {}))
+    mod.run = lambda cfg: SimpleNamespace(metrics=lambda: {
+        "kl": Metric(0.25, f"KL at seed {cfg.seed}"), "steps": Metric(30, "updates")})
+    monkeypatch.setitem(sys.modules, mod.__name__, mod)
+    monkeypatch.setitem(EXPERIMENTS, "described", mod.__name__)
+    assert main(["run", "described", "--seed", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["metrics"] == {"kl": 0.25, "steps": 30}
+    assert out["descriptions"] == {"kl": "KL at seed 3", "steps": "updates"}

@@ -32,6 +32,7 @@ from ..data.toy2d import toy_density
 from ..diagnostics.stats import autocorrelation, cross_correlation, pearson
 from ..energies.potentials import MLPPotential
 from ..learning.trainer import TrainConfig, TrainLog, train
+from ..results import Metric
 from ._base import ExperimentConfig
 from ._common import seeded
 
@@ -122,12 +123,34 @@ class Result:
     r_first: dict[tuple[str, str, int], float]      # ... -> r_st at step 0
     grid_logs: dict[tuple[str, str, int], TrainLog]
 
-    def metrics(self) -> dict[str, float]:
-        """Lag-1 ACF of d_st and the d_st-r_st correlation for each oscillation run."""
-        out = {}
-        for kind, st in self.oscillation.items():
-            out[f"acf1_d_{kind}"] = float(st.acf_d[1])
-            out[f"corr_d_r_{kind}"] = st.corr_d_r
+    def metrics(self) -> dict[str, Metric]:
+        """The oscillation numbers (lag-1 ACF of d_st, d_st-r_st correlation; Fig 2.4, 3.3,
+        3.4) and the gradient-strength summaries of Fig 2.5, each with its description."""
+        a, f, w = (self.oscillation[k] for k in OSCILLATION_RUNS)
+        out = {
+            "acf1_d_adam": Metric(a.acf_d[1], "lag-1 ACF of d_st, Adam, persistent init"),
+            "acf1_d_sgd_fast": Metric(f.acf_d[1],
+                                      "lag-1 ACF of d_st, SGD at a high rate, data init"),
+            "acf1_d_sgd": Metric(w.acf_d[1],
+                                 "lag-1 ACF of d_st, SGD at a low rate, persistent init"),
+        }
+        for key, st, run in (("corr_d_r", a, "Adam run"), ("corr_d_r_sgd_fast", f, "fast SGD"),
+                             ("corr_d_r_sgd", w, "slow SGD")):
+            out[key] = Metric(st.corr_d_r,
+                              f"Pearson correlation of d_st and r_st after burn-in ({run})")
+        out["d_mean_adam"] = Metric(a.d_mean, "mean d_st after burn-in (Adam run)")
+        out["d_sd_adam"] = Metric(a.d_sd, "sd of d_st after burn-in (Adam run)")
+        Ls, r = self.config.grid_langevin, self.r_final
+        noise_rL = [r[("gaussian", "low", L)] * L for L in Ls]
+        out["noise_low_rL_ratio"] = Metric(max(noise_rL) / min(noise_rL),
+                                           "max/min of r_st*L over L, noise init, low eps")
+        collapse = max(r[(i, "low", L)] / self.r_first[(i, "low", L)]
+                       for i in ("data", "persistent") for L in Ls)
+        out["informative_low_r_collapse"] = Metric(
+            collapse, "largest end/start r_st ratio, data & persistent init, low eps")
+        tuned = [r[(i, "tuned", L)] for i in FIG25_INITS for L in Ls]
+        out["tuned_r_spread"] = Metric(max(tuned) / min(tuned),
+                                       "max/min of final r_st over inits and L, tuned eps")
         return out
 
 

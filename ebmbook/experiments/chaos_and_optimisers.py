@@ -30,6 +30,7 @@ from ..diagnostics.lyapunov import LyapunovResult, maximal_lyapunov
 from ..learning.trainer import (TrainConfig, TrainingDivergedError, TrainLog, build_energy,
                                 build_model, load_checkpoint_state, train)
 from ..models import ImageModelSpec
+from ..results import Metric
 from ..sampling.init import NoiseInit, random_index
 from ._base import ExperimentConfig
 from ..registry import MODEL_SIZES, model_spec
@@ -136,29 +137,52 @@ class Result:
     switch_step: int
     small: dict[str, SmallRun]
 
-    def metrics(self) -> dict[str, float]:
-        out = {"lyapunov_zero_gamma": self.lyapunov.zero_crossing()}
+    def metrics(self) -> dict[str, Metric]:
+        """The Lyapunov exponents (Fig 3.8), the hybrid optimiser's energy gaps (Fig 3.9) and
+        the pathological runs' gradient strengths (Fig 3.11), with their descriptions."""
+        out = {"lyapunov_zero_gamma": Metric(
+            self.lyapunov.zero_crossing(),
+            "gamma at which the maximal Lyapunov exponent turns positive")}
         for g, e in zip(self.lyapunov.gammas, self.lyapunov.exponent):
-            out[f"lyapunov_gamma_{g:g}"] = float(e)
+            out[f"lyapunov_gamma_{g:g}"] = Metric(
+                e, f"maximal Lyapunov exponent at gamma={g:g} (per unit time)")
         for s, gap in zip(self.hybrid_steps, self.hybrid_gap):
-            out[f"hybrid_gap_step_{int(s)}"] = float(gap)
+            out[f"hybrid_gap_step_{int(s)}"] = Metric(
+                gap, "(long-run - data energy) / data sd at this snapshot")
+        at_switch = self.hybrid_gap[self.hybrid_steps <= self.switch_step][-1]
+        out["hybrid_gap_at_switch"] = Metric(
+            at_switch, "gap at the last Adam snapshot (start of the SGD phase)")
+        out["hybrid_gap_final"] = Metric(self.hybrid_gap[-1],
+                                         "gap at the last snapshot (end of the SGD phase)")
         exp, con = self.small["expansion"].log, self.small["contraction"].log
-        out["expansion_r_st_growth"] = _ratio_end_start(exp.r_st)
-        out["contraction_r_st_end_over_peak"] = _ratio_end_peak(con.r_st)
+        out["expansion_r_st_growth"] = Metric(
+            _ratio_end_start(exp.r_st),
+            f"r_st at the end / at the start (mean of {_ends(exp.r_st)} steps each), "
+            "expansion-only run")
+        out["contraction_r_st_end_over_peak"] = Metric(
+            _ratio_end_peak(con.r_st),
+            f"r_st at the end (mean of the last {_ends(con.r_st)} steps) / its peak, "
+            "contraction-only run")
         return out
+
+
+def _ends(r: np.ndarray) -> int:
+    """How many finite steps at each end of ``r`` the ratios below average over."""
+    r = np.asarray(r, dtype=float)
+    return max(1, min(20, int(np.isfinite(r).sum()) // 5))
 
 
 def _ratio_end_start(r: np.ndarray) -> float:
     r = np.asarray(r, dtype=float)
     r = r[np.isfinite(r)]
-    k = max(1, min(20, len(r) // 5))
+    k = _ends(r)
     return float(np.mean(r[-k:]) / np.mean(r[:k]))
 
 
 def _ratio_end_peak(r: np.ndarray) -> float:
     r = np.asarray(r, dtype=float)
     r = r[np.isfinite(r)]
-    k = max(1, min(20, len(r) // 5))
+    k = _ends(r)
     return float(np.mean(r[-k:]) / np.max(r))
 
 

@@ -25,6 +25,7 @@ import torch
 from .._config import require_choice, require_int
 from ..artifacts import Artifact, load_or_train
 from ..registry import MODEL_SIZES, MODELS, model_spec
+from ..results import Metric
 from ..sampling.init import random_index
 from ._base import ExperimentConfig
 
@@ -101,23 +102,36 @@ class Result:
     data: torch.Tensor               # a few test images, for display
     models: dict[str, ModelRun]
 
-    def metrics(self) -> dict[str, float]:
+    def metrics(self) -> dict[str, Metric]:
+        """The energy spectra of Fig 3.2 / 3.5 / 3.6 and the runs behind them, with their
+        descriptions. ``mh_accept_convergent`` only when the MH-adjusted run was made."""
         c, n = self.models["fmnist_convergent"], self.models["fmnist_nonconvergent"]
-        return {
-            "data_energy_mean": c.data_mean, "data_energy_sd": c.data_sd,
-            "longrun_energy_convergent": c.longrun_mean,
-            "longrun_energy_nonconvergent": n.longrun_mean,
-            "data_energy_mean_nonconvergent": n.data_mean,
-            "data_energy_sd_nonconvergent": n.data_sd,
-            "shortrun_energy_convergent": float(c.short_energy.mean()),
-            "shortrun_energy_nonconvergent": float(n.short_energy.mean()),
-            "longrun_z_convergent": c.longrun_z, "longrun_z_nonconvergent": n.longrun_z,
-            "longrun_steps": self.config.longrun_steps,
-            "image_size": c.artifact.spec.image_size,
-            "train_steps_convergent": c.artifact.manifest["steps_done"],
-            "train_steps_nonconvergent": n.artifact.manifest["steps_done"],
-            "mh_accept_convergent": c.mh_accept,
-        }
+        out = {}
+        # the convergent model's data energies are the unsuffixed data_energy_mean / _sd
+        for run, label, data_tag, tag in ((c, "convergent", "", "_convergent"),
+                                          (n, "non-convergent", "_nonconvergent",
+                                           "_nonconvergent")):
+            out[f"data_energy_mean{data_tag}"] = Metric(
+                run.data_mean, f"mean U of {len(run.data_energy)} test images ({label} model)")
+            out[f"data_energy_sd{data_tag}"] = Metric(run.data_sd,
+                                                      f"sd of U on test images ({label} model)")
+            out[f"longrun_energy{tag}"] = Metric(
+                run.longrun_mean, f"mean U, last 10% of the long runs ({label})")
+            out[f"longrun_z{tag}"] = Metric(run.longrun_z,
+                                            f"(long-run - data mean) / data sd, {label}")
+            out[f"shortrun_energy{tag}"] = Metric(run.short_energy.mean(),
+                                                  f"mean U of short-run samples ({label})")
+        out["longrun_steps"] = Metric(self.config.longrun_steps,
+                                      "Langevin steps per long-run chain")
+        out["image_size"] = Metric(c.artifact.spec.image_size,
+                                   "side of the training images (pixels)")
+        out["train_steps_convergent"] = Metric(c.artifact.manifest["steps_done"],
+                                               "updates of the convergent artifact")
+        out["train_steps_nonconvergent"] = Metric(n.artifact.manifest["steps_done"],
+                                                  "updates of the non-convergent artifact")
+        if np.isfinite(c.mh_accept):
+            out["mh_accept_convergent"] = Metric(c.mh_accept, "MALA acceptance rate (convergent)")
+        return out
 
 
 def load_models(config: Config, progress: bool = True) -> dict[str, Artifact]:

@@ -24,6 +24,7 @@ from ..landscape.ad import attraction_diffusion
 from ..landscape.barriers import linear_barrier
 from ..landscape.dgraph import DisconnectivityGraph, disconnectivity_graph
 from ..landscape.exact import ExactLandscape, grid_landscape
+from ..results import Metric
 from ..sampling.spins import ising_sweeps
 from ._base import ExperimentConfig
 
@@ -102,11 +103,28 @@ class Result:
     remanence: np.ndarray     # (n_T,) (M(sigma+) - M(sigma-)) / 2 at H = 0
     close_T: float
 
-    def metrics(self) -> dict:
-        """Headline numbers (also printed by ``ebmbook run mapping_principles``)."""
-        return {"ising_hysteresis_close_T": self.close_T,
-                "toy_linear_barrier": self.toy_linear_barrier,
-                "dg1d_minima": self.dg1d.n, "gmm_minima": len(self.exact2d.minima)}
+    def metrics(self) -> dict[str, Metric]:
+        """Headline numbers with their descriptions (also printed by ``ebmbook run
+        mapping_principles``)."""
+        split = ToyLandscape1D.barrier_x
+        right = [r["success_rate"] for r in self.ad_table
+                 if r["start"] > split and r["target"] > split]
+        across = [r["success_rate"] for r in self.ad_table
+                  if (r["start"] < split) != (r["target"] < split)]
+        return {
+            "dg1d_minima": Metric(self.dg1d.n, "local minima of the 1D multi-well landscape"),
+            "gmm_minima": Metric(len(self.exact2d.minima),
+                                 "grid minima of the GMM loss over (mu1, mu2)"),
+            "toy_ad_success_within": Metric(
+                min(right), "lowest AD success rate between points of the right basin"),
+            "toy_ad_success_across": Metric(
+                max(across), "highest AD success rate across the barrier"),
+            "toy_linear_barrier": Metric(self.toy_linear_barrier,
+                                         "1D linear barrier from x=2 to x=5.1"),
+            "ising_hysteresis_close_T": Metric(
+                self.close_T, "temperature where the H=0 hysteresis gap closes"),
+            "onsager_Tc": Metric(ONSAGER_TC, "Onsager critical temperature 2/ln(1+sqrt 2)"),
+        }
 
 
 def ising_remanence(temperatures, *, side: int, n_sweeps: int, n_chains: int,

@@ -29,11 +29,14 @@ from ..diagnostics.density import (Grid, grid_log_density, grid_log_prob, kde_gr
                                    kl_divergence, log_of, total_variation)
 from ..energies.potentials import MLPPotential
 from ..learning.trainer import TrainConfig, TrainLog, train
+from ..results import Metric
 from ..sampling.init import StoredStates
 from ._base import ExperimentConfig
 from ._common import seeded
 
 MODELS = ("convergent", "nonconvergent")
+MODEL_NAMES = {"convergent": "convergent (SGD, persistent)",
+               "nonconvergent": "non-convergent (Adam, noise)"}
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,16 @@ class Result:
     log_true: dict[str, np.ndarray]
     models: dict[tuple[str, str], ModelResult]
 
-    def metrics(self) -> dict[str, float]:
-        """``{density}_kl_{model}`` and ``{density}_kl_kde_{model}`` for every pair."""
+    def metrics(self) -> dict[str, Metric]:
+        """``{density}_kl_{model}``, ``{density}_kl_kde_{model}``, ``{density}_tv_{model}`` and
+        ``{density}_train_s_{model}`` for every pair, each with its description."""
         out = {}
         for (d, m), r in self.models.items():
-            out[f"{d}_kl_{m}"] = r.kl
-            out[f"{d}_kl_kde_{m}"] = r.kl_kde
+            who = f"{d}, {MODEL_NAMES[m]}"
+            out[f"{d}_kl_{m}"] = Metric(r.kl, f"KL(q || p_theta), {who}")
+            out[f"{d}_kl_kde_{m}"] = Metric(r.kl_kde, f"KL(q || short-run KDE), {who}")
+            out[f"{d}_tv_{m}"] = Metric(r.tv, f"total variation(q, p_theta), {who}")
+            out[f"{d}_train_s_{m}"] = Metric(r.wall_s, f"training wall time (s), {who}")
         return out
 
 
