@@ -28,13 +28,13 @@ def _grid_array(images, nrow: int | None = None, pad: int = 1) -> np.ndarray:
     return out
 
 
-def show_images(ax, images, title: str = "", nrow: int | None = None) -> None:
+def draw_images(ax, images, title: str = "", nrow: int | None = None) -> None:
     ax.imshow(_grid_array(images, nrow), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 
 
-def image_panels(panels: Mapping[str, torch.Tensor], ncols: int | None = None,
+def image_panels_figure(panels: Mapping[str, torch.Tensor], ncols: int | None = None,
                  nrow: int | None = None, panel_size: float = 2.6, suptitle: str = ""):
     """One image grid per entry of ``panels`` (title -> images), side by side."""
     k = len(panels)
@@ -43,7 +43,7 @@ def image_panels(panels: Mapping[str, torch.Tensor], ncols: int | None = None,
     fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows + 0.3),
                              squeeze=False)
     for ax, (title, imgs) in zip(axes.flat, panels.items()):
-        show_images(ax, imgs, title, nrow)
+        draw_images(ax, imgs, title, nrow)
     for ax in list(axes.flat)[k:]:
         ax.axis("off")
     if suptitle:
@@ -110,7 +110,7 @@ def sampling_path_figure(energy_path: np.ndarray, strip_steps: Sequence[int], st
     k = len(strip_steps)
     for i, (s, img) in enumerate(zip(strip_steps, torch.as_tensor(strip))):
         a = fig.add_axes([0.1 + 0.85 * i / k, 0.02, 0.85 / k * 0.92, 0.22])
-        show_images(a, img[None], f"step {int(s)}", nrow=1)
+        draw_images(a, img[None], f"step {int(s)}", nrow=1)
     return fig
 
 
@@ -133,7 +133,7 @@ def lyapunov_figure(res, n_show: int = 4):
     ax.legend(fontsize=8)
     for i in range(G):
         a = fig.add_axes([0.1 + 0.85 * i / G, 0.03, 0.85 / G * 0.94, 0.33])
-        show_images(a, res.samples[i, :n_show], f"γ={res.gammas[i]:.2g}", nrow=2)
+        draw_images(a, res.samples[i, :n_show], f"γ={res.gammas[i]:.2g}", nrow=2)
     return fig
 
 
@@ -151,7 +151,7 @@ def hybrid_checkpoints_figure(steps: Sequence[int], long_run, gaps: Sequence[flo
         for i in range(K):
             a = fig.add_axes([0.08 + 0.88 * i / K, y, 0.88 / K * 0.94, 0.27])
             phase = "Adam" if steps[i] <= switch_step else "SGD"
-            show_images(a, imgs[i][:n_show], f"step {steps[i]} ({phase})" if r == 0 else "", nrow=2)
+            draw_images(a, imgs[i][:n_show], f"step {steps[i]} ({phase})" if r == 0 else "", nrow=2)
         fig.text(0.01, y + 0.13, label, rotation=90, va="center", fontsize=9)
     ax = fig.add_axes([0.1, 0.07, 0.86, 0.2])
     ax.plot(steps, gaps, "o-")
@@ -187,4 +187,4 @@ def reconstruction_figure(targets, recon, baseline=None, n_show: int = 8):
     panels = {"test images": targets[:n_show], "M(Z*) reconstructions": recon[:n_show]}
     if baseline is not None:
         panels["baseline"] = baseline[:n_show]
-    return image_panels(panels, ncols=len(panels), nrow=min(4, n_show))
+    return image_panels_figure(panels, ncols=len(panels), nrow=min(4, n_show))

@@ -20,7 +20,7 @@ def _layout(dg):
     return x, order
 
 
-def plot_dg(dg, ax=None, *, circles: bool = True, merge_colors=None, leaf_colors=None,
+def dg_figure(dg, ax=None, *, circles: bool = True, merge_colors=None, leaf_colors=None,
             images=None, members=None, leaf_labels=None, title: str | None = None,
             ylabel: str = "energy", max_circle: float = 300.0):
     """Draw a disconnectivity graph (Algorithm 2; Sec 5.1.1 conventions).
@@ -88,7 +88,7 @@ def plot_dg(dg, ax=None, *, circles: bool = True, merge_colors=None, leaf_colors
     return fig if fig is not None else ax.figure
 
 
-def plot_dg_steps(dg, leaf_x=None, n_panels: int = 4):
+def dg_steps_figure(dg, leaf_x=None, n_panels: int = 4):
     """Iterative construction of a DG (Fig 4.4): the graph after the first k merges."""
     ks = np.unique(np.linspace(0, len(dg.merges), n_panels).round().astype(int))
     fig, axes = plt.subplots(1, len(ks), figsize=(3.2 * len(ks), 3.2), sharey=True)
@@ -110,7 +110,7 @@ def plot_dg_steps(dg, leaf_x=None, n_panels: int = 4):
     return fig
 
 
-def plot_landscape_1d_with_dg(x, u, exact, dg):
+def landscape_1d_dg_figure(x, u, exact, dg):
     """A 1D landscape with its minima, next to its DG (Fig 4.1)."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     a1.plot(x, u, color="k", lw=1)
@@ -121,13 +121,13 @@ def plot_landscape_1d_with_dg(x, u, exact, dg):
     a1.set_xlabel("x")
     a1.set_ylabel("U(x)")
     a1.legend()
-    plot_dg(dg, a2, circles=False, leaf_labels=[str(i) for i in range(dg.n)],
+    dg_figure(dg, a2, circles=False, leaf_labels=[str(i) for i in range(dg.n)],
             title="disconnectivity graph")
     fig.tight_layout()
     return fig
 
 
-def plot_gmm_landscape(axis, u, exact, dg):
+def gmm_landscape_figure(axis, u, exact, dg):
     """GMM loss over two means with its minima, and the DG of its exact barriers (Fig 4.5)."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
     cs = a1.contourf(axis, axis, np.minimum(u, np.quantile(u, 0.6)).T, levels=30, cmap="viridis")
@@ -136,12 +136,12 @@ def plot_gmm_landscape(axis, u, exact, dg):
     a1.scatter(axis[r], axis[c], color="w", edgecolors="k", zorder=3)
     a1.set_xlabel(r"$\mu_1$")
     a1.set_ylabel(r"$\mu_2$")
-    plot_dg(dg, a2, title="DG (basins shallower than 0.01 removed)", ylabel="loss")
+    dg_figure(dg, a2, title="DG (basins shallower than 0.01 removed)", ylabel="loss")
     fig.tight_layout()
     return fig
 
 
-def plot_magnetised_toy(x, u, targets=(5.1, 10.0), alphas=(0.015, 0.03, 0.05, 0.08)):
+def magnetised_toy_figure(x, u, targets=(5.1, 10.0), alphas=(0.015, 0.03, 0.05, 0.08)):
     """The 1D toy landscape magnetised toward each target, ``U + a |x - X*|`` (Fig 4.8)."""
     fig, axes = plt.subplots(1, len(targets), figsize=(5.5 * len(targets), 3.8), sharey=True)
     for ax, xs in zip(np.atleast_1d(axes), targets):
@@ -158,7 +158,7 @@ def plot_magnetised_toy(x, u, targets=(5.1, 10.0), alphas=(0.015, 0.03, 0.05, 0.
     return fig
 
 
-def plot_ad_paths(paths: dict):
+def ad_paths_figure(paths: dict):
     """Distance to target along one AD trial per (start, target) pair."""
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     for (a, b), (_, d) in paths.items():
@@ -170,7 +170,7 @@ def plot_ad_paths(paths: dict):
     return fig
 
 
-def plot_ising(result):
+def ising_figure(result):
     """Fig 4.9: the (T, H) magnetisation map, M(H) loops from sigma-, and the H = 0 remanence
     against Onsager's spontaneous magnetisation."""
     fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 4))
@@ -199,7 +199,7 @@ def plot_ising(result):
     return fig
 
 
-def plot_sk_tuning(result):
+def sk_tuning_figure(result):
     """Fig 5.2: energy drift of unmagnetised chains per T, and basins found vs alpha."""
     cfg = result.config
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -218,7 +218,7 @@ def plot_sk_tuning(result):
     return fig
 
 
-def plot_sk_gwl_dg(result):
+def sk_gwl_dg_figure(result):
     """Fig 5.1: GWL DG of the lowest modes; dots mark ADELM basins (blue: the mirror of the
     basin's mode was also found during the ADELM run, orange: it was not)."""
     colors = [None] * result.gwl_dg.n
@@ -226,27 +226,27 @@ def plot_sk_gwl_dg(result):
         if g >= 0:
             mirrored = (result.adelm.modes == -result.adelm.reps[k]).all(axis=1).any()
             colors[g] = "tab:blue" if mirrored else "tab:orange"
-    return plot_dg(result.gwl_dg, circles=False, leaf_colors=colors,
+    return dg_figure(result.gwl_dg, circles=False, leaf_colors=colors,
                    title=f"GWL DG of the {result.gwl_dg.n} lowest modes",
                    ylabel="energy per spin")
 
 
-def plot_sk_adelm_dg(result):
+def sk_adelm_dg_figure(result):
     """Fig 5.3: ADELM DG; circle size ~ number of modes sorted into each basin."""
-    return plot_dg(result.adelm_dg, title=f"ADELM DG ({result.adelm_dg.n} basins)",
+    return dg_figure(result.adelm_dg, title=f"ADELM DG ({result.adelm_dg.n} basins)",
                    ylabel="energy per spin")
 
 
-def plot_sk_overlay(result):
+def sk_overlay_figure(result):
     """Fig 5.4: ADELM DG with each comparable merge coloured blue (same order as GWL) or red."""
     flags = result.merge_flags
     colors = ["tab:blue" if f == 1 else "tab:red" if f == 0 else "0.75" for f in flags]
-    return plot_dg(result.adelm_dg, merge_colors=colors, circles=False,
+    return dg_figure(result.adelm_dg, merge_colors=colors, circles=False,
                    title="ADELM merges: blue consistent with GWL, red not, grey not comparable",
                    ylabel="energy per spin")
 
 
-def plot_sk_mirror_path(result):
+def sk_mirror_path_figure(result):
     """Fig 5.5: energy along an AD path and the greedy path between the two mirror global
     modes, against the barrier in the two DGs."""
     p = result.mirror_path
