@@ -10,7 +10,7 @@ from ebmbook.landscape.barriers import linear_barrier
 from ebmbook.landscape.exact import grid_landscape
 
 # the documented AD setting for the toy: T = 0.01, alpha = 40 (alpha * T = 0.4 in units of U)
-AD = dict(temperature=0.01, alpha=40.0, step_size=0.015, delta=0.05, improvement_limit=300,
+AD = dict(temperature=0.01, alpha=40.0, eps=0.015, delta=0.05, improvement_limit=300,
           max_steps=20000)
 
 
@@ -40,7 +40,7 @@ def test_rwm_ad_and_batched_equals_reseeded():
     gen = torch.Generator().manual_seed(3)
     s = torch.full((8, 1), 10.0, dtype=torch.float64)
     t = torch.full((8, 1), 9.0, dtype=torch.float64)
-    kw = dict(AD, sampler="rwm", step_size=0.05)
+    kw = dict(AD, sampler="rwm", eps=0.05)
     a = attraction_diffusion(ToyLandscape1D(), s, t, generator=gen, **kw)
     b = attraction_diffusion(ToyLandscape1D(), s, t,
                              generator=torch.Generator().manual_seed(3), **kw)
@@ -54,9 +54,10 @@ def test_adelm_on_the_toy_finds_the_two_macroscopic_basins():
     def propose(n, g):
         return 0.5 + 10.0 * torch.rand((n, 1), generator=g, dtype=torch.float64)
 
-    be = ContinuousBackend(ToyLandscape1D(), propose, generator=gen, descent_step=0.002,
-                           descent_steps=3000, **{k: v for k, v in AD.items()
-                                                  if k != "max_steps"}, max_steps=8000)
+    be = ContinuousBackend(ToyLandscape1D(), propose, generator=gen, descent_rate=0.002,
+                           descent_steps=3000, eps=AD["eps"],
+                           **{k: v for k, v in AD.items() if k not in ("max_steps", "eps")},
+                           max_steps=8000)
     res = adelm(be, 8)
     x = res.modes[:, 0].numpy()
     left = x < ToyLandscape1D.barrier_x
@@ -77,5 +78,5 @@ def test_gmm_loss_landscape_is_label_swap_symmetric():
     # the global minima sit at the two free data means, in either order
     r, c = np.unravel_index(ex.minima[:2], u.shape)
     assert {(round(ax[i]), round(ax[j])) for i, j in zip(r, c)} == {(-4, -1), (-1, -4)}
-    m, _ = local_modes(g, torch.tensor([[-3.5, -0.5]], dtype=torch.float64), step_size=0.05)
+    m, _ = local_modes(g, torch.tensor([[-3.5, -0.5]], dtype=torch.float64), rate=0.05)
     assert np.allclose(m.numpy(), [[-4, -1]], atol=0.15)

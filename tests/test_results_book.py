@@ -253,18 +253,34 @@ def _mapping_principles():
                     "ising_hysteresis_close_T": result.close_T, "onsager_Tc": mp.ONSAGER_TC}
 
 
+def _sk_spin_glass():
+    from ebmbook.experiments import sk_spin_glass as sk
+    cfg = sk.Config.for_size("ci", tune_alphas=(0.5, 1.35, 3.0))
+    numbers = {"adelm_basins": 9, "adelm_basins_consolidated": 7, "adelm_basins_in_gwl_lowest": 6,
+               "adelm_basins_in_gwl_lowest_exact": 5, "adelm_low_modes_missing_from_gwl": 0,
+               "gwl_modes": 500, "gwl_basins_visited": 1234, "dg_merge_consistency": 0.8,
+               "dg_comparable_merges": 5, "mirror_coverage": 0.6, "mirror_rep_pairs": 2,
+               "adelm_lowest_energy": -0.7, "gwl_lowest_energy": -0.7,
+               "gwl_sweeps_to_adelm_lowest10": 321.0}
+    fields = {f: None for f in sk.Result.__dataclass_fields__}
+    result = sk.Result(**{**fields, "config": cfg, "tune_counts": np.array([12, 8, 3]),
+                          "timings": {"adelm_it_per_s": 40.0}, "numbers": numbers})
+    m = result.metrics()
+    assert "at alpha=1.35" in m["tune_basins_at_alpha"].description
+    assert m["adelm_basins"].integer and not m["mirror_coverage"].integer
+    return result, {**numbers, "tune_basins_at_alpha": 8, "adelm_it_per_s": 40.0}
+
+
 # a Result per experiment, built cheaply (a tiny real run, or the dataclass filled with
 # hand-made numbers), with the metrics it must report: name -> value
 CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diagnostics,
                  "image_learning": _image_learning, "short_run_generation": _short_run_generation,
                  "chaos_and_optimisers": _chaos_and_optimisers,
-                 "mapping_principles": _mapping_principles}
+                 "mapping_principles": _mapping_principles, "sk_spin_glass": _sk_spin_glass}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_every_experiment_metric_carries_its_description(name):
-    if name == "sk_spin_glass":
-        pytest.xfail("sk_spin_glass.metrics() still returns plain numbers (being converted)")
     assert name in CHEAP_RESULTS, f"add a cheap Result for the experiment {name!r} here"
     result, expected = CHEAP_RESULTS[name]()
     m = result.metrics()

@@ -10,6 +10,10 @@ short annealing run, then steepest descent; no consolidation during the run, one
 consolidation pass is only counted) and estimate AD barriers between the
 basin representatives, map the lowest modes with GWL (eq. 4.4) plus greedy-interpolation
 barriers, and compare the two maps: overlap of modes, DG merge order, mirror symmetry.
+
+``Config.executor`` chooses where the independent AD trials, the tuning sweeps and the barrier
+matrix run (:mod:`ebmbook.parallel`: in-process by default, a process pool, or Dask). Seeds are
+split per task from ``Config.seed``, so the numbers are the same whichever executor runs them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from ..landscape.barriers import ad_barrier_matrix, greedy_barrier
 from ..landscape.dgraph import DisconnectivityGraph, disconnectivity_graph, merge_consistency
 from ..landscape.gwl import GWLMap, GWLResult, gwl, gwl_map
 from ..landscape.tuning import basins_vs_alpha, energy_drift
+from ..parallel import get_executor, validate_executor_spec
+from ..results import Metric
 from ._base import ExperimentConfig
 
 
@@ -54,12 +60,16 @@ class Config(ExperimentConfig):
     barrier_repeats: int = 2
     gwl_iter: int = 2_000_000
     gwl_temperature: float = 0.5
-    gwl_gamma: float = 0.01
+    gwl_penalty: float = 0.01
     gwl_bins: int = 45
     e_min: float = -0.8
     e_max: float = -0.35
     n_lowest: int = 500
     progress: bool = True
+    # where the AD trial batches, tuning sweeps and barrier matrix run (ebmbook.parallel):
+    # None/"inline", "process:N", "dask", "dask:N" or "dask:tcp://host:8786"; the numbers do
+    # not depend on it
+    executor: str | None = None
 
     SIZES: ClassVar = {
         "ci": {},
@@ -80,11 +90,19 @@ class Config(ExperimentConfig):
                          "anneal_t_end")
         if self.proposal not in ("uniform", "anneal"):
             raise ValueError("config field 'proposal' must be 'uniform' or 'anneal'")
-        require_positive(self, "gwl_gamma", allow_zero=True)
+        require_positive(self, "gwl_penalty", allow_zero=True)
         if self.n_spins > 128:
             raise ValueError("config field 'n_spins' must be <= 128 (GWL packs states in 128 bits)")
         if not self.e_min < self.e_max:
             raise ValueError("config field 'e_min' must be below 'e_max'")
+        if not (self.executor is None or isinstance(self.executor, str)):
+            raise ValueError(f"config field 'executor' = {self.executor!r} is invalid: it must "
+                             "be None or a string such as 'inline', 'process:2', 'dask:2' or "
+                             "'dask:tcp://host:8786'")
+        try:
+            validate_executor_spec(self.executor)
+        except ValueError as exc:
+            raise ValueError(f"config field 'executor' is invalid: {exc}") from None
         for name in ("tune_alphas", "drift_temperatures", "barrier_alpha_factors"):
             v = getattr(self, name)
             if not (len(v) >= 1 and all(x > 0 for x in v)):
@@ -111,9 +129,43 @@ class Result:
     timings: dict
     numbers: dict
 
-    def metrics(self) -> dict:
-        """The numbers ch5 reports (also printed by ``ebmbook run sk_spin_glass``)."""
-        return dict(self.numbers)
+    def metrics(self) -> dict[str, Metric]:
+        """The numbers ch5 reports, each with its description (also printed by
+        ``ebmbook run sk_spin_glass``)."""
+        c, n = self.config, self.numbers
+        at = list(c.tune_alphas).index(c.alpha) if c.alpha in c.tune_alphas else None
+        out = {}
+        if at is not None:
+            out["tune_basins_at_alpha"] = Metric(
+                int(self.tune_counts[at]), f"basins in {c.tune_iter} ADELM iterations at "
+                f"alpha={c.alpha}")
+        described = {
+            "adelm_basins": "ADELM basins (Algorithm 3, no consolidation during the run)",
+            "adelm_basins_consolidated": "basins left after one closing pass merging "
+                                         "AD-connected representatives",
+            "adelm_basins_in_gwl_lowest": f"ADELM representatives (or their mirror states) "
+                                          f"among GWL's {c.n_lowest} lowest modes",
+            "adelm_basins_in_gwl_lowest_exact": "the same, identical state only",
+            "adelm_low_modes_missing_from_gwl": "ADELM modes below GWL's highest listed energy "
+                                                "that GWL's list lacks",
+            "gwl_modes": "modes in the GWL map (lowest found, capped at n_lowest)",
+            "gwl_basins_visited": "distinct basins GWL visited",
+            "dg_merge_consistency": "fraction of comparable ADELM merges in GWL's order "
+                                    "(n/a: none comparable)",
+            "dg_comparable_merges": "ADELM merges with matched representatives on both sides",
+            "mirror_coverage": "fraction of ADELM basins whose representative's mirror was also "
+                               "found as a mode",
+            "mirror_rep_pairs": "pairs of ADELM representatives that are mirror images",
+            "adelm_lowest_energy": "lowest ADELM mode, energy per spin",
+            "gwl_lowest_energy": "lowest GWL mode, energy per spin",
+            "gwl_sweeps_to_adelm_lowest10": "GWL sweeps until the 10 lowest ADELM basins were "
+                                            "visited",
+        }
+        for name, value in n.items():
+            out[name] = Metric(value, described.get(name, name.replace("_", " ")))
+        out["adelm_it_per_s"] = Metric(self.timings["adelm_it_per_s"],
+                                       "ADELM iterations per second")
+        return out
 
 
 def _find_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -124,6 +176,12 @@ def _find_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 
 def run(config: Config) -> Result:
+    with get_executor(config.executor) as ex:
+        return _run(config, ex)
+
+
+def _run(config: Config, ex) -> Result:
+    """One run with every batch of independent trials on the executor ``ex``."""
     rng = np.random.default_rng(config.seed)
     model = SKModel.from_seed(config.n_spins, config.seed)
     N = model.n
@@ -141,23 +199,24 @@ def run(config: Config) -> Result:
     t0 = time.perf_counter()
     be = backend()
     modes, _ = be.local_modes(be.propose(config.drift_modes))
-    drift = energy_drift(model, modes, config.drift_temperatures, config.drift_sweeps, rng)
+    drift = energy_drift(model, modes, config.drift_temperatures, config.drift_sweeps, rng,
+                         executor=ex)
     # Fig 5.2 bottom: basins in a few ADELM iterations over alpha
-    counts = basins_vs_alpha(be, config.tune_alphas, n_iter=config.tune_iter)
+    counts = basins_vs_alpha(be, config.tune_alphas, n_iter=config.tune_iter, executor=ex)
     timings["tuning"] = time.perf_counter() - t0
     bar.update()
 
     # Fig 5.3: ADELM map and AD barriers between the representatives
     t0 = time.perf_counter()
     res = adelm(be, config.adelm_iter, consolidate_every=config.consolidate_every,
-                progress=config.progress)
+                progress=config.progress, executor=ex)
     timings["adelm"] = time.perf_counter() - t0
     timings["adelm_it_per_s"] = config.adelm_iter / timings["adelm"]
     bar.update()
     t0 = time.perf_counter()
     ladder = config.alpha * np.asarray(config.barrier_alpha_factors)
     M = ad_barrier_matrix(be, res.reps, res.rep_energies, ladder,
-                          n_repeats=config.barrier_repeats)
+                          n_repeats=config.barrier_repeats, executor=ex)
     adg = disconnectivity_graph(M, counts=res.counts)
     timings["ad_barriers"] = time.perf_counter() - t0
     bar.update()
@@ -166,7 +225,7 @@ def run(config: Config) -> Result:
     t0 = time.perf_counter()
     g = gwl(model, n_iter=config.gwl_iter, rng=rng, temperature=config.gwl_temperature,
             e_range=(config.e_min, config.e_max), n_bins=config.gwl_bins,
-            gamma=config.gwl_gamma, start=res.reps[:1])
+            penalty=config.gwl_penalty, start=res.reps[:1])
     gm = gwl_map(g, model, n_lowest=config.n_lowest)
     gdg = disconnectivity_graph(gm.barriers)
     timings["gwl"] = time.perf_counter() - t0
@@ -180,7 +239,7 @@ def run(config: Config) -> Result:
     frac, flags = merge_consistency(adg, gdg, match)
     rep_mirror = _find_rows(-res.reps, res.reps)
     # how many basins remain if AD-connected representatives are merged once at the end
-    groups = connected_groups(be, res.reps)
+    groups = connected_groups(be, res.reps, executor=ex)
     bar.update()
 
     # Fig 5.5: AD path between the two mirror global modes vs the DG barrier
@@ -194,7 +253,7 @@ def run(config: Config) -> Result:
         a, b = res.reps[i0:i0 + 1], -res.reps[i0:i0 + 1]
         for factor in config.barrier_alpha_factors:
             r = be.ad(np.repeat(a, 4, 0), np.repeat(b, 4, 0), alpha=config.alpha * factor,
-                      record=True)
+                      record=True, executor=ex)
             if r.success.any():
                 k = int(np.argmin(np.where(r.success, r.barrier, np.inf)))
                 L = int(r.steps[k]) + 1

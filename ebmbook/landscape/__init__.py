@@ -1,10 +1,14 @@
 """How U is mapped (thesis Chapters 4-5): local mode search, Attraction-Diffusion (eq. 4.6),
 ADELM (Algorithm 3), Generalized Wang-Landau (eq. 4.4), barrier estimates, disconnectivity graphs
-(Algorithm 2), tuning helpers, and an exact flooding oracle for small landscapes."""
+(Algorithm 2), tuning helpers, and an exact flooding oracle for small landscapes.
+
+Independent trials (AD batches, tuning sweeps, barrier matrices) run as tasks on a
+``concurrent.futures.Executor`` chosen with :func:`ebmbook.parallel.get_executor`."""
 
 from .ad import (ADResult, attraction_diffusion, attraction_diffusion_spins, local_modes,
                  local_modes_spins)
-from .adelm import ADELMResult, ContinuousBackend, SpinBackend, adelm, pairwise_ad
+from .adelm import (ADELMResult, ContinuousBackend, SpinBackend, ad_batches, adelm,
+                    connected_groups, pairwise_ad)
 from .barriers import ad_barrier_matrix, greedy_barrier, linear_barrier
 from .dgraph import DisconnectivityGraph, disconnectivity_graph, merge_consistency
 from .exact import ExactLandscape, enumerate_sk, grid_landscape
@@ -14,7 +18,8 @@ from .tuning import basins_vs_alpha, energy_drift, metastable_boundary
 __all__ = [
     "ADResult", "attraction_diffusion", "attraction_diffusion_spins", "local_modes",
     "local_modes_spins", "ADELMResult", "ContinuousBackend", "SpinBackend", "adelm",
-    "pairwise_ad", "ad_barrier_matrix", "greedy_barrier", "linear_barrier",
+    "pairwise_ad", "ad_batches", "connected_groups", "ad_barrier_matrix", "greedy_barrier",
+    "linear_barrier",
     "DisconnectivityGraph", "disconnectivity_graph", "merge_consistency", "ExactLandscape",
     "enumerate_sk", "grid_landscape", "GWLMap", "GWLResult", "gwl", "gwl_map",
     "minimax_on_edges", "basins_vs_alpha", "energy_drift", "metastable_boundary",

@@ -10,12 +10,13 @@ upper bound of the exact minimax barrier.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from . import _kernels
+from .adelm import ad_batches
 
 
 def linear_barrier(energy: Callable[[torch.Tensor], torch.Tensor], a: torch.Tensor,
@@ -66,14 +67,16 @@ def greedy_barrier(model, a: np.ndarray, b: np.ndarray, return_paths: bool = Fal
 
 
 def ad_barrier_matrix(backend, reps, rep_energies: np.ndarray, alphas, n_repeats: int = 2,
-                      progress: bool = False) -> np.ndarray:
+                      progress: bool = False, *, seed: Any = None,
+                      executor: Any = None) -> np.ndarray:
     """Barrier matrix between basin representatives by AD (Sec 5.1.1).
 
     For every pair (i, j) and every alpha on the ladder ``alphas`` (increasing), ``n_repeats`` AD
-    trials run in each direction -- all pairs, alphas and repeats as one batch. The pair's barrier
-    is the lowest successful barrier at the smallest alpha where any trial succeeded (the
-    estimate is tightest just above the metastable boundary); ``inf`` if none succeeded.
-    The diagonal holds ``rep_energies``.
+    trials run in each direction -- all pairs, alphas and repeats as one batch, cut into tasks of
+    ``backend.chunk_size`` trials on ``executor`` (None: in-process) and seeded from ``seed``
+    (None: one draw of the backend's generator). The pair's barrier is the lowest successful
+    barrier at the smallest alpha where any trial succeeded (the estimate is tightest just above
+    the metastable boundary); ``inf`` if none succeeded. The diagonal holds ``rep_energies``.
     """
     alphas = np.asarray(sorted(alphas), dtype=np.float64)
     L = len(rep_energies)
@@ -89,8 +92,9 @@ def ad_barrier_matrix(backend, reps, rep_energies: np.ndarray, alphas, n_repeats
     fwd = np.arange(2 * P * A * R) < P * A * R
     start_idx = np.where(fwd, ii[pi], jj[pi])
     target_idx = np.where(fwd, jj[pi], ii[pi])
-    res = backend.ad(backend.take(reps, start_idx), backend.take(reps, target_idx),
-                     alpha=alphas[ai])
+    res, = ad_batches(backend, [(backend.take(reps, start_idx), backend.take(reps, target_idx),
+                                 alphas[ai], seed)], executor=executor,
+                      desc="AD barriers" if progress else None)
     ok = res.success.reshape(2, P, A, R).any(axis=0)           # (P, A, R) either direction
     bar = np.where(res.success, res.barrier, np.inf).reshape(2, P, A, R).min(axis=0)
     for p in range(P):

@@ -5,7 +5,7 @@ The state space is partitioned into bins B_jk = {basin j} x {energy interval k} 
 basins the steepest-descent basins of single-flip-stable minima, discovered on the fly. A
 single-flip Metropolis chain on ``exp(-H/T)`` is penalised for revisiting bins (eq. 4.4):
 
-    accept(S -> S') = min(1, exp(-(H(S') - H(S))/T + gamma (N_phi(S) - N_phi(S'))))
+    accept(S -> S') = min(1, exp(-(H(S') - H(S))/T + penalty (N_phi(S) - N_phi(S'))))
 
 Barriers come from the chain's crossings between basins: the higher energy of the crossing pair,
 refined by ridge descent (flip a common spin in both states while they stay in their basins and
@@ -98,14 +98,15 @@ def minimax_on_edges(n_nodes: int, edges: np.ndarray, weights: np.ndarray,
 
 
 def gwl(model, *, n_iter: int, rng: np.random.Generator, temperature: float = 0.5,
-        e_range: tuple[float, float] = (-0.8, -0.35), n_bins: int = 45, gamma: float = 0.01,
+        e_range: tuple[float, float] = (-0.8, -0.35), n_bins: int = 45, penalty: float = 0.01,
         max_basins: int = 200_000, max_pairs: int = 2_000_000, ridge: bool = True,
         ridge_tries: int = 4, start: np.ndarray | None = None,
         trace_every: int = 0) -> GWLResult:
     """Run GWL (eq. 4.4) for ``n_iter`` single-flip proposals on an SK glass.
 
     ``e_range`` is the energy window per spin (the thesis's [-0.8, -0.35]); ``temperature``
-    acts on the extensive energy (as everywhere for SK); ``gamma`` is the visit penalty. The
+    acts on the extensive energy (as everywhere for SK); ``penalty`` is the visit penalty
+    (the thesis's gamma; ebmbook keeps gamma for the Langevin temperature factor). The
     chain starts at the minimum reached by descent from ``start`` (random if None). Proposals
     into a new basin once ``max_basins`` are known are rejected (``full`` reports it).
     """
@@ -113,8 +114,8 @@ def gwl(model, *, n_iter: int, rng: np.random.Generator, temperature: float = 0.
     N = model.n
     if N > 128:
         raise ValueError(f"gwl packs states into 128 bits; N = {N} > 128")
-    if not (n_iter >= 1 and temperature > 0 and gamma >= 0 and n_bins >= 1):
-        raise ValueError("need n_iter >= 1, temperature > 0, gamma >= 0, n_bins >= 1")
+    if not (n_iter >= 1 and temperature > 0 and penalty >= 0 and n_bins >= 1):
+        raise ValueError("need n_iter >= 1, temperature > 0, penalty >= 0, n_bins >= 1")
     lo, hi = e_range
     if start is None:
         start = (2 * rng.integers(0, 2, size=(1, N)) - 1).astype(np.int8)
@@ -131,7 +132,7 @@ def gwl(model, *, n_iter: int, rng: np.random.Generator, temperature: float = 0.
     trace = np.zeros((n_trace, 2))
     nb, npairs, nacc, nt = _kernels.gwl_kernel(
         model.J, s0[0], int(n_iter), float(temperature), lo * N, hi * N, int(n_bins),
-        float(gamma), rng, int(max_basins), bool(ridge), int(ridge_tries), visits, min_states,
+        float(penalty), rng, int(max_basins), bool(ridge), int(ridge_tries), visits, min_states,
         min_E, first, pair_keys, pair_bar, int(max_pairs), trace, int(trace_every))
     trace = trace[:nt].copy()
     trace[:, 0] /= N
