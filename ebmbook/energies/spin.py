@@ -21,8 +21,9 @@ would be critical. The numbers the thesis quotes pin down a consistent reading:
   forces compete, which is why alpha = 1.35 sits in the critical range of the basin-count-vs-alpha
   curve (measured in ``notebooks/ch5_sk_spin_glass.ipynb``: on the seed-0 instance, 50 ADELM
   iterations with uniformly random proposals gave 46 basins at alpha = 1.35, 25 at 2 and 3 at 5;
-  with the annealed proposals the notebook now uses, 39 at 0.3, 22 at 1.35, 14 at 2 and 3 at 5 --
-  fewer at weak alpha because annealed proposals often repeat a mode). With the per-spin energy in the
+  with the annealed proposals the notebook now uses and per-task AD seeds (ebmbook.parallel),
+  35 at 0.3, 18 at 1.35, 17 at 2 and 1 at 5 -- fewer at weak alpha because annealed proposals
+  often repeat a mode). With the per-spin energy in the
   Boltzmann factor a flip would cost only ~0.1 against a gain of 1.35, so every AD trial would
   succeed and the map would collapse to one basin.
 """

@@ -1,6 +1,7 @@
 """Fig 3.2, 3.5, 3.6: convergent vs non-convergent DeepFRAME learning on FashionMNIST (Sec 3.2).
 
-Two trained potentials, kept as artifacts (:mod:`ebmbook.artifacts`):
+Two trained potentials, named in :mod:`ebmbook.registry` and kept as artifacts
+(:mod:`ebmbook.artifacts`), each sampled through its :class:`ebmbook.sampling.model.EnergyModel`:
 
 * ``fmnist_nonconvergent`` - Adam, uniform-noise initialised short-run Langevin (eps = 0.01,
   tau = 1, L = 100; Sec 3.3). Its short-run samples look like data, its long-run samples fall
@@ -9,7 +10,7 @@ Two trained potentials, kept as artifacts (:mod:`ebmbook.artifacts`):
   rate of eq. 3.4), persistent bank, tau = 1. Long-run chains should stay in the data's energy
   spectrum (Fig 3.2 right, Fig 3.6).
 
-Model sizes: ``ci`` (a few seconds; tests and notebooks exercise the training path with it),
+Model sizes (:func:`ebmbook.registry.model_spec`): ``ci`` (a few seconds; tests and notebooks exercise the training path with it),
 ``cpu`` (the committed artifacts: 16x16 images, width 16, trained on one CPU thread in about an
 hour; in practice 38 and 9 minutes) and ``paper`` (28x28, width 32, 100k steps; for a GPU: ``--device cuda``).
 """
