@@ -56,6 +56,11 @@ class LyapunovResult:
         """The measured SDE time, ``n_steps * dt``."""
         return self.n_steps * self.dt
 
+    @property
+    def exponent_per_step(self) -> np.ndarray:
+        """The exponent per step of the sampler (one step of size eps is eps^2/2 of time)."""
+        return self.exponent * self.eps ** 2 / 2
+
     def zero_crossing(self) -> float:
         return zero_crossing(self.gammas, self.exponent)
 
