@@ -58,6 +58,14 @@ def fresh_net():
     return MLPPotential()
 
 
+def assert_same_run(full, resumed):
+    """Bit-identical weights, logs and persistent bank."""
+    for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert np.array_equal(full.log.d_st, resumed.log.d_st)
+    assert torch.equal(full.bank.states, resumed.bank.states)
+
+
 def test_resume_is_bit_identical(tmp_path):
     cfg = small_config()
     data = GaussianData(1.0)
@@ -67,10 +75,7 @@ def test_resume_is_bit_identical(tmp_path):
     assert part.steps_done == 11
     resumed = train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False)
     assert resumed.resumed_from == 11
-    for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values()):
-        assert torch.equal(a, b)
-    assert np.array_equal(full.log.d_st, resumed.log.d_st)
-    assert torch.equal(full.bank.states, resumed.bank.states)
+    assert_same_run(full, resumed)
 
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):
@@ -247,10 +252,7 @@ def test_ctrl_c_anywhere_in_a_step_resumes_bit_identically(tmp_path, monkeypatch
     assert state["step"] == 8       # step 7 was finished, then saved, then interrupted
     resumed = train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False)
     assert resumed.resumed_from == 8
-    for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values()):
-        assert torch.equal(a, b)
-    assert np.array_equal(full.log.d_st, resumed.log.d_st)
-    assert torch.equal(full.bank.states, resumed.bank.states)
+    assert_same_run(full, resumed)
 
 
 def test_an_interrupt_raised_inside_a_step_resumes_from_the_last_consistent_checkpoint(tmp_path):
@@ -265,9 +267,7 @@ def test_an_interrupt_raised_inside_a_step_resumes_from_the_last_consistent_chec
         train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False, callback=boom)
     resumed = train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False)
     assert resumed.resumed_from == 8       # the periodic checkpoint before the interrupt
-    for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values()):
-        assert torch.equal(a, b)
-    assert torch.equal(full.bank.states, resumed.bank.states)
+    assert_same_run(full, resumed)
 
 
 def test_a_truncated_checkpoint_names_the_file(tmp_path):
