@@ -84,3 +84,39 @@ class MultiWell1D:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(x.shape[0])
         return 0.05 * x * x + torch.sin(2 * x) + 0.5 * torch.sin(5 * x + 1)
+
+
+class MullerBrown:
+    """The Müller–Brown potential (Müller & Brown 1979), the standard 2D test of path and saddle
+    finders (used for the DNEB barriers of :func:`ebmbook.landscape.nudged_elastic_band`)::
+
+        U(x, y) = sum_k A_k exp(a_k (x - x0_k)^2 + b_k (x - x0_k)(y - y0_k) + c_k (y - y0_k)^2)
+
+    with the standard parameters A = (-200, -100, -170, 15), a = (-1, -1, -6.5, 0.7),
+    b = (0, 0, 11, 0.6), c = (-10, -10, -6.5, 0.7), x0 = (1, 0, -0.5, -1), y0 = (0, 0.5, 1.5, 1).
+
+    Input ``(batch, 2)``; output ``(batch,)`` in the dtype and on the device of the input. It has
+    three minima and two first-order saddles; their literature locations (rounded) are in
+    :attr:`minima` and :attr:`saddles` as ``(x, y, U)`` rows -- refine them with a local solver
+    where precision matters.
+    """
+
+    A = (-200.0, -100.0, -170.0, 15.0)
+    a = (-1.0, -1.0, -6.5, 0.7)
+    b = (0.0, 0.0, 11.0, 0.6)
+    c = (-10.0, -10.0, -6.5, 0.7)
+    x0 = (1.0, 0.0, -0.5, -1.0)
+    y0 = (0.0, 0.5, 1.5, 1.0)
+    # (x, y, U), rounded: deepest, second and intermediate minimum
+    minima = ((-0.558, 1.442, -146.70), (0.623, 0.028, -108.17), (-0.050, 0.467, -80.77))
+    # the saddle between the deepest and intermediate minima, then between intermediate and second
+    saddles = ((-0.822, 0.624, -40.66), (0.212, 0.293, -72.25))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(x.shape[0], 2)
+        opts = dict(dtype=x.dtype, device=x.device)
+        A, a, b, c, x0, y0 = (torch.tensor(v, **opts) for v in
+                              (self.A, self.a, self.b, self.c, self.x0, self.y0))
+        dx = x[:, :1] - x0                                              # (batch, 4)
+        dy = x[:, 1:] - y0
+        return (A * torch.exp(a * dx * dx + b * dx * dy + c * dy * dy)).sum(dim=1)

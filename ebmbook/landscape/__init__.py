@@ -13,6 +13,7 @@ from .barriers import ad_barrier_matrix, greedy_barrier, linear_barrier
 from .dgraph import DisconnectivityGraph, disconnectivity_graph, merge_consistency
 from .exact import ExactLandscape, enumerate_sk, grid_landscape
 from .gwl import GWLMap, GWLResult, gwl, gwl_map, minimax_on_edges
+from .neb import NEBResult, nudged_elastic_band, path_energy_profile
 from .tuning import basins_vs_alpha, energy_drift, metastable_boundary
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "DisconnectivityGraph", "disconnectivity_graph", "merge_consistency", "ExactLandscape",
     "enumerate_sk", "grid_landscape", "GWLMap", "GWLResult", "gwl", "gwl_map",
     "minimax_on_edges", "basins_vs_alpha", "energy_drift", "metastable_boundary",
+    "NEBResult", "nudged_elastic_band", "path_energy_profile",
 ]
