@@ -118,7 +118,7 @@ def build_model(net: nn.Module, cfg: TrainConfig, initializer, state_shape) -> E
                        state_shape=tuple(state_shape), mh=cfg.mh)
 
 
-def _as_source(data: Any, device) -> DataSource:
+def as_data_source(data: Any, device) -> DataSource:
     if isinstance(data, torch.Tensor):
         return TensorData(data.to(device))
     if hasattr(data, "sample"):
@@ -172,7 +172,7 @@ class MLLearner:
                  device: str | torch.device = "cpu"):
         self.cfg = cfg
         self.net = net.to(device)
-        self.source = _as_source(data, device)
+        self.source = as_data_source(data, device)
         probe = self.source.sample(1, generator=torch.Generator(device=generator.device)
                                    .manual_seed(cfg.seed + 1))
         state_shape, dtype = tuple(probe.shape[1:]), probe.dtype

@@ -1,0 +1,220 @@
+"""Co-Op learning (Appendix A, Algorithm 4): a linear-Gaussian oracle, bit-identical resume,
+divergence, config validation, the latent energy (5.2) and an image-sized smoke run."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ebmbook.energies.generator import (GeneratorPosterior, ImageGenerator, LatentEnergy,
+                                        MLPGenerator)
+from ebmbook.energies.potentials import DeepFRAME, MLPPotential
+from ebmbook.learning.coop import CoopConfig, GeneratorInit, train_coop
+from ebmbook.learning.fit import TrainingDivergedError
+from ebmbook.sampling.langevin import energy_and_grad
+
+
+class GaussianF(nn.Module):
+    """F(x) = a * ||x - m||^2 / 2: a learnable precision a and mean m."""
+
+    def __init__(self, dim=2, a=1.0):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(a))
+        self.m = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x):
+        return 0.5 * self.a * ((x - self.m) ** 2).sum(1)
+
+
+class LinearG(nn.Linear):
+    """g(z) = A z + c."""
+
+    def __init__(self, dim=2):
+        super().__init__(dim, dim)
+        self.latent_dim = dim
+
+
+class GaussianData:
+    def __init__(self, mu, sd):
+        self.mu, self.sd = torch.tensor(mu), sd
+
+    def sample(self, n, generator=None):
+        return self.mu + self.sd * torch.randn(n, len(self.mu), generator=generator)
+
+
+def test_coop_learns_a_gaussian_and_its_generator_matches():
+    # Data N(mu, s^2 I) in 2-D. The descriptor U = F (rescale=False) is a Gaussian with learnable
+    # precision a and mean m; the generator is linear, g(z) = A z + c. Revisions are MH-exact
+    # (5 steps that mix in ~3) and the latent inference is MH-exact too, so the descriptor's ML
+    # fixed point is a = 1/s^2, m = mu, and the generator's update is stochastic EM for the
+    # factor-analysis model Y ~ N(c, A A^T + sigma^2 I) fitted to the revised images, whose fixed
+    # point (probabilistic PCA) is c = mu, A A^T = (s^2 - sigma^2) I: the generator's *output*
+    # g(z) has variance s^2 - sigma^2 = 0.21 (sigma = 0.2), the rest is its observation noise.
+    mu, sd, sigma = [1.0, -0.5], 0.5, 0.2
+    cfg = CoopConfig(n_steps=200, batch_size=200, eps=0.4, n_langevin=4, rescale=False, mh=True,
+                     descriptor_lr=0.1, generator_lr=0.03, generator_sigma=sigma,
+                     infer_steps=6, infer_eps=0.4, infer_mh=True, seed=0)
+    torch.manual_seed(0)
+    descriptor, generator = GaussianF(), LinearG()
+    n_avg, avg = 80, {}
+
+    def average(t, learner):        # Polyak average of the last n_avg steps of both nets
+        if t >= cfg.n_steps - n_avg:
+            for name, net in (("d", learner.descriptor), ("g", learner.generator)):
+                for k, v in net.state_dict().items():
+                    avg[name, k] = avg.get((name, k), 0) + v / n_avg
+
+    train_coop(descriptor, generator, GaussianData(mu, sd), cfg, progress=False, callback=average)
+    descriptor.load_state_dict({k: avg["d", k] for k in descriptor.state_dict()})
+    generator.load_state_dict({k: avg["g", k] for k in generator.state_dict()})
+    # Tolerances: Adam's steady jitter (rate 0.1 on a ~ 4, 0.03 on A ~ 0.46) averaged over 80
+    # steps, plus the Monte Carlo error of batches of 200 (sd of a variance estimate ~ 10% per
+    # batch, ~ 2% over the average) and the residual lag of 200 steps; seeds 0-2 gave a within
+    # 1.6% of 4, means within 0.03 and output variances 0.215-0.232 against 0.21.
+    assert descriptor.a.item() == pytest.approx(1 / sd ** 2, rel=0.1)
+    assert descriptor.m.detach().numpy() == pytest.approx(mu, abs=0.1 * sd)
+    with torch.no_grad():
+        y = generator(torch.randn(20000, 2, generator=torch.Generator().manual_seed(1)))
+    assert y.mean(0).numpy() == pytest.approx(mu, abs=0.1 * sd)
+    assert y.var(0).numpy() == pytest.approx([sd ** 2 - sigma ** 2] * 2, rel=0.15)
+
+
+def small_config(**kw):
+    base = dict(n_steps=12, batch_size=8, eps=0.1, n_langevin=3, descriptor_lr=1e-3,
+                generator_lr=1e-3, generator_sigma=0.3, infer_steps=2, infer_eps=0.1,
+                checkpoint_every=4, seed=5)
+    base.update(kw)
+    return CoopConfig(**base)
+
+
+def fresh_nets():
+    torch.manual_seed(0)
+    return MLPPotential(dim=2, widths=(16, 16)), MLPGenerator(latent_dim=2, out_dim=2, widths=(16,))
+
+
+def test_resume_is_bit_identical(tmp_path):
+    cfg, data = small_config(), GaussianData([0.0, 0.0], 1.0)
+    full = train_coop(*fresh_nets(), data, cfg, progress=False)
+
+    part = train_coop(*fresh_nets(), data, cfg, checkpoint_dir=tmp_path, progress=False,
+                      stop_after=5)
+    assert part.steps_done == 5
+    resumed = train_coop(*fresh_nets(), data, cfg, checkpoint_dir=tmp_path, progress=False)
+    assert resumed.resumed_from == 5 and resumed.steps_done == 12
+    for net in ("descriptor", "generator"):
+        a, b = getattr(full, net).state_dict(), getattr(resumed, net).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in full.log.names():
+        assert np.array_equal(getattr(full.log, name), getattr(resumed.log, name)), name
+    assert np.isfinite(full.log.g_loss).all() and (full.log.z_r > 0).all()
+
+
+def test_a_descriptor_that_turns_nan_diverges_after_a_checkpoint(tmp_path):
+    class NaNF(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.tensor(1.0))
+
+        def forward(self, x):
+            return self.a * (x * x).sum(1) * float("nan")
+
+    _, g = fresh_nets()
+    before = copy.deepcopy(g.state_dict())
+    with pytest.raises(TrainingDivergedError, match=r"step 0.*not finite") as e:
+        train_coop(NaNF(), g, GaussianData([0.0, 0.0], 1.0), small_config(),
+                   checkpoint_dir=tmp_path, progress=False)
+    assert e.value.step == 0
+    assert (tmp_path / "checkpoint.pt").exists()
+    # checked before any state changed: the generator was not updated
+    assert all(torch.equal(before[k], v) for k, v in g.state_dict().items())
+
+
+def test_an_exploding_descriptor_raises_naming_the_threshold(tmp_path):
+    with pytest.raises(TrainingDivergedError, match="divergence_threshold"):
+        train_coop(*fresh_nets(), GaussianData([0.0, 0.0], 1.0),
+                   small_config(divergence_threshold=1e-12), checkpoint_dir=tmp_path,
+                   progress=False)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("eps", 0.0), ("n_langevin", -1), ("batch_size", 0), ("tau", -1.0), ("descriptor_lr", -1e-4),
+    ("generator_lr", 0.0), ("generator_sigma", 0.0), ("infer_steps", -2), ("infer_eps", -0.1),
+    ("prior_sigma", 0.0), ("n_steps", 0), ("divergence_threshold", float("nan")),
+])
+def test_bad_coop_config_names_the_field(field, value):
+    with pytest.raises(ValueError, match=f"'{field}'"):
+        CoopConfig(**{field: value})
+
+
+def test_a_generator_of_the_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match="shape"):
+        train_coop(MLPPotential(dim=2), MLPGenerator(latent_dim=2, out_dim=3),
+                   GaussianData([0.0, 0.0], 1.0), small_config(), progress=False)
+
+
+def test_latent_energy_is_u_of_g_plus_the_prior():
+    torch.manual_seed(0)
+    u, g = MLPPotential(dim=3, widths=(8,)), MLPGenerator(latent_dim=2, out_dim=3, widths=(8,))
+    z = torch.randn(7, 2, dtype=torch.float64)
+    u, g = u.double(), g.double()
+    with_prior, without = LatentEnergy(u, g), LatentEnergy(u, g, prior=False)
+    expected = u(g(z)) + 0.5 * (z * z).sum(1)
+    assert torch.allclose(with_prior(z), expected)
+    assert torch.allclose(without(z), u(g(z)))
+    val, grad = energy_and_grad(with_prior, z)
+    zz = z.clone().requires_grad_(True)
+    (ref,) = torch.autograd.grad((u(g(zz)) + 0.5 * (zz * zz).sum(1)).sum(), zz)
+    assert torch.allclose(val, expected) and torch.allclose(grad, ref)
+    # the generator posterior of (A.1): ||x - g(z)||^2 / (2 sigma^2) + ||z||^2 / 2
+    x = torch.randn(7, 3, dtype=torch.float64)
+    post = GeneratorPosterior(g, x, sigma=0.3)
+    assert torch.allclose(post(z), ((x - g(z)) ** 2).sum(1) / 0.18 + 0.5 * (z * z).sum(1))
+
+
+def test_image_coop_runs_on_16x16_images():
+    torch.manual_seed(0)
+    gen = ImageGenerator(latent_dim=2, channels=1, image_size=16, width=8)
+    desc = DeepFRAME(1, 16, width=8, n_down=2)
+    y = gen(torch.randn(5, 2))
+    assert y.shape == (5, 1, 16, 16) and y.abs().max() <= 1
+    assert ImageGenerator(latent_dim=8, image_size=28, width=4)(torch.randn(2, 8)).shape \
+        == (2, 1, 28, 28)
+    images = 2 * torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(0)) - 1
+    before = {n: p.detach().clone() for n, p in
+              (*desc.named_parameters(prefix="d"), *gen.named_parameters(prefix="g"))}
+    cfg = CoopConfig(n_steps=3, batch_size=6, infer_steps=2, seed=1)
+    res = train_coop(desc, gen, images, cfg, progress=False)
+    for name in res.log.names():
+        assert np.isfinite(getattr(res.log, name)).all(), name
+    after = dict((*desc.named_parameters(prefix="d"), *gen.named_parameters(prefix="g")))
+    unchanged = {n for n in before if torch.equal(before[n], after[n])}
+    # both nets were updated; only the descriptor's output bias has no gradient (it cancels in
+    # d_st = mean U(X+) - mean U(Y~))
+    assert unchanged == {"d.head.bias"}
+    # the trained pair carries its own sampler: the generator initialises the descriptor's chains
+    assert isinstance(res.model.initializer, GeneratorInit)
+    out = res.model.short_run(4, generator=torch.Generator().manual_seed(2))
+    assert out.x.shape == (4, 1, 16, 16)
+    assert res.latent_energy()(torch.zeros(3, 2)).shape == (3,)
+
+
+def test_unknown_latent_dim_is_refused():
+    with pytest.raises(ValueError, match="latent_dim"):
+        GeneratorInit(nn.Sequential(nn.Linear(2, 2)))
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_coop_runs_on_device_with_data_given_on_the_cpu(device):
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    res = train_coop(*fresh_nets(), data, small_config(n_steps=3), progress=False, device=device)
+    assert all(p.device.type == device for p in res.descriptor.parameters())
+    assert all(p.device.type == device for p in res.generator.parameters())
+    assert np.isfinite(res.log.d_st).all()
+    out = res.model.short_run(5, generator=torch.Generator(device=device).manual_seed(0))
+    assert out.x.device.type == device and out.x.shape == (5, 2)
