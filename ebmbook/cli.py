@@ -90,7 +90,11 @@ def _cmd_run(args) -> int:
         raise UsageError(f"unknown experiment {args.experiment!r}: choose one of "
                          + ", ".join(sorted(EXPERIMENTS)))
     mod = get_experiment(args.experiment)
-    cfg = mod.Config.for_size(args.size, seed=args.seed, device=args.device)
+    extra = {"executor": args.executor} if args.executor is not None else {}
+    if extra and "executor" not in mod.Config.__dataclass_fields__:
+        raise UsageError(f"--executor: experiment {args.experiment!r} has no parallel mapping "
+                         "work; it applies to sk_spin_glass")
+    cfg = mod.Config.for_size(args.size, seed=args.seed, device=args.device, **extra)
     t0 = time.perf_counter()
     result = mod.run(cfg)
     metrics = result.metrics() if hasattr(result, "metrics") else {}
@@ -263,6 +267,9 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run one experiment and print its numbers")
     r.add_argument("experiment")
+    r.add_argument("--executor", default=None,
+                   help="where mapping tasks run: inline (default), process:N, dask, dask:N or "
+                        "dask:tcp://host:8786 (same numbers whichever)")
     common(r)
     r.set_defaults(func=_cmd_run)
 

@@ -63,6 +63,8 @@ def _error_line(capsys) -> str:
      "'tpu' is not a device: use cpu, cuda, cuda:N or mps"),
     (["run", "toy_densities", "--seed", "-1"], "--seed: must be an integer >= 0"),
     (["train"], "required: model"),
+    (["run", "toy_densities", "--executor", "dask"], "has no parallel mapping work"),
+    (["run", "sk_spin_glass", "--executor", "bogus"], "executor 'bogus' is not understood"),
 ])
 def test_a_bad_command_line_is_one_line_and_status_2(argv, says, capsys):
     assert main(argv) == 2
