@@ -160,9 +160,11 @@ class Result:
             "gwl_lowest_energy": "lowest GWL mode, energy per spin",
             "gwl_sweeps_to_adelm_lowest10": "GWL sweeps until the 10 lowest ADELM basins were "
                                             "visited",
+            "adelm_iterations": "ADELM iterations (proposals mapped)",
+            "gwl_sweeps": "GWL run length in sweeps (single-flip proposals / N)",
         }
         for name, value in n.items():
-            out[name] = Metric(value, described.get(name, name.replace("_", " ")))
+            out[name] = Metric(value, described[name])
         out["adelm_it_per_s"] = Metric(self.timings["adelm_it_per_s"],
                                        "ADELM iterations per second")
         return out
