@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
@@ -290,7 +290,3 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
         accept_rate=float(accepted / n_steps) if (mh and n_steps) else 1.0,
     )
 
-
-def with_noise(params: LangevinParams, noise: float | torch.Tensor) -> LangevinParams:
-    """The same step with another noise factor (tau * gamma)."""
-    return replace(params, noise=noise)
