@@ -64,8 +64,8 @@ from ..energies.generator import GeneratorPosterior, LatentEnergy, latent_dim_of
 from ..energies.potentials import RescaledPotential
 from ..sampling.langevin import flat_norm, langevin
 from ..sampling.model import EnergyModel
-from .fit import Divergence, TrainLog, fit
-from .trainer import DataSource, as_data_source
+from .fit import Divergence, TrainLog, check_data_batch, check_statistic, fit
+from .trainer import DataSource, as_data_source, build_energy
 
 COOP_STATS = ("d_st", "r_st", "u_pos", "u_neg", "g_loss", "shift", "z_r")
 
@@ -136,18 +136,9 @@ def build_coop_model(descriptor_net: nn.Module, generator_net: nn.Module, cfg: C
                      dtype: torch.dtype | None = None) -> EnergyModel:
     """The descriptor's :class:`EnergyModel` under ``cfg``: its energy U (rescaled as in
     Algorithm 1), sampler (eps, tau, K, MH) and the generator as its initialiser."""
-    energy = RescaledPotential(descriptor_net, cfg.eps, rescale=cfg.rescale,
-                               prior_sigma=cfg.prior_sigma)
-    return EnergyModel(energy=energy, eps=cfg.eps, tau=cfg.tau, n_langevin=cfg.n_langevin,
+    return EnergyModel(energy=build_energy(descriptor_net, cfg), eps=cfg.eps, tau=cfg.tau, n_langevin=cfg.n_langevin,
                        initializer=GeneratorInit(generator_net, device, dtype),
                        state_shape=tuple(state_shape), mh=cfg.mh)
-
-
-def _check(name: str, v: float, threshold: float) -> None:
-    if not np.isfinite(v):
-        raise Divergence(f"{name} = {v} (not finite)")
-    if abs(v) > threshold:
-        raise Divergence(f"|{name}| = {abs(v):.3g} exceeds divergence_threshold = {threshold:.3g}")
 
 
 def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
@@ -172,10 +163,7 @@ def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
                         n_steps=cfg.infer_steps, eps=cfg.infer_eps, noise=1.0,
                         mh=cfg.infer_mh, generator=generator)
         z, z_r = post.x.detach(), post.r
-    if not bool(torch.isfinite(x_pos).all()):
-        raise Divergence(f"the training batch holds {int((~torch.isfinite(x_pos)).sum())} NaN/inf "
-                         "values (not finite)", "Clean the training data: the data source "
-                         "returned non-finite values, so no model setting can help.")
+    check_data_batch(x_pos)
     u_pos = model.energy(x_pos).mean()
     u_neg = model.energy(y_rev).mean()
     d_st = u_pos - u_neg
@@ -186,8 +174,8 @@ def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
     if not (np.isfinite(rev.r) and np.isfinite(z_r) and np.isfinite(shift)):
         raise Divergence(f"d_st = {d}, r_st = {rev.r}, latent r_st = {z_r}, shift = {shift} "
                          "(not finite)")
-    _check("d_st", d, cfg.divergence_threshold)
-    _check("generator loss", g, cfg.divergence_threshold)
+    check_statistic("d_st", d, cfg.divergence_threshold)
+    check_statistic("generator loss", g, cfg.divergence_threshold)
     d_opt.zero_grad(set_to_none=True)                                 # step 4
     d_st.backward()
     d_opt.step()

@@ -48,6 +48,24 @@ class Divergence(Exception):
         self.what, self.advice = what, advice
 
 
+def check_data_batch(x: torch.Tensor) -> None:
+    """Raise :class:`Divergence` (a data problem, not a model one) if a training batch holds
+    NaN or inf values."""
+    if not bool(torch.isfinite(x).all()):
+        raise Divergence(f"the training batch holds {int((~torch.isfinite(x)).sum())} NaN/inf "
+                         "values (not finite)", "Clean the training data: the data source "
+                         "returned non-finite values, so no model setting can help.")
+
+
+def check_statistic(name: str, value: float, threshold: float) -> None:
+    """Raise :class:`Divergence` if a step statistic is not finite or exceeds ``threshold``."""
+    if not np.isfinite(value):
+        raise Divergence(f"{name} = {value} (not finite)")
+    if abs(value) > threshold:
+        raise Divergence(f"|{name}| = {abs(value):.3g} exceeds divergence_threshold = "
+                         f"{threshold:.3g}")
+
+
 class TrainingDivergedError(RuntimeError):
     """Raised when an energy or gradient becomes NaN/inf or explodes during training."""
 

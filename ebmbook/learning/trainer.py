@@ -28,8 +28,8 @@ from .._config import require_choice, require_int, require_positive
 from ..energies.potentials import RescaledPotential
 from ..sampling.init import DataInit, NoiseInit, PersistentBank, random_index
 from ..sampling.model import EnergyModel
-from .fit import (Divergence, FitResult, TrainingDivergedError, TrainLog, fit,  # noqa: F401
-                  read_checkpoint)
+from .fit import (Divergence, FitResult, TrainingDivergedError, TrainLog,  # noqa: F401
+                  check_data_batch, check_statistic, fit, read_checkpoint)
 from .optim import OptimizerSchedule
 
 INITS = ("uniform", "gaussian", "data", "persistent")
@@ -107,7 +107,8 @@ class TensorData:
 
 
 def build_energy(net: nn.Module, cfg: TrainConfig) -> RescaledPotential:
-    """The energy U that Langevin samples for a network F under ``cfg``."""
+    """The energy U that Langevin samples for a network F under ``cfg`` (any config with the
+    fields ``eps``, ``rescale`` and ``prior_sigma``: Algorithm 1's or Co-Op's)."""
     return RescaledPotential(net, cfg.eps, rescale=cfg.rescale, prior_sigma=cfg.prior_sigma)
 
 
@@ -141,19 +142,14 @@ def ml_step(model: EnergyModel, source: DataSource, optimizer: OptimizerSchedule
                                                    dtype=x_pos.dtype).to(x_pos.device)
     y0, handle = model.initializer.draw(cfg.batch_size, generator)
     neg = model.short_run(x=y0, generator=generator)
-    if not bool(torch.isfinite(x_pos).all()):
-        raise Divergence(f"the training batch holds {int((~torch.isfinite(x_pos)).sum())} NaN/inf "
-                         "values (not finite)", "Clean the training data: the data source "
-                         "returned non-finite values, so no model setting can help.")
+    check_data_batch(x_pos)
     u_pos = model.energy(x_pos).mean()
     u_neg = model.energy(neg.x).mean()
     d_st = u_pos - u_neg
     d = d_st.item()
     if not (np.isfinite(d) and np.isfinite(neg.r)):
         raise Divergence(f"d_st = {d}, r_st = {neg.r} (not finite)")
-    if abs(d) > cfg.divergence_threshold:
-        raise Divergence(f"|d_st| = {abs(d):.3g} exceeds divergence_threshold = "
-                         f"{cfg.divergence_threshold:.3g}")
+    check_statistic("d_st", d, cfg.divergence_threshold)
     model.initializer.update(handle, neg.x)
     optimizer.zero_grad()
     d_st.backward()
