@@ -114,9 +114,10 @@ class MagnetisedEnergy:
         params = getattr(self.energy, "parameters", None)
         return params() if params is not None else iter(())
 
-    def base_energy(self, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """U from V at the same states (no second network evaluation)."""
-        return (v - self.alpha * self.distance(x)) * self.temperature
+    def base_energy(self, v: torch.Tensor, distance: torch.Tensor) -> torch.Tensor:
+        """U from V and the distance to the target at the same states (no second network
+        evaluation)."""
+        return (v - self.alpha * distance) * self.temperature
 
 
 def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor,
@@ -149,8 +150,8 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
 
     with frozen_parameters(energy):
         state = (langevin_init if sampler == "langevin" else rwm_init)(x, V)
-        u = V.base_energy(state.energy, state.x)
         d = V.distance(state.x)
+        u = V.base_energy(state.energy, d)
         best = d.clone()
         stall = torch.zeros(B, dtype=torch.long, device=x.device)
         barrier = u.clone()
@@ -168,8 +169,8 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
             active = ~done
             new, _ = kernel(state, V, params, generator)
             state = new.select(active, state)
-            u = V.base_energy(state.energy, state.x)
             d = V.distance(state.x)
+            u = V.base_energy(state.energy, d)
             steps = steps + active.long()
             barrier = torch.where(active, torch.maximum(barrier, u), barrier)
             hit = active & (d <= delta)
