@@ -34,11 +34,13 @@ from torch import nn
 
 from . import registry, store
 from ._config import config_hash
+from .energies.generator import LatentEnergy
 from .energies.potentials import RescaledPotential, batched_energy
 from .io import atomic_torch_save
+from .learning.coop import build_coop_model, train_coop
 from .learning.trainer import (TensorData, TrainLog, build_energy, build_model,
                                load_checkpoint_state, train)
-from .models import ImageModelSpec, spec_hash
+from .models import CoopModelSpec, ImageModelSpec, spec_hash
 from .registry import rebuild_command
 from .results import project_root
 from .sampling.init import DataInit, NoiseInit, StoredStates
@@ -72,10 +74,19 @@ class Artifact:
     log: TrainLog | None = None
     extras: dict = field(default_factory=dict)
     model: EnergyModel | None = None
+    generator: nn.Module | None = None   # Co-Op artifacts: the generator g(z)
 
     @property
     def metrics(self) -> dict:
         return self.manifest.get("metrics", {})
+
+    def latent_energy(self, prior: bool = True) -> LatentEnergy:
+        """The cooperative energy (5.2) over latent states, ``U(g(z)) [+ ||z||^2 / 2]``, of a
+        Co-Op artifact."""
+        if self.generator is None:
+            raise ValueError(f"artifact {self.name} has no generator: the latent energy (5.2) "
+                             "exists only for a Co-Op pair (a CoopModelSpec)")
+        return LatentEnergy(self.energy, self.generator, prior=prior)
 
 
 def _initializer(spec: ImageModelSpec, extras: dict, device: str):
@@ -149,6 +160,8 @@ def load_artifact(directory: str | Path, spec: ImageModelSpec, device: str = "cp
     if stored is None:
         return None
     fix = stored.fix()
+    if isinstance(spec, CoopModelSpec):
+        return _load_coop(d, spec, stored, fix, device, name)
     if WEIGHTS not in stored.tensors:
         raise ArtifactError(d / WEIGHTS, f"is missing (not listed in {MANIFEST})", fix)
     net = spec.build_net()
@@ -185,6 +198,9 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
     to resume. Returns the loaded artifact, or ``None`` when stopped early.
     """
     ckpt_dir = _checkpoint_dir(name, spec, checkpoint_dir)
+    if isinstance(spec, CoopModelSpec):
+        return _train_coop(name, spec, directory, ckpt_dir, device, resume, progress, stop_after,
+                           command)
     snap_dir = ckpt_dir / "snapshots"
     x = spec.load_data("train").to(device)
     net = spec.build_net()
@@ -263,3 +279,64 @@ def load_or_train(name: str, spec: ImageModelSpec, *, device: str = "cpu", progr
         return art
     command = command or registry.command_for(name, spec) or f"load_or_train({name!r})"
     return train_artifact(name, spec, cache, device=device, progress=progress, command=command)
+
+
+# ----------------------------------------------------------------------------- Co-Op pairs
+
+GENERATOR = "generator.pt"
+
+
+def _frozen(net: nn.Module, device: str) -> nn.Module:
+    net = net.to(device).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, device: str,
+                resume: bool, progress: bool, stop_after: int | None,
+                command: str | None) -> Artifact | None:
+    """Algorithm 4 on ``spec`` (checkpointed, resumable), saved as a Co-Op artifact: the
+    descriptor's weights in ``weights.pt``, the generator's in ``generator.pt``."""
+    descriptor, generator = spec.build_nets()
+    x = spec.load_data("train").to(device)
+    res = train_coop(descriptor, generator, x, spec.train, checkpoint_dir=ckpt_dir,
+                     resume=resume, progress=progress, device=device, stop_after=stop_after)
+    if res.steps_done < spec.train.n_steps:
+        return None
+    k = res.steps_done
+    metrics = data_energy_stats(res.energy, spec, device)
+    for stat in ("d_st", "r_st", "g_loss", "shift"):
+        metrics[f"final_{stat}"] = float(np.nanmean(getattr(res.log, stat)[max(0, k - 50): k]))
+    if command is None:
+        command = " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else ""
+    store.save(directory, spec, tensors={WEIGHTS: res.descriptor.state_dict(),
+                                         GENERATOR: res.generator.state_dict()},
+               log=res.log.state_dict(), name=name, seed=spec.train.seed, command=command,
+               wall_s=res.log.wall_s, metrics=metrics, info={"steps_done": k})
+    return load_artifact(directory, spec, device=device, name=name)
+
+
+def _load_coop(d: Path, spec: CoopModelSpec, stored, fix: str, device: str,
+               name: str | None) -> Artifact:
+    descriptor, generator = spec.build_nets()
+    for fname, net in ((WEIGHTS, descriptor), (GENERATOR, generator)):
+        if fname not in stored.tensors:
+            raise ArtifactError(d / fname, f"is missing (not listed in {MANIFEST})", fix)
+        try:
+            net.load_state_dict(stored.tensors[fname])
+        except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
+            raise ArtifactError(d / fname, "does not fit the network of its manifest's spec "
+                                f"({type(exc).__name__})", fix) from None
+    descriptor, generator = _frozen(descriptor, device), _frozen(generator, device)
+    log = None
+    if stored.log is not None:
+        try:
+            log = TrainLog(**{k: (float(v) if k == "wall_s" else v) for k, v in stored.log.items()})
+        except (TypeError, ValueError) as exc:
+            raise ArtifactError(d / LOG, f"is not a training log ({type(exc).__name__})",
+                                fix) from None
+    model = build_coop_model(descriptor, generator, spec.train, spec.shape, device)
+    return Artifact(name=name or stored.manifest.get("name", d.name), spec=spec, net=descriptor,
+                    energy=model.energy, manifest=stored.manifest, directory=d, log=log,
+                    model=model, generator=generator)

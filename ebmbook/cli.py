@@ -109,8 +109,8 @@ def _cmd_run(args) -> int:
 def _describe(name: str, spec_or_manifest) -> str:
     """``size cpu (16x16, 6000 steps, spec 858c167bbe7a7a1c)`` for a spec or a manifest."""
     from . import registry
-    from .models import ImageModelSpec, spec_hash
-    if isinstance(spec_or_manifest, ImageModelSpec):
+    from .models import CoopModelSpec, ImageModelSpec, spec_hash
+    if isinstance(spec_or_manifest, (ImageModelSpec, CoopModelSpec)):
         spec = spec_or_manifest
         h, px, steps = spec_hash(spec), spec.image_size, spec.train.n_steps
     else:
@@ -277,7 +277,8 @@ def _parser() -> argparse.ArgumentParser:
                        description="Train a registered image model and save it as an artifact. "
                        "Default output: artifacts/<name> (committed) for --size cpu; "
                        "_build/artifacts/<name>-<spec hash> for other sizes or --steps.")
-    t.add_argument("model", help="fmnist_convergent | fmnist_nonconvergent | all")
+    t.add_argument("model", help="fmnist_convergent | fmnist_nonconvergent | coop_digits03 | "
+                                  "coop_mnist | all")
     t.add_argument("--size", default="cpu", choices=("ci", "cpu", "paper"),
                    help="ci: seconds; cpu: the committed artifacts; paper: thesis scale (GPU)")
     t.add_argument("--device", type=_device, default="cpu",

@@ -18,7 +18,9 @@ import torch
 
 from ._config import config_hash, require_choice, require_int, require_positive
 from .data.images import DATASETS, ImageOptions, load_images
+from .energies.generator import ImageGenerator
 from .energies.potentials import DeepFRAME
+from .learning.coop import CoopConfig
 from .learning.trainer import TrainConfig
 
 
@@ -95,6 +97,74 @@ def build_net(spec: ImageModelSpec) -> DeepFRAME:
                          activation=spec.activation, leak=spec.leak)
 
 
-def spec_hash(spec: ImageModelSpec) -> str:
+def spec_hash(spec: "ImageModelSpec | CoopModelSpec") -> str:
     """The hash an artifact of ``spec`` is stored under (class name and every field)."""
     return config_hash(spec)
+
+
+@dataclass(frozen=True)
+class CoopModelSpec:
+    """Everything that determines a trained Co-Op pair (Appendix A, Algorithm 4): the data, the
+    descriptor F (a DeepFRAME net), the generator g (an :class:`ImageGenerator` with a
+    ``latent_dim``-dimensional N(0, I) latent space) and the Co-Op settings.
+
+    ``metric_images``: the number of held-out images on which the quoted data energy is measured.
+    Every field and the class name enter the hash the artifact is stored under.
+    """
+
+    dataset: str = "mnist_5k"
+    image_size: int = 16
+    classes: tuple[int, ...] | None = None
+    latent_dim: int = 8
+    width: int = 16
+    n_down: int = 2
+    activation: str = "leaky_relu"
+    leak: float = 0.05
+    generator_width: int = 32
+    train: CoopConfig = field(default_factory=CoopConfig)
+    metric_images: int = 500
+
+    def __post_init__(self) -> None:
+        require_choice(self, "dataset", DATASETS)
+        require_int(self, "image_size", minimum=4)
+        require_int(self, "latent_dim", "width", "generator_width", "metric_images")
+        require_int(self, "n_down", minimum=0)
+        require_positive(self, "leak", allow_zero=True)
+        if not isinstance(self.train, CoopConfig):
+            raise ValueError("config field 'train' must be a CoopConfig")
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
+        self.build_nets()  # raises a ValueError naming the size if a net does not fit
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (1, self.image_size, self.image_size)
+
+    def build_nets(self) -> tuple[DeepFRAME, ImageGenerator]:
+        """Freshly initialised (descriptor F, generator g), seeded by ``train.seed``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.train.seed)
+            d = DeepFRAME(1, self.image_size, width=self.width, n_down=self.n_down,
+                          activation=self.activation, leak=self.leak)
+            g = ImageGenerator(self.latent_dim, 1, self.image_size, width=self.generator_width)
+        return d, g
+
+    def options(self, split: str = "train") -> ImageOptions:
+        return ImageOptions(classes=self.classes, size=self.image_size, scale="symmetric",
+                            split=split)
+
+    def load_data(self, split: str = "train") -> torch.Tensor:
+        """The images ``(n, 1, s, s)`` in [-1, 1] of one split (MNIST-5k: the seeded 80/20
+        split of each class; the ``test`` split is never seen in training)."""
+        return load_images(self.dataset, self.options(split)).images
+
+    def load_labelled(self, split: str = "train"):
+        """The :class:`ImageSet` (images and labels) of one split."""
+        return load_images(self.dataset, self.options(split))
+
+    def with_steps(self, n_steps: int) -> "CoopModelSpec":
+        return dataclasses.replace(self, train=dataclasses.replace(self.train, n_steps=n_steps))
+
+    def describe(self) -> str:
+        s = self.image_size
+        return f"{s}x{s}, latent {self.latent_dim}, {self.train.n_steps} steps"

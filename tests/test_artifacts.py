@@ -306,3 +306,34 @@ def test_a_loaded_artifact_carries_its_sampler():
     x0 = nc.model.init(200, torch.Generator().manual_seed(0))   # fresh uniform noise in [-1, 1]
     assert x0.shape == (200, 1, 16, 16) and x0.min() >= -1 and x0.max() <= 1
     assert abs(float(x0.mean())) < 0.01 and abs(float(x0.var()) - 1 / 3) < 0.01
+
+
+def test_a_coop_artifact_keeps_both_nets_and_gives_the_latent_energy(tmp_path):
+    spec = model_spec("coop_digits03", "ci")
+    art = artifacts.train_artifact("coop_digits03", spec, tmp_path / "a", progress=False,
+                                   checkpoint_dir=tmp_path / "ck")
+    state = torch.load(tmp_path / "ck" / "checkpoint.pt", weights_only=False)["learner"]
+    for net, key in ((art.net, "descriptor"), (art.generator, "generator")):
+        for k, v in net.state_dict().items():
+            assert torch.equal(v, state[key][k])
+    assert sorted(art.manifest["files"]) == ["generator.pt", "log.npz", "manifest.json",
+                                             "weights.pt"]
+    z = torch.randn(3, spec.latent_dim)
+    E = art.latent_energy(prior=True)
+    expected = art.energy(art.generator(z)) + 0.5 * z.pow(2).sum(1)
+    torch.testing.assert_close(E(z), expected)
+    # the unit changes the scale only
+    torch.testing.assert_close(art.latent_energy(prior=True).__class__(
+        art.energy, art.generator, prior=True, unit=4.0)(z), expected / 4.0)
+    # the model's sampler starts from the generator
+    assert art.model.init(2, torch.Generator().manual_seed(0)).shape == (2,) + spec.shape
+    again = load_artifact(tmp_path / "a", spec)
+    fresh = data_energy_stats(again.energy, spec)
+    assert fresh["data_energy_mean"] == pytest.approx(art.metrics["data_energy_mean"], rel=1e-6)
+
+
+def test_an_image_model_has_no_latent_energy():
+    spec = model_spec("fmnist_convergent", "cpu")
+    art = load_artifact(ROOT / "artifacts" / "fmnist_convergent", spec)
+    with pytest.raises(ValueError, match="Co-Op"):
+        art.latent_energy()

@@ -108,16 +108,25 @@ class LatentEnergy(nn.Module):
     and is proper; without it (``prior=False``, the authors' MATLAB maps) only U(g(z)) remains,
     which is flat far from the origin where a tanh generator saturates, so far-out z can pass for
     minima.
+
+    ``unit`` divides the whole energy, a choice of units only (minima, barriers and basins do
+    not change; temperatures and barriers then read in that unit), e.g. the sd of U over data
+    for a descriptor whose energies span 1e5 (the rescaled U = F / (eps^2 / 2) with a small eps).
     """
 
-    def __init__(self, energy: nn.Module, generator: nn.Module, prior: bool = True):
+    def __init__(self, energy: nn.Module, generator: nn.Module, prior: bool = True,
+                 unit: float = 1.0):
         super().__init__()
+        if not unit > 0:
+            raise ValueError(f"unit must be > 0, got {unit!r}")
         self.energy, self.generator, self.prior = energy, generator, bool(prior)
+        self.unit = float(unit)
         self.latent_dim = latent_dim_of(generator)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         u = self.energy(self.generator(z))
-        return u + _half_sq(z) if self.prior else u
+        u = u + _half_sq(z) if self.prior else u
+        return u / self.unit if self.unit != 1.0 else u
 
 
 class GeneratorPosterior(nn.Module):

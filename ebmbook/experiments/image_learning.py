@@ -25,7 +25,7 @@ import torch
 
 from .._config import require_choice, require_int
 from ..artifacts import Artifact, load_or_train
-from ..registry import MODEL_SIZES, MODELS, model_spec
+from ..registry import IMAGE_MODELS, MODEL_SIZES, model_spec
 from ..results import Metric
 from ..sampling.init import random_index
 from ._base import ExperimentConfig
@@ -139,7 +139,7 @@ def load_models(config: Config, progress: bool = True) -> dict[str, Artifact]:
     """The two trained artifacts at ``config.model_size`` (trained now if not committed)."""
     return {name: load_or_train(name, model_spec(name, config.model_size), device=config.device,
                                 progress=progress)
-            for name in MODELS}
+            for name in IMAGE_MODELS}
 
 
 
