@@ -5,6 +5,9 @@
   a critical range in between.
 * :func:`energy_drift` -- energy of unmagnetised chains started at local modes, over T
   (Fig 5.2 top): T must be cold enough that the drift stays below the landscape's barriers.
+* :func:`alpha_sweep` -- the same with the leakage of each run (representatives reached per
+  new mode); :func:`leakage_alpha` and :func:`critical_alpha` turn the sweep into an alpha, and
+  :func:`drift_temperature` turns an energy-drift run into a T.
 * :func:`metastable_boundary` -- alpha*(T) for a pair of minima (Figs 4.11/4.12): start high,
   run ``n_trials`` AD trials per alpha, lower alpha by ``factor`` while any trial succeeds.
 
@@ -25,11 +28,47 @@ from ..sampling.spins import sk_sweeps
 from .adelm import ad_batches, adelm
 
 
-def _basins_task(backend, alpha: float, n_iter: int, consolidate_every: int, seed) -> int:
-    """One point of :func:`basins_vs_alpha` (a task): ADELM in-process at one alpha."""
+def _basins_task(backend, alpha: float, n_iter: int, consolidate_every: int, seed,
+                 leakage: bool = False):
+    """One point of :func:`basins_vs_alpha` (a task): ADELM in-process at one alpha. Returns
+    the number of basins, and with ``leakage`` also the mean number of representatives each
+    mode reached (``n_success``, over the iterations after the first)."""
     be = copy.copy(backend)
     be.alpha = alpha
-    return adelm(be, n_iter, consolidate_every=consolidate_every, seed=seed).n_basins
+    res = adelm(be, n_iter, consolidate_every=consolidate_every, seed=seed)
+    if not leakage:
+        return res.n_basins
+    return res.n_basins, float(np.mean(res.n_success[1:])) if n_iter > 1 else 0.0
+
+
+def alpha_sweep(backend, alphas, n_iter: int = 100, consolidate_every: int = 0,
+                progress: bool = False, *, seed: Any = None,
+                executor: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`basins_vs_alpha` (same tasks and seeds, so the counts are equal), also
+    returning the *leakage* at each alpha: the mean number of basin representatives that AD
+    reached from a new mode (Sec 5.1.2: ideally one; many means T or alpha is too high)."""
+    alphas = [float(a) for a in alphas]
+    root = seed_sequence(backend.seed_source() if seed is None else seed)
+    plain = backend.detached()
+    tasks = [(plain, a, n_iter, consolidate_every, child(root, k), True)
+             for k, a in enumerate(alphas)]
+    out = map_tasks(executor, _basins_task, tasks, desc="alpha grid" if progress else None)
+    return (np.array([c for c, _ in out], dtype=np.int64),
+            np.array([lk for _, lk in out], dtype=np.float64))
+
+
+def leakage_alpha(alphas, counts, leakage, limit: float = 1.0) -> float:
+    """The thesis's diagnostic turned into a rule for alpha (Sec 5.1.2): the strongest alpha
+    of the grid at which AD from a new mode reaches on average at most ``limit`` basin
+    representatives (no leakage between basins) while more than one basin is found; the
+    weakest alpha of the grid if none qualifies."""
+    a = np.asarray(alphas, dtype=np.float64).reshape(-1)
+    c = np.asarray(counts).reshape(-1)
+    lk = np.asarray(leakage, dtype=np.float64).reshape(-1)
+    if not (a.size == c.size == lk.size and a.size >= 1):
+        raise ValueError("alphas, counts and leakage must have the same length >= 1")
+    ok = np.flatnonzero((lk <= limit) & (c > 1))
+    return float(a[ok].max()) if ok.size else float(a.min())
 
 
 def basins_vs_alpha(backend, alphas, n_iter: int = 100, consolidate_every: int = 0,
@@ -108,3 +147,71 @@ def metastable_boundary(backend, a, b, *, alpha_start: float, n_trials: int = 20
                     return last
                 last = al
     return last
+
+
+def continuous_energy_drift(energy, modes, temperatures, *, n_steps: int, eps: float,
+                            seed: Any = None) -> np.ndarray:
+    """Energy of unmagnetised chains started at local ``modes`` (M, ...) of a continuous energy
+    U, for each temperature T: the AD sampler with alpha = 0 (Langevin on U/T with step ``eps``,
+    :func:`ebmbook.sampling.langevin.langevin`). Returns (len(temperatures), M, n_steps + 1)
+    energies U; temperature ``k`` is seeded ``child(root, k)``."""
+    import torch
+
+    from ..parallel import torch_generator
+    from ..sampling.langevin import langevin
+    from .ad import MagnetisedEnergy
+    T = [float(t) for t in np.asarray(temperatures, dtype=np.float64).reshape(-1)]
+    if not all(t > 0 for t in T):
+        raise ValueError(f"temperatures must be > 0, got {T}")
+    root = seed_sequence(seed)
+    out = []
+    for k, t in enumerate(T):
+        V = MagnetisedEnergy(energy, modes, t, 0.0)   # V = U / T
+        res = langevin(V, modes.detach(), n_steps=int(n_steps), eps=eps, noise=1.0,
+                       generator=torch_generator(child(root, k), device=modes.device),
+                       record_energy=True)
+        out.append(res.energy.detach().cpu().numpy().astype(np.float64).T * t)   # back to U
+    return np.stack(out)
+
+
+def drift_temperature(temperatures, drift: np.ndarray, barrier_scale: float,
+                      fraction: float = 0.25) -> float:
+    """The thesis's rule for T (Sec 5.1.2): the warmest T whose unmagnetised chains stay near
+    their mode, i.e. whose energy over the last half of the run sits on average at most
+    ``fraction`` of ``barrier_scale`` (a typical barrier of the landscape, e.g. the median 1D
+    barrier between modes) above the lowest energy the chain reached. Measuring from the lowest
+    point rather than the start keeps a chain that first slides further down a shallow slope
+    (a mode search stopped short of the minimum) from hiding its thermal excursion. ``drift``
+    is (n_T, M, steps + 1) as from :func:`continuous_energy_drift`. Falls back to the coldest T
+    if none qualifies."""
+    T = np.asarray(temperatures, dtype=np.float64).reshape(-1)
+    d = np.asarray(drift, dtype=np.float64)
+    if d.ndim != 3 or d.shape[0] != T.size:
+        raise ValueError(f"drift must have shape (n_T={T.size}, modes, steps + 1), got {d.shape}")
+    if not barrier_scale > 0:
+        raise ValueError(f"barrier_scale must be > 0, got {barrier_scale!r}")
+    half = d.shape[2] // 2
+    rise = (d[:, :, half:].mean(axis=2) - d.min(axis=2)).mean(axis=1)
+    ok = np.flatnonzero(rise <= fraction * barrier_scale)
+    return float(T[ok].max()) if ok.size else float(T.min())
+
+
+def critical_alpha(alphas, counts) -> float:
+    """The thesis's rule for alpha (Sec 5.1.2): the middle of the critical range of the curve
+    "basins found vs log alpha", where magnetisation and the landscape compete on equal
+    footing. Defined here as the alpha where the count crosses the geometric mean of its
+    largest and smallest values (log-linear interpolation between grid points; the curve is
+    decreasing in alpha up to noise)."""
+    a = np.asarray(alphas, dtype=np.float64).reshape(-1)
+    c = np.asarray(counts, dtype=np.float64).reshape(-1)
+    if a.size != c.size or a.size < 2:
+        raise ValueError("alphas and counts must have the same length >= 2")
+    if np.any(a <= 0) or np.any(np.diff(a) <= 0):
+        raise ValueError("alphas must be positive and increasing")
+    level = np.log(np.sqrt(c.max() * max(c.min(), 1.0)))
+    lc = np.log(np.maximum(c, 1.0))
+    for i in range(a.size - 1):
+        if lc[i] >= level >= lc[i + 1] and lc[i] != lc[i + 1]:
+            w = (lc[i] - level) / (lc[i] - lc[i + 1])
+            return float(np.exp(np.log(a[i]) + w * (np.log(a[i + 1]) - np.log(a[i]))))
+    return float(a[np.argmin(np.abs(lc - level))])

@@ -267,3 +267,33 @@ def train_coop(descriptor_net: nn.Module, generator_net: nn.Module, data: Any, c
     return CoopResult(descriptor=learner.descriptor, generator=learner.generator,
                       energy=learner.energy, model=learner.model, log=res.log, config=cfg,
                       steps_done=res.steps_done, resumed_from=res.resumed_from)
+
+
+def infer_latents(generator_net: nn.Module, x: torch.Tensor, *, sigma: float = 0.3,
+                  n_starts: int = 4, rate: float = 0.01, n_steps: int = 300,
+                  generator: torch.Generator | None = None,
+                  chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """The latent code of each image: the mode of the generator posterior (A.1)
+    ``||x - g(z)||^2 / (2 sigma^2) + ||z||^2 / 2`` by gradient descent
+    (:func:`ebmbook.landscape.ad.local_modes`) from ``n_starts`` N(0, I) starts (the first is
+    z = 0), keeping the lowest. Returns (codes (n, d), posterior energies (n,))."""
+    from ..landscape.ad import local_modes
+    if not (isinstance(n_starts, int) and n_starts >= 1):
+        raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}")
+    d = latent_dim_of(generator_net)
+    codes, energies = [], []
+    for lo in range(0, x.shape[0], chunk):
+        xb = x[lo:lo + chunk]
+        n = xb.shape[0]
+        z0 = torch.randn((n_starts, n, d), generator=generator, dtype=xb.dtype,
+                         device=generator.device if generator is not None else xb.device)
+        z0 = z0.to(xb.device)
+        z0[0] = 0.0
+        post = GeneratorPosterior(generator_net, xb.repeat(n_starts, *([1] * (xb.dim() - 1))),
+                                  sigma)
+        z, u = local_modes(post, z0.reshape(n_starts * n, d), rate=rate, n_steps=n_steps)
+        z, u = z.detach().reshape(n_starts, n, d), u.detach().reshape(n_starts, n)
+        best = u.argmin(0)
+        codes.append(z[best, torch.arange(n)])
+        energies.append(u[best, torch.arange(n)])
+    return torch.cat(codes), torch.cat(energies)

@@ -1,0 +1,148 @@
+"""Cluster scores, the judge, the tuning rules for T and alpha, and latent inference, each against
+an oracle: hand-counted partitions and scikit-learn's metrics, synthetic tuning curves with a
+known answer, and the closed-form posterior mode of a linear generator."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from torch import nn
+
+from ebmbook.diagnostics.clustering import (basin_readings, fit_judge, matched_baselines,
+                                            partition_scores, purity)
+from ebmbook.landscape.tuning import (continuous_energy_drift, critical_alpha, drift_temperature,
+                                      leakage_alpha)
+from ebmbook.learning.coop import infer_latents
+
+
+def test_purity_and_scores_on_a_hand_made_partition():
+    true = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+    pred = np.array([5, 5, 7, 7, 7, 7, 9, 9, 9, 9])
+    # cluster 5: {0,0} -> 2; cluster 7: {0,1,1,1} -> 3; cluster 9: {2,2,2,2} -> 4  => 9 / 10
+    assert purity(true, pred) == pytest.approx(0.9)
+    s = partition_scores(true, pred)
+    assert s["nmi"] == pytest.approx(normalized_mutual_info_score(true, pred))
+    assert s["ari"] == pytest.approx(adjusted_rand_score(true, pred))
+    assert s["k"] == 3
+    # a relabelled perfect partition scores 1 on all three; one cluster has purity = top class
+    assert partition_scores(true, true + 10) == {"purity": 1.0, "nmi": 1.0, "ari": 1.0, "k": 3}
+    assert purity(true, np.zeros(10)) == pytest.approx(0.4)
+
+
+def test_scores_reject_bad_input():
+    with pytest.raises(ValueError, match="differ in length"):
+        purity([0, 1], [0])
+    with pytest.raises(ValueError, match="1-D"):
+        purity(np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_matched_baselines_recover_separated_blobs():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [10, 0], [0, 10]])
+    X = np.concatenate([c + rng.normal(size=(30, 2)) for c in centres])
+    y = np.repeat([0, 1, 2], 30)
+    out = matched_baselines(X, 3, seed=0)
+    for lab in out.values():
+        assert partition_scores(y, lab)["ari"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="k must be"):
+        matched_baselines(X, 0)
+
+
+def test_judge_reads_separable_classes_and_basins():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 1, 4, 4))
+    y = np.repeat([0, 1], 100)
+    X[y == 1, 0, 0, 0] += 6.0
+    judge = fit_judge(X[::2], y[::2], X[1::2], y[1::2])
+    assert judge.accuracy > 0.95 and judge.n_test == 100
+    basins = np.array([0, 0, 0, 1, 1, 2])
+    reads = np.array([3, 3, 4, 5, 5, 6])
+    label, share, size = basin_readings(basins, reads)
+    assert label.tolist() == [3, 5, 6]
+    np.testing.assert_allclose(share, [2 / 3, 1.0, 1.0])
+    assert size.tolist() == [3, 2, 1]
+
+
+def test_critical_alpha_is_the_geometric_midpoint_of_the_curve():
+    alphas = np.array([1.0, 10.0, 100.0, 1000.0])
+    counts = np.array([16, 16, 1, 1])
+    # level: sqrt(16 * 1) = 4, i.e. half way in log count between alpha 10 and 100 -> sqrt(1000)
+    assert critical_alpha(alphas, counts) == pytest.approx(np.sqrt(1000.0))
+    with pytest.raises(ValueError, match="increasing"):
+        critical_alpha([10.0, 1.0], [1, 2])
+
+
+def test_drift_temperature_picks_the_warmest_quiet_temperature():
+    T = [0.1, 1.0, 10.0]
+    steps = np.arange(11)
+    # the energy rises linearly at rate 0.01 * T per step for 4 chains
+    drift = np.stack([np.tile(0.01 * t * steps, (4, 1)) for t in T])
+    # mean rise over the last half: 0.01 * T * mean(5..10) = 0.075 * T
+    assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.1) == 1.0
+    assert drift_temperature(T, drift, barrier_scale=1.0, fraction=1.0) == 10.0
+    assert drift_temperature(T, drift, barrier_scale=1e-6) == 0.1   # none qualifies: coldest
+
+
+class Quadratic(nn.Module):
+    def forward(self, x):
+        return 0.5 * (x ** 2).sum(1)
+
+
+def test_continuous_energy_drift_matches_equipartition():
+    # Langevin on U/T with U = |x|^2/2 in d dims has stationary E[U] = d T / 2 (up to the
+    # step's bias: per-dim variance eps^2 / (2c - c^2) with c = eps^2 / (2T), +3% here)
+    d, T, eps = 4, 2.0, 0.5
+    x0 = torch.zeros(400, d)
+    drift = continuous_energy_drift(Quadratic(), x0, [T, 4 * T], n_steps=300, eps=eps, seed=0)
+    assert drift.shape == (2, 400, 301)
+    assert np.all(drift[:, :, 0] == 0)
+    assert drift[0, :, 100:].mean() == pytest.approx(d * T / 2, rel=0.1)
+    assert drift[1, :, 100:].mean() == pytest.approx(d * 4 * T / 2, rel=0.1)
+
+
+class LinearGenerator(nn.Module):
+    def __init__(self, W):
+        super().__init__()
+        self.W = nn.Parameter(W, requires_grad=False)
+        self.latent_dim = W.shape[1]
+
+    def forward(self, z):
+        return z @ self.W.T
+
+
+def test_infer_latents_finds_the_closed_form_posterior_mode():
+    # x = W z + noise(sigma): the posterior mode is (W^T W / s^2 + I)^-1 W^T x / s^2
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(6, 2, generator=g, dtype=torch.float64)
+    x = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    sigma = 0.5
+    A = W.T @ W / sigma ** 2 + torch.eye(2, dtype=torch.float64)
+    expected = torch.linalg.solve(A, (x @ W).T / sigma ** 2).T
+    z, _ = infer_latents(LinearGenerator(W), x, sigma=sigma, n_starts=2, rate=0.02,
+                         n_steps=3000, generator=g)
+    torch.testing.assert_close(z, expected, atol=1e-5, rtol=0)
+
+
+def test_leakage_alpha_takes_the_strongest_alpha_without_leakage():
+    alphas = [1.0, 3.0, 10.0, 30.0]
+    counts = [8, 7, 3, 1]
+    leakage = [0.2, 0.9, 2.5, 1.0]      # at 30 there is no leakage but one basin: excluded
+    assert leakage_alpha(alphas, counts, leakage) == 3.0
+    assert leakage_alpha(alphas, counts, leakage, limit=3.0) == 10.0
+    assert leakage_alpha(alphas, counts, [5, 5, 5, 5]) == 1.0      # none qualifies: weakest
+
+
+def test_alpha_sweep_counts_equal_basins_vs_alpha():
+    from ebmbook.energies.landscapes import MultiWell1D
+    from ebmbook.landscape.adelm import ContinuousBackend
+    from ebmbook.landscape.tuning import alpha_sweep, basins_vs_alpha
+
+    def propose(n, g):
+        return torch.rand((n, 1), generator=g, dtype=torch.float64) * 8 - 4
+    be = ContinuousBackend(MultiWell1D(), propose, temperature=0.05, alpha=1.0, eps=0.05,
+                           max_steps=300, descent_steps=300)
+    alphas = [0.1, 10.0, 1000.0]
+    counts, leak = alpha_sweep(be, alphas, n_iter=5, seed=3)
+    assert counts.tolist() == basins_vs_alpha(be, alphas, n_iter=5, seed=3).tolist()
+    assert leak.shape == (3,) and np.all(leak >= 0)
+    assert counts[-1] <= counts[0]
