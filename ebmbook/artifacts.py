@@ -146,7 +146,34 @@ def read_manifest(directory: str | Path) -> dict | None:
     return store.read_manifest(directory)
 
 
-def load_artifact(directory: str | Path, spec: ImageModelSpec, device: str = "cpu",
+def _load_weights(d: Path, stored, fname: str, net: nn.Module, fix: str,
+                  device: str) -> nn.Module:
+    """``net`` with the state dict ``fname`` of a stored artifact, frozen in eval mode; a
+    missing or mismatched file raises :class:`ArtifactError` naming it."""
+    if fname not in stored.tensors:
+        raise ArtifactError(d / fname, f"is missing (not listed in {MANIFEST})", fix)
+    try:
+        net.load_state_dict(stored.tensors[fname])
+    except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
+        raise ArtifactError(d / fname, "does not fit the network of its manifest's spec "
+                            f"({type(exc).__name__})", fix) from None
+    net = net.to(device).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def _load_log(d: Path, stored, fix: str) -> TrainLog | None:
+    if stored.log is None:
+        return None
+    try:
+        return TrainLog(**{k: (float(v) if k == "wall_s" else v) for k, v in stored.log.items()})
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(d / LOG, f"is not a training log ({type(exc).__name__})",
+                            fix) from None
+
+
+def load_artifact(directory: str | Path, spec: ImageModelSpec | CoopModelSpec, device: str = "cpu",
                   name: str | None = None) -> Artifact | None:
     """The artifact in ``directory`` if its manifest's hash equals ``spec``'s; else ``None``.
     A damaged file raises :class:`ArtifactError` naming it and how to restore or rebuild it."""
@@ -162,24 +189,8 @@ def load_artifact(directory: str | Path, spec: ImageModelSpec, device: str = "cp
     fix = stored.fix()
     if isinstance(spec, CoopModelSpec):
         return _load_coop(d, spec, stored, fix, device, name)
-    if WEIGHTS not in stored.tensors:
-        raise ArtifactError(d / WEIGHTS, f"is missing (not listed in {MANIFEST})", fix)
-    net = spec.build_net()
-    try:
-        net.load_state_dict(stored.tensors[WEIGHTS])
-    except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
-        raise ArtifactError(d / WEIGHTS, "does not fit the network of its manifest's spec "
-                            f"({type(exc).__name__})", fix) from None
-    net = net.to(device).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    log = None
-    if stored.log is not None:
-        try:
-            log = TrainLog(**{k: (float(v) if k == "wall_s" else v) for k, v in stored.log.items()})
-        except (TypeError, ValueError) as exc:
-            raise ArtifactError(d / LOG, f"is not a training log ({type(exc).__name__})",
-                                fix) from None
+    net = _load_weights(d, stored, WEIGHTS, spec.build_net(), fix, device)
+    log = _load_log(d, stored, fix)
     extras = stored.tensors.get(EXTRAS, {})
     model = build_model(net, spec.train, _initializer(spec, extras, device), spec.shape)
     return Artifact(name=name or stored.manifest.get("name", d.name), spec=spec, net=net,
@@ -286,11 +297,6 @@ def load_or_train(name: str, spec: ImageModelSpec, *, device: str = "cpu", progr
 GENERATOR = "generator.pt"
 
 
-def _frozen(net: nn.Module, device: str) -> nn.Module:
-    net = net.to(device).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
 
 
 def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, device: str,
@@ -320,22 +326,9 @@ def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, devic
 def _load_coop(d: Path, spec: CoopModelSpec, stored, fix: str, device: str,
                name: str | None) -> Artifact:
     descriptor, generator = spec.build_nets()
-    for fname, net in ((WEIGHTS, descriptor), (GENERATOR, generator)):
-        if fname not in stored.tensors:
-            raise ArtifactError(d / fname, f"is missing (not listed in {MANIFEST})", fix)
-        try:
-            net.load_state_dict(stored.tensors[fname])
-        except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
-            raise ArtifactError(d / fname, "does not fit the network of its manifest's spec "
-                                f"({type(exc).__name__})", fix) from None
-    descriptor, generator = _frozen(descriptor, device), _frozen(generator, device)
-    log = None
-    if stored.log is not None:
-        try:
-            log = TrainLog(**{k: (float(v) if k == "wall_s" else v) for k, v in stored.log.items()})
-        except (TypeError, ValueError) as exc:
-            raise ArtifactError(d / LOG, f"is not a training log ({type(exc).__name__})",
-                                fix) from None
+    descriptor = _load_weights(d, stored, WEIGHTS, descriptor, fix, device)
+    generator = _load_weights(d, stored, GENERATOR, generator, fix, device)
+    log = _load_log(d, stored, fix)
     model = build_coop_model(descriptor, generator, spec.train, spec.shape, device)
     return Artifact(name=name or stored.manifest.get("name", d.name), spec=spec, net=descriptor,
                     energy=model.energy, manifest=stored.manifest, directory=d, log=log,

@@ -57,6 +57,7 @@ EXPERIMENTS: dict[str, str] = {
     "image_learning": "ebmbook.experiments.image_learning",
     "short_run_generation": "ebmbook.experiments.short_run_generation",
     "chaos_and_optimisers": "ebmbook.experiments.chaos_and_optimisers",
+    "digit_maps": "ebmbook.experiments.digit_maps",
 }
 
 

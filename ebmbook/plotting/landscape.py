@@ -22,14 +22,15 @@ def _layout(dg):
 
 def dg_figure(dg, ax=None, *, circles: bool = True, merge_colors=None, leaf_colors=None,
             images=None, members=None, leaf_labels=None, title: str | None = None,
-            ylabel: str = "energy", max_circle: float = 300.0):
+            ylabel: str = "energy", max_circle: float = 300.0, image_zoom: float | None = None):
     """Draw a disconnectivity graph (Algorithm 2; Sec 5.1.1 conventions).
 
     Leaves sit at basin minimum energies and merges at barrier heights; merges at ``inf`` are
     drawn at the top. ``circles`` draws a circle at each leaf sized by the number of modes in the
     basin. ``merge_colors`` colours each merge's horizontal bar (Fig 5.4), ``leaf_colors`` marks
     leaves with dots (Fig 5.1). ``images`` (one 2D array per leaf) are drawn under the leaves and
-    ``members`` (a list per leaf of 2D arrays) above them.
+    ``members`` (a list per leaf of 2D arrays) above them, magnified by ``image_zoom`` (default:
+    shrinking with the number of leaves).
     """
     fig = None
     if ax is None:
@@ -67,7 +68,8 @@ def dg_figure(dg, ax=None, *, circles: bool = True, merge_colors=None, leaf_colo
     lo = finite.min() - 0.08 * span
     if images is not None:
         for i, im in enumerate(images):
-            ab = AnnotationBbox(OffsetImage(im, zoom=max(0.4, 6.0 / max(dg.n, 1)), cmap="gray"),
+            zoom = image_zoom or max(0.4, 6.0 / max(dg.n, 1))
+            ab = AnnotationBbox(OffsetImage(im, zoom=zoom, cmap="gray"),
                                 (x[i], lo), xycoords="data", frameon=False,
                                 box_alignment=(0.5, 1.0))
             ax.add_artist(ab)
@@ -75,9 +77,10 @@ def dg_figure(dg, ax=None, *, circles: bool = True, merge_colors=None, leaf_colo
     if members is not None:
         for i, ims in enumerate(members):
             for r, im in enumerate(ims):
-                ab = AnnotationBbox(OffsetImage(im, zoom=max(0.3, 4.0 / max(dg.n, 1)),
-                                                cmap="gray"),
-                                    (x[i], top + (0.12 + 0.12 * r) * span), frameon=False)
+                zoom = image_zoom or max(0.3, 4.0 / max(dg.n, 1))
+                ab = AnnotationBbox(OffsetImage(im, zoom=zoom, cmap="gray"),
+                                    (x[i], top + (0.12 + 0.12 * r) * span), frameon=False,
+                                    box_alignment=(0.5, 0.0))   # grows upward from its anchor
                 ax.add_artist(ab)
         top += (0.15 + 0.12 * max((len(m) for m in members), default=0)) * span
     ax.set_ylim(lo, top + 0.05 * span)

@@ -1,0 +1,498 @@
+"""Chapter 5.2.2: ADELM maps of Co-Op latent energies of digits (Figs 5.6, 5.7) and their
+basins read as unsupervised clusters.
+
+Two committed Co-Op artifacts (:mod:`ebmbook.registry`): ``coop_digits03`` (digits 0-3, 2-D
+latent space) and ``coop_mnist`` (all ten digits, 8-D). For each, the mapped energy is the
+cooperative latent energy (5.2) with its N(0, I) prior, ``(U(g(z)) + ||z||^2 / 2) / s``, where
+the unit ``s`` is the sd of U over held-out images (from the artifact's manifest), so that
+temperatures and barriers read in data-energy sds.
+
+One map (:func:`map_latent`):
+
+1. **tune T** (Sec 5.1.2, Fig 5.2 top): local modes of a few N(0, I) proposals, the median
+   rise of the 1D linear barrier above the higher end, over the random pairs of them whose line
+   crosses a barrier at all (the landscape's typical barrier), and the energy
+   of unmagnetised Langevin chains from the modes over a log grid of T; T is the warmest whose
+   mean energy rise stays below ``drift_fraction`` of that barrier
+   (:func:`ebmbook.landscape.tuning.drift_temperature`);
+2. **tune alpha** (Fig 5.2 bottom): ``tune_iter`` ADELM iterations at each alpha of a log grid,
+   recording the basins found and the *leakage* (how many representatives AD reaches from a new
+   mode; the thesis: ideally one, many means T or alpha is too high); alpha is the strongest
+   one whose leakage is at most ``leakage_limit`` while more than one basin is found
+   (:func:`ebmbook.landscape.tuning.leakage_alpha`);
+3. **ADELM** (Algorithm 3) with proposals z ~ N(0, I), then AD barriers between the basin
+   representatives (:func:`ebmbook.landscape.barriers.ad_barrier_matrix`) and the DG.
+
+No label is used to choose T or alpha. Labels enter only afterwards, through a *judge*
+(:class:`ebmbook.diagnostics.clustering.Judge`: logistic regression on pixels fitted on the
+MNIST-5k images the Co-Op nets never saw, its accuracy measured on the others) that reads the
+images g(mode) of each basin's members.
+
+Beyond the thesis (:func:`basin_clusters`): every training image of the MNIST map is given a
+latent code (the mode of the generator posterior), descended to its local mode of the latent
+energy and given the basin of the nearest mapped mode; the partition is scored against the
+labels (purity, NMI, ARI) beside KMeans and SpectralClustering on raw pixels and on the same
+latent codes at the same number of clusters.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .._config import require_int, require_positive
+from ..artifacts import Artifact, load_or_train
+from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
+                                      partition_scores)
+from ..energies.generator import LatentEnergy
+from ..landscape.adelm import ADELMResult, ContinuousBackend, adelm
+from ..landscape.ad import local_modes
+from ..landscape.barriers import ad_barrier_matrix, linear_barrier
+from ..landscape.dgraph import DisconnectivityGraph, disconnectivity_graph
+from ..landscape.tuning import (alpha_sweep, continuous_energy_drift, drift_temperature,
+                                leakage_alpha)
+from ..learning.coop import infer_latents
+from ..parallel import child, seed_sequence, torch_generator
+from ..registry import model_spec
+from ..results import Metric
+from ._base import ExperimentConfig
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    """The settings of one latent map (see the module docstring for the steps)."""
+
+    ad_eps: float = 0.1             # AD Langevin step in latent units
+    delta: float = 0.3              # AD success: within this L2 distance of the target
+    improvement_limit: int = 50     # AD failure: this many steps without getting closer
+    max_steps: int = 400
+    descent_rate: float = 0.3       # gradient-descent rate of the local mode search
+    descent_steps: int = 200
+    drift_temperatures: tuple = (0.01, 0.03, 0.1, 0.3, 1.0)
+    drift_modes: int = 8
+    drift_steps: int = 200
+    drift_fraction: float = 0.25
+    tune_alphas: tuple = (0.3, 1.0, 3.0, 10.0, 30.0)
+    tune_iter: int = 6
+    leakage_limit: float = 1.0      # alpha rule: at most this many representatives reached
+    adelm_iter: int = 30
+    barrier_alpha_factors: tuple = (1.0, 2.0, 4.0)
+    barrier_repeats: int = 1
+    chunk_size: int = 256
+
+    def __post_init__(self):
+        require_positive(self, "ad_eps", "delta", "descent_rate", "drift_fraction")
+        require_int(self, "improvement_limit", "max_steps", "descent_steps", "drift_modes",
+                    "drift_steps", "tune_iter", "adelm_iter", "barrier_repeats", "chunk_size")
+        for name in ("drift_temperatures", "tune_alphas", "barrier_alpha_factors"):
+            v = getattr(self, name)
+            if len(v) < 2 or any(not a > 0 for a in v) or list(v) != sorted(v):
+                raise ValueError(f"config field {name!r} = {v!r} is invalid: it must be an "
+                                 "increasing sequence of at least two positive numbers")
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    model_size: str = "cpu"          # which size of the Co-Op artifacts to load (cpu: committed)
+    digits03: MapSettings = field(default_factory=MapSettings)
+    mnist: MapSettings = field(default_factory=lambda: MapSettings(
+        adelm_iter=25, tune_iter=5, delta=0.5, barrier_alpha_factors=(1.0, 3.0)))
+    members_shown: int = 3           # random basin members drawn above each DG leaf
+    cluster_images: int = 800        # MNIST training images assigned to basins (beyond thesis)
+    barrier_pairs: int = 6           # pairs of MNIST representatives for Fig 5.8
+    infer_starts: int = 2
+    infer_steps: int = 150
+    tsne_seeds: tuple = (0, 1)
+    progress: bool = True
+
+    SIZES: ClassVar = {
+        "ci": {},
+        "paper": {"model_size": "paper",
+                  "cluster_images": 4000, "barrier_pairs": 30, "infer_starts": 4,
+                  "infer_steps": 300,
+                  "digits03": MapSettings(adelm_iter=1000, tune_iter=100, drift_modes=32,
+                                          drift_steps=1000, max_steps=5000, descent_steps=2000,
+                                          barrier_alpha_factors=(1.0, 1.5, 2.25, 3.4, 5.0),
+                                          barrier_repeats=5),
+                  "mnist": MapSettings(adelm_iter=5000, tune_iter=100, drift_modes=32, delta=0.5,
+                                       drift_steps=1000, max_steps=5000, descent_steps=2000,
+                                       barrier_alpha_factors=(1.0, 1.5, 2.25, 3.4, 5.0),
+                                       barrier_repeats=5)},
+    }
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.model_size not in ("ci", "cpu", "paper"):
+            raise ValueError(f"config field 'model_size' = {self.model_size!r} is invalid: it "
+                             "must be 'ci', 'cpu' or 'paper'")
+        require_int(self, "members_shown", minimum=0)
+        require_int(self, "infer_starts", "infer_steps")
+        require_int(self, "cluster_images")
+        require_int(self, "barrier_pairs", minimum=0)
+        for name in ("digits03", "mnist"):
+            if not isinstance(getattr(self, name), MapSettings):
+                raise ValueError(f"config field {name!r} must be a MapSettings")
+
+
+class _Proposals:
+    """z ~ N(0, I_d) proposals (picklable, for the backend)."""
+
+    def __init__(self, d: int):
+        self.d = d
+
+    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn((n, self.d), generator=generator)
+
+
+@dataclass
+class LatentMap:
+    """One ADELM map of a latent energy and its tuning."""
+
+    name: str
+    artifact: Artifact
+    energy: LatentEnergy
+    settings: MapSettings
+    temperature: float
+    alpha: float
+    barrier_scale: float            # median 1D barrier between the tuning modes
+    drift: np.ndarray               # (n_T, modes, steps + 1)
+    tune_counts: np.ndarray         # basins vs tune_alphas
+    tune_leakage: np.ndarray        # representatives reached per new mode, vs tune_alphas
+    adelm: ADELMResult
+    barriers: np.ndarray            # AD barrier matrix between representatives
+    dg: DisconnectivityGraph
+    reads: np.ndarray               # judge's label of each mode's image g(mode)
+    basin_label: np.ndarray         # judge's majority label per basin
+    basin_share: np.ndarray         # share of the majority label per basin
+    radius_prior: float = float("nan")     # mean |z| of the tuning modes with the prior term
+    radius_no_prior: float = float("nan")  # the same descents without it
+    tsne: list = field(default_factory=list)   # 2-D embeddings of the modes, one per seed
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def n_basins(self) -> int:
+        return self.adelm.n_basins
+
+    def images(self, z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.artifact.generator(z)
+
+    def single_digit_basins(self, share: float = 0.8) -> int:
+        """Basins whose members the judge reads as one digit (majority share >= ``share``)."""
+        return int(np.sum(self.basin_share >= share))
+
+    def digits_with_own_basin(self, share: float = 0.5) -> int:
+        """Digits d that own a basin the judge reads mostly (share >= ``share``) as d."""
+        return int(np.unique(self.basin_label[self.basin_share >= share]).size)
+
+    def same_label_merge_gap(self) -> tuple[float, float]:
+        """Median DG merge height (cophenetic barrier) between basins the judge reads as the
+        same digit, and between basins read as different digits (nan if no such pair)."""
+        C = self.dg.cophenetic()
+        lab = self.basin_label
+        ii, jj = np.triu_indices(len(lab), 1)
+        same = lab[ii] == lab[jj]
+        h = C[ii, jj]
+        f = np.isfinite(h)
+        med = [float(np.median(h[m & f])) if np.any(m & f) else float("nan")
+               for m in (same, ~same)]
+        return med[0], med[1]
+
+
+def load_pair(name: str, size: str, device: str = "cpu", progress: bool = False) -> Artifact:
+    """The Co-Op artifact of a registered model at a size (committed at ``cpu``; other sizes
+    are trained into ``_build/artifacts`` on first use)."""
+    return load_or_train(name, model_spec(name, size), device=device, progress=progress)
+
+
+def fit_digit_judge(art: Artifact) -> Judge:
+    """The judge: logistic regression on the pixels of the MNIST-5k images the Co-Op nets never
+    saw (the held-out ``test`` split of every digit), its accuracy measured on the ``train``
+    split of all ten digits."""
+    spec = art.spec
+    opts = dict(size=spec.image_size, scale="symmetric")
+    from ..data.images import load_images
+    tr = load_images(spec.dataset, split="test", **opts)
+    te = load_images(spec.dataset, split="train", **opts)
+    return fit_judge(tr.images, tr.labels, te.images, te.labels)
+
+
+def map_latent(name: str, art: Artifact, s: MapSettings, judge: Judge, *, seed: int,
+               progress: bool = True, tsne_seeds=()) -> LatentMap:
+    """Tune T and alpha, run ADELM and the AD barrier matrix on one latent energy."""
+    timings: dict[str, float] = {}
+    root = seed_sequence(seed)
+    unit = float(art.metrics.get("data_energy_sd", 1.0))
+    E = LatentEnergy(art.energy, art.generator, prior=True, unit=unit)
+    d = E.latent_dim
+    propose = _Proposals(d)
+
+    def backend(T: float, alpha: float) -> ContinuousBackend:
+        return ContinuousBackend(E, propose, temperature=T, alpha=alpha, eps=s.ad_eps,
+                                 generator=torch_generator(child(root, 9)), delta=s.delta,
+                                 improvement_limit=s.improvement_limit, max_steps=s.max_steps,
+                                 descent_rate=s.descent_rate, descent_steps=s.descent_steps,
+                                 chunk_size=s.chunk_size)
+
+    # 1. T by energy drift, relative to the median 1D barrier between modes
+    t0 = time.perf_counter()
+    z0 = propose(s.drift_modes, torch_generator(child(root, 0)))
+    modes, _ = local_modes(E, z0, rate=s.descent_rate, n_steps=s.descent_steps)
+    modes = modes.detach()
+    bare, _ = local_modes(LatentEnergy(art.energy, art.generator, prior=False, unit=unit), z0,
+                          rate=s.descent_rate, n_steps=s.descent_steps)
+    radii = (float(modes.norm(dim=1).mean()), float(bare.detach().norm(dim=1).mean()))
+    gp = torch_generator(child(root, 1))
+    perm = torch.randperm(s.drift_modes, generator=gp)
+    lin = linear_barrier(E, modes, modes[perm])
+    e_modes = E(modes).detach().numpy()
+    rises = (lin - np.maximum(e_modes, e_modes[perm.numpy()]))
+    rises = rises[rises > 1e-6 * max(1.0, float(np.abs(e_modes).max()))]
+    # the typical barrier: the median rise of the lines that cross one (pairs in one valley rise
+    # by ~0); if none does, the spread of the modes' energies
+    barrier_scale = float(np.median(rises)) if rises.size else float(np.std(e_modes)) or 1.0
+    drift = continuous_energy_drift(E, modes, s.drift_temperatures, n_steps=s.drift_steps,
+                                    eps=s.ad_eps, seed=child(root, 2))
+    T = drift_temperature(s.drift_temperatures, drift, barrier_scale, s.drift_fraction)
+    timings["tune_T"] = time.perf_counter() - t0
+
+    # 2. alpha by basins found vs log alpha
+    t0 = time.perf_counter()
+    counts, leak = alpha_sweep(backend(T, s.tune_alphas[0]), s.tune_alphas, n_iter=s.tune_iter,
+                               seed=child(root, 3))
+    alpha = leakage_alpha(s.tune_alphas, counts, leak, s.leakage_limit)
+    timings["tune_alpha"] = time.perf_counter() - t0
+
+    # 3. ADELM and AD barriers
+    t0 = time.perf_counter()
+    be = backend(T, alpha)
+    res = adelm(be, s.adelm_iter, progress=progress, seed=child(root, 4))
+    timings["adelm"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    M = ad_barrier_matrix(be, res.reps, res.rep_energies, alpha * np.asarray(
+        s.barrier_alpha_factors), n_repeats=s.barrier_repeats, seed=child(root, 5))
+    dg = disconnectivity_graph(M, counts=res.counts)
+    timings["barriers"] = time.perf_counter() - t0
+
+    with torch.no_grad():
+        reads = judge.predict(art.generator(res.modes))
+    blabel, bshare, _ = basin_readings(res.labels, reads)
+    m = LatentMap(name=name, artifact=art, energy=E, settings=s, temperature=T, alpha=alpha,
+                  barrier_scale=barrier_scale, drift=drift, tune_counts=counts,
+                  tune_leakage=leak, adelm=res,
+                  barriers=M, dg=dg, reads=reads, basin_label=blabel, basin_share=bshare,
+                  radius_prior=radii[0], radius_no_prior=radii[1], timings=timings)
+    if tsne_seeds:
+        t0 = time.perf_counter()
+        from sklearn.manifold import TSNE
+        X = res.modes.detach().numpy()
+        for ts in tsne_seeds:
+            m.tsne.append(TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(X) - 1) / 3)),
+                               init="pca", random_state=ts).fit_transform(X))
+        timings["tsne"] = time.perf_counter() - t0
+    return m
+
+
+@dataclass
+class Clusters:
+    """Basins as clusters of images (beyond the thesis)."""
+
+    labels: np.ndarray                  # true digit of each image
+    basin: np.ndarray                   # basin of each image
+    codes: np.ndarray                   # latent codes
+    scores: dict                        # method -> {"purity", "nmi", "ari", "k"}
+
+
+def basin_clusters(m: LatentMap, n_images: int, *, seed: int, n_starts: int = 4,
+                   infer_steps: int = 300) -> Clusters:
+    """Assign MNIST-5k training images to the basins of map ``m``: latent code (posterior
+    mode), local mode of the latent energy, basin of the nearest mapped mode. Score against the
+    labels beside KMeans and SpectralClustering (pixels and codes) at the same K."""
+    art = m.artifact
+    data = art.spec.load_labelled("train")
+    g = torch_generator(child(seed_sequence(seed), 7))
+    idx = torch.randperm(len(data.labels), generator=g)[:n_images]
+    x, y = data.images[idx], np.asarray(data.labels)[idx.numpy()]
+    codes, _ = infer_latents(art.generator, x, sigma=art.spec.train.generator_sigma,
+                             n_starts=n_starts, n_steps=infer_steps, generator=g)
+    z, _ = local_modes(m.energy, codes, rate=m.settings.descent_rate,
+                       n_steps=m.settings.descent_steps)
+    mapped = m.adelm.modes.detach()
+    nearest = torch.cdist(z.detach(), mapped).argmin(1).numpy()
+    basin = m.adelm.labels[nearest]
+    _, basin = np.unique(basin, return_inverse=True)     # basins that received images: 0..K-1
+    K = int(basin.max()) + 1
+    scores = {"adelm": partition_scores(y, basin)}
+    for feat_name, feats in (("pixels", x.reshape(len(x), -1).numpy()),
+                             ("codes", codes.numpy())):
+        base = matched_baselines(feats, K, seed=seed)
+        for method, lab in base.items():
+            scores[f"{method}_{feat_name}"] = partition_scores(y, lab)
+    return Clusters(labels=y, basin=basin, codes=codes.numpy(), scores=scores)
+
+
+@dataclass
+class BarrierComparison:
+    """Barriers between pairs of basin representatives by three methods (Fig 5.8)."""
+
+    pairs: np.ndarray               # (P, 2) representative indices
+    ad: np.ndarray                  # AD barrier (the map's barrier matrix)
+    dneb: np.ndarray                # DNEB barrier, band started from the line
+    linear: np.ndarray              # 1D linear-interpolation barrier
+    linear_profiles: np.ndarray     # (P, n_points) U along each line
+    dneb_results: list              # NEBResult per pair
+
+    def medians(self) -> dict[str, float]:
+        out = {}
+        for k in ("ad", "dneb", "linear"):
+            v = getattr(self, k)
+            v = v[np.isfinite(v)]
+            out[k] = float(np.median(v)) if v.size else float("nan")
+        return out
+
+    def frac_ad_below_linear(self) -> float:
+        ok = np.isfinite(self.ad)
+        return float(np.mean(self.ad[ok] < self.linear[ok])) if ok.any() else float("nan")
+
+
+def compare_barriers(m: LatentMap, n_pairs: int, *, seed: int, n_images: int = 14,
+                     max_iter: int = 400) -> BarrierComparison:
+    """Fig 5.8: for up to ``n_pairs`` random pairs of the map's representatives, the 1D linear
+    barrier, the DNEB barrier (:func:`ebmbook.landscape.neb.nudged_elastic_band`, climbing
+    image, FIRE, started from the line) and the AD barrier of the map's barrier matrix."""
+    from ..landscape.neb import nudged_elastic_band
+    L = m.n_basins
+    ii, jj = np.triu_indices(L, 1)
+    rng = np.random.default_rng(seed)
+    pick = rng.permutation(len(ii))[:n_pairs]
+    pairs = np.stack([ii[pick], jj[pick]], 1) if len(ii) else np.zeros((0, 2), dtype=np.int64)
+    reps = m.adelm.reps.detach()
+    lin, prof = (linear_barrier(m.energy, reps[pairs[:, 0]], reps[pairs[:, 1]], return_path=True)
+                 if len(pairs) else (np.zeros(0), np.zeros((0, 64))))
+    dneb, runs = [], []
+    for a, b in pairs:
+        r = nudged_elastic_band(m.energy, reps[a], reps[b], n_images=n_images, climbing=True,
+                                max_iter=max_iter, step=0.01, max_move=0.1, tol=1e-3)
+        runs.append(r)
+        dneb.append(r.barrier)
+    ad = np.array([m.barriers[a, b] for a, b in pairs], dtype=np.float64)
+    return BarrierComparison(pairs=pairs, ad=ad, dneb=np.asarray(dneb, dtype=np.float64),
+                             linear=np.asarray(lin, dtype=np.float64), linear_profiles=prof,
+                             dneb_results=runs)
+
+
+@dataclass
+class Result:
+    config: Config
+    judge: Judge
+    digits03: LatentMap
+    mnist: LatentMap
+    clusters: Clusters
+    barriers: BarrierComparison
+    timings: dict
+
+    def metrics(self) -> dict[str, Metric]:
+        d03, mn, cs = self.digits03, self.mnist, self.clusters.scores
+        same, diff = mn.same_label_merge_gap()
+        best_km = max(cs["kmeans_pixels"]["nmi"], cs["kmeans_codes"]["nmi"])
+        best_sc = max(cs["spectral_pixels"]["nmi"], cs["spectral_codes"]["nmi"])
+        best_km_p = max(cs["kmeans_pixels"]["purity"], cs["kmeans_codes"]["purity"])
+        med = self.barriers.medians()
+        return {
+            "median_barrier_ad": Metric(med["ad"], "median AD barrier between pairs of MNIST "
+                                        "representatives (data-energy sds)"),
+            "median_barrier_dneb": Metric(med["dneb"], "median DNEB barrier (band from the line)"),
+            "median_barrier_1d": Metric(med["linear"], "median 1D linear barrier"),
+            "frac_ad_below_1d_latent": Metric(self.barriers.frac_ad_below_linear(),
+                                              "share of pairs whose AD barrier is below the 1D "
+                                              "one"),
+            "barrier_pairs": Metric(int(len(self.barriers.pairs)), "pairs compared"),
+            "judge_accuracy": Metric(self.judge.accuracy, "the judge's accuracy on MNIST-5k "
+                                     "images it was not fitted on"),
+            "digits03_basins": Metric(int(d03.n_basins), "basins of the digits 0-3 latent map"),
+            "digits03_single_digit_basins": Metric(
+                d03.single_digit_basins(), "digits 0-3 basins whose members the judge reads as "
+                "one digit (>= 80%)"),
+            "digits03_digits_owned": Metric(
+                d03.digits_with_own_basin(), "digits of 0-3 owning a basin the judge reads "
+                "mostly (>= 50%) as that digit"),
+            "digits03_temperature": Metric(d03.temperature, "T chosen by the drift rule "
+                                           "(data-energy sds)"),
+            "digits03_alpha": Metric(d03.alpha, "alpha chosen by the leakage rule"),
+            "mnist_mode_radius_prior": Metric(mn.radius_prior, "mean |z| of local modes of the "
+                                              "MNIST latent energy with the prior term"),
+            "mnist_mode_radius_no_prior": Metric(mn.radius_no_prior, "the same descents without "
+                                                 "the prior term"),
+            "mnist_basins": Metric(int(mn.n_basins), "basins of the MNIST latent map"),
+            "digits_with_own_basin": Metric(
+                mn.digits_with_own_basin(), "digits 0-9 owning a basin the judge reads mostly "
+                "(>= 50%) as that digit"),
+            "mnist_temperature": Metric(mn.temperature, "T chosen by the drift rule"),
+            "mnist_alpha": Metric(mn.alpha, "alpha chosen by the leakage rule"),
+            "merge_same_digit": Metric(same, "median DG merge height between basins read as "
+                                       "the same digit"),
+            "merge_different_digit": Metric(diff, "median DG merge height between basins read "
+                                            "as different digits"),
+            "nmi_adelm": Metric(cs["adelm"]["nmi"], "NMI of the basin partition of MNIST images"),
+            "ari_adelm": Metric(cs["adelm"]["ari"], "ARI of the basin partition"),
+            "purity_adelm": Metric(cs["adelm"]["purity"], "purity of the basin partition"),
+            "cluster_k": Metric(int(cs["adelm"]["k"]), "K: basins that received images"),
+            "nmi_kmeans_matched": Metric(best_km, "NMI of KMeans at K (best of pixels, codes)"),
+            "nmi_spectral_matched": Metric(best_sc, "NMI of SpectralClustering at K (best of "
+                                           "pixels, codes)"),
+            "purity_kmeans_matched": Metric(best_km_p, "purity of KMeans at K (best of pixels, "
+                                            "codes)"),
+        }
+
+
+def run(config: Config) -> Result:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    bar = tqdm(total=5, desc="digit maps", disable=not config.progress)
+    d03_art = load_pair("coop_digits03", config.model_size, config.device)
+    mn_art = load_pair("coop_mnist", config.model_size, config.device)
+    judge = fit_digit_judge(mn_art)
+    timings["load_and_judge"] = time.perf_counter() - t0
+    bar.update()
+    root = seed_sequence(config.seed)
+    t0 = time.perf_counter()
+    d03 = map_latent("digits 0-3", d03_art, config.digits03, judge, seed=child(root, 0),
+                     progress=config.progress, tsne_seeds=config.tsne_seeds)
+    timings["digits03"] = time.perf_counter() - t0
+    bar.update()
+    t0 = time.perf_counter()
+    mn = map_latent("MNIST", mn_art, config.mnist, judge, seed=child(root, 1),
+                    progress=config.progress)
+    timings["mnist"] = time.perf_counter() - t0
+    bar.update()
+    t0 = time.perf_counter()
+    cl = basin_clusters(mn, config.cluster_images, seed=config.seed,
+                        n_starts=config.infer_starts, infer_steps=config.infer_steps)
+    timings["clusters"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bc = compare_barriers(mn, config.barrier_pairs, seed=config.seed)
+    timings["barriers_fig58"] = time.perf_counter() - t0
+    bar.update()
+    bar.close()
+    return Result(config=config, judge=judge, digits03=d03, mnist=mn, clusters=cl,
+                  barriers=bc, timings=timings)
+
+
+def latent_plane(m: LatentMap, n_side: int = 31, radius: float = 3.0):
+    """Basin of each point of an ``n_side`` x ``n_side`` grid over [-radius, radius]^2 of a 2-D
+    latent space: descend to its local mode and take the basin of the nearest mapped mode.
+    Returns (grid (n, 2), basin (n,))."""
+    if m.energy.latent_dim != 2:
+        raise ValueError(f"the latent plane needs a 2-D latent space; {m.name} has "
+                         f"{m.energy.latent_dim} dimensions")
+    t = torch.linspace(-radius, radius, n_side)
+    grid = torch.cartesian_prod(t, t)
+    z, _ = local_modes(m.energy, grid, rate=m.settings.descent_rate,
+                       n_steps=m.settings.descent_steps)
+    nearest = torch.cdist(z.detach(), m.adelm.modes.detach()).argmin(1).numpy()
+    return grid.numpy(), m.adelm.labels[nearest]

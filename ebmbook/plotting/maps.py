@@ -1,0 +1,173 @@
+"""Figures of the learned-energy maps (Sec 5.2.2): the DG of a latent map with images of its
+basins (Figs 5.6, 5.7), the latent plane coloured by basin, t-SNE of the modes, the tuning of T
+and alpha, and the cluster scores of basins against baselines. Every function returns a Figure.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .landscape import dg_figure
+
+
+def _img(x: torch.Tensor) -> np.ndarray:
+    return ((x.detach().float().cpu()[0].clamp(-1, 1) + 1) / 2).numpy()
+
+
+def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None = None):
+    """The DG of a latent map: each basin's representative g(Z_j) under its leaf and up to
+    ``members_shown`` random members g(mode) above it; leaf labels give the judge's majority
+    digit and its share."""
+    res = m.adelm
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        rep_imgs = m.images(res.reps)
+        members = []
+        for j in range(res.n_basins):
+            idx = np.flatnonzero(res.labels == j)
+            pick = rng.choice(idx, size=min(members_shown, idx.size), replace=False)
+            ims = [_img(x) for x in m.images(res.modes[torch.as_tensor(pick)])]
+            # one vertical strip per leaf (white 1-px gaps), so members never overlap
+            gap = np.ones((1,) + ims[0].shape[1:]) if ims else None
+            members.append([np.concatenate(sum(([im, gap] for im in ims), [])[:-1])]
+                           if ims else [])
+    labels = [f"{d} ({s:.0%})" if d >= 0 else "-" for d, s in zip(m.basin_label, m.basin_share)]
+    n = res.n_basins
+    width = min(12, max(6, 0.9 * n + 2))
+    # images about 0.7 of a leaf's width (16 px images, 100 dpi), at most 4x
+    zoom = float(np.clip(0.7 * (width - 1.5) * 100 / max(n, 1) / rep_imgs.shape[-1], 0.8, 4.0))
+    fig, ax = plt.subplots(figsize=(width, 6.5 + 0.8 * members_shown))
+    dg_figure(m.dg, ax=ax, images=[_img(x) for x in rep_imgs], members=members,
+              leaf_labels=labels, ylabel="latent energy (data-energy sds)", image_zoom=zoom,
+              title=title or f"{m.name}: ADELM DG, {n} basins (T = {m.temperature:.3g}, "
+                             f"alpha = {m.alpha:.3g})")
+    lo, hi = ax.get_ylim()   # room above the graph for the members' strips
+    ax.set_ylim(lo, hi + 0.2 * (hi - lo) * members_shown)
+    fig.tight_layout()
+    return fig
+
+
+def latent_plane_figure(m, grid, basin):
+    """The latent plane N(0, I_2) coloured by the basin each point descends into (Fig 5.6
+    top right): ``grid`` (n, 2) points and ``basin`` (n,) labels."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    g = np.asarray(grid)
+    sc = ax.scatter(g[:, 0], g[:, 1], c=basin, cmap="tab20", s=14, vmin=0, vmax=19)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_aspect("equal")
+    ax.set_title(f"{m.name}: latent plane coloured by basin")
+    handles, _ = sc.legend_elements(num=None)
+    present = np.unique(basin)
+    ax.legend(handles[:len(present)], [f"basin {b}" for b in present], fontsize=8,
+              loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def tsne_figure(m):
+    """t-SNE of the ADELM modes coloured by basin, one panel per seed (Fig 5.6 bottom)."""
+    k = len(m.tsne)
+    fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 3.8), squeeze=False)
+    for i, (ax, emb) in enumerate(zip(axes[0], m.tsne)):
+        ax.scatter(emb[:, 0], emb[:, 1], c=m.adelm.labels, cmap="tab20", s=16, vmin=0, vmax=19)
+        ax.set_title(f"t-SNE of the modes, seed {i}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def latent_tuning_figure(m):
+    """Fig 5.2 for a latent map: energy of unmagnetised chains above their lowest point, per T
+    (the rule's threshold dashed), and basins found and leakage vs alpha (the chosen alpha
+    dotted)."""
+    s = m.settings
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(7.5, 6.4))
+    for T, E in zip(s.drift_temperatures, m.drift):
+        a1.plot((E - E.min(axis=1, keepdims=True)).mean(axis=0), label=f"T = {T:g}")
+    a1.axhline(s.drift_fraction * m.barrier_scale, color="k", ls="--", lw=1,
+               label=f"rule: {s.drift_fraction:g} x typical barrier")
+    a1.set_xlabel("Langevin step")
+    a1.set_ylabel("energy above the chain's lowest")
+    a1.set_title(f"T = {m.temperature:g} chosen")
+    a1.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    a2.semilogx(s.tune_alphas, m.tune_counts, "o-", label="basins")
+    a2.semilogx(s.tune_alphas, m.tune_leakage, "s--", label="representatives reached per mode")
+    a2.axhline(s.leakage_limit, color="0.5", lw=1)
+    a2.axvline(m.alpha, color="k", ls=":", label=f"chosen alpha = {m.alpha:.3g}")
+    a2.set_xlabel("alpha")
+    a2.set_ylabel(f"count ({s.tune_iter} iterations)")
+    a2.set_title("basins and leakage vs alpha")
+    a2.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def cluster_scores_figure(scores: dict):
+    """NMI, ARI and purity of the basin partition beside the matched baselines."""
+    methods = list(scores)
+    keys = ("nmi", "ari", "purity")
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    w = 0.8 / len(methods)
+    for i, meth in enumerate(methods):
+        ax.bar(np.arange(3) + i * w, [scores[meth][k] for k in keys], w,
+               label=meth.replace("_", " "))
+    ax.set_xticks(np.arange(3) + 0.4 - w / 2)
+    ax.set_xticklabels(["NMI", "ARI", "purity"])
+    ax.set_ylim(0, 1)
+    ax.set_title(f"partitions of MNIST images at K = {scores[methods[0]]['k']}")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8):
+    """Fig 5.8: barriers of each pair by AD and DNEB against the 1D linear barrier (left); for
+    one pair, U along the line and along the DNEB band, with its AD barrier (right); image
+    strips g(z) along the line and the band (bottom)."""
+    from ..landscape.neb import path_energy_profile
+    fig = plt.figure(figsize=(10, 6.4))
+    gs = fig.add_gridspec(3, 2, height_ratios=[3, 1, 1])
+    a1, a2 = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
+    lo = np.nanmin(np.concatenate([bc.linear, bc.dneb, bc.ad[np.isfinite(bc.ad)]]))
+    hi = np.nanmax(np.concatenate([bc.linear, bc.dneb, bc.ad[np.isfinite(bc.ad)]]))
+    a1.plot([lo, hi], [lo, hi], color="0.6", lw=1, label="equal to 1D")
+    a1.scatter(bc.linear, bc.dneb, marker="s", label="DNEB")
+    ok = np.isfinite(bc.ad)
+    a1.scatter(bc.linear[ok], bc.ad[ok], marker="o", label="AD")
+    a1.set_xlabel("1D linear barrier")
+    a1.set_ylabel("barrier by the method")
+    a1.set_title(f"{len(bc.pairs)} pairs of representatives")
+    a1.legend(fontsize=8)
+    rows = []
+    if len(bc.pairs):
+        a, b = bc.pairs[pair]
+        t = np.linspace(0, 1, bc.linear_profiles.shape[1])
+        a2.plot(t, bc.linear_profiles[pair], label="1D line")
+        s, u = path_energy_profile(m.energy, bc.dneb_results[pair].path)
+        a2.plot(s, u, label="DNEB band")
+        if np.isfinite(bc.ad[pair]):
+            a2.axhline(bc.ad[pair], color="k", ls=":", label="AD barrier")
+        a2.set_xlabel("position along the path (arc length)")
+        a2.set_ylabel("latent energy")
+        a2.set_title(f"representatives {a} and {b}")
+        a2.legend(fontsize=8)
+        reps = m.adelm.reps.detach()
+        tt = torch.linspace(0, 1, n_strip)[:, None]
+        line = (1 - tt) * reps[a] + tt * reps[b]
+        band = bc.dneb_results[pair].path
+        idx = torch.linspace(0, len(band) - 1, n_strip).round().long()
+        rows = [("1D line", line), ("DNEB", band[idx].to(line.dtype))]
+    for r, (name, z) in enumerate(rows):
+        ax = fig.add_subplot(gs[1 + r, :])
+        with torch.no_grad():
+            ims = m.images(z)
+        strip = np.concatenate([_img(x) for x in ims], axis=1)
+        ax.imshow(strip, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=9, loc="left")
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,57 @@
+"""The digit-maps experiment end to end on ci-size Co-Op pairs (trained in seconds into
+_build/artifacts): tuning, ADELM, barriers, judge, clusters and Fig 5.8's comparison fit
+together, and every number it reports is consistent with the objects it came from."""
+
+import numpy as np
+import pytest
+import torch
+
+from ebmbook.experiments import digit_maps as dm
+
+
+@pytest.fixture(scope="module")
+def tiny_result():
+    s = dm.MapSettings(adelm_iter=4, tune_iter=2, drift_modes=4, drift_steps=20, max_steps=100,
+                       descent_steps=50, tune_alphas=(1.0, 100.0), barrier_alpha_factors=(1.0, 4.0),
+                       drift_temperatures=(0.1, 1.0))
+    cfg = dm.Config.for_size("ci", model_size="ci", digits03=s, mnist=s, cluster_images=120,
+                             barrier_pairs=2, progress=False, tsne_seeds=(0,))
+    return dm.run(cfg)
+
+
+def test_the_maps_are_consistent_with_their_parts(tiny_result):
+    r = tiny_result
+    for m in (r.digits03, r.mnist):
+        res = m.adelm
+        assert res.labels.shape == (m.settings.adelm_iter,)
+        assert res.counts.sum() == m.settings.adelm_iter
+        assert m.dg.n == res.n_basins
+        # T and alpha come from the grids' rules
+        assert m.temperature in m.settings.drift_temperatures
+        assert min(m.settings.tune_alphas) <= m.alpha <= max(m.settings.tune_alphas)
+        assert len(m.basin_label) == res.n_basins
+        # representatives are the lowest modes of their basins
+        for j in range(res.n_basins):
+            assert res.rep_energies[j] == pytest.approx(res.energies[res.labels == j].min())
+    assert len(r.digits03.tsne) == 1 and r.digits03.tsne[0].shape == (4, 2)
+    metrics = r.metrics()
+    assert metrics["digits03_basins"] == r.digits03.n_basins
+    assert 0 <= metrics["judge_accuracy"] <= 1
+    assert metrics["cluster_k"] == r.clusters.scores["adelm"]["k"]
+    for name in ("nmi_adelm", "purity_adelm", "nmi_kmeans_matched"):
+        assert 0 <= metrics[name] <= 1
+
+
+def test_the_latent_plane_needs_two_dimensions(tiny_result):
+    grid, basin = dm.latent_plane(tiny_result.digits03, n_side=5)
+    assert grid.shape == (25, 2) and basin.shape == (25,)
+    assert set(basin) <= set(tiny_result.digits03.adelm.labels)
+    with pytest.raises(ValueError, match="2-D latent"):
+        dm.latent_plane(tiny_result.mnist)
+
+
+def test_bad_map_settings_name_the_field():
+    with pytest.raises(ValueError, match="tune_alphas"):
+        dm.MapSettings(tune_alphas=(10.0, 1.0))
+    with pytest.raises(ValueError, match="model_size"):
+        dm.Config(model_size="huge")
