@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import nbformat
 import numpy as np
+import torch
 import pytest
 
 from ebmbook.book import BookBuildError, build, reproduction_table
@@ -271,12 +272,58 @@ def _sk_spin_glass():
     return result, {**numbers, "tune_basins_at_alpha": 8, "adelm_it_per_s": 40.0}
 
 
+def _digit_maps():
+    """Hand-made maps: three basins read as 1, 1, 7 (shares 0.9, 0.6, 0.4); the two 1s merge at
+    -2, both join the 7 at -1; barriers and cluster scores typed in."""
+    from ebmbook.diagnostics.clustering import Judge
+    from ebmbook.experiments import digit_maps as dm
+    from ebmbook.landscape.adelm import ADELMResult
+    from ebmbook.landscape.dgraph import disconnectivity_graph
+    M = np.array([[-3.0, -2.0, -1.0], [-2.0, -2.5, -1.0], [-1.0, -1.0, -1.5]])
+    res = ADELMResult(modes=torch.zeros(4, 2), energies=np.array([-3.0, -2.5, -1.5, -2.0]),
+                      labels=np.array([0, 1, 2, 0]), barriers=np.full(4, np.nan),
+                      n_success=np.zeros(4), reps=torch.zeros(3, 2),
+                      rep_energies=np.array([-3.0, -2.5, -1.5]), counts=np.array([2, 1, 1]))
+
+    def latent_map(radius):
+        return dm.LatentMap(name="m", artifact=None, energy=None, settings=dm.MapSettings(),
+                            temperature=0.1, alpha=3.0, barrier_scale=1.0, drift=None,
+                            tune_counts=None, tune_leakage=None, adelm=res, barriers=M,
+                            dg=disconnectivity_graph(M, counts=res.counts), reads=None,
+                            basin_label=np.array([1, 1, 7]),
+                            basin_share=np.array([0.9, 0.6, 0.4]), radius_prior=radius,
+                            radius_no_prior=radius + 1)
+    score = {"purity": 0.5, "nmi": 0.4, "ari": 0.2, "k": 3}
+    scores = {"adelm": score, "kmeans_pixels": {**score, "nmi": 0.6, "purity": 0.7},
+              "kmeans_codes": {**score, "nmi": 0.5}, "spectral_pixels": {**score, "nmi": 0.3},
+              "spectral_codes": {**score, "nmi": 0.35}}
+    bc = dm.BarrierComparison(pairs=np.array([[0, 1], [0, 2]]), ad=np.array([-2.0, np.inf]),
+                              dneb=np.array([-2.2, -1.2]), linear=np.array([-1.0, -0.5]),
+                              linear_profiles=None, dneb_results=[])
+    result = dm.Result(config=dm.Config(), judge=Judge(None, 0.88, 10, 20),
+                       digits03=latent_map(2.0), mnist=latent_map(7.0),
+                       clusters=dm.Clusters(labels=None, basin=None, codes=None, scores=scores),
+                       barriers=bc, timings={})
+    return result, {"median_barrier_ad": -2.0, "median_barrier_dneb": -1.7,
+                    "median_barrier_1d": -0.75, "frac_ad_below_1d_latent": 1.0,
+                    "barrier_pairs": 2, "judge_accuracy": 0.88, "digits03_basins": 3,
+                    "digits03_single_digit_basins": 1, "digits03_digits_owned": 1,
+                    "digits03_temperature": 0.1, "digits03_alpha": 3.0,
+                    "mnist_mode_radius_prior": 7.0, "mnist_mode_radius_no_prior": 8.0,
+                    "mnist_basins": 3, "digits_with_own_basin": 1, "mnist_temperature": 0.1,
+                    "mnist_alpha": 3.0, "merge_same_digit": -2.0, "merge_different_digit": -1.0,
+                    "nmi_adelm": 0.4, "ari_adelm": 0.2, "purity_adelm": 0.5, "cluster_k": 3,
+                    "nmi_kmeans_matched": 0.6, "nmi_spectral_matched": 0.35,
+                    "purity_kmeans_matched": 0.7}
+
+
 # a Result per experiment, built cheaply (a tiny real run, or the dataclass filled with
 # hand-made numbers), with the metrics it must report: name -> value
 CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diagnostics,
                  "image_learning": _image_learning, "short_run_generation": _short_run_generation,
                  "chaos_and_optimisers": _chaos_and_optimisers,
-                 "mapping_principles": _mapping_principles, "sk_spin_glass": _sk_spin_glass}
+                 "mapping_principles": _mapping_principles, "sk_spin_glass": _sk_spin_glass,
+                 "digit_maps": _digit_maps}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
