@@ -103,3 +103,17 @@ def test_merge_consistency_is_defined_once_two_leaves_match():
 def test_dg_rejects_bad_input():
     with pytest.raises(ValueError):
         disconnectivity_graph(np.array([[0, 1], [2, 0]], dtype=float))
+
+
+def test_partition_cuts_the_lowest_merges_first():
+    from ebmbook.landscape.dgraph import disconnectivity_graph
+    # leaves 0, 1 merge at -2; leaf 2 joins them at -1; leaf 3 stays apart (inf)
+    M = np.array([[-3.0, -2.0, -1.0, np.inf], [-2.0, -2.5, -1.0, np.inf],
+                  [-1.0, -1.0, -1.5, np.inf], [np.inf, np.inf, np.inf, -0.5]])
+    dg = disconnectivity_graph(M)
+    assert dg.partition(4).tolist() == [0, 1, 2, 3]
+    assert dg.partition(3).tolist() == [0, 0, 1, 2]
+    assert dg.partition(2).tolist() == [0, 0, 0, 1]
+    assert dg.partition(1).tolist() == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match="k must be"):
+        dg.partition(5)

@@ -313,6 +313,7 @@ def _digit_maps():
                     "mnist_basins": 3, "digits_with_own_basin": 1, "mnist_temperature": 0.1,
                     "mnist_alpha": 3.0, "merge_same_digit": -2.0, "merge_different_digit": -1.0,
                     "nmi_adelm": 0.4, "ari_adelm": 0.2, "purity_adelm": 0.5, "cluster_k": 3,
+                    "nmi_adelm_k10": float("nan"), "nmi_kmeans_k10": float("nan"),
                     "nmi_kmeans_matched": 0.6, "nmi_spectral_matched": 0.35,
                     "purity_kmeans_matched": 0.7}
 

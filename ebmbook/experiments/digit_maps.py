@@ -306,6 +306,7 @@ class Clusters:
     basin: np.ndarray                   # basin of each image
     codes: np.ndarray                   # latent codes
     scores: dict                        # method -> {"purity", "nmi", "ari", "k"}
+    curve: dict = field(default_factory=dict)   # "k" and NMI per method over K (DG cuts)
 
 
 def basin_clusters(m: LatentMap, n_images: int, *, seed: int, n_starts: int = 4,
@@ -324,16 +325,28 @@ def basin_clusters(m: LatentMap, n_images: int, *, seed: int, n_starts: int = 4,
                        n_steps=m.settings.descent_steps)
     mapped = m.adelm.modes.detach()
     nearest = torch.cdist(z.detach(), mapped).argmin(1).numpy()
-    basin = m.adelm.labels[nearest]
-    _, basin = np.unique(basin, return_inverse=True)     # basins that received images: 0..K-1
+    leaf = m.adelm.labels[nearest]                       # DG leaf (basin) of each image
+    _, basin = np.unique(leaf, return_inverse=True)     # basins that received images: 0..K-1
     K = int(basin.max()) + 1
     scores = {"adelm": partition_scores(y, basin)}
-    for feat_name, feats in (("pixels", x.reshape(len(x), -1).numpy()),
-                             ("codes", codes.numpy())):
-        base = matched_baselines(feats, K, seed=seed)
+    feats = {"pixels": x.reshape(len(x), -1).numpy(), "codes": codes.numpy()}
+    for feat_name, f in feats.items():
+        base = matched_baselines(f, K, seed=seed)
         for method, lab in base.items():
             scores[f"{method}_{feat_name}"] = partition_scores(y, lab)
-    return Clusters(labels=y, basin=basin, codes=codes.numpy(), scores=scores)
+    # a curve over K: the DG cut into k groups (lowest merges first) against KMeans at that k
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+    ks = sorted({k for k in (2, 5, 10, 15, 20, 30) if k < m.dg.n} | {m.dg.n})
+    curve: dict[str, list] = {"k": [], "adelm": [], "kmeans_pixels": [], "kmeans_codes": []}
+    for k in ks:
+        groups = m.dg.partition(k)[leaf]
+        curve["k"].append(int(np.unique(groups).size))
+        curve["adelm"].append(float(nmi(y, groups)))
+        for feat_name, f in feats.items():
+            lab = KMeans(n_clusters=curve["k"][-1], n_init=10, random_state=seed).fit_predict(f)
+            curve[f"kmeans_{feat_name}"].append(float(nmi(y, lab)))
+    return Clusters(labels=y, basin=basin, codes=codes.numpy(), scores=scores, curve=curve)
 
 
 @dataclass
@@ -396,6 +409,10 @@ class Result:
     barriers: BarrierComparison
     timings: dict
 
+    def _curve_at(self, k: int, method: str) -> float:
+        c = self.clusters.curve
+        return float(c[method][c["k"].index(k)]) if k in c.get("k", []) else float("nan")
+
     def metrics(self) -> dict[str, Metric]:
         d03, mn, cs = self.digits03, self.mnist, self.clusters.scores
         same, diff = mn.same_label_merge_gap()
@@ -442,6 +459,11 @@ class Result:
             "ari_adelm": Metric(cs["adelm"]["ari"], "ARI of the basin partition"),
             "purity_adelm": Metric(cs["adelm"]["purity"], "purity of the basin partition"),
             "cluster_k": Metric(int(cs["adelm"]["k"]), "K: basins that received images"),
+            "nmi_adelm_k10": Metric(self._curve_at(10, "adelm"), "NMI of the DG cut into 10 "
+                                    "groups (nan if the map has fewer basins)"),
+            "nmi_kmeans_k10": Metric(max(self._curve_at(10, "kmeans_pixels"),
+                                         self._curve_at(10, "kmeans_codes")),
+                                     "NMI of KMeans with 10 clusters (best of pixels, codes)"),
             "nmi_kmeans_matched": Metric(best_km, "NMI of KMeans at K (best of pixels, codes)"),
             "nmi_spectral_matched": Metric(best_sc, "NMI of SpectralClustering at K (best of "
                                            "pixels, codes)"),

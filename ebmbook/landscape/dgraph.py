@@ -107,6 +107,21 @@ class DisconnectivityGraph:
             out.append(g)
         return out
 
+    def partition(self, k: int) -> np.ndarray:
+        """Labels (n,) of the leaves cut into ``k`` groups: the first ``n - k`` merges applied
+        (the lowest barriers first), groups numbered 0..k-1 in order of their first leaf."""
+        if not (isinstance(k, (int, np.integer)) and 1 <= k <= self.n):
+            raise ValueError(f"k must be an integer in [1, {self.n}] (the number of leaves), "
+                             f"got {k!r}")
+        group = np.arange(2 * self.n - 1)
+        for j, (a, b, _) in enumerate(self.merges[: self.n - k]):
+            node = self.n + j
+            for leaf in self.leaves(node):
+                group[leaf] = node
+        _, labels = np.unique(group[: self.n], return_inverse=True)
+        first = {}
+        return np.array([first.setdefault(g, len(first)) for g in labels], dtype=np.int64)
+
     def prune(self, depth: float) -> "DisconnectivityGraph":
         """Remove basins shallower than ``depth`` (Sec 4.2.1.1): a leaf whose parent merge lies
         less than ``depth`` above its minimum is absorbed into the rest of its parent's group

@@ -171,3 +171,18 @@ def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8):
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def cluster_curve_figure(curve: dict):
+    """NMI against the digits over the number of clusters K: the DG cut into K groups (its
+    lowest merges applied first) beside KMeans with K clusters on pixels and on latent codes."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax.plot(curve["k"], curve["adelm"], "o-", label="ADELM: DG cut into K groups")
+    ax.plot(curve["k"], curve["kmeans_pixels"], "s--", label="KMeans, pixels")
+    ax.plot(curve["k"], curve["kmeans_codes"], "^--", label="KMeans, latent codes")
+    ax.set_xlabel("number of clusters K")
+    ax.set_ylabel("NMI with the digit labels")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
