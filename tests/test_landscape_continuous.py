@@ -80,3 +80,24 @@ def test_gmm_loss_landscape_is_label_swap_symmetric():
     assert {(round(ax[i]), round(ax[j])) for i, j in zip(r, c)} == {(-4, -1), (-1, -4)}
     m, _ = local_modes(g, torch.tensor([[-3.5, -0.5]], dtype=torch.float64), rate=0.05)
     assert np.allclose(m.numpy(), [[-4, -1]], atol=0.15)
+
+
+def test_ad_records_its_states_without_changing_the_run():
+    from ebmbook.energies.landscapes import MultiWell1D
+    from ebmbook.landscape.ad import attraction_diffusion
+    starts = torch.tensor([[-3.0], [-2.5], [1.0]], dtype=torch.float64)
+    targets = torch.tensor([[2.0]], dtype=torch.float64).expand_as(starts)
+    kw = dict(temperature=0.1, alpha=5.0, eps=0.05, max_steps=400, delta=0.05)
+    plain = attraction_diffusion(MultiWell1D(), starts, targets,
+                                 generator=torch.Generator().manual_seed(0), **kw)
+    rec = attraction_diffusion(MultiWell1D(), starts, targets,
+                               generator=torch.Generator().manual_seed(0), record_states=10, **kw)
+    torch.testing.assert_close(rec.final, plain.final)
+    assert np.array_equal(rec.steps, plain.steps)
+    assert rec.path_states.shape[:2] == (3, len(rec.path_steps))
+    assert rec.path_steps[0] == 0 and np.all(np.diff(rec.path_steps) == 10)
+    torch.testing.assert_close(rec.path_states[:, 0], starts)
+    # the last recorded state of a trial that finished before it is its final state
+    done_early = rec.steps < rec.path_steps[-1]
+    assert done_early.any()
+    torch.testing.assert_close(rec.path_states[done_early, -1], rec.final[done_early])

@@ -51,7 +51,7 @@ from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_
                                       partition_scores)
 from ..energies.generator import LatentEnergy
 from ..landscape.adelm import ADELMResult, ContinuousBackend, adelm
-from ..landscape.ad import local_modes
+from ..landscape.ad import attraction_diffusion, local_modes
 from ..landscape.barriers import ad_barrier_matrix, linear_barrier
 from ..landscape.dgraph import DisconnectivityGraph, disconnectivity_graph
 from ..landscape.tuning import (alpha_sweep, continuous_energy_drift, drift_temperature,
@@ -359,6 +359,7 @@ class BarrierComparison:
     linear: np.ndarray              # 1D linear-interpolation barrier
     linear_profiles: np.ndarray     # (P, n_points) U along each line
     dneb_results: list              # NEBResult per pair
+    ad_path: object = None          # states of one successful AD trial for the first pair
 
     def medians(self) -> dict[str, float]:
         out = {}
@@ -394,9 +395,32 @@ def compare_barriers(m: LatentMap, n_pairs: int, *, seed: int, n_images: int = 1
         runs.append(r)
         dneb.append(r.barrier)
     ad = np.array([m.barriers[a, b] for a, b in pairs], dtype=np.float64)
+    path = ad_path(m, *pairs[0], seed=seed) if len(pairs) else None
     return BarrierComparison(pairs=pairs, ad=ad, dneb=np.asarray(dneb, dtype=np.float64),
                              linear=np.asarray(lin, dtype=np.float64), linear_profiles=prof,
-                             dneb_results=runs)
+                             dneb_results=runs, ad_path=path)
+
+
+def ad_path(m: LatentMap, a: int, b: int, *, seed: int, n_trials: int = 4,
+            every: int = 5) -> torch.Tensor | None:
+    """The states (every ``every`` steps, up to its arrival) of the first AD trial from
+    representative ``a`` to ``b`` that succeeds, trying the map's alpha ladder from its weakest
+    alpha up; ``None`` if none succeeds."""
+    s = m.settings
+    reps = m.adelm.reps.detach()
+    gen = torch_generator(child(seed_sequence(seed), 8))
+    for factor in s.barrier_alpha_factors:
+        res = attraction_diffusion(m.energy, reps[a].expand(n_trials, -1),
+                                   reps[b].expand(n_trials, -1), temperature=m.temperature,
+                                   alpha=m.alpha * factor, eps=s.ad_eps, generator=gen,
+                                   delta=s.delta, improvement_limit=s.improvement_limit,
+                                   max_steps=s.max_steps, record_states=every)
+        ok = np.flatnonzero(res.success)
+        if ok.size:
+            k = int(ok[0])
+            n = int(np.searchsorted(res.path_steps, res.steps[k])) + 1
+            return torch.cat([res.path_states[k, :n], reps[b][None]])
+    return None
 
 
 @dataclass

@@ -38,7 +38,9 @@ class ADResult:
     success: (B,) bool; barrier: (B,) max energy on the path (per spin for SK; meaningful where
     success); steps: (B,) steps (continuous) or sweeps (spins) taken; final_distance: (B,).
     path_energy / path_distance: (B, steps + 1) per-step traces when ``record=True`` (for spins:
-    the highest energy within each sweep); else None.
+    the highest energy within each sweep); else None. path_states: (B, n, ...) the states every
+    ``record_states`` steps from the start (continuous AD only; a finished trial repeats its
+    last state), with their step numbers in ``path_steps``; else None.
     """
 
     success: np.ndarray
@@ -48,6 +50,8 @@ class ADResult:
     path_energy: np.ndarray | None = None
     path_distance: np.ndarray | None = None
     final: object = None
+    path_states: object = None
+    path_steps: np.ndarray | None = None
 
 
 def _per_trial(v, B, name):
@@ -125,7 +129,8 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
                          eps: float, generator: torch.Generator | None = None,
                          delta: float = 0.05, improvement_limit: int = 100,
                          max_steps: int = 10000, sampler: str = "langevin",
-                         record: bool = False, progress: bool = False) -> ADResult:
+                         record: bool = False, record_states: int = 0,
+                         progress: bool = False) -> ADResult:
     """A batch of AD trials for continuous states (eq. 4.6, L2 magnetisation).
 
     Each step moves every unfinished trial by one step of the sampler kernel on the magnetised
@@ -133,7 +138,8 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
     noise 1, ``X <- X - (eps^2/2) grad V + eps Z`` (the Langevin equation (4.7) discretised,
     :func:`ebmbook.sampling.langevin.step`), or random-walk Metropolis (``sampler="rwm"``,
     proposal ``X + eps Z``, :func:`ebmbook.sampling.rwm.step`). Finished trials are frozen.
-    ``alpha`` and ``temperature`` are scalars.
+    ``alpha`` and ``temperature`` are scalars. ``record_states`` > 0 keeps the states every
+    that many steps (``path_states``, e.g. for image strips of AD paths).
     """
     if sampler not in ("langevin", "rwm"):
         raise ValueError(f"sampler must be 'langevin' or 'rwm', got {sampler!r}")
@@ -159,11 +165,12 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
         success = done.clone()
         steps = torch.zeros(B, dtype=torch.long, device=x.device)
         tr_e, tr_d = ([u.clone()], [d.clone()]) if record else (None, None)
+        states, state_steps = ([state.x.detach().clone()], [0]) if record_states else (None, None)
         it = range(max_steps)
         if progress:
             from tqdm.auto import tqdm
             it = tqdm(it, desc="AD", leave=False)
-        for _ in it:
+        for k in it:
             if bool(done.all()):
                 break
             active = ~done
@@ -182,11 +189,17 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
             if record:
                 tr_e.append(u.clone())
                 tr_d.append(d.clone())
+            if record_states and (k + 1) % record_states == 0:
+                states.append(state.x.detach().clone())
+                state_steps.append(k + 1)
     res = ADResult(success=success.cpu().numpy(), barrier=barrier.cpu().numpy(),
                    steps=steps.cpu().numpy(), final_distance=d.cpu().numpy(), final=state.x)
     if record:
         res.path_energy = torch.stack(tr_e, 1).cpu().numpy()
         res.path_distance = torch.stack(tr_d, 1).cpu().numpy()
+    if record_states:
+        res.path_states = torch.stack(states, 1)
+        res.path_steps = np.asarray(state_steps)
     return res
 
 

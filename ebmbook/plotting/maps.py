@@ -126,11 +126,11 @@ def cluster_scores_figure(scores: dict):
 
 def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8):
     """Fig 5.8: barriers of each pair by AD and DNEB against the 1D linear barrier (left); for
-    one pair, U along the line and along the DNEB band, with its AD barrier (right); image
-    strips g(z) along the line and the band (bottom)."""
+    one pair, U along the line, the DNEB band and one AD path, with the map's AD barrier
+    (right); image strips g(z) along the line, the band and the AD path (bottom)."""
     from ..landscape.neb import path_energy_profile
-    fig = plt.figure(figsize=(10, 6.4))
-    gs = fig.add_gridspec(3, 2, height_ratios=[3, 1, 1])
+    fig = plt.figure(figsize=(10, 7.4))
+    gs = fig.add_gridspec(4, 2, height_ratios=[3, 1, 1, 1])
     a1, a2 = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
     lo = np.nanmin(np.concatenate([bc.linear, bc.dneb, bc.ad[np.isfinite(bc.ad)]]))
     hi = np.nanmax(np.concatenate([bc.linear, bc.dneb, bc.ad[np.isfinite(bc.ad)]]))
@@ -150,7 +150,12 @@ def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8):
         s, u = path_energy_profile(m.energy, bc.dneb_results[pair].path)
         a2.plot(s, u, label="DNEB band")
         if np.isfinite(bc.ad[pair]):
-            a2.axhline(bc.ad[pair], color="k", ls=":", label="AD barrier")
+            a2.axhline(bc.ad[pair], color="k", ls=":", label="AD barrier (map)")
+        if pair == 0 and bc.ad_path is not None:
+            with torch.no_grad():
+                u_ad = m.energy(bc.ad_path).numpy()
+            a2.plot(np.linspace(0, 1, len(u_ad)), u_ad, lw=0.8, alpha=0.8,
+                    label="an AD path (by step)")
         a2.set_xlabel("position along the path (arc length)")
         a2.set_ylabel("latent energy")
         a2.set_title(f"representatives {a} and {b}")
@@ -161,6 +166,9 @@ def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8):
         band = bc.dneb_results[pair].path
         idx = torch.linspace(0, len(band) - 1, n_strip).round().long()
         rows = [("1D line", line), ("DNEB", band[idx].to(line.dtype))]
+        if pair == 0 and bc.ad_path is not None:
+            k = torch.linspace(0, len(bc.ad_path) - 1, n_strip).round().long()
+            rows.append(("AD", bc.ad_path[k].to(line.dtype)))
     for r, (name, z) in enumerate(rows):
         ax = fig.add_subplot(gs[1 + r, :])
         with torch.no_grad():
