@@ -146,3 +146,14 @@ def test_alpha_sweep_counts_equal_basins_vs_alpha():
     assert counts.tolist() == basins_vs_alpha(be, alphas, n_iter=5, seed=3).tolist()
     assert leak.shape == (3,) and np.all(leak >= 0)
     assert counts[-1] <= counts[0]
+
+
+def test_bad_inputs_name_the_fix():
+    from ebmbook.energies.generator import LatentEnergy
+    W = torch.randn(6, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="unit must be > 0"):
+        LatentEnergy(Quadratic(), LinearGenerator(W), unit=0.0)
+    with pytest.raises(ValueError, match="n_starts"):
+        infer_latents(LinearGenerator(W), torch.zeros(2, 6, dtype=torch.float64), n_starts=0)
+    with pytest.raises(ValueError, match="differ in length"):
+        fit_judge(np.zeros((4, 3)), [0, 1, 0], np.zeros((2, 3)), [0, 1])

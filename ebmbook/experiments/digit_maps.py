@@ -309,6 +309,15 @@ class Clusters:
     curve: dict = field(default_factory=dict)   # "k" and NMI per method over K (DG cuts)
 
 
+def basin_of(m: LatentMap, z: torch.Tensor) -> np.ndarray:
+    """The basin of each latent state: descend to its local mode (the map's mode search) and
+    take the basin of the nearest mode the map recorded."""
+    modes, _ = local_modes(m.energy, z, rate=m.settings.descent_rate,
+                           n_steps=m.settings.descent_steps)
+    nearest = torch.cdist(modes.detach(), m.adelm.modes.detach()).argmin(1).numpy()
+    return m.adelm.labels[nearest]
+
+
 def basin_clusters(m: LatentMap, n_images: int, *, seed: int, n_starts: int = 4,
                    infer_steps: int = 300) -> Clusters:
     """Assign MNIST-5k training images to the basins of map ``m``: latent code (posterior
@@ -321,11 +330,7 @@ def basin_clusters(m: LatentMap, n_images: int, *, seed: int, n_starts: int = 4,
     x, y = data.images[idx], np.asarray(data.labels)[idx.numpy()]
     codes, _ = infer_latents(art.generator, x, sigma=art.spec.train.generator_sigma,
                              n_starts=n_starts, n_steps=infer_steps, generator=g)
-    z, _ = local_modes(m.energy, codes, rate=m.settings.descent_rate,
-                       n_steps=m.settings.descent_steps)
-    mapped = m.adelm.modes.detach()
-    nearest = torch.cdist(z.detach(), mapped).argmin(1).numpy()
-    leaf = m.adelm.labels[nearest]                       # DG leaf (basin) of each image
+    leaf = basin_of(m, codes)                            # DG leaf (basin) of each image
     _, basin = np.unique(leaf, return_inverse=True)     # basins that received images: 0..K-1
     K = int(basin.max()) + 1
     scores = {"adelm": partition_scores(y, basin)}
@@ -538,7 +543,4 @@ def latent_plane(m: LatentMap, n_side: int = 31, radius: float = 3.0):
                          f"{m.energy.latent_dim} dimensions")
     t = torch.linspace(-radius, radius, n_side)
     grid = torch.cartesian_prod(t, t)
-    z, _ = local_modes(m.energy, grid, rate=m.settings.descent_rate,
-                       n_steps=m.settings.descent_steps)
-    nearest = torch.cdist(z.detach(), m.adelm.modes.detach()).argmin(1).numpy()
-    return grid.numpy(), m.adelm.labels[nearest]
+    return grid.numpy(), basin_of(m, grid)
