@@ -10,8 +10,7 @@ from torch import nn
 
 from ebmbook.diagnostics.clustering import (basin_readings, fit_judge, matched_baselines,
                                             partition_scores, purity)
-from ebmbook.landscape.tuning import (continuous_energy_drift, critical_alpha, drift_temperature,
-                                      leakage_alpha)
+from ebmbook.landscape.tuning import continuous_energy_drift, drift_temperature, leakage_alpha
 from ebmbook.learning.coop import infer_latents
 
 
@@ -61,15 +60,6 @@ def test_judge_reads_separable_classes_and_basins():
     assert label.tolist() == [3, 5, 6]
     np.testing.assert_allclose(share, [2 / 3, 1.0, 1.0])
     assert size.tolist() == [3, 2, 1]
-
-
-def test_critical_alpha_is_the_geometric_midpoint_of_the_curve():
-    alphas = np.array([1.0, 10.0, 100.0, 1000.0])
-    counts = np.array([16, 16, 1, 1])
-    # level: sqrt(16 * 1) = 4, i.e. half way in log count between alpha 10 and 100 -> sqrt(1000)
-    assert critical_alpha(alphas, counts) == pytest.approx(np.sqrt(1000.0))
-    with pytest.raises(ValueError, match="increasing"):
-        critical_alpha([10.0, 1.0], [1, 2])
 
 
 def test_drift_temperature_picks_the_warmest_quiet_temperature():

@@ -6,7 +6,7 @@
 * :func:`energy_drift` -- energy of unmagnetised chains started at local modes, over T
   (Fig 5.2 top): T must be cold enough that the drift stays below the landscape's barriers.
 * :func:`alpha_sweep` -- the same with the leakage of each run (representatives reached per
-  new mode); :func:`leakage_alpha` and :func:`critical_alpha` turn the sweep into an alpha, and
+  new mode); :func:`leakage_alpha` turns the sweep into an alpha, and
   :func:`drift_temperature` turns an energy-drift run into a T.
 * :func:`metastable_boundary` -- alpha*(T) for a pair of minima (Figs 4.11/4.12): start high,
   run ``n_trials`` AD trials per alpha, lower alpha by ``factor`` while any trial succeeds.
@@ -28,33 +28,43 @@ from ..sampling.spins import sk_sweeps
 from .adelm import ad_batches, adelm
 
 
-def _basins_task(backend, alpha: float, n_iter: int, consolidate_every: int, seed,
-                 leakage: bool = False):
-    """One point of :func:`basins_vs_alpha` (a task): ADELM in-process at one alpha. Returns
-    the number of basins, and with ``leakage`` also the mean number of representatives each
-    mode reached (``n_success``, over the iterations after the first)."""
+def _basins_task(backend, alpha: float, n_iter: int, consolidate_every: int,
+                 seed) -> tuple[int, float]:
+    """One point of :func:`alpha_sweep` (a task): ADELM in-process at one alpha. Returns the
+    number of basins and the mean number of representatives each new mode reached
+    (``n_success``, over the iterations after the first)."""
     be = copy.copy(backend)
     be.alpha = alpha
     res = adelm(be, n_iter, consolidate_every=consolidate_every, seed=seed)
-    if not leakage:
-        return res.n_basins
     return res.n_basins, float(np.mean(res.n_success[1:])) if n_iter > 1 else 0.0
 
 
 def alpha_sweep(backend, alphas, n_iter: int = 100, consolidate_every: int = 0,
                 progress: bool = False, *, seed: Any = None,
                 executor: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Like :func:`basins_vs_alpha` (same tasks and seeds, so the counts are equal), also
-    returning the *leakage* at each alpha: the mean number of basin representatives that AD
-    reached from a new mode (Sec 5.1.2: ideally one; many means T or alpha is too high)."""
+    """Basins found by ``n_iter`` ADELM iterations at each alpha (same backend otherwise), and
+    the *leakage* at each alpha: the mean number of basin representatives that AD reached from
+    a new mode (Sec 5.1.2: ideally one; many means T or alpha is too high).
+
+    Each alpha is one task: an ADELM run seeded ``child(root, k)`` (``root`` from ``seed``, or
+    one draw of the backend's generator) on a copy of the backend without its generator, so on
+    a process pool or Dask the backend must be picklable (for a continuous backend: its energy
+    and ``propose``)."""
     alphas = [float(a) for a in alphas]
     root = seed_sequence(backend.seed_source() if seed is None else seed)
     plain = backend.detached()
-    tasks = [(plain, a, n_iter, consolidate_every, child(root, k), True)
-             for k, a in enumerate(alphas)]
+    tasks = [(plain, a, n_iter, consolidate_every, child(root, k)) for k, a in enumerate(alphas)]
     out = map_tasks(executor, _basins_task, tasks, desc="alpha grid" if progress else None)
     return (np.array([c for c, _ in out], dtype=np.int64),
             np.array([lk for _, lk in out], dtype=np.float64))
+
+
+def basins_vs_alpha(backend, alphas, n_iter: int = 100, consolidate_every: int = 0,
+                    progress: bool = False, *, seed: Any = None,
+                    executor: Any = None) -> np.ndarray:
+    """The basin counts of :func:`alpha_sweep` alone (Fig 5.2 bottom)."""
+    return alpha_sweep(backend, alphas, n_iter, consolidate_every, progress, seed=seed,
+                       executor=executor)[0]
 
 
 def leakage_alpha(alphas, counts, leakage, limit: float = 1.0) -> float:
@@ -69,23 +79,6 @@ def leakage_alpha(alphas, counts, leakage, limit: float = 1.0) -> float:
         raise ValueError("alphas, counts and leakage must have the same length >= 1")
     ok = np.flatnonzero((lk <= limit) & (c > 1))
     return float(a[ok].max()) if ok.size else float(a.min())
-
-
-def basins_vs_alpha(backend, alphas, n_iter: int = 100, consolidate_every: int = 0,
-                    progress: bool = False, *, seed: Any = None,
-                    executor: Any = None) -> np.ndarray:
-    """Basins found by ``n_iter`` ADELM iterations at each alpha (same backend otherwise).
-
-    Each alpha is one task: an ADELM run seeded ``child(root, k)`` (``root`` from ``seed``, or
-    one draw of the backend's generator) on a copy of the backend without its generator, so on
-    a process pool or Dask the backend must be picklable (for a continuous backend: its energy
-    and ``propose``)."""
-    alphas = [float(a) for a in alphas]
-    root = seed_sequence(backend.seed_source() if seed is None else seed)
-    plain = backend.detached()
-    tasks = [(plain, a, n_iter, consolidate_every, child(root, k)) for k, a in enumerate(alphas)]
-    return np.array(map_tasks(executor, _basins_task, tasks,
-                              desc="alpha grid" if progress else None), dtype=np.int64)
 
 
 def _drift_task(J, modes, temperature: float, n_sweeps: int, method: str, seed) -> np.ndarray:
@@ -194,24 +187,3 @@ def drift_temperature(temperatures, drift: np.ndarray, barrier_scale: float,
     rise = (d[:, :, half:].mean(axis=2) - d.min(axis=2)).mean(axis=1)
     ok = np.flatnonzero(rise <= fraction * barrier_scale)
     return float(T[ok].max()) if ok.size else float(T.min())
-
-
-def critical_alpha(alphas, counts) -> float:
-    """The thesis's rule for alpha (Sec 5.1.2): the middle of the critical range of the curve
-    "basins found vs log alpha", where magnetisation and the landscape compete on equal
-    footing. Defined here as the alpha where the count crosses the geometric mean of its
-    largest and smallest values (log-linear interpolation between grid points; the curve is
-    decreasing in alpha up to noise)."""
-    a = np.asarray(alphas, dtype=np.float64).reshape(-1)
-    c = np.asarray(counts, dtype=np.float64).reshape(-1)
-    if a.size != c.size or a.size < 2:
-        raise ValueError("alphas and counts must have the same length >= 2")
-    if np.any(a <= 0) or np.any(np.diff(a) <= 0):
-        raise ValueError("alphas must be positive and increasing")
-    level = np.log(np.sqrt(c.max() * max(c.min(), 1.0)))
-    lc = np.log(np.maximum(c, 1.0))
-    for i in range(a.size - 1):
-        if lc[i] >= level >= lc[i + 1] and lc[i] != lc[i + 1]:
-            w = (lc[i] - level) / (lc[i] - lc[i + 1])
-            return float(np.exp(np.log(a[i]) + w * (np.log(a[i + 1]) - np.log(a[i]))))
-    return float(a[np.argmin(np.abs(lc - level))])
