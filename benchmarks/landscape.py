@@ -5,7 +5,8 @@
 
 Prints, each measured in the same run:
 1. batched AD trials per second vs the same trials run one at a time, for continuous states
-   (Langevin on the 1D toy landscape of Fig 4.8) and for SK spins (N = 100);
+   (Langevin on the 1D toy landscape of Fig 4.8) and for SK spins (N = 100); and trials at 16
+   alphas as one tensor (one alpha per chain) vs one tensor per alpha;
 2. ADELM iterations per second on an N = 100 SK glass (T = 0.1, alpha = 1.35);
 3. how many GWL sweeps it takes to first visit the lowest basins that ADELM found, next to the
    number of ADELM iterations used;
@@ -72,6 +73,28 @@ def bench_continuous(n: int, seed: int) -> tuple[float, float]:
         attraction_diffusion(U, s[i:i + 1], t[i:i + 1], generator=g, **kw)
     single = m / (time.perf_counter() - t0)
     return batched, single
+
+
+def bench_mixed_alphas(n_alphas: int, n_trials: int, seed: int) -> tuple[float, float]:
+    """Trials at several alphas (a metastable-boundary batch, Figs 4.11/4.12): one tensor of
+    chains with one alpha per chain, against one tensor per alpha run in turn (how a task ran
+    them before ``attraction_diffusion`` took per-trial alphas). Trials per second of each."""
+    U = ToyLandscape1D()
+    kw = dict(temperature=0.01, eps=0.015, delta=0.05, improvement_limit=300, max_steps=20000)
+    alphas = 40.0 * 0.8 ** np.arange(n_alphas)
+    n = n_alphas * n_trials
+    s = torch.full((n, 1), 10.0, dtype=torch.float64)
+    t = torch.full((n, 1), 5.1, dtype=torch.float64)
+    t0 = time.perf_counter()
+    attraction_diffusion(U, s, t, alpha=np.repeat(alphas, n_trials),
+                         generator=torch.Generator().manual_seed(seed), **kw)
+    mixed = n / (time.perf_counter() - t0)
+    g = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    for a in alphas:
+        attraction_diffusion(U, s[:n_trials], t[:n_trials], alpha=float(a), generator=g, **kw)
+    per_alpha = n / (time.perf_counter() - t0)
+    return mixed, per_alpha
 
 
 def bench_spins(model, n: int, seed: int) -> dict:
@@ -175,6 +198,9 @@ def main() -> None:
     b, s = bench_continuous(args.trials, args.seed)
     print(f"AD continuous (1D toy, Langevin): batched {b:8.1f} trials/s | one at a time "
           f"{s:8.2f} trials/s | ratio {b / s:6.1f}x")
+    mx, pa = bench_mixed_alphas(16, 8, args.seed)
+    print(f"AD at 16 alphas x 8 trials (1D toy): one tensor {mx:8.1f} trials/s | one tensor per "
+          f"alpha {pa:8.1f} trials/s | ratio {mx / pa:5.1f}x")
     model = SKModel.from_seed(100, args.seed)
     r = bench_spins(model, args.trials, args.seed)
     ceiling = (r["trial_us"] + r["overhead_us"]) / r["trial_us"]

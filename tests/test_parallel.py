@@ -34,14 +34,14 @@ def _map_everything(ex) -> dict:
     out["tune"] = basins_vs_alpha(be, [0.5, 1.35, 5.0], n_iter=10, executor=ex)
     out["drift"] = energy_drift(model, res.reps[:3], [0.1, 0.5], 20, np.random.default_rng(1),
                                 executor=ex)
-    # one alpha at a time in-process, 8 per round elsewhere (the answer, 20 * 0.9**13, comes in
-    # the second round)
-    out["boundary"] = metastable_boundary(be, res.reps[:1], -res.reps[:1], alpha_start=20.0,
-                                          n_trials=6, factor=0.9, executor=ex)
-    # the torch path: a toy energy, per-trial alphas grouped inside each task, traces padded
+    # 8 alphas per batch (the answer comes in the second batch)
+    b = metastable_boundary(be, res.reps[:1], -res.reps[:1], alpha_start=20.0, n_trials=6,
+                            factor=0.9, executor=ex, alphas_per_batch=8)
+    out.update(boundary=b.alpha, boundary_barrier=b.barrier, boundary_rates=b.success_rate)
+    # the torch path: a toy energy, per-trial alphas in one tensor per task, traces padded
     cb = ContinuousBackend(ToyLandscape1D(), _toy_propose, temperature=0.01, alpha=40.0,
                            eps=0.015, generator=torch.Generator().manual_seed(0),
-                           improvement_limit=30, max_steps=200, chunk_size=3)
+                           improvement_limit=30, max_steps=400, chunk_size=3)
     s = torch.full((7, 1), 10.0, dtype=torch.float64)
     t = torch.full((7, 1), 9.0, dtype=torch.float64)
     r = cb.ad(s, t, alpha=np.array([40.0, 20.0, 40.0, 5.0, 20.0, 40.0, 40.0]), record=True,

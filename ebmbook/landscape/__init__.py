@@ -14,7 +14,7 @@ from .dgraph import DisconnectivityGraph, disconnectivity_graph, merge_consisten
 from .exact import ExactLandscape, enumerate_sk, grid_landscape
 from .gwl import GWLMap, GWLResult, gwl, gwl_map, minimax_on_edges
 from .neb import NEBResult, nudged_elastic_band, path_energy_profile
-from .tuning import basins_vs_alpha, energy_drift, metastable_boundary
+from .tuning import Boundary, basins_vs_alpha, energy_drift, metastable_boundary
 
 __all__ = [
     "ADResult", "attraction_diffusion", "attraction_diffusion_spins", "local_modes",
@@ -23,6 +23,6 @@ __all__ = [
     "linear_barrier",
     "DisconnectivityGraph", "disconnectivity_graph", "merge_consistency", "ExactLandscape",
     "enumerate_sk", "grid_landscape", "GWLMap", "GWLResult", "gwl", "gwl_map",
-    "minimax_on_edges", "basins_vs_alpha", "energy_drift", "metastable_boundary",
+    "minimax_on_edges", "basins_vs_alpha", "energy_drift", "metastable_boundary", "Boundary",
     "NEBResult", "nudged_elastic_band", "path_energy_profile",
 ]

@@ -101,12 +101,14 @@ def attraction_diffusion_spins(model, starts: np.ndarray, targets: np.ndarray, *
 
 class MagnetisedEnergy:
     """The AD energy of eq. (4.6) at temperature T: ``V(X) = U(X)/T + alpha ||X - X*||_2``, one
-    target X* per chain. Langevin with noise 1 on V samples the magnetised density."""
+    target X* per chain. Langevin with noise 1 on V samples the magnetised density. ``alpha`` is
+    a scalar or one value per chain (a ``(B,)`` tensor)."""
 
     def __init__(self, energy: Callable[[torch.Tensor], torch.Tensor], targets: torch.Tensor,
-                 temperature: float, alpha: float):
+                 temperature: float, alpha: "float | torch.Tensor"):
         self.energy, self.targets = energy, targets
-        self.temperature, self.alpha = float(temperature), float(alpha)
+        self.temperature = float(temperature)
+        self.alpha = alpha if isinstance(alpha, torch.Tensor) else float(alpha)
 
     def distance(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.targets).reshape(x.shape[0], -1).norm(dim=1)
@@ -138,16 +140,25 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
     noise 1, ``X <- X - (eps^2/2) grad V + eps Z`` (the Langevin equation (4.7) discretised,
     :func:`ebmbook.sampling.langevin.step`), or random-walk Metropolis (``sampler="rwm"``,
     proposal ``X + eps Z``, :func:`ebmbook.sampling.rwm.step`). Finished trials are frozen.
-    ``alpha`` and ``temperature`` are scalars. ``record_states`` > 0 keeps the states every
-    that many steps (``path_states``, e.g. for image strips of AD paths).
+    ``temperature`` is a scalar; ``alpha`` a scalar or one value per trial (a sequence or tensor
+    of length B), so that trials at several magnetisations share one tensor of chains.
+    ``record_states`` > 0 keeps the states every that many steps (``path_states``, e.g. for
+    image strips of AD paths).
     """
     if sampler not in ("langevin", "rwm"):
         raise ValueError(f"sampler must be 'langevin' or 'rwm', got {sampler!r}")
-    if not (temperature > 0 and eps > 0 and alpha >= 0 and delta >= 0):
-        raise ValueError("temperature and eps must be > 0; alpha and delta >= 0")
     x = starts.detach().clone()
-    tg = targets.detach().expand_as(x) if targets.shape != x.shape else targets.detach()
     B = x.shape[0]
+    a = np.asarray(alpha.detach().cpu() if isinstance(alpha, torch.Tensor) else alpha,
+                   dtype=np.float64)
+    if a.ndim and a.shape != (B,):
+        raise ValueError(f"alpha must be a scalar or have one value per trial ({B}), got shape "
+                         f"{a.shape}")
+    if not (temperature > 0 and eps > 0 and np.all(a >= 0) and delta >= 0):
+        raise ValueError("temperature and eps must be > 0; alpha and delta >= 0")
+    if a.ndim:
+        alpha = torch.as_tensor(a, dtype=x.dtype, device=x.device)
+    tg = targets.detach().expand_as(x) if targets.shape != x.shape else targets.detach()
     V = MagnetisedEnergy(energy, tg, temperature, alpha)
     if sampler == "langevin":
         kernel, params = langevin_kernel, LangevinParams(eps=eps, noise=1.0)

@@ -55,7 +55,7 @@ def _spin_ad_task(J, starts, targets, alpha, params, seed, record) -> ADResult:
                                       rng=numpy_rng(seed), record=record, **params)
 
 
-def _continuous_ad(energy, starts, targets, alpha: float, params, generator, record) -> ADResult:
+def _continuous_ad(energy, starts, targets, alpha, params, generator, record) -> ADResult:
     # the only call of attraction_diffusion; ``params`` (ContinuousBackend._ad_params) carries
     # the sampler's keywords, the step size among them
     return attraction_diffusion(energy, starts, targets, alpha=alpha, generator=generator,
@@ -63,20 +63,12 @@ def _continuous_ad(energy, starts, targets, alpha: float, params, generator, rec
 
 
 def _continuous_ad_task(energy, starts, targets, alpha, params, seed, record) -> ADResult:
-    """One chunk of continuous AD trials (a task): one tensor of chains per distinct alpha
-    (``attraction_diffusion`` takes a scalar alpha), all drawing from one torch generator."""
+    """One chunk of continuous AD trials (a task): one tensor of chains, ``alpha`` a scalar or
+    one value per trial."""
     gen = torch_generator(seed, device=starts.device)
     a = np.asarray(alpha, dtype=np.float64)
-    if a.ndim == 0:
-        return _continuous_ad(energy, starts, targets, float(a), params, gen, record)
-    values, first = np.unique(a, return_index=True)
-    parts = []
-    for v in values[np.argsort(first)]:
-        idx = np.flatnonzero(a == v)
-        ti = torch.as_tensor(idx, device=starts.device)
-        parts.append((idx, _continuous_ad(energy, starts[ti], targets[ti], float(v), params, gen,
-                                          record)))
-    return _merge_results(parts, len(a), pad="edge")
+    return _continuous_ad(energy, starts, targets, float(a) if a.ndim == 0 else a, params, gen,
+                          record)
 
 
 def _merge_results(parts: Sequence[tuple[np.ndarray, ADResult]], B: int, pad: str) -> ADResult:

@@ -9,21 +9,23 @@
   new mode); :func:`leakage_alpha` turns the sweep into an alpha, and
   :func:`drift_temperature` turns an energy-drift run into a T.
 * :func:`metastable_boundary` -- alpha*(T) for a pair of minima (Figs 4.11/4.12): start high,
-  run ``n_trials`` AD trials per alpha, lower alpha by ``factor`` while any trial succeeds.
+  run ``n_trials`` AD trials per alpha, lower alpha by ``factor`` while any trial succeeds; it
+  also returns the lowest barrier met (a :class:`Boundary`).
 
 Each sweep point is a task on the ``executor`` (see :mod:`ebmbook.parallel`): one ADELM run per
-alpha, one batch of chains per temperature, one batch of trials per alpha of the boundary search.
+alpha, one batch of chains per temperature, the chunks of each batch of the boundary search.
 Point ``k`` is seeded ``child(root, k)``, so the result does not depend on the executor.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..parallel import child, get_executor, is_inline, map_tasks, numpy_rng, seed_sequence
+from ..parallel import child, get_executor, map_tasks, numpy_rng, seed_sequence
 from ..sampling.spins import sk_sweeps
 from .adelm import ad_batches, adelm
 
@@ -103,43 +105,76 @@ def energy_drift(model, modes: np.ndarray, temperatures, n_sweeps: int, rng: Any
     return np.stack(out).reshape(len(T), modes.shape[0], n_sweeps + 1)
 
 
+@dataclass
+class Boundary:
+    """The outcome of :func:`metastable_boundary`.
+
+    alpha:   the metastable boundary alpha*, the last alpha of the walk where a trial succeeded
+             (``nan`` if even the first failed);
+    barrier: the lowest barrier of a successful trial met on the walk (``inf`` if none);
+    alphas, success_rate: the alphas walked, from the top, and the share of trials that
+             succeeded at each (the last is 0 unless the ladder ran out).
+    """
+
+    alpha: float
+    barrier: float
+    alphas: np.ndarray
+    success_rate: np.ndarray
+
+    @property
+    def found(self) -> bool:
+        """True when the walk crossed the boundary: some alpha succeeded and a lower one failed
+        (False if the first alpha already failed or the ladder ran out first)."""
+        return bool(np.isfinite(self.alpha) and self.success_rate.size
+                    and self.success_rate[-1] == 0)
+
+
 def metastable_boundary(backend, a, b, *, alpha_start: float, n_trials: int = 20,
                         factor: float = 0.97, alpha_min: float = 1e-6, seed: Any = None,
-                        executor: Any = None, alphas_per_round: int | None = None) -> float:
+                        executor: Any = None, alphas_per_batch: int = 1) -> Boundary:
     """The metastable boundary alpha* for AD from ``a`` toward ``b`` (single states with a batch
-    dimension of 1): starting at ``alpha_start``, run ``n_trials`` trials (one batch) per alpha and
-    lower alpha by ``factor`` while any trial succeeds. Returns the last alpha with a success
-    (``nan`` if even ``alpha_start`` fails).
+    dimension of 1), by the search of Sec 4.3.3: starting at ``alpha_start``, run ``n_trials``
+    trials per alpha and lower alpha by ``factor`` while any trial succeeds. Returns a
+    :class:`Boundary`: the last alpha with a success and the lowest barrier met on the way.
 
-    The k-th alpha of the ladder ``alpha_start * factor**k`` (down to ``alpha_min``) has its own
-    seed ``child(root, k)``, so its trials are the same whether the ladder is walked one alpha at
-    a time or ``alphas_per_round`` alphas are tried at once on the executor (the alphas past the
-    first failure are then wasted work, the answer is the same). Default: one per round
-    in-process, 8 per round on any other executor.
+    The ladder ``alpha_start * factor**k`` (down to ``alpha_min``) is walked ``alphas_per_batch``
+    alphas at a time: the trials of those alphas form one batch of AD trials, seeded
+    ``child(root, j)`` for the j-th batch and cut into tasks of ``backend.chunk_size`` trials on
+    the executor (on a continuous backend the trials of a chunk are one tensor of chains, their
+    alphas mixed). Alphas past the first failure in a batch are wasted work; in exchange a
+    batch of many alphas costs little more than one on a CPU. The answer depends on ``seed``,
+    ``alphas_per_batch`` and the chunk size, never on the executor.
     """
     if not (alpha_start > 0 and 0 < factor < 1 and alpha_min >= 0):
         raise ValueError("alpha_start must be > 0, factor in (0, 1) and alpha_min >= 0")
-    if alphas_per_round is not None and not (isinstance(alphas_per_round, int)
-                                             and alphas_per_round >= 1):
-        raise ValueError(f"alphas_per_round must be an integer >= 1, got {alphas_per_round!r}")
+    for name, v in (("alphas_per_batch", alphas_per_batch), ("n_trials", n_trials)):
+        if not (isinstance(v, (int, np.integer)) and v >= 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     ladder, alpha = [], float(alpha_start)
     while alpha > alpha_min:
         ladder.append(alpha)
         alpha *= factor
     root = seed_sequence(backend.seed_source() if seed is None else seed)
     A, B = backend.repeat(a, n_trials), backend.repeat(b, n_trials)
-    last = float("nan")
+    last, best = float("nan"), float("inf")
+    walked, rates = [], []
     with get_executor(executor) as ex:
-        per_round = alphas_per_round or (1 if is_inline(ex) else 8)
-        for lo in range(0, len(ladder), per_round):
-            block = ladder[lo:lo + per_round]
-            results = ad_batches(backend, [(A, B, al, child(root, lo + i))
-                                           for i, al in enumerate(block)], executor=ex)
-            for al, res in zip(block, results):
-                if not res.success.any():
-                    return last
+        for j, lo in enumerate(range(0, len(ladder), alphas_per_batch)):
+            block = ladder[lo:lo + alphas_per_batch]
+            k = len(block)
+            res, = ad_batches(backend, [(backend.cat([A] * k), backend.cat([B] * k),
+                                         np.repeat(block, n_trials), child(root, j))],
+                              executor=ex)
+            ok = res.success.reshape(k, n_trials)
+            bar = res.barrier.reshape(k, n_trials)
+            for i, al in enumerate(block):
+                walked.append(al)
+                rates.append(float(ok[i].mean()))
+                if not ok[i].any():
+                    return Boundary(last, best, np.array(walked), np.array(rates))
                 last = al
-    return last
+                best = min(best, float(bar[i][ok[i]].min()))
+    return Boundary(last, best, np.array(walked), np.array(rates))
 
 
 def continuous_energy_drift(energy, modes, temperatures, *, n_steps: int, eps: float,
@@ -148,8 +183,6 @@ def continuous_energy_drift(energy, modes, temperatures, *, n_steps: int, eps: f
     U, for each temperature T: the AD sampler with alpha = 0 (Langevin on U/T with step ``eps``,
     :func:`ebmbook.sampling.langevin.langevin`). Returns (len(temperatures), M, n_steps + 1)
     energies U; temperature ``k`` is seeded ``child(root, k)``."""
-    import torch
-
     from ..parallel import torch_generator
     from ..sampling.langevin import langevin
     from .ad import MagnetisedEnergy
