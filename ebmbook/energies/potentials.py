@@ -114,6 +114,38 @@ class RescaledPotential(nn.Module):
         return u
 
 
+class BoxedEnergy(nn.Module):
+    """An image energy confined to the pixel range: ``(n, ...) -> (n,)``,
+
+        U_box(x) = U(x) / unit + (stiffness / 2) * sum_i relu(|x_i| - bound)^2.
+
+    The thesis maps digits in a bounded image space (8 grey levels in [0, 255], Sec 4.3.3). A
+    ConvNet potential with (leaky) ReLUs is piecewise linear in x and keeps falling along some
+    rays, so in the open space R^n a descent or a cold chain never settles; the quadratic wall
+    (zero inside [-bound, bound]) gives it the same bounded domain while keeping the energy
+    smooth enough for Langevin. ``unit`` divides U (e.g. the sd of U over data, so that
+    temperatures and barriers read in data-energy sds). A Langevin step ``eps`` on ``U_box / T``
+    is stable on the wall while ``eps^2 * stiffness / (2 T) < 2``.
+    """
+
+    def __init__(self, energy: nn.Module, unit: float = 1.0, bound: float = 1.0,
+                 stiffness: float = 10.0):
+        super().__init__()
+        if not (unit > 0 and bound > 0 and stiffness > 0):
+            raise ValueError(f"unit, bound and stiffness must be > 0, got {unit!r}, {bound!r}, "
+                             f"{stiffness!r}")
+        self.energy, self.unit = energy, float(unit)
+        self.bound, self.stiffness = float(bound), float(stiffness)
+
+    def wall(self, x: torch.Tensor) -> torch.Tensor:
+        """The wall term alone, ``(n,)``."""
+        over = (x.abs() - self.bound).clamp_min(0)
+        return 0.5 * self.stiffness * over.pow(2).reshape(x.shape[0], -1).sum(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.energy(x) / self.unit + self.wall(x)
+
+
 @torch.no_grad()
 def batched_energy(energy, x: torch.Tensor, chunk: int = 500) -> torch.Tensor:
     """U over a large batch of states, ``chunk`` at a time, as float64 on the CPU ``(n,)``."""

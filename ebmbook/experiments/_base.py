@@ -58,6 +58,7 @@ EXPERIMENTS: dict[str, str] = {
     "short_run_generation": "ebmbook.experiments.short_run_generation",
     "chaos_and_optimisers": "ebmbook.experiments.chaos_and_optimisers",
     "digit_maps": "ebmbook.experiments.digit_maps",
+    "image_ad": "ebmbook.experiments.image_ad",
 }
 
 

@@ -183,14 +183,148 @@ def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8):
 
 def cluster_curve_figure(curve: dict):
     """NMI against the digits over the number of clusters K: the DG cut into K groups (its
-    lowest merges applied first) beside KMeans with K clusters on pixels and on latent codes."""
+    lowest merges applied first) beside KMeans and SpectralClustering with K clusters on pixels
+    and on latent codes."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     ax.plot(curve["k"], curve["adelm"], "o-", label="ADELM: DG cut into K groups")
     ax.plot(curve["k"], curve["kmeans_pixels"], "s--", label="KMeans, pixels")
     ax.plot(curve["k"], curve["kmeans_codes"], "^--", label="KMeans, latent codes")
+    for feat, mk in (("pixels", "v:"), ("codes", "d:")):
+        if f"spectral_{feat}" in curve:
+            name = "latent codes" if feat == "codes" else feat
+            ax.plot(curve["k"], curve[f"spectral_{feat}"], mk, label=f"spectral, {name}")
     ax.set_xlabel("number of clusters K")
     ax.set_ylabel("NMI with the digit labels")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# -- image-space AD (Sec 4.3.3, Figs 4.11-4.13) -------------------------------------------------
+
+def _strip(images, n: int | None = None) -> np.ndarray:
+    """One row of images (white 1-px gaps), ``n`` of them evenly chosen if given."""
+    ims = list(images)
+    if n is not None and len(ims) > n:
+        ims = [ims[int(k)] for k in np.linspace(0, len(ims) - 1, n).round()]
+    tiles = [_img(x) for x in ims]
+    gap = np.ones((tiles[0].shape[0], 1))
+    return np.concatenate(sum(([t, gap] for t in tiles), [])[:-1], axis=1)
+
+
+def image_minima_figure(r):
+    """The minima A-D of the image-space experiment: g(z*) of latent modes, the same after the
+    short settling descent (the minima used) and after the long descent; each titled with the
+    judge's reading and its energy."""
+    mi = r.minima
+    rows = [("g(z*)", mi.raw, mi.raw_reads, mi.raw_energies),
+            (f"settled ({r.config.settle_steps} steps): the minima", mi.images, mi.reads,
+             mi.energies),
+            (f"long descent ({r.config.full_descent_steps} steps)", mi.long_descent,
+             mi.long_reads, mi.long_energies)]
+    fig, axes = plt.subplots(len(rows), len(mi.names), figsize=(1.6 * len(mi.names) + 1, 5.6))
+    for i, (label, X, reads, e) in enumerate(rows):
+        for j, name in enumerate(mi.names):
+            ax = axes[i, j]
+            ax.imshow(_img(X[j]), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{name}: reads {reads[j]}, U = {e[j]:.2f}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(label, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def metastable_boundary_figure(r):
+    """Fig 4.12 (middle): the metastable boundary alpha*(T) of each pair of minima, both roles,
+    with the metastable region (AD fails) shaded below each curve; the dashed line is
+    alpha = d / delta, where thermal spread alone keeps a chain about delta from its target."""
+    T = r.temperatures
+    a = r.alpha_star()
+    n = r.minima.names
+    d = int(np.prod(r.minima.images.shape[1:]))
+    pairs = [(i, j) for i, j in r.boundaries if i < j]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.4 * len(pairs), 3.6), sharey=True)
+    for ax, (i, j) in zip(np.atleast_1d(axes), pairs):
+        for (s, t), mk in (((i, j), "o-"), ((j, i), "s--")):
+            ax.plot(T, a[(s, t)], mk, label=f"{n[s]} to {n[t]}")
+        low = np.fmin(a[(i, j)], a[(j, i)])
+        ax.fill_between(T, np.full_like(T, np.nanmin(low) / 3), low, color="0.85",
+                        label="both fail (metastable)")
+        ax.axhline(d / r.config.delta, color="0.4", ls=":", lw=1, label="d / delta")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("temperature T")
+        ax.set_title(f"{n[i]} and {n[j]}")
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel("alpha* (weakest pull that succeeds)")
+    fig.tight_layout()
+    return fig
+
+
+def boundary_summary_figure(r):
+    """Fig 4.12 (bottom): alpha* T for the six ordered pairs (the pull in energy per unit of
+    distance), and the lowest barrier met on each walk against T, with each pair's 1D barrier
+    (dotted, the same colour)."""
+    T = r.temperatures
+    n = r.minima.names
+    pull, bar = r.pull_star(), r.ad_barrier()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for k, (i, j) in enumerate(r.boundaries):
+        c = f"C{k}"
+        a1.plot(T, pull[(i, j)], "o-", color=c, label=f"{n[i]} to {n[j]}")
+        a2.plot(T, bar[(i, j)], "o-", color=c, label=f"{n[i]} to {n[j]}")
+        if i < j:
+            a2.axhline(r.linear[(i, j)], color=c, ls=":", lw=1)
+    a1.set_xscale("log")
+    a1.set_xlabel("temperature T")
+    a1.set_ylabel("alpha* x T (energy per unit distance)")
+    a1.set_title("metastable boundaries")
+    a2.set_xscale("log")
+    a2.set_xlabel("temperature T")
+    a2.set_ylabel("lowest AD barrier (data-energy sds)")
+    a2.set_title("barriers (dotted: 1D line of the pair)")
+    a2.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def image_ad_path_figure(r, n_strip: int = 9):
+    """Fig 4.13: for each recorded path, the energy along the 1D line and along the AD path
+    (each against its fraction of the way), the AD chain's distance to its target against its
+    step, and image strips of both paths."""
+    paths = [p for p in r.paths]
+    fig = plt.figure(figsize=(10, 6.0 * len(paths)))
+    gs = fig.add_gridspec(4 * len(paths), 2, height_ratios=[3, 1.25, 1.25, 0.2] * len(paths))
+    for q, p in enumerate(paths):
+        a1, a2 = fig.add_subplot(gs[4 * q, 0]), fig.add_subplot(gs[4 * q, 1])
+        t = np.linspace(0, 1, len(p.linear_energy))
+        a1.plot(t, p.linear_energy, color="C3", label=f"1D line (max {p.linear_barrier:.2f})")
+        if p.trial >= 0:
+            k, L = p.trial, int(p.ad.steps[p.trial]) + 1
+            e = p.ad.path_energy[k, :L]
+            a1.plot(np.linspace(0, 1, L), e, color="C0", lw=0.8,
+                    label=f"AD path (barrier {p.ad_barrier:.2f})")
+            a2.plot(np.arange(L), p.ad.path_distance[k, :L], color="C0")
+            a2.axhline(r.config.delta, color="0.5", ls=":", lw=1, label="delta")
+            a2.legend(fontsize=8)
+        a1.set_xlabel("fraction of the way (line: distance; AD: steps)")
+        a1.set_ylabel("U (data-energy sds)")
+        a1.set_title(f"{p.start} to {p.target}, T = {p.temperature:.3g}, alpha = {p.alpha:.3g}",
+                     fontsize=10)
+        a1.legend(fontsize=8)
+        a2.set_xlabel("AD step")
+        a2.set_ylabel("distance to the target")
+        a2.set_title("the AD chain closing in")
+        rows = [("1D line", p.linear_images)]
+        if p.states is not None:
+            rows.append(("AD path", p.states))
+        for s, (name, X) in enumerate(rows):
+            ax = fig.add_subplot(gs[4 * q + 1 + s, :])
+            ax.imshow(_strip(X, n_strip), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{p.start} to {p.target}: {name}", fontsize=9, loc="left")
+            ax.axis("off")
     fig.tight_layout()
     return fig
