@@ -43,7 +43,6 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .._config import require_int, require_positive
 from ..artifacts import Artifact, load_or_train
@@ -61,6 +60,7 @@ from ..parallel import child, seed_sequence, torch_generator
 from ..registry import model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
+from ._common import progress_bar
 
 
 @dataclass(frozen=True)
@@ -339,18 +339,19 @@ def basin_clusters(m: LatentMap, n_images: int, *, seed: int, n_starts: int = 4,
         base = matched_baselines(f, K, seed=seed)
         for method, lab in base.items():
             scores[f"{method}_{feat_name}"] = partition_scores(y, lab)
-    # a curve over K: the DG cut into k groups (lowest merges first) against KMeans at that k
-    from sklearn.cluster import KMeans
+    # a curve over K: the DG cut into k groups (lowest merges first) against KMeans and
+    # SpectralClustering at that k
     from sklearn.metrics import normalized_mutual_info_score as nmi
     ks = sorted({k for k in (2, 5, 10, 15, 20, 30) if k < m.dg.n} | {m.dg.n})
-    curve: dict[str, list] = {"k": [], "adelm": [], "kmeans_pixels": [], "kmeans_codes": []}
+    curve: dict[str, list] = {"k": [], "adelm": [], **{f"{meth}_{f}": [] for meth in (
+        "kmeans", "spectral") for f in feats}}
     for k in ks:
         groups = m.dg.partition(k)[leaf]
         curve["k"].append(int(np.unique(groups).size))
         curve["adelm"].append(float(nmi(y, groups)))
         for feat_name, f in feats.items():
-            lab = KMeans(n_clusters=curve["k"][-1], n_init=10, random_state=seed).fit_predict(f)
-            curve[f"kmeans_{feat_name}"].append(float(nmi(y, lab)))
+            for method, lab in matched_baselines(f, curve["k"][-1], seed=seed).items():
+                curve[f"{method}_{feat_name}"].append(float(nmi(y, lab)))
     return Clusters(labels=y, basin=basin, codes=codes.numpy(), scores=scores, curve=curve)
 
 
@@ -493,6 +494,10 @@ class Result:
             "nmi_kmeans_k10": Metric(max(self._curve_at(10, "kmeans_pixels"),
                                          self._curve_at(10, "kmeans_codes")),
                                      "NMI of KMeans with 10 clusters (best of pixels, codes)"),
+            "nmi_spectral_k10": Metric(max(self._curve_at(10, "spectral_pixels"),
+                                           self._curve_at(10, "spectral_codes")),
+                                       "NMI of SpectralClustering with 10 clusters (best of "
+                                       "pixels, codes)"),
             "nmi_kmeans_matched": Metric(best_km, "NMI of KMeans at K (best of pixels, codes)"),
             "nmi_spectral_matched": Metric(best_sc, "NMI of SpectralClustering at K (best of "
                                            "pixels, codes)"),
@@ -504,7 +509,7 @@ class Result:
 def run(config: Config) -> Result:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    bar = tqdm(total=5, desc="digit maps", disable=not config.progress)
+    bar = progress_bar(config.progress, total=5, desc="digit maps")
     d03_art = load_pair("coop_digits03", config.model_size, config.device)
     mn_art = load_pair("coop_mnist", config.model_size, config.device)
     judge = fit_digit_judge(mn_art)
