@@ -314,8 +314,45 @@ def _digit_maps():
                     "mnist_alpha": 3.0, "merge_same_digit": -2.0, "merge_different_digit": -1.0,
                     "nmi_adelm": 0.4, "ari_adelm": 0.2, "purity_adelm": 0.5, "cluster_k": 3,
                     "nmi_adelm_k10": float("nan"), "nmi_kmeans_k10": float("nan"),
+                    "nmi_spectral_k10": float("nan"),
                     "nmi_kmeans_matched": 0.6, "nmi_spectral_matched": 0.35,
                     "purity_kmeans_matched": 0.7}
+
+
+def _image_ad():
+    """Hand-made boundaries of three minima (energies -3, -2, -2.5) at T = 0.01 and 0.1: A and
+    C merge at the weakest alpha; the C-to-B walk at T = 0.1 ran out of ladder (not found); AD
+    barriers of -2.6 are floored at the target's energy."""
+    from ebmbook.diagnostics.clustering import Judge
+    from ebmbook.experiments import image_ad as ia
+    from ebmbook.landscape.tuning import Boundary
+    alphas = {(0, 1): [100, 20], (0, 2): [50, 10], (1, 0): [200, 20], (1, 2): [100, 20],
+              (2, 0): [50, 10], (2, 1): [100, 40]}
+    B = {k: [Boundary(float(a), -2.6 if t == 0 else -1.0, np.array([4 * a, 2 * a, a, a / 2]),
+                      np.array([1.0, 0.5, 0.25, 0.0 if (k, t) != ((2, 1), 1) else 0.25]))
+             for t, a in enumerate(v)] for k, v in alphas.items()}
+    lin = {(0, 1): -1.5, (1, 0): -1.5, (0, 2): -2.55, (2, 0): -2.55, (1, 2): -1.8, (2, 1): -1.8}
+    X = torch.zeros(4, 1, 4, 4)
+    mi = ia.Minima(names=["A", "B", "C", "D"], z=None, raw=X, images=X, long_descent=X,
+                   energies=np.array([-3.0, -2.0, -2.5, -1.0]), raw_energies=None,
+                   long_energies=None, reads=np.array([1, 4, 1, 2]),
+                   raw_reads=np.array([1, 4, 1, 3]), long_reads=np.array([5, 4, 3, 3]),
+                   n_latent_modes=6)
+    result = ia.Result(config=ia.Config(), judge=Judge(None, 0.9, 10, 20), unit=2.0, minima=mi,
+                       temperatures=np.array([0.01, 0.1]), boundaries=B, linear=lin, paths=[])
+    return result, {"alpha_star_pairs": 5, "frac_ad_below_1d_image": 5 / 6,
+                    "median_barrier_ad_image": -2.5, "median_barrier_1d_image": -1.8,
+                    "median_rise_1d_image": 0.2, "max_asymmetry": 2.0,
+                    "weakest_pair_is_same_digit": 1, "minima_reads_kept": 3,
+                    "long_descent_reads_kept": 2, "unit": 2.0,
+                    "alpha_star_AB_coldest": 100, "alpha_star_AC_coldest": 50,
+                    "alpha_star_BA_coldest": 200, "alpha_star_BC_coldest": 100,
+                    "alpha_star_CA_coldest": 50, "alpha_star_CB_coldest": 100,
+                    "pull_star_AB_warmest": 2, "pull_star_AC_warmest": 1,
+                    "pull_star_BA_warmest": 2, "pull_star_BC_warmest": 2,
+                    "pull_star_CA_warmest": 1, "pull_star_CB_warmest": 4,
+                    "pull_ratio_cold": 1.0, "pull_rise_warmest": 2.0,
+                    "warm_alpha_over_d_delta": 20 / 16}
 
 
 # a Result per experiment, built cheaply (a tiny real run, or the dataclass filled with
@@ -324,7 +361,7 @@ CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diag
                  "image_learning": _image_learning, "short_run_generation": _short_run_generation,
                  "chaos_and_optimisers": _chaos_and_optimisers,
                  "mapping_principles": _mapping_principles, "sk_spin_glass": _sk_spin_glass,
-                 "digit_maps": _digit_maps}
+                 "digit_maps": _digit_maps, "image_ad": _image_ad}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
@@ -361,3 +398,21 @@ def test_ebmbook_run_prints_each_metric_beside_its_description(monkeypatch, caps
     out = json.loads(capsys.readouterr().out)
     assert out["metrics"] == {"kl": 0.25, "steps": 30}
     assert out["descriptions"] == {"kl": "KL at seed 3", "steps": "updates"}
+
+
+def test_experiment_progress_bars_obey_the_flag_and_tqdm_disable(monkeypatch):
+    """The book sets TQDM_DISABLE=1 so that no bar lands in a rendered page: an enabled bar must
+    still honour it, and progress=False must silence a bar whatever the environment."""
+    from ebmbook.experiments._common import progress_bar
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    on, off = progress_bar(True, total=2), progress_bar(False, total=2)
+    assert not on.disable and off.disable
+    on.close()
+    # tqdm reads its environment when it is imported: check in a fresh interpreter
+    import subprocess
+    import sys
+    code = ("from ebmbook.experiments._common import progress_bar; "
+            "print(progress_bar(True, total=2).disable)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "TQDM_DISABLE": "1"}, check=True)
+    assert out.stdout.strip() == "True"

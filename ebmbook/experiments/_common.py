@@ -13,3 +13,13 @@ def seeded(seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+def progress_bar(enabled: bool, iterable=None, **kw):
+    """A tqdm bar, or a silent one when ``enabled`` is False. An enabled bar leaves ``disable``
+    to tqdm's default, so the ``TQDM_DISABLE`` environment variable (set by the book build)
+    still silences it."""
+    from tqdm.auto import tqdm
+    if not enabled:
+        kw["disable"] = True
+    return tqdm(iterable, **kw)

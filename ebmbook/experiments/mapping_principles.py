@@ -15,7 +15,6 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .._config import require_int, require_positive
 from ..energies.landscapes import GaussianMixtureLoss, MultiWell1D, ToyLandscape1D
@@ -27,6 +26,7 @@ from ..landscape.exact import ExactLandscape, grid_landscape
 from ..results import Metric
 from ..sampling.spins import ising_sweeps
 from ._base import ExperimentConfig
+from ._common import progress_bar
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def run(config: Config) -> Result:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    steps = tqdm(total=5, desc="mapping principles", disable=not config.progress)
+    steps = progress_bar(config.progress, total=5, desc="mapping principles")
 
     # Fig 4.1 / 4.4: exact DG of a 1D multi-well landscape
     wells = MultiWell1D()

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .._config import require_int, require_positive
 from ..energies.spin import SKModel
@@ -35,6 +34,7 @@ from ..landscape.tuning import basins_vs_alpha, energy_drift
 from ..parallel import get_executor, validate_executor_spec
 from ..results import Metric
 from ._base import ExperimentConfig
+from ._common import progress_bar
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def _run(config: Config, ex) -> Result:
     model = SKModel.from_seed(config.n_spins, config.seed)
     N = model.n
     timings = {}
-    bar = tqdm(total=6, desc="SK spin glass", disable=not config.progress)
+    bar = progress_bar(config.progress, total=6, desc="SK spin glass")
 
     def backend(alpha=config.alpha):
         return SpinBackend(model, temperature=config.temperature, alpha=alpha, rng=rng,
