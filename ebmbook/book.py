@@ -98,22 +98,57 @@ def _hide_template_parameters(path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
-def reproduction_table(results: Path) -> str:
-    """A markdown table of every claim of every results file (the Reproduction report)."""
-    lines = ["| notebook | claim | value | test | pass |", "|---|---|---|---|---|"]
+def _mark(ok: bool) -> str:
+    """Pass or fail in words and a symbol, never by colour alone."""
+    return "✔ yes" if ok else "✘ **no**"
+
+
+def reproduction_table(results: Path, link_notebooks: bool = False) -> str:
+    """The Reproduction report: the total, one row per notebook, one row per claim.
+
+    ``link_notebooks``: link each notebook's name to its page (``notebooks/<name>.ipynb``, for
+    the built book, where every notebook is a page)."""
+    files = sorted(results.glob("*.json"))
+    runs = [json.loads(f.read_text()) for f in files]
+    n_claims = sum(len(r["claims"]) for r in runs)
+    n_pass = sum(c["pass"] for r in runs for c in r["claims"])
+    sizes = sorted({r["size"] for r in runs})
+    total = (f"**{n_pass} of {n_claims} claims reproduce** on this build "
+             f"({len(runs)} notebooks, size {', '.join(sizes) or 'n/a'}); "
+             f"{n_claims - n_pass} do not.")
+
+    def name(r):
+        return f"[{r['notebook']}](notebooks/{r['notebook']}.ipynb)" if link_notebooks \
+            else r["notebook"]
+    lines = ["| notebook | claim | value | test | reproduces |", "|---|---|---|---|---|"]
     summary = ["| notebook | size | seed | time (s) | claims passed |", "|---|---|---|---|---|"]
-    for f in sorted(results.glob("*.json")):
-        r = json.loads(f.read_text())
+    for r in runs:
         passed = sum(c["pass"] for c in r["claims"])
-        summary.append(f"| {r['notebook']} | {r['size']} | {r['seed']} | {r['elapsed_s']:.0f} "
+        summary.append(f"| {name(r)} | {r['size']} | {r['seed']} | {r['elapsed_s']:.0f} "
                        f"| {passed} / {len(r['claims'])} |")
         for c in r["claims"]:
-            mark = "yes" if c["pass"] else "**no**"
             value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
             claim = c["claim"].replace("|", "\\|")  # a literal bar must not split the row
             lines.append(f"| {r['notebook']} | {claim} | {value} | "
-                         f"{c['op']} {c['threshold']:.4g} | {mark} |")
-    return "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
+                         f"{c['op']} {c['threshold']:.4g} | {_mark(c['pass'])} |")
+    return total + "\n\n" + "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
+
+
+EXPECTED_S = "expected_s"
+
+
+def execution_order(notebooks: list[Path]) -> list[Path]:
+    """Longest first: by the run time a notebook's metadata expects (``metadata.ebmbook.
+    expected_s``, seconds at ``ci`` size on a 2-core machine; 0 if absent), then by name. With
+    two workers, the longest notebooks start at once and the short ones fill the gaps, so the
+    book takes about as long as its longest notebook or half the total, whichever is more."""
+    def expected(p: Path) -> float:
+        try:
+            meta = json.loads(p.read_text()).get("metadata", {})
+            return float(meta.get("ebmbook", {}).get(EXPECTED_S, 0.0))
+        except (ValueError, TypeError, OSError):
+            return 0.0
+    return sorted(notebooks, key=lambda p: (-expected(p), p.name))
 
 
 @contextlib.contextmanager
@@ -169,6 +204,7 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
             raise BookBuildError(f"no executed copy of {missing} in {stage / 'notebooks'}: "
                                  "run `ebmbook book` (with execution) first")
         notebooks = []
+    notebooks = execution_order(notebooks)
     kernel = _kernel_name() if notebooks else None
     params = {"size": size, "seed": seed, "device": device}
 
@@ -198,7 +234,8 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
 
     report = stage / "reproduction_report.md"
     text = report.read_text()
-    report.write_text(text.replace(REPORT_MARKER, reproduction_table(results)))
+    report.write_text(text.replace(REPORT_MARKER, reproduction_table(results,
+                                                                      link_notebooks=True)))
     if not html:
         return stage
     t0 = time.perf_counter()

@@ -135,8 +135,20 @@ class Results:
         return pd.DataFrame(rows).set_index("name")
 
     def claims_table(self):
+        """The claims for display: each claim in full, its value, the test and whether it
+        reproduces in words (a styled DataFrame; ``.data`` is the plain one)."""
         import pandas as pd
-        return pd.DataFrame(self.claims)
+        n = len(self.claims)
+        rows = [{"claim": c["claim"],
+                 "value": "n/a" if not math.isfinite(c["value"]) else f"{c['value']:.4g}",
+                 "test": f"{c['op']} {c['threshold']:.4g}",
+                 "reproduces": "✔ yes" if c["pass"] else "✘ NO"} for c in self.claims]
+        df = pd.DataFrame(rows, columns=["claim", "value", "test", "reproduces"])
+        passed = sum(c["pass"] for c in self.claims)
+        return (df.style.hide(axis="index")
+                .set_caption(f"{passed} of {n} claims reproduce on this run")
+                .set_properties(subset=["claim"], **{"text-align": "left",
+                                                     "white-space": "normal"}))
 
     def write(self, directory: str | Path | None = None) -> Path:
         """Write ``<directory>/<notebook>.json`` atomically and return its path."""

@@ -35,10 +35,34 @@ def test_results_json_follows_the_contract(tmp_path):
     with pytest.raises(TypeError, match="number"):
         r.add("text", "0.3")
     table = reproduction_table(tmp_path)
-    assert "| ch0_demo | kl is tiny | 0.25 | < 0.1 | **no** |" in table
+    assert table.startswith("**1 of 3 claims reproduce** on this build (1 notebooks, size ci)")
+    assert "| ch0_demo | kl is tiny | 0.25 | < 0.1 | ✘ **no** |" in table
     assert "1 / 3" in table
-    assert "| ch0_demo | \\|kl\\| is small | 0.25 | <= 0.5 | yes |" in table
+    assert "| ch0_demo | \\|kl\\| is small | 0.25 | <= 0.5 | ✔ yes |" in table
     assert "| nan never passes | n/a |" in table
+    assert "| [ch0_demo](notebooks/ch0_demo.ipynb) | ci | 7 |" in reproduction_table(
+        tmp_path, link_notebooks=True)
+    shown = r.claims_table().data
+    assert list(shown["reproduces"]) == ["✔ yes", "✘ NO", "✘ NO"]
+    assert list(shown["value"]) == ["0.25", "0.25", "n/a"]
+    assert shown["claim"][0] == "|kl| is small" and shown["test"][1] == "< 0.1"
+    assert "1 of 3 claims reproduce" in r.claims_table().to_html()
+
+
+def test_notebooks_run_longest_first(tmp_path):
+    from ebmbook.book import execution_order
+    paths = []
+    for name, s in (("a_short", 10), ("b_long", 900), ("c_unknown", None), ("d_mid", 300)):
+        nb = nbformat.v4.new_notebook()
+        if s is not None:
+            nb.metadata["ebmbook"] = {"expected_s": s}
+        p = tmp_path / f"{name}.ipynb"
+        nbformat.write(nb, p)
+        paths.append(p)
+    (tmp_path / "e_broken.ipynb").write_text("{not json")
+    paths.append(tmp_path / "e_broken.ipynb")
+    order = [p.stem for p in execution_order(paths)]
+    assert order == ["b_long", "d_mid", "a_short", "c_unknown", "e_broken"]
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
