@@ -34,7 +34,10 @@ def dg_figure(dg, ax=None, *, circles: bool = True, merge_colors=None, leaf_colo
     """
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(max(5, 0.18 * dg.n + 3), 4.5))
+        # wide enough to separate a few dozen leaves, never wider than a page can show (a DG
+        # of hundreds of leaves is read by its shape, not leaf by leaf)
+        fig, ax = plt.subplots(figsize=(min(12.0, max(5.0, 0.18 * dg.n + 3)), 4.5))
+        max_circle = max_circle * min(1.0, 60.0 / max(dg.n, 1))
     x, order = _layout(dg)
     h = np.concatenate([dg.leaf_energy, dg.merges[:, 2]]) if dg.n > 1 else dg.leaf_energy
     finite = h[np.isfinite(h)]
@@ -197,6 +200,8 @@ def ising_figure(result):
     a3.axvline(ONSAGER_TC, color="k", ls=":", label=r"$T_c$")
     a3.axvline(result.close_T, color="tab:red", ls="--", label="loop closes")
     a3.set_xlabel("T")
+    a3.set_ylabel("M per site at H = 0")
+    a3.set_title("remanence against Onsager")
     a3.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -214,6 +219,10 @@ def sk_tuning_figure(result):
     a1.legend(fontsize=8)
     a2.semilogx(cfg.tune_alphas, result.tune_counts, "o-")
     a2.axvline(cfg.alpha, color="k", ls=":", label=f"alpha = {cfg.alpha}")
+    # a few labelled ticks (the grid's own values collide on a log axis)
+    from matplotlib.ticker import LogLocator, NullFormatter
+    a2.xaxis.set_major_locator(LogLocator(base=10))
+    a2.xaxis.set_minor_formatter(NullFormatter())
     a2.set_xlabel("alpha")
     a2.set_ylabel(f"basins in {cfg.tune_iter} iterations")
     a2.legend()
