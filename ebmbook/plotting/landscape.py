@@ -219,9 +219,13 @@ def sk_tuning_figure(result):
     a1.legend(fontsize=8)
     a2.semilogx(cfg.tune_alphas, result.tune_counts, "o-")
     a2.axvline(cfg.alpha, color="k", ls=":", label=f"alpha = {cfg.alpha}")
-    # a few labelled ticks (the grid's own values collide on a log axis)
-    from matplotlib.ticker import LogLocator, NullFormatter
-    a2.xaxis.set_major_locator(LogLocator(base=10))
+    # labelled ticks at 1-3-10 steps inside the grid's range (every grid value collides)
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+    lo, hi = min(cfg.tune_alphas), max(cfg.tune_alphas)
+    ticks = [m * 10.0 ** e for e in range(-3, 4) for m in (1, 3) if lo <= m * 10.0 ** e <= hi]
+    a2.xaxis.set_major_locator(FixedLocator(ticks))
+    a2.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    a2.xaxis.set_minor_locator(NullLocator())
     a2.xaxis.set_minor_formatter(NullFormatter())
     a2.set_xlabel("alpha")
     a2.set_ylabel(f"basins in {cfg.tune_iter} iterations")
