@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import RESULTS_ENV, project_root
+from .results import RESULTS_ENV, claim_test, claim_value, project_root
 
 KERNEL_NAME = "ebmbook"
 REPORT_MARKER = "<!-- REPRODUCTION-TABLE -->"
@@ -127,10 +127,9 @@ def reproduction_table(results: Path, link_notebooks: bool = False) -> str:
         summary.append(f"| {name(r)} | {r['size']} | {r['seed']} | {r['elapsed_s']:.0f} "
                        f"| {passed} / {len(r['claims'])} |")
         for c in r["claims"]:
-            value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
             claim = c["claim"].replace("|", "\\|")  # a literal bar must not split the row
-            lines.append(f"| {r['notebook']} | {claim} | {value} | "
-                         f"{c['op']} {c['threshold']:.4g} | {_mark(c['pass'])} |")
+            lines.append(f"| {r['notebook']} | {claim} | {claim_value(c)} | {claim_test(c)} "
+                         f"| {_mark(c['pass'])} |")
     return total + "\n\n" + "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
 
 

@@ -55,6 +55,18 @@ def _number(value: Any) -> float | int:
     return value
 
 
+def claim_value(claim: dict) -> str:
+    """A claim's value for a reader: 4 significant digits, ``n/a`` when it is undefined
+    (``None`` in a results file, NaN or infinite in memory)."""
+    v = claim["value"]
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:.4g}"
+
+
+def claim_test(claim: dict) -> str:
+    """A claim's test for a reader, e.g. ``>= 0.8``."""
+    return f"{claim['op']} {claim['threshold']:.4g}"
+
+
 class Metric(float):
     """A number that carries its own description: what an experiment's ``metrics()`` returns.
 
@@ -139,9 +151,7 @@ class Results:
         reproduces in words (a styled DataFrame; ``.data`` is the plain one)."""
         import pandas as pd
         n = len(self.claims)
-        rows = [{"claim": c["claim"],
-                 "value": "n/a" if not math.isfinite(c["value"]) else f"{c['value']:.4g}",
-                 "test": f"{c['op']} {c['threshold']:.4g}",
+        rows = [{"claim": c["claim"], "value": claim_value(c), "test": claim_test(c),
                  "reproduces": "✔ yes" if c["pass"] else "✘ NO"} for c in self.claims]
         df = pd.DataFrame(rows, columns=["claim", "value", "test", "reproduces"])
         passed = sum(c["pass"] for c in self.claims)

@@ -337,11 +337,20 @@ def find_minima(art: Artifact, energy: BoxedEnergy, judge: Judge, c: Config) -> 
                   long_reads=judge.predict(long), n_latent_modes=len(keep))
 
 
-def _backend(energy, c: Config, T: float) -> ContinuousBackend:
-    return ContinuousBackend(energy, None, temperature=T, alpha=c.pull_start / T,
-                             eps=c.eps_scale * float(np.sqrt(T)), delta=c.delta,
-                             improvement_limit=c.improvement_limit, max_steps=c.max_steps,
-                             chunk_size=c.n_trials * c.alphas_per_batch)
+def _eps(c: Config, T: float) -> float:
+    """The Langevin step at temperature T: ``eps_scale * sqrt(T)``."""
+    return c.eps_scale * float(np.sqrt(T))
+
+
+def _walk(energy, X: torch.Tensor, i: int, j: int, c: Config, T: float, seed) -> Boundary:
+    """The metastable-boundary walk from X[i] toward X[j] at T: the ladder from
+    ``pull_start / T`` down to ``pull_min / T``."""
+    be = ContinuousBackend(energy, None, temperature=T, alpha=c.pull_start / T, eps=_eps(c, T),
+                           delta=c.delta, improvement_limit=c.improvement_limit,
+                           max_steps=c.max_steps, chunk_size=c.n_trials * c.alphas_per_batch)
+    return metastable_boundary(be, X[i:i + 1], X[j:j + 1], alpha_start=c.pull_start / T,
+                               alpha_min=c.pull_min / T, n_trials=c.n_trials, factor=c.factor,
+                               alphas_per_batch=c.alphas_per_batch, seed=seed)
 
 
 def boundaries(energy, X: torch.Tensor, c: Config, *, seed, progress: bool = False) -> dict:
@@ -352,13 +361,7 @@ def boundaries(energy, X: torch.Tensor, c: Config, *, seed, progress: bool = Fal
     out: dict = {p: [] for p in pairs}
     jobs = [(p, k, T) for p in pairs for k, T in enumerate(c.temperatures)]
     for p, k, T in progress_bar(progress, jobs, desc="metastable boundaries"):
-        i, j = p
-        r = metastable_boundary(_backend(energy, c, T), X[i:i + 1], X[j:j + 1],
-                                alpha_start=c.pull_start / T, alpha_min=c.pull_min / T,
-                                n_trials=c.n_trials, factor=c.factor,
-                                alphas_per_batch=c.alphas_per_batch,
-                                seed=child(root, pairs.index(p), k))
-        out[p].append(r)
+        out[p].append(_walk(energy, X, *p, c, T, child(root, pairs.index(p), k)))
     return out
 
 
@@ -376,7 +379,7 @@ def ad_path(energy, X: torch.Tensor, i: int, j: int, walk: Boundary, c: Config, 
     for al in ok_alphas:
         res = attraction_diffusion(energy, X[i:i + 1].expand(n, *X.shape[1:]),
                                    X[j:j + 1].expand(n, *X.shape[1:]), temperature=T,
-                                   alpha=float(al), eps=c.eps_scale * float(np.sqrt(T)),
+                                   alpha=float(al), eps=_eps(c, T),
                                    generator=gen, delta=c.delta,
                                    improvement_limit=c.improvement_limit,
                                    max_steps=c.max_steps, record=True,
@@ -419,10 +422,7 @@ def run(config: Config) -> Result:
     T0 = float(c.temperatures[0])
     paths = [ad_path(energy, X, 0, 1, B[(0, 1)][0], c, T0, seed=child(root, 1), names=mi.names)]
     # A -> D: D is not in the boundary search; walk it at the coldest T to find its alpha
-    dwalk = metastable_boundary(_backend(energy, c, T0), X[0:1], X[3:4],
-                                alpha_start=c.pull_start / T0, alpha_min=c.pull_min / T0,
-                                n_trials=c.n_trials, factor=c.factor,
-                                alphas_per_batch=c.alphas_per_batch, seed=child(root, 2))
+    dwalk = _walk(energy, X, 0, 3, c, T0, child(root, 2))
     paths.append(ad_path(energy, X, 0, 3, dwalk, c, T0, seed=child(root, 3), names=mi.names))
     timings["paths"] = time.perf_counter() - t0
     bar.update()
