@@ -82,3 +82,18 @@ def test_a_tiny_run_is_consistent_with_its_parts(tiny):
             assert p.ad.final_distance[p.trial] <= c.delta
             assert p.ad_barrier == pytest.approx(max(p.ad.path_energy[p.trial].max(),
                                                      p.target_energy), rel=1e-5)
+
+
+def test_find_minima_names_what_it_needs():
+    from types import SimpleNamespace
+    from ebmbook.experiments.digit_maps import load_pair
+    c = ia.Config(latent_grid=2, latent_steps=5, settle_steps=0, full_descent_steps=0)
+    mnist = load_pair("coop_mnist", "cpu")
+    E = BoxedEnergy(mnist.energy, 1.0)
+    with pytest.raises(ValueError, match="8-D latent space.*needs 2"):
+        ia.find_minima(mnist, E, None, c)
+    # a judge that reads every mode as one digit leaves no B to pick
+    d03 = load_pair("coop_digits03", "cpu")
+    judge = SimpleNamespace(predict=lambda x: np.zeros(len(x), dtype=int))
+    with pytest.raises(RuntimeError, match="raise latent_grid"):
+        ia.find_minima(d03, BoxedEnergy(d03.energy, 1.0), judge, c)
