@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._config import config_hash, require_choice, require_int, require_positive
-from .data.images import DATASETS, ImageOptions, load_images
+from ._config import config_hash, require_int, require_positive
+from .data.images import ImageOptions, check_dataset, load_images
 from .energies.generator import ImageGenerator
 from .energies.potentials import DeepFRAME
 from .learning.coop import CoopConfig
@@ -48,7 +48,7 @@ class ImageModelSpec:
     metric_images: int = 1000
 
     def __post_init__(self) -> None:
-        require_choice(self, "dataset", DATASETS)
+        check_dataset(self.dataset)
         require_int(self, "image_size", minimum=4)
         require_int(self, "width")
         require_int(self, "n_down", "snapshot_every", "bank_keep", minimum=0)
@@ -125,7 +125,7 @@ class CoopModelSpec:
     metric_images: int = 500
 
     def __post_init__(self) -> None:
-        require_choice(self, "dataset", DATASETS)
+        check_dataset(self.dataset)
         require_int(self, "image_size", minimum=4)
         require_int(self, "latent_dim", "width", "generator_width", "metric_images")
         require_int(self, "n_down", minimum=0)

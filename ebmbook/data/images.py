@@ -9,6 +9,11 @@ Sources, all available offline:
 * ``digits``: scikit-learn's ``load_digits`` (1,797 images of 8x8, pixel values 0..16).
 * ``lfw_subset``: scikit-image's 200 LFW crops of 25x25; label 1 for the 100 faces, 0 for the
   100 non-faces.
+* ``grass_patches``, ``gravel_patches``, ``brick_patches``: 1,250 patches per scale cut at four
+  scales from that texture (label = scale, 1..4; :mod:`ebmbook.data.patches`), for the texture
+  maps of Sec 5.2.2.3-4.
+* ``patches:<image file>``: the same from a user's own photo; ``folder:<folder>``: every image of
+  a user's folder (labelled by sub-folder, if it has any).
 * textures ``grass``, ``gravel``, ``brick`` (512x512) and the ``chelsea`` photo (300x451 RGB,
   converted to grey and centre-cropped to a square), from scikit-image's bundled data: one image
   each, via :func:`load_texture`.
@@ -43,7 +48,9 @@ from .idx import read_idx
 SCALES = ("symmetric", "unit", "byte")
 SPLITS = ("train", "test", "all")
 TEXTURES = ("grass", "gravel", "brick", "chelsea")
-DATASETS = ("fashion_mnist", "mnist_5k", "digits", "lfw_subset")
+PATCH_DATASETS = ("grass_patches", "gravel_patches", "brick_patches")
+DATASETS = ("fashion_mnist", "mnist_5k", "digits", "lfw_subset") + PATCH_DATASETS
+USER_PREFIXES = ("patches:", "folder:")   # a user's photo cut into patches; a user's folder
 
 
 class ImageSet(NamedTuple):
@@ -290,16 +297,55 @@ def load_texture(name: str, size: int | None = None, scale: str = "symmetric") -
     return ImageSet(to_tensor(u, opts.size, opts.scale), torch.zeros(1, dtype=torch.int64))
 
 
+def load_patches(source: str, options: ImageOptions | None = None, **overrides: Any) -> ImageSet:
+    """Patches of a bundled texture (``grass``...) or of an image file at four scales (label =
+    scale 1..4), resized to ``size`` (:func:`ebmbook.data.patches.multiscale_patches`), then
+    split per scale with the seeded 80/20 split."""
+    from .patches import multiscale_patches
+    opts = _options(options, overrides)
+    u, labels = multiscale_patches(source, size=opts.size, seed=opts.seed)
+    return _finish(u, labels, opts, f"patches of {source}", official=False, full=1.0)
+
+
+def load_folder(folder: str | os.PathLike, options: ImageOptions | None = None,
+                **overrides: Any) -> ImageSet:
+    """Every image of a user's folder, grey, centre-cropped and resized to ``size``
+    (:func:`ebmbook.data.patches.folder_images`), labelled by sub-folder; seeded 80/20 split."""
+    from .patches import folder_images
+    opts = _options(options, overrides)
+    u, labels = folder_images(folder, size=opts.size)
+    return _finish(u, labels, opts, f"folder {folder}", official=False, full=1.0)
+
+
+def check_dataset(name: Any) -> str:
+    """``name`` if it names a data set (one of :data:`DATASETS`, or ``patches:<file>`` /
+    ``folder:<folder>``), else a ValueError that lists the choices."""
+    if isinstance(name, str) and (name in DATASETS or (
+            name.startswith(USER_PREFIXES) and len(name.split(":", 1)[1]) > 0)):
+        return name
+    raise ValueError(f"config field 'dataset' = {name!r} is invalid: it must be one of "
+                     + ", ".join(repr(d) for d in DATASETS)
+                     + ", or 'patches:<image file>' (a photo cut into patches at four scales) "
+                     "or 'folder:<folder>' (a folder of your own images)")
+
+
 _LOADERS = {
     "fashion_mnist": load_fashion_mnist,
     "mnist_5k": load_mnist_5k,
     "digits": load_digits,
     "lfw_subset": load_lfw_subset,
+    **{f"{t}_patches": (lambda t: lambda options=None, **kw: load_patches(t, options, **kw))(t)
+       for t in ("grass", "gravel", "brick")},
 }
 
 
 def load_images(name: str, options: ImageOptions | None = None, **overrides: Any) -> ImageSet:
     """Load data set ``name`` (one of :data:`DATASETS`) with the given options."""
+    if isinstance(name, str) and name.startswith("patches:"):
+        return load_patches(name.split(":", 1)[1], options, **overrides)
+    if isinstance(name, str) and name.startswith("folder:"):
+        return load_folder(name.split(":", 1)[1], options, **overrides)
     if name not in _LOADERS:
-        raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}")
+        raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}, "
+                         "'patches:<image file>' or 'folder:<folder>'")
     return _LOADERS[name](options, **overrides)
