@@ -103,17 +103,40 @@ def _flat(images) -> np.ndarray:
     return a.reshape(len(a), -1).astype(np.float64)
 
 
+def spectrum_features(X: np.ndarray) -> np.ndarray:
+    """``log(1 + |FFT|)`` of each square image (rows of ``X`` are flattened images), after
+    removing its mean: a description of how much of each spatial frequency an image holds,
+    blind to where things are (a shift changes only the FFT's phase)."""
+    X = np.asarray(X, dtype=np.float64)
+    s = int(round(np.sqrt(X.shape[1])))
+    if s * s != X.shape[1]:
+        raise ValueError(f"spectrum features need square images; got {X.shape[1]} pixels")
+    im = X.reshape(len(X), s, s)
+    F = np.abs(np.fft.rfft2(im - im.mean(axis=(1, 2), keepdims=True)))
+    return np.log1p(F.reshape(len(X), -1))
+
+
 def fit_judge(train_images, train_labels, test_images, test_labels, *, C: float = 0.1,
-              max_iter: int = 2000) -> Judge:
+              max_iter: int = 2000, features: str = "pixels") -> Judge:
     """Fit a :class:`Judge` on (``train_images``, ``train_labels``) and measure its accuracy on
-    the test pair (images of shape (n, ...), labels (n,))."""
+    the test pair (images of shape (n, ...), labels (n,)). ``features``: ``"pixels"`` (logistic
+    regression on the pixels) or ``"spectrum"`` (on standardised :func:`spectrum_features`,
+    for labels that are about scale rather than shape, such as a patch's scale)."""
     from sklearn.linear_model import LogisticRegression
+    if features not in ("pixels", "spectrum"):
+        raise ValueError(f"features = {features!r} is invalid: it must be 'pixels' or "
+                         "'spectrum'")
     Xtr, Xte = _flat(train_images), _flat(test_images)
     ytr, yte = _labels(train_labels, "train_labels"), _labels(test_labels, "test_labels")
     if len(Xtr) != len(ytr) or len(Xte) != len(yte):
         raise ValueError(f"images and labels differ in length: train {len(Xtr)} vs {len(ytr)}, "
                          f"test {len(Xte)} vs {len(yte)}")
-    clf = LogisticRegression(C=C, max_iter=max_iter).fit(Xtr, ytr)
+    clf = LogisticRegression(C=C, max_iter=max_iter)
+    if features == "spectrum":
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer, StandardScaler
+        clf = make_pipeline(FunctionTransformer(spectrum_features), StandardScaler(), clf)
+    clf = clf.fit(Xtr, ytr)
     acc = float((clf.predict(Xte) == yte).mean())
     return Judge(model=clf, accuracy=acc, n_train=len(Xtr), n_test=len(Xte))
 
@@ -134,3 +157,44 @@ def basin_readings(basin_of, predicted) -> tuple[np.ndarray, np.ndarray, np.ndar
             label[k] = int(vals[np.argmax(counts)])
             share[k] = counts.max() / ys.size
     return label, share, size
+
+
+@dataclass(frozen=True)
+class Coherence:
+    """How alike the members of the same group are, against random groups of the same sizes."""
+
+    within: float        # mean distance between two members of the same group
+    random: float        # the same statistic with the group labels shuffled (mean over shuffles)
+    random_sd: float     # its sd over the shuffles
+    ratio: float         # within / random: 1 for groups no better than chance, < 1 coherent
+    n_pairs: int         # same-group pairs the statistic averages over
+
+
+def group_coherence(features, groups, *, n_shuffles: int = 200, seed: int = 0) -> Coherence:
+    """Mean Euclidean distance between members of the same group (over all same-group pairs;
+    singleton groups have none) against its value for random groups of the same sizes (the
+    labels shuffled ``n_shuffles`` times, seeded). ``features``: (n, ...) array or tensor."""
+    X = _flat(features)
+    g = _labels(groups, "groups")
+    if len(X) != len(g):
+        raise ValueError(f"features and groups differ in length: {len(X)} vs {len(g)}")
+    if n_shuffles < 1:
+        raise ValueError(f"n_shuffles = {n_shuffles} is invalid: it must be at least 1")
+    sq = (X * X).sum(1)
+    D = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * X @ X.T, 0.0))
+    iu = np.triu_indices(len(X), 1)
+    d = D[iu]
+
+    def stat(lab: np.ndarray) -> tuple[float, int]:
+        same = lab[iu[0]] == lab[iu[1]]
+        n = int(same.sum())
+        return (float(d[same].mean()) if n else float("nan")), n
+
+    within, n_pairs = stat(g)
+    if n_pairs == 0:
+        raise ValueError("no group has two members: group coherence is undefined")
+    rng = np.random.default_rng(seed)
+    rand = np.array([stat(rng.permutation(g))[0] for _ in range(n_shuffles)])
+    r = float(np.mean(rand))
+    return Coherence(within=within, random=r, random_sd=float(np.std(rand)),
+                     ratio=within / r if r > 0 else float("nan"), n_pairs=n_pairs)
