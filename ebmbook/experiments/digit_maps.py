@@ -229,15 +229,7 @@ def map_latent(name: str, art: Artifact, s: MapSettings, judge: Judge, *, seed: 
     root = seed_sequence(seed)
     unit = float(art.metrics.get("data_energy_sd", 1.0))
     E = LatentEnergy(art.energy, art.generator, prior=True, unit=unit)
-    d = E.latent_dim
-    propose = _Proposals(d)
-
-    def backend(T: float, alpha: float) -> ContinuousBackend:
-        return ContinuousBackend(E, propose, temperature=T, alpha=alpha, eps=s.ad_eps,
-                                 generator=torch_generator(child(root, 9)), delta=s.delta,
-                                 improvement_limit=s.improvement_limit, max_steps=s.max_steps,
-                                 descent_rate=s.descent_rate, descent_steps=s.descent_steps,
-                                 chunk_size=s.chunk_size)
+    propose = _Proposals(E.latent_dim)
 
     # 1. T by energy drift, relative to the median 1D barrier between modes
     t0 = time.perf_counter()
@@ -263,39 +255,66 @@ def map_latent(name: str, art: Artifact, s: MapSettings, judge: Judge, *, seed: 
 
     # 2. alpha by basins found vs log alpha
     t0 = time.perf_counter()
-    counts, leak = alpha_sweep(backend(T, s.tune_alphas[0]), s.tune_alphas, n_iter=s.tune_iter,
+    counts, leak = alpha_sweep(_backend(E, s, T, s.tune_alphas[0], root), s.tune_alphas, n_iter=s.tune_iter,
                                seed=child(root, 3))
     alpha = leakage_alpha(s.tune_alphas, counts, leak, s.leakage_limit)
     timings["tune_alpha"] = time.perf_counter() - t0
 
-    # 3. ADELM and AD barriers
-    t0 = time.perf_counter()
-    be = backend(T, alpha)
-    res = adelm(be, s.adelm_iter, progress=progress, seed=child(root, 4))
-    timings["adelm"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    M = ad_barrier_matrix(be, res.reps, res.rep_energies, alpha * np.asarray(
-        s.barrier_alpha_factors), n_repeats=s.barrier_repeats, seed=child(root, 5))
-    dg = disconnectivity_graph(M, counts=res.counts)
-    timings["barriers"] = time.perf_counter() - t0
-
-    with torch.no_grad():
-        reads = judge.predict(art.generator(res.modes))
-    blabel, bshare, _ = basin_readings(res.labels, reads)
     m = LatentMap(name=name, artifact=art, energy=E, settings=s, temperature=T, alpha=alpha,
                   barrier_scale=barrier_scale, drift=drift, tune_counts=counts,
-                  tune_leakage=leak, adelm=res,
-                  barriers=M, dg=dg, reads=reads, basin_label=blabel, basin_share=bshare,
-                  radius_prior=radii[0], radius_no_prior=radii[1], timings=timings)
+                  tune_leakage=leak, adelm=None, barriers=None, dg=None, reads=None,
+                  basin_label=None, basin_share=None, radius_prior=radii[0],
+                  radius_no_prior=radii[1], timings=timings)
+    _adelm_stage(m, judge, root, progress)
     if tsne_seeds:
         t0 = time.perf_counter()
         from sklearn.manifold import TSNE
-        X = res.modes.detach().numpy()
+        X = m.adelm.modes.detach().numpy()
         for ts in tsne_seeds:
             m.tsne.append(TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(X) - 1) / 3)),
                                init="pca", random_state=ts).fit_transform(X))
         timings["tsne"] = time.perf_counter() - t0
     return m
+
+
+def _backend(E: LatentEnergy, s: MapSettings, T: float, alpha: float,
+             root) -> ContinuousBackend:
+    """The continuous ADELM backend of a map: proposals z ~ N(0, I), AD at (T, alpha)."""
+    return ContinuousBackend(E, _Proposals(E.latent_dim), temperature=T, alpha=alpha,
+                             eps=s.ad_eps,
+                             generator=torch_generator(child(root, 9)), delta=s.delta,
+                             improvement_limit=s.improvement_limit, max_steps=s.max_steps,
+                             descent_rate=s.descent_rate, descent_steps=s.descent_steps,
+                             chunk_size=s.chunk_size)
+
+
+def _adelm_stage(m: "LatentMap", judge: Judge, root, progress: bool) -> None:
+    """Step 3 of a map, in place: ADELM at ``m.alpha``, the AD barrier matrix between its
+    representatives, the DG and the judge's readings of the modes' images."""
+    s = m.settings
+    t0 = time.perf_counter()
+    be = _backend(m.energy, s, m.temperature, m.alpha, root)
+    res = adelm(be, s.adelm_iter, progress=progress, seed=child(root, 4))
+    m.timings["adelm"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    M = ad_barrier_matrix(be, res.reps, res.rep_energies, m.alpha * np.asarray(
+        s.barrier_alpha_factors), n_repeats=s.barrier_repeats, seed=child(root, 5))
+    m.timings["barriers"] = time.perf_counter() - t0
+    with torch.no_grad():
+        reads = judge.predict(m.artifact.generator(res.modes))
+    m.adelm, m.barriers, m.reads = res, M, reads
+    m.dg = disconnectivity_graph(M, counts=res.counts)
+    m.basin_label, m.basin_share, _ = basin_readings(res.labels, reads)
+
+
+def remap(m: "LatentMap", alpha: float, judge: Judge, *, seed: int,
+          progress: bool = True) -> "LatentMap":
+    """The same landscape mapped again at another magnetisation ``alpha`` (Fig 5.10): the
+    tuning of ``m`` (T, the drift and alpha sweeps) is kept, ADELM and the barriers rerun."""
+    import dataclasses
+    out = dataclasses.replace(m, alpha=float(alpha), timings={}, tsne=[])
+    _adelm_stage(out, judge, seed_sequence(seed), progress)
+    return out
 
 
 @dataclass
