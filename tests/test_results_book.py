@@ -440,3 +440,16 @@ def test_experiment_progress_bars_obey_the_flag_and_tqdm_disable(monkeypatch):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "TQDM_DISABLE": "1"}, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_the_book_extension_drops_duplicate_inline_scripts():
+    from sphinx.builders.html._assets import _JavaScript
+
+    from ebmbook._sphinx import dedupe_scripts
+    body = 'const THEBE_JS_URL = "x"'
+    files = [_JavaScript("a.js"), _JavaScript("", body=body), _JavaScript("b.js", async_="1"),
+             _JavaScript("", body=body), _JavaScript("a.js"), _JavaScript("", body="other")]
+    ctx = {"script_files": files}
+    dedupe_scripts(None, "p", "page.html", ctx, None)
+    assert [(f.filename, f.attributes.get("body")) for f in ctx["script_files"]] == [
+        ("a.js", None), ("", body), ("b.js", None), ("", "other")]
