@@ -379,13 +379,73 @@ def _image_ad():
                     "warm_alpha_over_d_delta": 20 / 16}
 
 
+def _hand_map(n_basins: int, T: float, alpha: float, labels=None):
+    """A LatentMap-like object with what the texture and face metrics read."""
+    return SimpleNamespace(n_basins=n_basins, temperature=T, alpha=alpha,
+                           reads=np.asarray(labels if labels is not None else [0]),
+                           artifact=SimpleNamespace(spec=SimpleNamespace(dataset="lfw_subset")))
+
+
+def _texture_maps():
+    """Hand-made: brick is the most distinct texture; 3 and 2 texton basins, one matched pair;
+    a per-scale summary typed in."""
+    from ebmbook.diagnostics.clustering import Judge
+    from ebmbook.experiments import texture_maps as tm
+    d = tm.Distinctness(textures=("grass", "gravel", "brick"), scales=(1, 2, 3, 4),
+                        silhouette=np.array([[0.1, 0.05, 0.03, 0.02], [0.15, 0.07, 0.03, 0.02],
+                                             [0.6, 0.38, 0.17, 0.12]]))
+    summ = tm.ScaleSummary(basins=np.array([1, 4, 0, 2]),
+                           mode_energy=np.array([-5.0, -3.0, np.nan, -2.0]),
+                           substructure=np.array([0.0, 1.5, np.nan, 0.5]))
+    result = tm.Result(config=tm.Config(), photo=None, distinctness=d,
+                       judge=Judge(None, 0.9, 10, 20), texton_weak=_hand_map(3, 0.03, 10.0),
+                       texton_strong=_hand_map(2, 0.03, 30.0), matches=[(0, 1)],
+                       scales=_hand_map(7, 0.01, 3.0), summary=summ, timings={},
+                       coverage=np.array([0.1, 0.6, 0.0, 0.3]))
+    return result, {"texture_silhouette_scale2": 0.38, "texture_most_distinct": 1,
+                    "scale_judge_accuracy": 0.9, "texton_basins_weak_alpha": 3,
+                    "texton_basins_strong_alpha": 2, "texton_weak_alpha": 10.0,
+                    "texton_strong_alpha": 30.0, "texton_temperature": 0.03,
+                    "texton_basins_reappearing": 1, "scales_basins": 7,
+                    "scales_temperature": 0.01, "scales_alpha": 3.0,
+                    "basins_scale1": 1, "basins_scale2": 4, "basins_scale3": 0,
+                    "basins_scale4": 2, "mode_energy_scale1": -5.0, "mode_energy_scale2": -3.0,
+                    "mode_energy_scale3": float("nan"), "mode_energy_scale4": -2.0,
+                    "substructure_scale1": 0.0, "substructure_scale2": 1.5,
+                    "substructure_scale3": float("nan"), "substructure_scale4": 0.5,
+                    "lowest_energy_scale": 1, "generator_share_scale1": 0.1,
+                    "generator_share_scale2": 0.6, "generator_share_scale3": 0.0,
+                    "generator_share_scale4": 0.3}
+
+
+def _face_map():
+    """Hand-made: a 4-basin face map 0.5 sample sds tall and a 3-basin digit map 2 sds tall."""
+    from ebmbook.diagnostics.clustering import Coherence, Judge
+    from ebmbook.experiments import face_map as fm
+    shape = fm.Shape(top_barrier=1.0, spread=2.0, coherence=Coherence(
+        within=0.8, random=1.0, random_sd=0.01, ratio=0.8, n_pairs=10), variety=0.3)
+    dshape = fm.Shape(top_barrier=4.0, spread=2.0, coherence=Coherence(
+        within=0.6, random=1.0, random_sd=0.02, ratio=0.6, n_pairs=10), variety=0.9)
+    result = fm.Result(config=fm.Config(), judge=Judge(None, 0.95, 10, 20),
+                       faces=_hand_map(4, 0.1, 3.0, labels=[1, 1, 0, 1]), shape=shape,
+                       digits=_hand_map(3, 0.03, 10.0), digits_shape=dshape, timings={})
+    return result, {"faces_basins": 4, "faces_temperature": 0.1, "faces_alpha": 3.0,
+                    "faces_max_barrier_over_spread": 0.5,
+                    "faces_within_over_random_distance": 0.8, "faces_random_distance_sd": 0.01,
+                    "faces_modes_read_as_faces": 0.75, "face_judge_accuracy": 0.95,
+                    "digits_basins_same_settings": 3, "digits_max_barrier_over_spread": 2.0,
+                    "digits_within_over_random_distance": 0.6, "faces_rep_variety": 0.3,
+                    "digits_rep_variety": 0.9}
+
+
 # a Result per experiment, built cheaply (a tiny real run, or the dataclass filled with
 # hand-made numbers), with the metrics it must report: name -> value
 CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diagnostics,
                  "image_learning": _image_learning, "short_run_generation": _short_run_generation,
                  "chaos_and_optimisers": _chaos_and_optimisers,
                  "mapping_principles": _mapping_principles, "sk_spin_glass": _sk_spin_glass,
-                 "digit_maps": _digit_maps, "image_ad": _image_ad}
+                 "digit_maps": _digit_maps, "image_ad": _image_ad,
+                 "texture_maps": _texture_maps, "face_map": _face_map}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))

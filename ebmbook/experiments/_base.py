@@ -59,6 +59,8 @@ EXPERIMENTS: dict[str, str] = {
     "chaos_and_optimisers": "ebmbook.experiments.chaos_and_optimisers",
     "digit_maps": "ebmbook.experiments.digit_maps",
     "image_ad": "ebmbook.experiments.image_ad",
+    "texture_maps": "ebmbook.experiments.texture_maps",
+    "face_map": "ebmbook.experiments.face_map",
 }
 
 

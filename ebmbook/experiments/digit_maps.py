@@ -96,6 +96,22 @@ class MapSettings:
                                  "increasing sequence of at least two positive numbers")
 
 
+def paper_map(adelm_iter: int, **overrides) -> MapSettings:
+    """The ``paper`` size of a map: ``adelm_iter`` ADELM iterations (the thesis ran 1000-5000),
+    100 tuning iterations per alpha, long descents and five AD repeats per barrier."""
+    return MapSettings(**{**dict(adelm_iter=adelm_iter, tune_iter=100, drift_modes=32,
+                                 drift_steps=1000, max_steps=5000, descent_steps=2000,
+                                 barrier_alpha_factors=(1.0, 1.5, 2.25, 3.4, 5.0),
+                                 barrier_repeats=5), **overrides})
+
+
+def check_model_size(cfg) -> None:
+    """``cfg.model_size`` must name a size of the Co-Op artifacts."""
+    if cfg.model_size not in ("ci", "cpu", "paper"):
+        raise ValueError(f"config field 'model_size' = {cfg.model_size!r} is invalid: it "
+                         "must be 'ci', 'cpu' or 'paper'")
+
+
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
     model_size: str = "cpu"          # which size of the Co-Op artifacts to load (cpu: committed)
@@ -115,21 +131,12 @@ class Config(ExperimentConfig):
         "paper": {"model_size": "paper",
                   "cluster_images": 4000, "barrier_pairs": 30, "infer_starts": 4,
                   "infer_steps": 300,
-                  "digits03": MapSettings(adelm_iter=1000, tune_iter=100, drift_modes=32,
-                                          drift_steps=1000, max_steps=5000, descent_steps=2000,
-                                          barrier_alpha_factors=(1.0, 1.5, 2.25, 3.4, 5.0),
-                                          barrier_repeats=5),
-                  "mnist": MapSettings(adelm_iter=5000, tune_iter=100, drift_modes=32, delta=0.5,
-                                       drift_steps=1000, max_steps=5000, descent_steps=2000,
-                                       barrier_alpha_factors=(1.0, 1.5, 2.25, 3.4, 5.0),
-                                       barrier_repeats=5)},
+                  "digits03": paper_map(1000), "mnist": paper_map(5000, delta=0.5)},
     }
 
     def __post_init__(self):
         super().__post_init__()
-        if self.model_size not in ("ci", "cpu", "paper"):
-            raise ValueError(f"config field 'model_size' = {self.model_size!r} is invalid: it "
-                             "must be 'ci', 'cpu' or 'paper'")
+        check_model_size(self)
         require_int(self, "members_shown", minimum=0)
         require_int(self, "infer_starts", "infer_steps")
         require_int(self, "cluster_images")

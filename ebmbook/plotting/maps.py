@@ -16,10 +16,13 @@ def _img(x: torch.Tensor) -> np.ndarray:
     return ((x.detach().float().cpu()[0].clamp(-1, 1) + 1) / 2).numpy()
 
 
-def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None = None):
+def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None = None,
+                     label_prefix: str = "", leaf_colors=None, readings: bool = True):
     """The DG of a latent map: each basin's representative g(Z_j) under its leaf and up to
     ``members_shown`` random members g(mode) above it; leaf labels give the judge's majority
-    digit and its share."""
+    reading (``label_prefix`` + digit, scale...) and its share. ``leaf_colors`` (one colour or
+    None per basin) marks leaves with a dot and colours their labels (Fig 5.10). With
+    ``readings=False`` (a map with no judge) the leaf labels give the number of modes instead."""
     res = m.adelm
     rng = np.random.default_rng(seed)
     with torch.no_grad():
@@ -33,7 +36,9 @@ def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None
             gap = np.ones((1,) + ims[0].shape[1:]) if ims else None
             members.append([np.concatenate(sum(([im, gap] for im in ims), [])[:-1])]
                            if ims else [])
-    labels = [f"{d} ({s:.0%})" if d >= 0 else "-" for d, s in zip(m.basin_label, m.basin_share)]
+    labels = ([f"{label_prefix}{d} ({s:.0%})" if d >= 0 else "-"
+               for d, s in zip(m.basin_label, m.basin_share)] if readings
+              else [f"{c} modes" for c in res.counts])
     n = res.n_basins
     width = min(12, max(6, 0.9 * n + 2))
     # images about 0.7 of a leaf's width (16 px images, 100 dpi), at most 4x
@@ -41,8 +46,14 @@ def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None
     fig, ax = plt.subplots(figsize=(width, 6.5 + 0.8 * members_shown))
     dg_figure(m.dg, ax=ax, images=[_img(x) for x in rep_imgs], members=members,
               leaf_labels=labels, ylabel="latent energy (data-energy sds)", image_zoom=zoom,
+              leaf_colors=leaf_colors,
               title=title or f"{m.name}: ADELM DG, {n} basins (T = {m.temperature:.3g}, "
                              f"alpha = {m.alpha:.3g})")
+    if leaf_colors is not None:
+        for tick, c in zip(ax.get_xticklabels(), leaf_colors):
+            if c is not None:
+                tick.set_color(c)
+                tick.set_fontweight("bold")
     lo, hi = ax.get_ylim()   # room above the graph for the members' strips
     ax.set_ylim(lo, hi + 0.2 * (hi - lo) * members_shown)
     fig.tight_layout()
@@ -326,5 +337,90 @@ def image_ad_path_figure(r, n_strip: int = 9):
             ax.imshow(_strip(X, n_strip), cmap="gray", vmin=0, vmax=1)
             ax.set_title(f"{p.start} to {p.target}: {name}", fontsize=9, loc="left")
             ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# -- texture and face maps (Sec 5.2.2.3-5, Figs 5.9-5.12, Tables 5.1-5.3) -----------------------
+
+def patch_scales_figure(photo: np.ndarray, sides, patches, labels, n_show: int = 8, seed: int = 0):
+    """Fig 5.9: the photo with one square of each scale's patch size drawn on it, and a row of
+    ``n_show`` random patches of each scale (as the nets see them, resized to one size)."""
+    from matplotlib.patches import Rectangle
+    k = len(sides)
+    fig = plt.figure(figsize=(10, 5.2))
+    gs = fig.add_gridspec(k, 2, width_ratios=[1.0, 1.25], wspace=0.08)
+    ax = fig.add_subplot(gs[:, 0])
+    ax.imshow(photo, cmap="gray", vmin=0, vmax=1)
+    colors = plt.get_cmap("tab10").colors
+    x0 = 0.06 * photo.shape[1]
+    for j, side in enumerate(sides):
+        ax.add_patch(Rectangle((x0, 0.06 * photo.shape[0]), side, side, fill=False, lw=2,
+                               edgecolor=colors[j]))
+        x0 += side + 0.03 * photo.shape[1]
+    ax.set_title("the photo and the four patch sizes")
+    ax.axis("off")
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    for j in range(k):
+        a = fig.add_subplot(gs[j, 1])
+        idx = rng.choice(np.flatnonzero(labels == j + 1), size=n_show, replace=False)
+        tiles = [np.asarray(patches[i]) for i in idx]
+        gap = np.ones((tiles[0].shape[0], 1))
+        a.imshow(np.concatenate(sum(([t, gap] for t in tiles), [])[:-1], axis=1), cmap="gray",
+                 vmin=0, vmax=1)
+        a.set_xticks([])
+        a.set_yticks([])
+        for sp in a.spines.values():
+            sp.set_edgecolor(colors[j])
+            sp.set_linewidth(2)
+        a.set_ylabel(f"scale {j + 1}\n{sides[j]} px", rotation=0, ha="right", va="center")
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.93, bottom=0.03)
+    return fig
+
+
+def distinctness_figure(d):
+    """How distinctly each texture's patches group, by scale (silhouette of KMeans)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for i, t in enumerate(d.textures):
+        ax.plot(d.scales, d.silhouette[i], marker="o", label=str(t))
+    ax.set_xticks(d.scales)
+    ax.set_xlabel("patch scale")
+    ax.set_ylabel("silhouette of KMeans")
+    ax.set_title("distinct groups among the patches")
+    ax.legend(frameon=False, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def basin_table_figure(m, n_members: int = 6, seed: int = 0, max_basins: int = 12,
+                       label_prefix: str = "", title: str | None = None):
+    """Tables 5.1-5.3: one row per basin (the largest ``max_basins``), its representative
+    g(Z_j) on the left and ``n_members`` random members g(mode) on the right."""
+    res = m.adelm
+    order = np.argsort(-np.asarray(res.counts))[:max_basins]
+    rng = np.random.default_rng(seed)
+    rows = len(order)
+    fig, axes = plt.subplots(rows, 2, figsize=(1.2 + 0.75 * (n_members + 1), 0.8 * rows + 0.6),
+                             gridspec_kw={"width_ratios": [1, n_members]}, squeeze=False)
+    with torch.no_grad():
+        for r, j in enumerate(order):
+            idx = np.flatnonzero(res.labels == j)
+            pick = rng.choice(idx, size=min(n_members, idx.size), replace=False)
+            a0, a1 = axes[r]
+            a0.imshow(_img(m.images(res.reps[int(j)][None])[0]), cmap="gray", vmin=0, vmax=1)
+            a1.imshow(_strip(m.images(res.modes[torch.as_tensor(pick)])), cmap="gray", vmin=0,
+                      vmax=1)
+            lab = m.basin_label[j]
+            name = f"basin {j}" + (f": {label_prefix}{lab}" if lab >= 0 and label_prefix else "")
+            a0.set_ylabel(f"{name}\n{res.counts[j]} modes", rotation=0, ha="right",
+                          va="center", fontsize=9)
+            for a in (a0, a1):
+                a.set_xticks([])
+                a.set_yticks([])
+    axes[0, 0].set_title("representative", fontsize=9)
+    axes[0, 1].set_title("random members", fontsize=9)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -1,0 +1,215 @@
+"""Chapter 5.2.2.5: an ADELM map of a Co-Op latent energy of faces (Fig 5.12, Table 5.3).
+
+The thesis maps a Co-Op net of aligned cat faces and finds a single global basin with shallow
+barriers, yet basins whose members look alike. The cat-face set is not available offline, so the
+book maps the faces of scikit-image's bundled ``lfw_subset`` (100 grey human faces of 25x25,
+label 1; 80 in the training split) with the pair ``coop_faces`` (16x16, 8-D latent space); a
+folder of a user's own face images works through ``faces="path/to/folder"``
+(:mod:`ebmbook.data.patches`).
+
+The map is :func:`ebmbook.experiments.digit_maps.map_latent` with its unsupervised rules for T
+and alpha. Two numbers test the thesis's reading:
+
+* **shallow**: the height of the DG's top merge above its lowest leaf, over the sd of the
+  latent energy of generator samples ``z ~ N(0, I)`` (the energy spread the samples live in);
+* **varied**: the mean pixel distance between the basins' representatives over the mean distance
+  between training images (the thesis's basins show "a variety" of faces);
+* **coherent**: the mean pixel distance between the images of two modes of the same basin, over
+  the same for random groups of the same sizes
+  (:func:`ebmbook.diagnostics.clustering.group_coherence`; below 1: basins group alike faces).
+
+For comparison the same two numbers are computed for the digits 0-3 map's pair at the same
+settings (digits must pass through improbable shapes between modes, so their barriers should be
+higher).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from .._config import require_int
+from ..artifacts import Artifact, load_or_train
+from ..diagnostics.clustering import Coherence, Judge, fit_judge, group_coherence
+from ..parallel import child, seed_sequence, torch_generator
+from ..registry import model_spec
+from ..results import Metric
+from ._base import ExperimentConfig
+from ._common import progress_bar
+from .digit_maps import LatentMap, MapSettings, check_model_size, map_latent, paper_map
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    faces: str = "lfw_subset"        # the bundled faces, or a folder of a user's images
+    model_size: str = "cpu"
+    settings: MapSettings = field(default_factory=lambda: MapSettings(adelm_iter=30, delta=0.5))
+    spread_samples: int = 1000       # z ~ N(0, I) samples whose energy sd is the spread
+    n_shuffles: int = 200
+    members_shown: int = 3
+    progress: bool = True
+
+    SIZES: ClassVar = {
+        "ci": {},
+        "paper": {"model_size": "paper", "spread_samples": 5000,
+                  "settings": paper_map(5000, delta=0.5)},
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_model_size(self)
+        if not isinstance(self.faces, str) or not self.faces:
+            raise ValueError(f"config field 'faces' = {self.faces!r} is invalid: it must be "
+                             "'lfw_subset' or the path of a folder of images")
+        require_int(self, "spread_samples", minimum=2)
+        require_int(self, "n_shuffles", "members_shown", minimum=0)
+        if not isinstance(self.settings, MapSettings):
+            raise ValueError("config field 'settings' must be a MapSettings")
+
+
+def load_face_pair(faces: str, size: str, device: str = "cpu",
+                   progress: bool = False) -> Artifact:
+    """The Co-Op pair ``coop_faces``: committed for ``lfw_subset`` at ``cpu`` size; for a
+    user's folder (all its images, every sub-folder) the same recipe, trained into
+    ``_build/artifacts`` on first use."""
+    spec = model_spec("coop_faces", size)
+    if faces != "lfw_subset":
+        spec = dataclasses.replace(spec, dataset=f"folder:{faces}", classes=None)
+    return load_or_train("coop_faces", spec, device=device, progress=progress)
+
+
+class _AnyFace:
+    """The judge of a map with no labels to read: every image reads as 0."""
+
+    accuracy = float("nan")
+
+    def predict(self, images) -> np.ndarray:
+        return np.zeros(len(images), dtype=np.int64)
+
+
+def fit_face_judge(art: Artifact) -> Judge | _AnyFace:
+    """For ``lfw_subset``: a face / non-face judge (logistic regression on pixels) fitted on
+    the held-out split of both labels, scored on the training split; it reads whether a mode's
+    image looks like a face at all. For a user's folder: no judge."""
+    if art.spec.dataset != "lfw_subset":
+        return _AnyFace()
+    spec = dataclasses.replace(art.spec, classes=None)
+    tr, te = spec.load_labelled("test"), spec.load_labelled("train")
+    return fit_judge(tr.images, tr.labels, te.images, te.labels)
+
+
+@dataclass
+class Shape:
+    """The two numbers of a map that test "one shallow basin, yet coherent groups"."""
+
+    top_barrier: float        # top DG merge above the lowest leaf (inf if AD never merged all)
+    spread: float             # sd of the latent energy of z ~ N(0, I) samples
+    coherence: Coherence      # pixel distances of mode images within basins vs random groups
+    variety: float = float("nan")   # mean pixel distance between representatives' images, over
+    #                                 that between training images (1: as varied as the data)
+
+    @property
+    def barrier_over_spread(self) -> float:
+        return self.top_barrier / self.spread
+
+
+def map_shape(m: LatentMap, *, n_samples: int, n_shuffles: int, seed: int) -> Shape:
+    """:class:`Shape` of a map (see the module docstring)."""
+    dg = m.dg
+    heights = dg.merges[:, 2] if dg.n > 1 else np.zeros(0)
+    top = float(np.max(heights)) if heights.size else float(dg.leaf_energy.min())
+    top = top - float(dg.leaf_energy.min())
+    g = torch_generator(child(seed_sequence(seed), 0))
+    z = torch.randn((n_samples, m.energy.latent_dim), generator=g)
+    with torch.no_grad():
+        spread = float(m.energy(z).std())
+        images = m.images(m.adelm.modes.detach())
+        reps = m.images(m.adelm.reps.detach())
+    coh = group_coherence(images, m.adelm.labels, n_shuffles=max(1, n_shuffles), seed=seed)
+    data = m.artifact.spec.load_data("train")
+    variety = (_mean_distance(reps) / _mean_distance(data)) if len(reps) > 1 else float("nan")
+    return Shape(top_barrier=top, spread=spread, coherence=coh, variety=variety)
+
+
+def _mean_distance(images: torch.Tensor) -> float:
+    """Mean Euclidean pixel distance over all pairs of images."""
+    X = images.reshape(len(images), -1).double()
+    D = torch.cdist(X, X)
+    n = len(X)
+    return float(D.sum() / (n * (n - 1)))
+
+
+@dataclass
+class Result:
+    config: Config
+    judge: object
+    faces: LatentMap
+    shape: Shape
+    digits: LatentMap
+    digits_shape: Shape
+    timings: dict
+
+    def metrics(self) -> dict[str, Metric]:
+        f, d = self.shape, self.digits_shape
+        face_share = (float(np.mean(self.faces.reads == 1))
+                      if self.faces.artifact.spec.dataset == "lfw_subset" else float("nan"))
+        return {
+            "faces_basins": Metric(int(self.faces.n_basins), "basins of the faces map"),
+            "faces_temperature": Metric(self.faces.temperature, "T (drift rule; data-energy "
+                                        "sds)"),
+            "faces_alpha": Metric(self.faces.alpha, "alpha (leakage rule)"),
+            "faces_max_barrier_over_spread": Metric(
+                f.barrier_over_spread, "top DG merge above the lowest leaf, over the energy sd "
+                "of generator samples"),
+            "faces_within_over_random_distance": Metric(
+                f.coherence.ratio, "mean pixel distance of two modes' images in one basin, "
+                "over random groups of the same sizes"),
+            "faces_random_distance_sd": Metric(f.coherence.random_sd / f.coherence.random,
+                                               "sd of the random-groups distance over its mean"),
+            "faces_rep_variety": Metric(f.variety, "mean pixel distance between the basins' "
+                                        "representatives, over that between training faces"),
+            "digits_rep_variety": Metric(d.variety, "the same for the digits 0-3 map"),
+            "faces_modes_read_as_faces": Metric(face_share, "share of modes' images the "
+                                                "face/non-face judge reads as faces"),
+            "face_judge_accuracy": Metric(getattr(self.judge, "accuracy", float("nan")),
+                                          "the face/non-face judge's held-out accuracy"),
+            "digits_basins_same_settings": Metric(int(self.digits.n_basins),
+                                                  "basins of the digits 0-3 map at the same "
+                                                  "settings"),
+            "digits_max_barrier_over_spread": Metric(d.barrier_over_spread, "the same ratio "
+                                                     "for the digits 0-3 map"),
+            "digits_within_over_random_distance": Metric(d.coherence.ratio, "the same "
+                                                         "coherence for the digits 0-3 map"),
+        }
+
+
+def run(config: Config) -> Result:
+    timings: dict[str, float] = {}
+    bar = progress_bar(config.progress, total=2, desc="faces map")
+    root = seed_sequence(config.seed)
+    t0 = time.perf_counter()
+    art = load_face_pair(config.faces, config.model_size, config.device, config.progress)
+    judge = fit_face_judge(art)
+    faces = map_latent("faces", art, config.settings, judge, seed=child(root, 0),
+                       progress=config.progress)
+    shape = map_shape(faces, n_samples=config.spread_samples, n_shuffles=config.n_shuffles,
+                      seed=config.seed)
+    timings["faces"] = time.perf_counter() - t0
+    bar.update()
+    t0 = time.perf_counter()
+    d_art = load_or_train("coop_digits03", model_spec("coop_digits03", config.model_size),
+                          device=config.device, progress=config.progress)
+    digits = map_latent("digits 0-3", d_art, config.settings, _AnyFace(), seed=child(root, 1),
+                        progress=config.progress)
+    d_shape = map_shape(digits, n_samples=config.spread_samples, n_shuffles=config.n_shuffles,
+                        seed=config.seed)
+    timings["digits"] = time.perf_counter() - t0
+    bar.update()
+    bar.close()
+    return Result(config=config, judge=judge, faces=faces, shape=shape, digits=digits,
+                  digits_shape=d_shape, timings=timings)

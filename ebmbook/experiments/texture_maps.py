@@ -1,0 +1,299 @@
+"""Chapter 5.2.2.3-4: ADELM maps of Co-Op latent energies of texture patches at four scales
+(Figs 5.9-5.11, Tables 5.1-5.2).
+
+The thesis cuts an ivy photo into patches at four scales: scale 1 shows single textons (near
+uniform colour), scale 2 parts of leaves, scales 3 and 4 texture with no distinct features. The
+ivy photo is not available offline, so the book cuts scikit-image's CC0 ``brick`` photo (the
+bundled texture whose scale-2 patches fall into the most distinct groups, measured by
+:func:`texton_distinctness`); any photo works through ``texture="path/to/photo.jpg"``
+(:mod:`ebmbook.data.patches`). All patches are resized to the nets' 16x16.
+
+* **Textons (Fig 5.10, Table 5.1)**: the Co-Op pair ``coop_texton`` (1000 scale-2 patches,
+  4-D latent space) is mapped with the digits' unsupervised rules
+  (:func:`ebmbook.experiments.digit_maps.map_latent`: T by energy drift, alpha by leakage), then
+  mapped again at ``strong_factor`` times that alpha (:func:`~.digit_maps.remap`). A basin of
+  the weak map *reappears* in the strong one when the two maps' basins correspond both ways
+  (:func:`match_basins`).
+* **Four scales (Fig 5.11, Table 5.2)**: the pair ``coop_scales`` (1000 patches of each scale,
+  8-D latent space), one map. Each basin is labelled by the scale a judge reads in its members'
+  images (logistic regression on pixels, fitted on held-out patches of known scale).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from .._config import require_int, require_positive
+from ..artifacts import Artifact, load_or_train
+from ..data.images import PATCH_DATASETS
+from ..data.patches import PATCH_SIZES, multiscale_patches, photo
+from ..diagnostics.clustering import Judge, fit_judge
+from ..parallel import child, seed_sequence, torch_generator
+from ..registry import model_spec
+from ..results import Metric
+from ._base import ExperimentConfig
+from ._common import progress_bar
+from .digit_maps import (LatentMap, MapSettings, basin_of, check_model_size, map_latent,
+                         paper_map, remap)
+
+BUNDLED = tuple(d.removesuffix("_patches") for d in PATCH_DATASETS)
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    texture: str = "brick"           # a bundled texture (brick, grass, gravel) or an image file
+    model_size: str = "cpu"          # which size of the Co-Op artifacts (cpu: committed)
+    texton: MapSettings = field(default_factory=lambda: MapSettings(adelm_iter=30))
+    scales: MapSettings = field(default_factory=lambda: MapSettings(
+        adelm_iter=40, delta=0.5, barrier_alpha_factors=(1.0, 3.0)))
+    strong_factor: float = 3.0       # the second texton map's alpha, relative to the tuned one
+    distinctness_k: int = 5          # KMeans clusters of the texton-distinctness score
+    distinctness_patches: int = 600
+    members_shown: int = 3
+    progress: bool = True
+
+    SIZES: ClassVar = {
+        "ci": {},
+        "paper": {"model_size": "paper", "distinctness_patches": 1000,
+                  "texton": paper_map(1000), "scales": paper_map(5000, delta=0.5)},
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_model_size(self)
+        if not isinstance(self.texture, str) or not self.texture:
+            raise ValueError(f"config field 'texture' = {self.texture!r} is invalid: it must be "
+                             f"one of {', '.join(BUNDLED)} or the path of an image file")
+        require_positive(self, "strong_factor")
+        require_int(self, "distinctness_k", minimum=2)
+        require_int(self, "distinctness_patches", minimum=10)
+        require_int(self, "members_shown", minimum=0)
+        for name in ("texton", "scales"):
+            if not isinstance(getattr(self, name), MapSettings):
+                raise ValueError(f"config field {name!r} must be a MapSettings")
+
+
+def dataset_of(texture: str) -> str:
+    """The data set name of a texture's patches: ``<name>_patches`` for a bundled one,
+    ``patches:<path>`` for an image file."""
+    return f"{texture}_patches" if texture in BUNDLED else f"patches:{texture}"
+
+
+def load_texture_pair(name: str, texture: str, size: str, device: str = "cpu",
+                      progress: bool = False) -> Artifact:
+    """The Co-Op pair ``name`` (``coop_texton`` or ``coop_scales``) of a texture: the committed
+    artifact for the registry's texture at ``cpu`` size; for another texture or size the same
+    recipe on its patches, trained into ``_build/artifacts`` on first use."""
+    spec = model_spec(name, size)
+    data = dataset_of(texture)
+    if spec.dataset != data:
+        spec = dataclasses.replace(spec, dataset=data)
+    return load_or_train(name, spec, device=device, progress=progress)
+
+
+def fit_scale_judge(art: Artifact) -> Judge:
+    """A judge of patch scale: logistic regression on the spatial-frequency content
+    (:func:`~ebmbook.diagnostics.clustering.spectrum_features`; on raw pixels a linear judge
+    reads scale barely better than chance) of the held-out patches of every scale (the ``test``
+    split, never seen in training), its accuracy measured on the training patches."""
+    spec = dataclasses.replace(art.spec, classes=None)
+    tr, te = spec.load_labelled("test"), spec.load_labelled("train")
+    return fit_judge(tr.images, tr.labels, te.images, te.labels, features="spectrum")
+
+
+@dataclass
+class Distinctness:
+    """How distinctly a texture's patches group, per texture and scale (silhouette of KMeans
+    on the pixels of the patches; higher: more distinct groups)."""
+
+    textures: tuple
+    scales: tuple
+    silhouette: np.ndarray          # (textures, scales)
+
+
+def texton_distinctness(textures=BUNDLED, *, k: int = 5, n: int = 600, size: int = 16,
+                        seed: int = 0) -> Distinctness:
+    """The silhouette score of KMeans (``k`` clusters) on ``n`` patches of each scale of each
+    texture: how clearly the patches fall into groups. It picks the texture whose scale-2
+    patches show the most distinct textons."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+    S = np.zeros((len(textures), len(PATCH_SIZES)))
+    for i, t in enumerate(textures):
+        u, lab = multiscale_patches(t, size, n_per_scale=n, seed=seed)
+        for j in range(len(PATCH_SIZES)):
+            X = u[lab == j + 1].reshape(n, -1)
+            km = KMeans(k, n_init=3, random_state=seed).fit(X)
+            S[i, j] = silhouette_score(X, km.labels_, random_state=seed)
+    return Distinctness(textures=tuple(textures), scales=tuple(range(1, len(PATCH_SIZES) + 1)),
+                        silhouette=S)
+
+
+def match_basins(a: LatentMap, b: LatentMap) -> list[tuple[int, int]]:
+    """Basins that correspond between two maps of one landscape: pairs (i, j) such that the
+    representative of ``a``'s basin i descends into ``b``'s basin j and ``b``'s representative
+    j descends into ``a``'s basin i (:func:`~.digit_maps.basin_of`)."""
+    ab = basin_of(b, a.adelm.reps.detach())
+    ba = basin_of(a, b.adelm.reps.detach())
+    return [(i, int(j)) for i, j in enumerate(ab) if ba[j] == i]
+
+
+@dataclass
+class ScaleSummary:
+    """Per scale: the basins read as it, their mode energies and their substructure."""
+
+    basins: np.ndarray              # (4,) basins whose majority reading is scale k
+    mode_energy: np.ndarray         # (4,) mean energy of the modes read as scale k
+    substructure: np.ndarray        # (4,) see :func:`scale_summary`
+
+
+def scale_summary(m: LatentMap, n_scales: int = len(PATCH_SIZES)) -> ScaleSummary:
+    """Basins per scale (the judge's majority reading of a basin's members), the mean energy
+    of the modes read as each scale, and each scale's substructure: the largest DG merge height
+    among its basins above the lowest of them, over the sd of its modes' energies (0 for a
+    scale with one basin, nan with none)."""
+    res = m.adelm
+    e = np.asarray(res.energies, dtype=np.float64)
+    C = m.dg.cophenetic()
+    lab = m.basin_label
+    basins, energy, sub = np.zeros(n_scales, int), np.full(n_scales, np.nan), np.full(n_scales,
+                                                                                    np.nan)
+    for k in range(1, n_scales + 1):
+        S = np.flatnonzero(lab == k)
+        basins[k - 1] = S.size
+        modes = m.reads == k
+        if modes.any():
+            energy[k - 1] = float(e[modes].mean())
+        if S.size == 1:
+            sub[k - 1] = 0.0
+        elif S.size > 1:
+            inner = C[np.ix_(S, S)][np.triu_indices(S.size, 1)]
+            inner = inner[np.isfinite(inner)]
+            low = float(np.min(m.dg.leaf_energy[S]))
+            members = np.isin(res.labels, S)
+            sd = float(np.std(e[members])) or 1.0
+            sub[k - 1] = (float(inner.max()) - low) / sd if inner.size else float("inf")
+    return ScaleSummary(basins=basins, mode_energy=energy, substructure=sub)
+
+
+def generator_coverage(art: Artifact, judge: Judge, n: int = 1000, seed: int = 0,
+                       n_scales: int = len(PATCH_SIZES)) -> np.ndarray:
+    """The share of generator samples g(z), z ~ N(0, I), that the judge reads as each scale
+    (the training data hold each scale in equal shares): what the pair can propose at all."""
+    g = torch_generator(child(seed_sequence(seed), 11))
+    z = torch.randn((n, art.spec.latent_dim), generator=g)
+    with torch.no_grad():
+        reads = judge.predict(art.generator(z))
+    return np.bincount(reads, minlength=n_scales + 1)[1:n_scales + 1] / n
+
+
+@dataclass
+class Result:
+    config: Config
+    photo: np.ndarray
+    distinctness: Distinctness
+    judge: Judge
+    texton_weak: LatentMap
+    texton_strong: LatentMap
+    matches: list
+    scales: LatentMap
+    summary: ScaleSummary
+    timings: dict
+    coverage: np.ndarray = None     # share of generator samples read as each scale
+
+    def metrics(self) -> dict[str, Metric]:
+        d, s = self.distinctness, self.summary
+        chosen = d.textures.index(self.config.texture) if self.config.texture in d.textures \
+            else None
+        out = {
+            "texture_silhouette_scale2": Metric(
+                float(d.silhouette[chosen, 1]) if chosen is not None else float("nan"),
+                "silhouette of KMeans on the chosen texture's scale-2 patches"),
+            "texture_most_distinct": Metric(
+                int(chosen is not None and np.argmax(d.silhouette[:, 1]) == chosen),
+                "1 if the chosen texture's scale-2 patches group most distinctly of the bundled "
+                "textures"),
+            "scale_judge_accuracy": Metric(self.judge.accuracy, "the scale judge's accuracy on "
+                                           "patches it was not fitted on"),
+            "texton_basins_weak_alpha": Metric(int(self.texton_weak.n_basins),
+                                               "basins of the texton map at the tuned alpha"),
+            "texton_basins_strong_alpha": Metric(int(self.texton_strong.n_basins),
+                                                 "basins of the texton map at the stronger "
+                                                 "alpha"),
+            "texton_weak_alpha": Metric(self.texton_weak.alpha, "the tuned alpha (leakage "
+                                        "rule)"),
+            "texton_strong_alpha": Metric(self.texton_strong.alpha, "the stronger alpha"),
+            "texton_temperature": Metric(self.texton_weak.temperature, "T of the texton map "
+                                         "(drift rule; data-energy sds)"),
+            "texton_basins_reappearing": Metric(len(self.matches), "basins of the weak-alpha "
+                                                "map that reappear in the strong-alpha map"),
+            "scales_basins": Metric(int(self.scales.n_basins), "basins of the four-scale map"),
+            "scales_temperature": Metric(self.scales.temperature, "T of the four-scale map"),
+            "scales_alpha": Metric(self.scales.alpha, "alpha of the four-scale map"),
+        }
+        for k in range(1, len(s.basins) + 1):
+            out[f"basins_scale{k}"] = Metric(int(s.basins[k - 1]),
+                                             f"basins the judge reads as scale {k}")
+            out[f"mode_energy_scale{k}"] = Metric(float(s.mode_energy[k - 1]),
+                                                  f"mean energy of the modes read as scale {k}")
+            out[f"substructure_scale{k}"] = Metric(
+                float(s.substructure[k - 1]), f"scale {k}: largest merge among its basins above "
+                "the lowest, over its modes' energy sd")
+        cov = self.coverage if self.coverage is not None else np.full(len(s.basins), np.nan)
+        for k in range(1, len(cov) + 1):
+            out[f"generator_share_scale{k}"] = Metric(
+                float(cov[k - 1]), f"share of the four-scale generator's samples read as scale "
+                f"{k} (data: {1 / len(cov):.2f})")
+        out["lowest_energy_scale"] = Metric(int(np.nanargmin(s.mode_energy)) + 1
+                                            if np.isfinite(s.mode_energy).any() else -1,
+                                            "the scale whose modes have the lowest mean energy")
+        return out
+
+
+def run(config: Config) -> Result:
+    timings: dict[str, float] = {}
+    bar = progress_bar(config.progress, total=4, desc="texture maps")
+    root = seed_sequence(config.seed)
+    t0 = time.perf_counter()
+    u = photo(config.texture)
+    dist = texton_distinctness(tuple(dict.fromkeys(BUNDLED + (config.texture,)))
+                               if config.texture not in BUNDLED else BUNDLED,
+                               k=config.distinctness_k, n=config.distinctness_patches,
+                               seed=config.seed)
+    timings["distinctness"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tex = load_texture_pair("coop_texton", config.texture, config.model_size, config.device,
+                            config.progress)
+    sca = load_texture_pair("coop_scales", config.texture, config.model_size, config.device,
+                            config.progress)
+    judge = fit_scale_judge(sca)
+    timings["load_and_judge"] = time.perf_counter() - t0
+    bar.update()
+    t0 = time.perf_counter()
+    weak = map_latent("textons", tex, config.texton, judge, seed=child(root, 0),
+                      progress=config.progress)
+    timings["texton_weak"] = time.perf_counter() - t0
+    bar.update()
+    t0 = time.perf_counter()
+    strong = remap(weak, weak.alpha * config.strong_factor, judge, seed=child(root, 1),
+                   progress=config.progress)
+    matches = match_basins(weak, strong)
+    timings["texton_strong"] = time.perf_counter() - t0
+    bar.update()
+    t0 = time.perf_counter()
+    scales = map_latent("four scales", sca, config.scales, judge, seed=child(root, 2),
+                        progress=config.progress)
+    summary = scale_summary(scales)
+    coverage = generator_coverage(sca, judge, seed=config.seed)
+    timings["scales"] = time.perf_counter() - t0
+    bar.update()
+    bar.close()
+    return Result(config=config, photo=u, distinctness=dist, judge=judge, texton_weak=weak,
+                  texton_strong=strong, matches=matches, scales=scales, summary=summary,
+                  timings=timings, coverage=coverage)
