@@ -220,7 +220,7 @@ def map_tasks(executor: Any, fn: Callable, tasks: Iterable[tuple], *, desc: str 
     with get_executor(executor) as ex:
         bar = None
         if desc is not None:
-            from tqdm.auto import tqdm
+            from ._progress import tqdm
             bar = tqdm(total=len(tasks), desc=desc)
         try:
             if isinstance(ex, InlineExecutor):  # one at a time, so a progress bar moves

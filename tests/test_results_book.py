@@ -111,11 +111,24 @@ def test_failing_notebook_stops_the_build_naming_notebook_and_cell(tmp_path, mon
 @pytest.mark.slow
 def test_notebook_that_writes_results_passes_and_fills_the_report(tmp_path, monkeypatch):
     monkeypatch.delenv("EBMBOOK_RESULTS_DIR", raising=False)
+    # the caller's MPLBACKEND=Agg (as .ci/run exports) must not stop the figure from showing,
+    # and the package's progress bars must not be stored in the page
+    monkeypatch.setenv("MPLBACKEND", "Agg")
     src = ("from ebmbook.results import Results\n"
+           "from ebmbook.experiments._common import progress_bar\n"
+           "from ebmbook.landscape.adelm import adelm\n"
+           "for _ in progress_bar(True, range(3), desc='bar'): pass\n"
+           "import matplotlib.pyplot as plt\nplt.plot([0, 1]);\n"
            "r = Results('chx_demo', size, seed)\nr.add('x', 1.5)\n"
            "r.claim('x is positive', 1.5, '>', 0)\nr.write()")
     root = _project(tmp_path, src)
     stage = build(root=root, jobs=1, html=False)
+    executed = nbformat.read(str(stage / "notebooks" / "chx_demo.ipynb"), as_version=4)
+    kinds = [k for c in executed.cells for o in c.get("outputs", []) for k in o.get("data", {})]
+    assert "image/png" in kinds, kinds
+    assert not any("widget" in k for k in kinds), kinds
+    texts = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "it/s" not in texts
     d = json.loads((root / "_build" / "results" / "chx_demo.json").read_text())
     assert d["results"] == {"x": 1.5} and d["size"] == "ci"
     assert "x is positive" in (stage / "reproduction_report.md").read_text()

@@ -135,7 +135,7 @@ def maximal_lyapunov(energy: Energy, x0: torch.Tensor, gammas: Sequence[float], 
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
         bar = tqdm(total=n_burn + n_align + n_steps, desc="Lyapunov", leave=False)
     with frozen_parameters(energy):
         state = init(x, energy)

@@ -16,10 +16,9 @@ def seeded(seed: int):
 
 
 def progress_bar(enabled: bool, iterable=None, **kw):
-    """A tqdm bar, or a silent one when ``enabled`` is False. An enabled bar leaves ``disable``
-    to tqdm's default, so the ``TQDM_DISABLE`` environment variable (set by the book build)
-    still silences it."""
-    from tqdm.auto import tqdm
+    """A tqdm bar, or a silent one when ``enabled`` is False or the ``TQDM_DISABLE`` environment
+    variable (set by the book build) is set (:func:`ebmbook._progress.tqdm`)."""
+    from .._progress import tqdm
     if not enabled:
         kw["disable"] = True
     return tqdm(iterable, **kw)

@@ -102,7 +102,7 @@ def reconstruct(model: EnergyModel, targets: torch.Tensor, z0: torch.Tensor, *, 
     curve = []
     it = range(iters)
     if progress:
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
         it = tqdm(it, desc="reconstruct", leave=False)
     with frozen_parameters(model.energy):
         for _ in it:

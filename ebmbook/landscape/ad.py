@@ -179,7 +179,7 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
         states, state_steps = ([state.x.detach().clone()], [0]) if record_states else (None, None)
         it = range(max_steps)
         if progress:
-            from tqdm.auto import tqdm
+            from .._progress import tqdm
             it = tqdm(it, desc="AD", leave=False)
         for k in it:
             if bool(done.all()):

@@ -425,7 +425,7 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
     alias = []  # alias[l] = current label of historical label l (after consolidations)
     it = range(n_iter)
     if progress:
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
         it = tqdm(it, desc="ADELM")
 
     def consolidate(ex, ss):

@@ -255,7 +255,7 @@ def nudged_elastic_band(energy: Energy, a: torch.Tensor, b: torch.Tensor, *,
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
         bar = tqdm(total=max_iter, desc="DNEB" if doubly_nudged else "NEB", leave=False)
 
     with frozen_parameters(energy):

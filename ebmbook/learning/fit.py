@@ -220,7 +220,7 @@ def fit(learner: Learner, config: Any, n_steps: int, *, generator: torch.Generat
     end = n_steps if stop_after is None else min(n_steps, stop_after)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from .._progress import tqdm
         bar = tqdm(total=n_steps, initial=start, desc=desc, leave=False)
     t0 = time.perf_counter() - log.wall_s
     try:

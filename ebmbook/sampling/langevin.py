@@ -267,7 +267,7 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
         accepted = torch.zeros((), dtype=torch.float64, device=x.device)
         steps = range(1, n_steps + 1)
         if progress:
-            from tqdm.auto import tqdm
+            from .._progress import tqdm
             steps = tqdm(steps, desc="Langevin", leave=False)
         for k in steps:
             state, acc = step(state, energy, params, generator)
