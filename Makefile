@@ -10,7 +10,7 @@ SIZE   ?= ci
 JOBS   ?= 2
 TORCH  ?= torch==2.13.0
 
-.PHONY: book test env data clean bench
+.PHONY: book test env data browser clean bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ $(VENV)/.installed: pyproject.toml
 data: $(VENV)/.installed
 	$(PY) -m ebmbook.data.fetch
 
-env: $(VENV)/.installed data
+# headless Chromium for the browser check of the built book (apt-get as root; see ebmbook/browser.py)
+browser: $(VENV)/.installed
+	$(PY) -m ebmbook.browser --install
+
+env: $(VENV)/.installed data browser
 
 book: env
 	$(VENV)/bin/ebmbook book --size $(SIZE) --jobs $(JOBS)

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .io import atomic_write_text
 from .results import RESULTS_ENV, claim_test, claim_value, project_root
 
 KERNEL_NAME = "ebmbook"
@@ -177,6 +178,7 @@ def stage_sources(root: Path, stage: Path, keep_notebooks: bool) -> None:
 
 def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
           only: list[str] | None = None, html: bool = True, execute: bool = True,
+          browser: str = "auto",
           root: Path | None = None) -> Path:
     """Execute the notebooks and build the book; returns the HTML folder.
 
@@ -252,4 +254,30 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
         shutil.rmtree(html_dir)
     os.replace(jb_out / "_build" / "html", html_dir)
     print(f"book built in {time.perf_counter() - t0:.1f} s: {html_dir / 'index.html'}")
+    check_html(html_dir, browser)
     return html_dir
+
+
+def check_html(html_dir: Path, mode: str = "auto") -> None:
+    """Open every page in headless Chromium (:mod:`ebmbook.browser`) and raise a
+    :class:`BookBuildError` on a request to another host, a console error or a broken image.
+    ``mode``: ``"auto"`` (check when Chromium is installed), ``"require"`` or ``"off"``. The
+    report is also written to ``_build/browser_check.txt``."""
+    from . import browser as br
+    if mode not in ("auto", "require", "off"):
+        raise ValueError(f"browser = {mode!r} is invalid: it must be 'auto', 'require' or 'off'")
+    if mode == "off" or (mode == "auto" and not br.available()):
+        if mode == "auto":
+            print("browser check skipped: Chromium is not installed (make env installs it)")
+        return
+    t0 = time.perf_counter()
+    try:
+        rep = br.check_site(html_dir)
+    except br.BrowserUnavailable as exc:
+        raise BookBuildError(str(exc)) from None
+    text = rep.summary()
+    print(text + f"\n(browser check took {time.perf_counter() - t0:.1f} s)")
+    atomic_write_text(Path(html_dir).parent / "browser_check.txt", text + "\n")
+    if rep.failures:
+        raise BookBuildError(f"the browser check found {len(rep.failures)} failures (listed "
+                             "above)")

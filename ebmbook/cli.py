@@ -206,7 +206,8 @@ def _cmd_book(args) -> int:
     from .book import BookBuildError, build
     try:
         build(size=args.size, jobs=args.jobs, seed=args.seed, device=args.device,
-              only=args.only, html=not args.no_html, execute=not args.html_only)
+              only=args.only, html=not args.no_html, execute=not args.html_only,
+              browser=args.browser)
     except BookBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -309,6 +310,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--no-html", action="store_true", help="execute notebooks, skip HTML")
     b.add_argument("--html-only", action="store_true",
                    help="rebuild the HTML from the notebooks executed by an earlier run")
+    b.add_argument("--browser", choices=("auto", "require", "off"), default="auto",
+                   help="open every page in headless Chromium and fail on requests to other "
+                        "hosts, console errors or broken images (auto: when installed)")
     b.set_defaults(func=_cmd_book)
     return p
 
