@@ -4,7 +4,8 @@ sphinx-thebe registers its inline configuration script (``const THEBE_JS_URL = .
 reading pass, and a Jupyter Book 1.x build can register it twice, so every page declared the
 same ``const`` twice and the browser logged "Identifier 'THEBE_JS_URL' has already been
 declared". This extension drops exact duplicates from each page's script list (same file, same
-attributes and inline body), keeping the first.
+attributes and inline body), keeping the first. It also gives the theme a default light/dark
+mode, without which a reader's first page logs "Got invalid theme mode" to the console.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 def _key(script) -> tuple:
     attrs = getattr(script, "attributes", {}) or {}
-    return (str(getattr(script, "filename", script)), tuple(sorted(attrs.items())))
+    name = getattr(script, "filename", script)
+    # an inline script's file name is None or "" depending on who added it
+    return (str(name or ""), tuple(sorted(attrs.items())))
 
 
 def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -28,6 +31,14 @@ def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"] = kept
 
 
+def default_mode(app, pagename, templatename, context, doctree) -> None:
+    """The theme's light/dark mode before a reader picks one: ``auto`` (follow the system).
+    Left empty, pydata-sphinx-theme logs "Got invalid theme mode" on a reader's first page."""
+    if not context.get("default_mode"):
+        context["default_mode"] = "auto"
+
+
 def setup(app):
     app.connect("html-page-context", dedupe_scripts, priority=900)
+    app.connect("html-page-context", default_mode, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

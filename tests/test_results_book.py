@@ -520,9 +520,13 @@ def test_the_book_extension_drops_duplicate_inline_scripts():
 
     from ebmbook._sphinx import dedupe_scripts
     body = 'const THEBE_JS_URL = "x"'
-    files = [_JavaScript("a.js"), _JavaScript("", body=body), _JavaScript("b.js", async_="1"),
+    files = [_JavaScript("a.js"), _JavaScript(None, body=body), _JavaScript("b.js", async_="1"),
              _JavaScript("", body=body), _JavaScript("a.js"), _JavaScript("", body="other")]
     ctx = {"script_files": files}
     dedupe_scripts(None, "p", "page.html", ctx, None)
-    assert [(f.filename, f.attributes.get("body")) for f in ctx["script_files"]] == [
+    assert [(f.filename or "", f.attributes.get("body")) for f in ctx["script_files"]] == [
         ("a.js", None), ("", body), ("b.js", None), ("", "other")]
+    from ebmbook._sphinx import default_mode
+    ctx = {"default_mode": ""}
+    default_mode(None, "p", "page.html", ctx, None)
+    assert ctx["default_mode"] == "auto"
