@@ -530,3 +530,17 @@ def test_the_book_extension_drops_duplicate_inline_scripts():
     ctx = {"default_mode": ""}
     default_mode(None, "p", "page.html", ctx, None)
     assert ctx["default_mode"] == "auto"
+    from ebmbook._sphinx import link_images
+    body = ('<img alt="a" src="../_images/a.png" />'
+            '<a href="x.html"><img src="../_images/b.png"/></a><img src="logo.png">')
+    ctx = {"body": body}
+    link_images(None, "p", "page.html", ctx, None)
+    assert ctx["body"] == ('<a class="reference internal image-reference" '
+                           'href="../_images/a.png" title="open full-size">'
+                           '<img alt="a" src="../_images/a.png" /></a>'
+                           '<a href="x.html"><img src="../_images/b.png"/></a>'
+                           '<img src="logo.png">')
+    from ebmbook._sphinx import no_numfig
+    config = {"numfig": True}
+    no_numfig(None, config)
+    assert config["numfig"] is False
