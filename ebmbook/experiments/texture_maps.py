@@ -262,8 +262,7 @@ def run(config: Config) -> Result:
     root = seed_sequence(config.seed)
     t0 = time.perf_counter()
     u = photo(config.texture)
-    dist = texton_distinctness(tuple(dict.fromkeys(BUNDLED + (config.texture,)))
-                               if config.texture not in BUNDLED else BUNDLED,
+    dist = texton_distinctness(tuple(dict.fromkeys(BUNDLED + (config.texture,))),
                                k=config.distinctness_k, n=config.distinctness_patches,
                                seed=config.seed)
     timings["distinctness"] = time.perf_counter() - t0
