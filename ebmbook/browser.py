@@ -171,7 +171,6 @@ def check_page(driver, url: str, page: str) -> PageReport:
     driver.get_log("performance")   # drop what earlier pages left
     driver.get_log("browser")
     driver.get(url)
-    driver.execute_script("return document.readyState")
     rep = PageReport(page=page)
     for entry in driver.get_log("performance"):
         try:
