@@ -5,6 +5,10 @@
                                               rebuild a committed model in artifacts/<name>/
     ebmbook train fmnist_convergent --size ci train another size into
                                               _build/artifacts/<name>-<spec hash>/
+    ebmbook train fmnist_convergent --size ci --data folder:photos/
+                                              the same recipe on your own images
+    ebmbook run image_map --model-size ci --data folder:photos/
+                                              map that model in image space
     ebmbook book --size ci --jobs 2           execute every notebook and build the HTML book
 
 A user error (an unknown name, an unavailable device, a bad number, a damaged artifact file)
@@ -94,6 +98,15 @@ def _cmd_run(args) -> int:
     if extra and "executor" not in mod.Config.__dataclass_fields__:
         raise UsageError(f"--executor: experiment {args.experiment!r} has no parallel mapping "
                          "work; it applies to sk_spin_glass")
+    fields = mod.Config.__dataclass_fields__
+    for opt, field in (("data", "data"), ("model_size", "model_size")):
+        value = getattr(args, opt)
+        if value is None:
+            continue
+        if field not in fields:
+            raise UsageError(f"--{opt.replace('_', '-')}: experiment {args.experiment!r} has no "
+                             f"'{field}' setting; it applies to image_map")
+        extra[field] = value
     cfg = mod.Config.for_size(args.size, seed=args.seed, device=args.device, **extra)
     t0 = time.perf_counter()
     result = mod.run(cfg)
@@ -171,7 +184,7 @@ def _cmd_train(args) -> int:
     names = sorted(registry.MODELS) if args.model == "all" else [args.model]
     plans = []
     for name in names:   # check every target before training anything
-        spec = registry.model_spec(name, args.size, args.steps)
+        spec = registry.model_spec(name, args.size, args.steps, data=args.data)
         if args.out:
             out = Path(args.out) / name if len(names) > 1 else Path(args.out)
         else:
@@ -179,7 +192,7 @@ def _cmd_train(args) -> int:
         _check_target(name, spec, out, args.force)
         plans.append((name, spec, out))
     for name, spec, out in plans:
-        command = registry.rebuild_command(name, args.size, args.steps)
+        command = registry.rebuild_command(name, args.size, args.steps, args.data)
         if args.device != "cpu":
             command += f" --device {shlex.quote(args.device)}"
         t0 = time.perf_counter()
@@ -271,6 +284,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--executor", default=None,
                    help="where mapping tasks run: inline (default), process:N, dask, dask:N or "
                         "dask:tcp://host:8786 (same numbers whichever)")
+    r.add_argument("--data", default=None,
+                   help="image_map: map a model of these images, e.g. folder:DIR (a folder of "
+                        "your JPEG/PNG files; the model is trained on first use)")
+    r.add_argument("--model-size", default=None, choices=("ci", "cpu", "paper"),
+                   help="image_map: which size of the model to map (default cpu)")
     common(r)
     r.set_defaults(func=_cmd_run)
 
@@ -286,6 +304,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="cpu (default), cuda, cuda:N or mps")
     t.add_argument("--steps", type=_int_at_least(1), default=None,
                    help="override the number of steps")
+    t.add_argument("--data", default=None,
+                   help="train the recipe on other images, e.g. folder:DIR (a folder of your "
+                        "JPEG/PNG files; sub-folders become labels)")
     t.add_argument("--resume", dest="resume", action="store_true", default=True,
                    help="continue from the last checkpoint of the same spec (default)")
     t.add_argument("--no-resume", dest="resume", action="store_false")

@@ -76,6 +76,10 @@ class ImageModelSpec:
         """The images ``(n, 1, s, s)`` in [-1, 1] of one split."""
         return load_images(self.dataset, self.options(split)).images
 
+    def load_labelled(self, split: str = "train"):
+        """The :class:`ImageSet` (images and labels) of one split."""
+        return load_images(self.dataset, self.options(split))
+
     def with_steps(self, n_steps: int) -> "ImageModelSpec":
         """The same spec trained for ``n_steps``; every other field (the hybrid switch step,
         the snapshot and checkpoint periods) is kept, so the first ``n_steps`` of the longer

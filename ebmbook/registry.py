@@ -124,9 +124,12 @@ COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4),
 MODELS = {**IMAGE_MODELS, **COOP_MODELS}
 
 
-def model_spec(name: str, size: str = "cpu", steps: int | None = None) -> ImageModelSpec:
+def model_spec(name: str, size: str = "cpu", steps: int | None = None,
+               data: str | None = None) -> ImageModelSpec:
     """The spec of a named image model at a size (``ci`` | ``cpu`` | ``paper``), optionally
-    trained for ``steps`` instead (:meth:`ImageModelSpec.with_steps`)."""
+    trained for ``steps`` instead (:meth:`ImageModelSpec.with_steps`) and on another data set
+    ``data`` (e.g. ``folder:<dir>``, a folder of the user's images; any name
+    :func:`ebmbook.data.images.check_dataset` accepts)."""
     if name not in MODELS:
         raise ValueError(f"unknown image model {name!r}: choose one of "
                          + ", ".join(sorted(MODELS)))
@@ -134,6 +137,11 @@ def model_spec(name: str, size: str = "cpu", steps: int | None = None) -> ImageM
         raise ValueError(f"model size {size!r} is invalid: it must be one of "
                          + ", ".join(MODEL_SIZES))
     spec = MODELS[name](size)
+    if data:
+        import dataclasses
+
+        from .data.images import check_dataset
+        spec = dataclasses.replace(spec, dataset=check_dataset(data))
     return spec.with_steps(steps) if steps is not None else spec
 
 
@@ -157,16 +165,30 @@ def identify(name: str, spec_or_hash: ImageModelSpec | CoopModelSpec | str,
     return None
 
 
-def rebuild_command(name: str, size: str, steps: int | None = None) -> str:
+def rebuild_command(name: str, size: str, steps: int | None = None,
+                    data: str | None = None) -> str:
     """The ``ebmbook train`` command that rebuilds a registered model (written to manifests)."""
+    import shlex
     cmd = f"ebmbook train {name} --size {size}"
-    return cmd + (f" --steps {steps}" if steps is not None else "")
+    cmd += f" --steps {steps}" if steps is not None else ""
+    return cmd + (f" --data {shlex.quote(data)}" if data else "")
 
 
 def command_for(name: str, spec: ImageModelSpec) -> str | None:
     """The ``ebmbook train`` command that trains ``spec``, if it is a registered model's."""
     found = identify(name, spec)
-    return rebuild_command(name, *found) if found else None
+    if found:
+        return rebuild_command(name, *found)
+    if name in MODELS and spec.dataset != MODELS[name]("ci").dataset:
+        # the recipe on other images (``--data``): compare with the registered spec on them
+        import dataclasses
+        for size in MODEL_SIZES:
+            base = dataclasses.replace(model_spec(name, size), dataset=spec.dataset)
+            for steps in (None, spec.train.n_steps):
+                cand = base.with_steps(steps) if steps is not None else base
+                if spec_hash(cand) == spec_hash(spec):
+                    return rebuild_command(name, size, steps, spec.dataset)
+    return None
 
 
 def committed_root() -> Path:

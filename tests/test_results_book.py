@@ -451,6 +451,33 @@ def _face_map():
                     "digits_rep_variety": 0.9}
 
 
+def _image_map():
+    """Hand-made: a 6-basin image-space map, its scores, energies and descent typed in."""
+    from ebmbook.diagnostics.clustering import Judge
+    from ebmbook.experiments import image_map as im
+    adelm = SimpleNamespace(n_basins=6, rep_energies=np.array([10.0, 12.0]),
+                            energies=np.array([10.0, 14.0, 18.0]))
+    m = SimpleNamespace(adelm=adelm, n_basins=6, alpha=120.0,
+                        artifact=SimpleNamespace(spec=SimpleNamespace(image_size=16)))
+    sc = lambda p, n, a: {"purity": p, "nmi": n, "ari": a, "k": 6}  # noqa: E731
+    scores = im.Scores(basins=sc(0.7, 0.6, 0.3), kmeans=sc(0.6, 0.5, 0.2),
+                       spectral=sc(0.5, 0.4, 0.1), basins_vs_start=sc(0.65, 0.55, 0.25))
+    spread = im.Spread(mean=10.0, sd=2.0, lo=6.0, hi=14.0)
+    descent = im.Descent(energies_z=np.array([-3.0, -1.0]), saturation=0.6,
+                         data_saturation=0.4, minima=None)
+    result = im.Result(config=im.Config(), judge=Judge(None, 0.8, 10, 20), spread=spread,
+                       map=m, scores=scores, descent=descent, timings={})
+    return result, {"fmnist_map_basins": 6, "fmnist_map_alpha": 120.0, "fmnist_map_purity": 0.7,
+                    "fmnist_map_nmi": 0.6, "fmnist_map_ari": 0.3,
+                    "fmnist_kmeans_purity_matched": 0.6, "fmnist_kmeans_nmi_matched": 0.5,
+                    "fmnist_spectral_purity_matched": 0.5, "fmnist_spectral_nmi_matched": 0.4,
+                    "fmnist_map_purity_vs_start": 0.65, "fmnist_judge_accuracy": 0.8,
+                    "fmnist_reps_energy_z": 0.5, "fmnist_modes_energy_z": 2.0,
+                    "fmnist_data_energy_lo_z": -2.0, "fmnist_data_energy_hi_z": 2.0,
+                    "fmnist_descent_energy_z": -2.0, "fmnist_descent_saturation": 0.6,
+                    "fmnist_data_saturation": 0.4, "fmnist_model_image_size": 16}
+
+
 # a Result per experiment, built cheaply (a tiny real run, or the dataclass filled with
 # hand-made numbers), with the metrics it must report: name -> value
 CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diagnostics,
@@ -458,7 +485,8 @@ CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diag
                  "chaos_and_optimisers": _chaos_and_optimisers,
                  "mapping_principles": _mapping_principles, "sk_spin_glass": _sk_spin_glass,
                  "digit_maps": _digit_maps, "image_ad": _image_ad,
-                 "texture_maps": _texture_maps, "face_map": _face_map}
+                 "texture_maps": _texture_maps, "face_map": _face_map,
+                 "image_map": _image_map}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))

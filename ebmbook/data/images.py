@@ -329,6 +329,11 @@ def check_dataset(name: Any) -> str:
                      "or 'folder:<folder>' (a folder of your own images)")
 
 
+#: names of the labels of the data sets whose labels are not self-explanatory
+CLASS_NAMES = {"fashion_mnist": ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal",
+                                 "shirt", "sneaker", "bag", "boot")}
+
+
 _LOADERS = {
     "fashion_mnist": load_fashion_mnist,
     "mnist_5k": load_mnist_5k,

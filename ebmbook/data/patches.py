@@ -44,6 +44,11 @@ def _pil():
     return Image
 
 
+#: Pillow modes of 8-bit images (grey, palette, colour), the ones :func:`read_grey` converts
+EIGHT_BIT_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK",
+                   "YCbCr", "LAB", "HSV")
+
+
 def read_grey(path: str | os.PathLike) -> np.ndarray:
     """An image file as a grey ``(H, W)`` float32 array in [0, 1] (colour is converted with
     ITU-R 601 luma, Pillow's ``"L"`` mode)."""
@@ -58,10 +63,17 @@ def read_grey(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(p) as im:
             im.load()
-            grey = im.convert("L")
+            mode = im.mode
+            grey = im.convert("L") if mode in EIGHT_BIT_MODES else None
     except Exception as err:  # noqa: BLE001 - Pillow raises many types for bad files
         raise ImageFileError(f"cannot read {str(p)!r} as an image ({type(err).__name__}: "
                              f"{err}): use a PNG or JPEG file, or remove it") from None
+    if grey is None:
+        # Pillow's conversion of 16-bit or float pixels to 8 bits clips instead of scaling, so
+        # such an image would silently turn white among the 8-bit images of a folder
+        raise ImageFileError(f"{str(p)!r} has {mode!r} pixels (16-bit or floating point); "
+                             "only 8-bit images (grey, palette or colour) are read: save it "
+                             "as an 8-bit PNG or JPEG, or remove it")
     return np.asarray(grey, dtype=np.float32) / np.float32(255.0)
 
 

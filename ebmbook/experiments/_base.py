@@ -61,6 +61,7 @@ EXPERIMENTS: dict[str, str] = {
     "image_ad": "ebmbook.experiments.image_ad",
     "texture_maps": "ebmbook.experiments.texture_maps",
     "face_map": "ebmbook.experiments.face_map",
+    "image_map": "ebmbook.experiments.image_map",
 }
 
 

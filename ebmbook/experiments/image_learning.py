@@ -186,13 +186,12 @@ def run(config: Config, progress: bool = True) -> Result:
 def train_ci_model(name: str = "fmnist_convergent", directory=None, device: str = "cpu",
                    progress: bool = True) -> Artifact:
     """Run the ``ebmbook train <name> --size ci`` path end to end (train with checkpoints, save
-    the artifact with its manifest, reload it by hash) in ``directory`` (default: a fresh
-    temporary folder). Seconds on one CPU core; lets a notebook exercise the training path."""
-    import tempfile
-
+    the artifact with its manifest, reload it by hash) in ``directory`` (default:
+    ``_build/artifacts/<name>-ci-demo``, replaced by each call; a temporary folder per call was
+    never removed). Seconds on one CPU core; lets a notebook exercise the training path."""
     from ..artifacts import train_artifact
-    from ..registry import rebuild_command
+    from ..registry import cache_root, rebuild_command
     spec = model_spec(name, "ci")
-    d = directory or tempfile.mkdtemp(prefix=f"ebmbook-{name}-ci-")
+    d = directory or cache_root() / f"{name}-ci-demo"
     return train_artifact(name, spec, d, device=device, progress=progress, resume=False,
                           checkpoint_dir=f"{d}/checkpoint", command=rebuild_command(name, "ci"))

@@ -17,12 +17,16 @@ def _img(x: torch.Tensor) -> np.ndarray:
 
 
 def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None = None,
-                     label_prefix: str = "", leaf_colors=None, readings: bool = True):
+                     label_prefix: str = "", leaf_colors=None, readings: bool = True,
+                     ylabel: str = "latent energy (data-energy sds)", class_names=None):
     """The DG of a latent map: each basin's representative g(Z_j) under its leaf and up to
     ``members_shown`` random members g(mode) above it; leaf labels give the judge's majority
     reading (``label_prefix`` + digit, scale...) and its share. ``leaf_colors`` (one colour or
     None per basin) marks leaves with a dot and colours their labels (Fig 5.10). With
-    ``readings=False`` (a map with no judge) the leaf labels give the number of modes instead."""
+    ``readings=False`` (a map with no judge) the leaf labels give the number of modes instead.
+    ``class_names`` (one per label) names the readings; ``ylabel`` labels the energy axis.
+    Any map with ``adelm``, ``dg``, ``basin_label``, ``basin_share`` and ``images`` will do (an
+    image-space map's ``images`` is the identity)."""
     res = m.adelm
     rng = np.random.default_rng(seed)
     with torch.no_grad():
@@ -36,7 +40,9 @@ def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None
             gap = np.ones((1,) + ims[0].shape[1:]) if ims else None
             members.append([np.concatenate(sum(([im, gap] for im in ims), [])[:-1])]
                            if ims else [])
-    labels = ([f"{label_prefix}{d} ({s:.0%})" if d >= 0 else "-"
+    def name(d):
+        return class_names[d] if class_names is not None else d
+    labels = ([f"{label_prefix}{name(d)} ({s:.0%})" if d >= 0 else "-"
                for d, s in zip(m.basin_label, m.basin_share)] if readings
               else [f"{c} modes" for c in res.counts])
     n = res.n_basins
@@ -45,7 +51,7 @@ def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None
     zoom = float(np.clip(0.7 * (width - 1.5) * 100 / max(n, 1) / rep_imgs.shape[-1], 0.8, 4.0))
     fig, ax = plt.subplots(figsize=(width, 6.5 + 0.8 * members_shown))
     dg_figure(m.dg, ax=ax, images=[_img(x) for x in rep_imgs], members=members,
-              leaf_labels=labels, ylabel="latent energy (data-energy sds)", image_zoom=zoom,
+              leaf_labels=labels, ylabel=ylabel, image_zoom=zoom,
               leaf_colors=leaf_colors,
               title=title or f"{m.name}: ADELM DG, {n} basins (T = {m.temperature:.3g}, "
                              f"alpha = {m.alpha:.3g})")
@@ -424,5 +430,43 @@ def basin_table_figure(m, n_members: int = 6, seed: int = 0, max_basins: int = 1
     axes[0, 1].set_title("random members", fontsize=9)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def alpha_tuning_figure(alphas, counts, leakage, alpha, limit: float = 1.0, n_iter=None):
+    """Basins found and leakage (representatives AD reaches from a new mode) against alpha, the
+    chosen alpha dotted: the alpha rule of a map without a T search (Fig 5.2 bottom)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    ax.semilogx(alphas, counts, "o-", label="basins")
+    ax.semilogx(alphas, leakage, "s--", label="representatives reached per mode")
+    ax.axhline(limit, color="0.5", lw=1)
+    ax.axvline(alpha, color="k", ls=":", label=f"chosen alpha = {alpha:.3g}")
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("count" + (f" ({n_iter} iterations)" if n_iter else ""))
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def energy_spread_figure(data_z, marks: dict):
+    """The data's energy spread (histogram of held-out images' energies, in data sds) with the
+    energies of other states marked below it, one row of ticks per entry of ``marks``
+    (name -> energies in the same units)."""
+    fig, (a0, a1) = plt.subplots(2, 1, figsize=(7.0, 3.6), sharex=True,
+                                 gridspec_kw={"height_ratios": [3, 1.3]})
+    a0.hist(np.asarray(data_z), bins=40, color="0.75", density=True)
+    lo, hi = np.quantile(data_z, [0.025, 0.975])
+    for a in (a0, a1):
+        a.axvspan(lo, hi, color="tab:green", alpha=0.08, lw=0)
+    a0.set_ylabel("density")
+    a0.set_title("held-out images' energy (shaded: central 95 %)", fontsize=10)
+    for k, (name, z) in enumerate(marks.items()):
+        z = np.asarray(z)
+        a1.plot(z, np.full(z.shape, -k), "|", ms=12, mew=1.5, color=f"C{k}")
+    a1.set_yticks(-np.arange(len(marks)))
+    a1.set_yticklabels(list(marks))
+    a1.set_ylim(-len(marks) + 0.5, 0.5)
+    a1.set_xlabel("energy U (data-energy sds above the data mean)")
     fig.tight_layout()
     return fig

@@ -1,0 +1,385 @@
+"""Fig 1.1 (Sec 5.2.3.1): an ADELM map of a convergent DeepFRAME potential in image space, and
+its basins read as concepts learned without labels.
+
+The mapped energy is U(x) of the committed convergent FashionMNIST model ``fmnist_convergent``
+(:mod:`ebmbook.registry`; the same artifact as Chapter 3's), sampled as it was trained:
+Langevin with its own step eps and noise 1, i.e. at the *training temperature* T = 1. A
+convergent potential's local minima are oversaturated images of zero probability mass at that
+temperature (Sec 3.2.3); its realistic states float in a steady-state energy spectrum. So the
+map follows the thesis's Sec 5.2.3.1:
+
+1. **Modes** (:class:`DataChains`): a proposal is a training image carried ``mode_steps`` steps
+   of the model's Langevin chain at T = 1 (the long-run local mode search); its "mode" is the
+   chain's last state and that state's energy. No gradient descent follows (``descent_steps``
+   of the backend is 0): a descent would leave the spectrum for the oversaturated minima.
+2. **Basins by AD behaviour** (the metastable partition of Sec 4.2.2): AD at T = 1 with L2
+   magnetisation alpha, success within ``delta`` pixels (L2) of the target.
+3. **T and alpha.** T is the training temperature (the thesis maps at the temperature the model
+   was trained at; warmer chains leave the spectrum for noise, colder ones fall toward the
+   oversaturated minima). alpha is chosen by the leakage rule of the latent maps
+   (:func:`ebmbook.landscape.tuning.leakage_alpha`): the strongest alpha of a log grid at which
+   AD from a new mode reaches at most one representative on average while more than one basin
+   is found. No label enters either choice.
+4. **ADELM** (Algorithm 3), the AD barrier matrix between representatives and the DG, with
+   energies in data-energy sds above the mean energy of held-out images.
+
+Labels enter only afterwards. A *judge* (logistic regression on pixels) is fitted on held-out
+images the model never saw (the ``test`` split) and its accuracy measured on training images;
+it reads every mode. The basin partition of the modes is scored against the judge's readings
+(purity, NMI, ARI) beside KMeans and SpectralClustering at the same number of clusters on the
+same mode images, and against the labels of the training images the chains started from.
+
+Energies: the representatives' mean energy against the held-out images' energy spread (inside
+it: floating in the spectrum), and the energy of gradient-descent minima (gamma = 0) from the
+same starting images (oversaturated and far lower).
+
+Any image data set can be mapped: ``data="folder:<dir>"`` (or any name of
+:func:`ebmbook.data.images.check_dataset`) trains the same recipe on it on first use
+(``ebmbook train fmnist_convergent --data folder:<dir>`` does it ahead of time), and the map runs
+unchanged; with fewer than two labels there is no judge and no label score.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from .._config import require_int, require_positive
+from ..artifacts import Artifact, load_or_train
+from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
+                                      partition_scores)
+from ..landscape.ad import local_modes
+from ..landscape.adelm import ADELMResult, ContinuousBackend, adelm
+from ..landscape.barriers import ad_barrier_matrix
+from ..landscape.dgraph import DisconnectivityGraph, disconnectivity_graph
+from ..landscape.tuning import alpha_sweep, leakage_alpha
+from ..parallel import child, seed_sequence, torch_generator
+from ..registry import IMAGE_MODELS, MODEL_SIZES, model_spec
+from ..results import Metric
+from ..sampling.langevin import langevin
+from ._base import ExperimentConfig
+from ._common import progress_bar
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    model: str = "fmnist_convergent"   # a DeepFRAME recipe of ebmbook.registry
+    model_size: str = "cpu"            # which size of it (cpu: the committed artifact)
+    data: str = ""                     # "" : the model's own data; else e.g. "folder:<dir>"
+    mode_steps: int = 200              # Langevin steps at T = 1 from a training image
+    delta: float = 3.0                 # AD success: within this L2 distance of the target
+    improvement_limit: int = 100       # AD failure: this many steps without getting closer
+    max_steps: int = 800
+    tune_alphas: tuple = (85.0, 120.0, 170.0)
+    tune_iter: int = 6
+    leakage_limit: float = 1.0
+    adelm_iter: int = 40
+    barrier_alpha_factors: tuple = (1.0, 1.5)
+    barrier_repeats: int = 1
+    descent_steps: int = 2000          # the gamma = 0 descent from the same starts
+    n_data: int = 1000                 # held-out images for the data's energy spread
+    judge_images: int = 3000           # images (per split) the judge is fitted / scored on
+    members_shown: int = 3
+    chunk_size: int = 256
+    progress: bool = True
+
+    SIZES: ClassVar = {
+        "ci": {},
+        "paper": {"model_size": "paper", "mode_steps": 2000, "max_steps": 5000,
+                  "improvement_limit": 300, "tune_iter": 50, "adelm_iter": 1000,
+                  "tune_alphas": (40.0, 60.0, 85.0, 120.0, 170.0, 240.0),
+                  "barrier_alpha_factors": (1.0, 1.25, 1.5, 2.0), "barrier_repeats": 3,
+                  "descent_steps": 5000, "n_data": 5000, "judge_images": 10000},
+    }
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.model not in IMAGE_MODELS:
+            raise ValueError(f"config field 'model' = {self.model!r} is invalid: it must be one "
+                             "of " + ", ".join(sorted(IMAGE_MODELS)))
+        if self.model_size not in MODEL_SIZES:
+            raise ValueError(f"config field 'model_size' = {self.model_size!r} is invalid: it "
+                             "must be one of " + ", ".join(MODEL_SIZES))
+        if self.data:
+            from ..data.images import check_dataset
+            check_dataset(self.data)
+        require_positive(self, "delta", "leakage_limit")
+        require_int(self, "mode_steps", "improvement_limit", "max_steps", "tune_iter",
+                    "adelm_iter", "barrier_repeats", "n_data", "judge_images", "chunk_size")
+        require_int(self, "descent_steps", "members_shown", minimum=0)
+        for name in ("tune_alphas", "barrier_alpha_factors"):
+            v = getattr(self, name)
+            if len(v) < 1 or any(not a > 0 for a in v) or list(v) != sorted(set(v)):
+                raise ValueError(f"config field {name!r} = {v!r} is invalid: it must be a "
+                                 "strictly increasing sequence of positive numbers")
+
+
+class DataChains:
+    """Proposals of the image-space map: ``n`` training images, each carried ``n_steps``
+    Langevin steps (step ``eps``, noise 1: the training temperature) on ``energy``.
+
+    Every call appends the indices of the images it started from to ``drawn`` (so the map can
+    score its basins against the starting images' labels)."""
+
+    def __init__(self, energy, images: torch.Tensor, eps: float, n_steps: int):
+        self.energy, self.images, self.eps, self.n_steps = energy, images, eps, n_steps
+        self.drawn: list[int] = []
+
+    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(self.images), (n,), generator=generator)
+        self.drawn.extend(int(i) for i in idx)
+        return langevin(self.energy, self.images[idx], n_steps=self.n_steps, eps=self.eps,
+                        noise=1.0, generator=generator).x
+
+
+@dataclass
+class Spread:
+    """Energies of held-out images: mean, sd and the central 95 % range."""
+
+    mean: float
+    sd: float
+    lo: float
+    hi: float
+    values: np.ndarray = field(default=None, repr=False)   # the energies themselves
+
+    def z(self, u) -> np.ndarray:
+        return (np.asarray(u, dtype=np.float64) - self.mean) / self.sd
+
+
+@dataclass
+class ImageMap:
+    """One ADELM map in image space (the attributes the DG plots of
+    :mod:`ebmbook.plotting.maps` read, as for a latent map)."""
+
+    name: str
+    artifact: Artifact
+    temperature: float
+    alpha: float
+    tune_counts: np.ndarray
+    tune_leakage: np.ndarray
+    adelm: ADELMResult
+    barriers: np.ndarray            # AD barrier matrix (data-energy sds above the data mean)
+    dg: DisconnectivityGraph
+    starts: np.ndarray              # index of the training image each mode's chain started from
+    reads: np.ndarray | None        # the judge's reading of each mode (None: no judge)
+    basin_label: np.ndarray
+    basin_share: np.ndarray
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def n_basins(self) -> int:
+        return self.adelm.n_basins
+
+    @staticmethod
+    def images(x: torch.Tensor) -> torch.Tensor:
+        """The states are images already."""
+        return x
+
+
+def load_model(config: Config) -> Artifact:
+    """The artifact to map: the registered recipe at ``model_size``, on ``config.data`` if set
+    (trained into ``_build/artifacts`` on first use)."""
+    spec = model_spec(config.model, config.model_size)
+    if config.data and config.data != spec.dataset:
+        spec = dataclasses.replace(spec, dataset=config.data)
+    return load_or_train(config.model, spec, device=config.device, progress=config.progress)
+
+
+def energy_spread(art: Artifact, n: int) -> Spread:
+    """:class:`Spread` of U over up to ``n`` held-out (``test``) images."""
+    x = art.spec.load_data("test")[:n]
+    u = art.model.energies(x).numpy()
+    lo, hi = np.quantile(u, [0.025, 0.975])
+    return Spread(float(u.mean()), float(u.std()), float(lo), float(hi), u)
+
+
+def fit_image_judge(art: Artifact, n: int) -> Judge | None:
+    """A pixel judge fitted on up to ``n`` held-out images (never seen by the model) and scored
+    on up to ``n`` training images; None when the data have fewer than two labels."""
+    spec = art.spec
+    te, tr = spec.load_labelled("test"), spec.load_labelled("train")
+    if np.unique(tr.labels).size < 2 or np.unique(te.labels).size < 2:
+        return None
+    g = np.random.default_rng(0)
+    a = g.permutation(len(te.labels))[:n]
+    b = g.permutation(len(tr.labels))[:n]
+    return fit_judge(te.images[a], te.labels[a], tr.images[b], tr.labels[b])
+
+
+def _backend(art: Artifact, c: Config, propose: DataChains, alpha: float, root):
+    return ContinuousBackend(art.energy, propose, temperature=1.0, alpha=alpha,
+                             eps=art.model.eps, generator=torch_generator(child(root, 9)),
+                             delta=c.delta, improvement_limit=c.improvement_limit,
+                             max_steps=c.max_steps, descent_steps=0, chunk_size=c.chunk_size)
+
+
+def map_images(art: Artifact, c: Config, spread: Spread, judge: Judge | None, *, seed,
+               name: str = "map") -> ImageMap:
+    """Tune alpha, run ADELM and the barrier matrix, build the DG (see the module docstring)."""
+    root = seed_sequence(seed)
+    timings: dict[str, float] = {}
+    train = art.spec.load_data("train")
+    t0 = time.perf_counter()
+    tune = _backend(art, c, DataChains(art.energy, train, art.model.eps, c.mode_steps),
+                    c.tune_alphas[0], root)
+    counts, leak = alpha_sweep(tune, c.tune_alphas, n_iter=c.tune_iter, seed=child(root, 1),
+                               progress=c.progress)
+    alpha = leakage_alpha(c.tune_alphas, counts, leak, c.leakage_limit)
+    timings["tune_alpha"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    propose = DataChains(art.energy, train, art.model.eps, c.mode_steps)
+    be = _backend(art, c, propose, alpha, root)
+    res = adelm(be, c.adelm_iter, progress=c.progress, seed=child(root, 2))
+    timings["adelm"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    M = ad_barrier_matrix(be, res.reps, res.rep_energies,
+                          alpha * np.asarray(c.barrier_alpha_factors),
+                          n_repeats=c.barrier_repeats, seed=child(root, 3),
+                          progress=c.progress)
+    timings["barriers"] = time.perf_counter() - t0
+    Mz = spread.z(M)
+    reads = judge.predict(res.modes) if judge is not None else None
+    if reads is not None:
+        label, share, _ = basin_readings(res.labels, reads)
+    else:
+        label, share = np.full(res.n_basins, -1), np.full(res.n_basins, np.nan)
+    return ImageMap(name=name, artifact=art, temperature=1.0, alpha=alpha, tune_counts=counts,
+                    tune_leakage=leak, adelm=res, barriers=Mz,
+                    dg=disconnectivity_graph(Mz, counts=res.counts),
+                    starts=np.asarray(propose.drawn[:c.adelm_iter]), reads=reads,
+                    basin_label=label, basin_share=share, timings=timings)
+
+
+@dataclass
+class Scores:
+    """The basin partition of the modes against labels, beside matched baselines."""
+
+    basins: dict            # partition_scores of the basins vs the judge's readings
+    kmeans: dict
+    spectral: dict
+    basins_vs_start: dict   # vs the labels of the training images the chains started from
+
+
+def score_map(m: ImageMap, *, seed: int) -> Scores | None:
+    """:class:`Scores` of a map (None without a judge)."""
+    if m.reads is None:
+        return None
+    X = m.adelm.modes.detach().reshape(m.adelm.modes.shape[0], -1).numpy()
+    k = max(1, min(m.n_basins, len(X)))
+    base = matched_baselines(X, k, seed=seed)
+    start_labels = m.artifact.spec.load_labelled("train").labels[m.starts]
+    return Scores(basins=partition_scores(m.reads, m.adelm.labels),
+                  kmeans=partition_scores(m.reads, base["kmeans"]),
+                  spectral=partition_scores(m.reads, base["spectral"]),
+                  basins_vs_start=partition_scores(start_labels, m.adelm.labels))
+
+
+@dataclass
+class Descent:
+    """Gradient-descent (gamma = 0) minima from the starting images of the map's modes."""
+
+    energies_z: np.ndarray
+    saturation: float          # share of pixels beyond +-0.95
+    data_saturation: float     # the same for the starting images
+    minima: torch.Tensor
+
+
+def descend(m: ImageMap, spread: Spread, n_steps: int) -> Descent:
+    art = m.artifact
+    x0 = art.spec.load_data("train")[torch.as_tensor(m.starts)]
+    rate = art.model.eps ** 2 / 2           # the noiseless Langevin step of the model
+    x, u = local_modes(art.energy, x0, rate=rate, n_steps=n_steps)
+    x = x.detach()
+    return Descent(energies_z=spread.z(u.detach().numpy()),
+                   saturation=float((x.abs() > 0.95).float().mean()),
+                   data_saturation=float((x0.abs() > 0.95).float().mean()), minima=x)
+
+
+@dataclass
+class Result:
+    config: Config
+    judge: Judge | None
+    spread: Spread
+    map: ImageMap
+    scores: Scores | None
+    descent: Descent
+    timings: dict
+
+    def metrics(self) -> dict[str, Metric]:
+        m, s = self.map, self.scores
+        nan = float("nan")
+        rep_z = self.spread.z(m.adelm.rep_energies)
+        mode_z = self.spread.z(m.adelm.energies)
+        lo, hi = self.spread.z([self.spread.lo, self.spread.hi])
+        get = (lambda d, k: d[k]) if s is not None else (lambda d, k: nan)
+        return {
+            "fmnist_map_basins": Metric(int(m.n_basins), "basins of the image-space map"),
+            "fmnist_map_alpha": Metric(m.alpha, "alpha (leakage rule)"),
+            "fmnist_map_purity": Metric(get(s.basins if s else None, "purity"),
+                                        "purity of the basins against the judge's readings"),
+            "fmnist_map_nmi": Metric(get(s.basins if s else None, "nmi"),
+                                     "NMI of the basins against the judge's readings"),
+            "fmnist_map_ari": Metric(get(s.basins if s else None, "ari"),
+                                     "ARI of the basins against the judge's readings"),
+            "fmnist_kmeans_purity_matched": Metric(get(s.kmeans if s else None, "purity"),
+                                                   "KMeans purity at the same K, same images"),
+            "fmnist_kmeans_nmi_matched": Metric(get(s.kmeans if s else None, "nmi"),
+                                                "KMeans NMI at the same K"),
+            "fmnist_spectral_purity_matched": Metric(get(s.spectral if s else None, "purity"),
+                                                     "SpectralClustering purity at the same K"),
+            "fmnist_spectral_nmi_matched": Metric(get(s.spectral if s else None, "nmi"),
+                                                  "SpectralClustering NMI at the same K"),
+            "fmnist_map_purity_vs_start": Metric(
+                get(s.basins_vs_start if s else None, "purity"),
+                "purity of the basins against the labels of the images the chains started "
+                "from"),
+            "fmnist_judge_accuracy": Metric(self.judge.accuracy if self.judge else nan,
+                                            "the judge's accuracy on training images"),
+            "fmnist_reps_energy_z": Metric(float(np.mean(rep_z)),
+                                           "representatives' mean energy minus the data's, "
+                                           "in data-energy sds"),
+            "fmnist_modes_energy_z": Metric(float(np.mean(mode_z)), "the same for all modes"),
+            "fmnist_data_energy_lo_z": Metric(float(lo), "2.5 % quantile of the data's energy "
+                                              "(data sds)"),
+            "fmnist_data_energy_hi_z": Metric(float(hi), "97.5 % quantile"),
+            "fmnist_descent_energy_z": Metric(float(np.mean(self.descent.energies_z)),
+                                              "gamma = 0 descent minima from the same starts, "
+                                              "mean energy (data sds)"),
+            "fmnist_descent_saturation": Metric(self.descent.saturation, "share of the descent "
+                                                "minima's pixels beyond +-0.95"),
+            "fmnist_data_saturation": Metric(self.descent.data_saturation, "the same for the "
+                                             "starting images"),
+            "fmnist_model_image_size": Metric(int(m.artifact.spec.image_size),
+                                              "side of the model's images (px)"),
+        }
+
+
+def run(config: Config) -> Result:
+    timings: dict[str, float] = {}
+    root = seed_sequence(config.seed)
+    bar = progress_bar(config.progress, total=3, desc="image-space map")
+    t0 = time.perf_counter()
+    art = load_model(config)
+    spread = energy_spread(art, config.n_data)
+    judge = fit_image_judge(art, config.judge_images)
+    timings["model_and_judge"] = time.perf_counter() - t0
+    bar.update()
+    t0 = time.perf_counter()
+    m = map_images(art, config, spread, judge, seed=child(root, 0),
+                   name=config.data or art.spec.dataset)
+    timings["map"] = time.perf_counter() - t0
+    bar.update()
+    t0 = time.perf_counter()
+    scores = score_map(m, seed=config.seed)
+    descent = descend(m, spread, config.descent_steps)
+    timings["scores_and_descent"] = time.perf_counter() - t0
+    bar.update()
+    bar.close()
+    return Result(config=config, judge=judge, spread=spread, map=m, scores=scores,
+                  descent=descent, timings=timings)

@@ -1,0 +1,184 @@
+"""The image-space map (Fig 1.1, Sec 5.2.3.1): proposals that float at the training temperature,
+ADELM on a two-well image energy whose basins are known, the gamma = 0 descent, the scores,
+and the user-folder path (train and map a folder of images)."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from ebmbook.diagnostics.clustering import fit_judge
+from ebmbook.experiments import image_map as im
+
+SHAPE = (1, 4, 4)
+C = 0.8 * torch.ones(SHAPE)          # the wells sit at +C and -C (6.4 apart in L2)
+
+
+class TwoWells(nn.Module):
+    """U(x) = -log(exp(-k |x - C|^2 / 2) + exp(-k |x + C|^2 / 2)): two Gaussian wells of sd
+    1/sqrt(k) per pixel; the barrier between them is k |2C|^2 / 8 = 128 at k = 25."""
+
+    def __init__(self, k: float = 25.0):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        a = (x - C).flatten(1).pow(2).sum(1)
+        b = (x + C).flatten(1).pow(2).sum(1)
+        return -torch.logsumexp(torch.stack([-self.k * a / 2, -self.k * b / 2]), 0)
+
+
+def _toy_artifact(n_per_well: int = 20, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.cat([C + 0.1 * torch.randn((n_per_well,) + SHAPE, generator=g),
+                   -C + 0.1 * torch.randn((n_per_well,) + SHAPE, generator=g)])
+    y = np.repeat([0, 1], n_per_well)
+    labelled = SimpleNamespace(images=X, labels=y)
+    spec = SimpleNamespace(load_data=lambda split="train": X,
+                           load_labelled=lambda split="train": labelled, image_size=4,
+                           dataset="two wells")
+    energy = TwoWells()
+    return SimpleNamespace(energy=energy, spec=spec, model=SimpleNamespace(
+        eps=0.1, energies=lambda x: energy(x).detach().double())), X, y
+
+
+def _toy_config(**kw):
+    return im.Config.for_size("ci", progress=False, **{**dict(
+        mode_steps=30, delta=1.5, improvement_limit=30, max_steps=300,
+        tune_alphas=(1.0, 3.0, 10.0), tune_iter=5, adelm_iter=12,
+        barrier_alpha_factors=(1.0, 2.0, 4.0, 8.0), descent_steps=300), **kw})
+
+
+def test_data_chains_start_at_the_drawn_images_and_diffuse_at_the_training_temperature():
+    X = torch.linspace(-1, 1, 5 * 16).reshape(5, *SHAPE) * torch.arange(1, 6).reshape(5, 1, 1, 1)
+    flat = lambda x: 0.0 * x.flatten(1).sum(1)        # noqa: E731 - U = 0: pure diffusion
+    p = im.DataChains(flat, X, eps=0.01, n_steps=100)
+    g = torch.Generator().manual_seed(0)
+    out = p(400, g)
+    idx = torch.as_tensor(p.drawn)
+    assert out.shape == (400,) + SHAPE and len(p.drawn) == 400
+    step = out - X[idx]
+    # n Langevin steps of noise eps: displacement N(0, n eps^2) per pixel
+    assert abs(float(step.std()) - 0.01 * 10) < 0.005
+    assert abs(float(step.mean())) < 0.005
+    # and the same generator state gives the same chains
+    p2 = im.DataChains(flat, X, eps=0.01, n_steps=100)
+    torch.testing.assert_close(p2(400, torch.Generator().manual_seed(0)), out)
+
+
+def test_the_map_of_two_wells_finds_exactly_the_two_basins_and_labels_them_purely():
+    art, X, y = _toy_artifact()
+    c = _toy_config()
+    spread = im.Spread(0.0, 1.0, -2.0, 2.0)
+    judge = fit_judge(X, y, X, y)
+    m = im.map_images(art, c, spread, judge, seed=0)
+    assert m.n_basins == 2
+    # every mode sits in the well of the image its chain started from
+    side = (m.adelm.modes.flatten(1).mean(1) > 0).numpy()
+    np.testing.assert_array_equal(side, y[m.starts] == 0)
+    # across the wells, the barrier ladder (up to 8x the tuned alpha) crosses, and the AD
+    # barrier is the saddle's energy: no path crosses the mid-plane below its minimum, 128 -
+    # log 2, and a chain at T = 1 crosses close to it
+    b = m.barriers[0, 1]
+    assert 128 - np.log(2) - 1e-6 <= b <= 128 + 10
+    s = im.score_map(m, seed=0)
+    assert s.basins["purity"] == 1.0 and s.basins_vs_start["purity"] == 1.0
+    assert s.basins["k"] == 2
+    # the same seed gives the same map
+    m2 = im.map_images(art, c, spread, judge, seed=0)
+    np.testing.assert_array_equal(m2.adelm.labels, m.adelm.labels)
+    np.testing.assert_array_equal(m2.starts, m.starts)
+
+
+def test_a_pull_too_weak_to_reach_anything_leaves_every_mode_in_a_basin_of_its_own():
+    art, X, y = _toy_artifact()
+    # alpha so small and delta so tight that AD never succeeds: ADELM opens a basin per mode
+    c = _toy_config(tune_alphas=(1e-3,), delta=1e-3, max_steps=50, adelm_iter=6)
+    m = im.map_images(art, c, im.Spread(0.0, 1.0, -2.0, 2.0), None, seed=1)
+    assert m.n_basins == 6 and m.reads is None and im.score_map(m, seed=0) is None
+    assert np.all(m.basin_label == -1)
+
+
+def test_gamma_zero_descent_reaches_the_wells_minima():
+    art, X, y = _toy_artifact()
+    m = im.map_images(art, _toy_config(), im.Spread(0.0, 1.0, -2.0, 2.0), None, seed=2)
+    d = im.descend(m, im.Spread(0.0, 1.0, -2.0, 2.0), n_steps=2000)
+    centres = torch.where((d.minima.flatten(1).mean(1) > 0).reshape(-1, 1, 1, 1), C, -C)
+    torch.testing.assert_close(d.minima, centres, atol=1e-3, rtol=0)
+    # the minimum of U is -log(1 + exp(-k |2C|^2 / 2)) ~ 0
+    assert np.all(np.abs(d.energies_z) < 1e-3)
+    assert np.all(d.energies_z <= m.adelm.energies.max())
+
+
+def test_config_refuses_unknown_models_data_and_grids():
+    with pytest.raises(ValueError, match="'model'"):
+        im.Config(model="coop_digits03")
+    with pytest.raises(ValueError, match="folder:<folder>"):
+        im.Config(data="no_such_data")
+    with pytest.raises(ValueError, match="tune_alphas"):
+        im.Config(tune_alphas=(3.0, 1.0))
+    with pytest.raises(ValueError, match="model_size"):
+        im.Config(model_size="huge")
+
+
+def _sample_image_folder(root, n_per_photo: int = 12, side: int = 64):
+    """A folder of PNG patches cut from scikit-learn's two bundled photos, one sub-folder (one
+    label) per photo."""
+    from sklearn.datasets import load_sample_images
+    rng = np.random.default_rng(0)
+    for name, photo in zip(("china", "flower"), load_sample_images().images):
+        d = root / name
+        d.mkdir(parents=True)
+        H, W = photo.shape[:2]
+        for k in range(n_per_photo):
+            t, l = rng.integers(0, H - side), rng.integers(0, W - side)
+            Image.fromarray(photo[t:t + side, l:l + side]).save(d / f"{k:02d}.png")
+    return root
+
+
+def test_a_folder_of_images_trains_and_maps_from_the_command_line(tmp_path, monkeypatch,
+                                                                 capsys):
+    from ebmbook.cli import main
+    folder = _sample_image_folder(tmp_path / "photos")
+    monkeypatch.chdir(tmp_path)         # _build/artifacts lands in tmp_path
+    out = tmp_path / "art"
+    assert main(["train", "fmnist_convergent", "--size", "ci", "--data", f"folder:{folder}",
+                 "--out", str(out), "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["spec"]["dataset"] == f"folder:{folder}"
+    assert f"--data folder:{folder}" in manifest["command"]
+    # the map trains its own copy on first use (the ci recipe: seconds) and reads sub-folders
+    c = im.Config.for_size("ci", model_size="ci", data=f"folder:{folder}", progress=False,
+                           mode_steps=10, tune_alphas=(50.0, 100.0), tune_iter=3, adelm_iter=5,
+                           max_steps=100, descent_steps=20, n_data=20, judge_images=50)
+    r = im.run(c)
+    assert r.map.artifact.spec.dataset == f"folder:{folder}"
+    assert r.map.adelm.modes.shape[1:] == (1, 8, 8)
+    assert 1 <= r.map.n_basins <= 5
+    assert r.judge is not None and 0.0 <= r.judge.accuracy <= 1.0
+    m = r.metrics()
+    assert m["fmnist_model_image_size"] == 8
+    # a bad folder names the fix
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "fmnist_convergent", "--size", "ci", "--data", f"folder:{empty}",
+                 "--out", str(tmp_path / "art2"), "--quiet"]) == 2
+    assert "image" in capsys.readouterr().err.lower()
+
+
+def test_run_refuses_data_for_an_experiment_without_it(capsys):
+    from ebmbook.cli import main
+    assert main(["run", "toy_densities", "--data", "folder:x"]) == 2
+    assert "image_map" in capsys.readouterr().err
+
+
+def test_sixteen_bit_images_are_refused_with_the_fix(tmp_path):
+    from ebmbook.data.patches import ImageFileError, read_grey
+    p = tmp_path / "deep.png"
+    Image.fromarray(np.full((20, 20), 40000, dtype=np.uint16)).save(p)
+    with pytest.raises(ImageFileError, match="8-bit PNG or JPEG"):
+        read_grey(p)
