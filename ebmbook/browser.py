@@ -1,6 +1,7 @@
 """Open every page of the built book in headless Chromium, as a reader would, and report what
-goes wrong: requests to any host but the book's own, console errors, broken images, and images
-shown at under half their width.
+goes wrong: requests to any host but the book's own, console errors, broken images, images
+shown at under half their width with no larger view, math that MathJax left as TeX source,
+stderr or traceback blocks in cell outputs, and notebook figures without a caption.
 
 The book is served from ``127.0.0.1`` by a thread of this process; Chromium is Debian's
 ``chromium`` with its ``chromedriver``, driven by Selenium, with every other host made
@@ -81,12 +82,20 @@ class PageReport:
     console_errors: list = field(default_factory=list)
     broken_images: list = field(default_factory=list)
     shrunk_images: list = field(default_factory=list)      # (src, shown px, natural px)
+    raw_math: list = field(default_factory=list)           # math MathJax left as source
+    error_outputs: list = field(default_factory=list)      # stderr / traceback blocks
+    uncaptioned: list = field(default_factory=list)        # notebook figures with no caption
 
     @property
     def failures(self) -> list[str]:
         out = [f"request to another host: {u}" for u in self.foreign_requests]
         out += [f"console error: {m}" for m in self.console_errors]
         out += [f"broken image: {s}" for s in self.broken_images]
+        out += [f"image shown at {w} of {n} px with no larger view: {s}"
+                for s, w, n in self.shrunk_images]
+        out += [f"unrendered math: {t}" for t in self.raw_math]
+        out += [f"error output: {t}" for t in self.error_outputs]
+        out += [f"figure without a caption: {s}" for s in self.uncaptioned]
         return out
 
 
@@ -104,13 +113,14 @@ class SiteReport:
                 for src, w, n in p.shrunk_images]
 
     def summary(self) -> str:
-        n_img = len(self.shrunk)
-        lines = [f"browser check: {len(self.pages)} pages, {len(self.failures)} failures, "
-                 f"{n_img} images shown at under half their width without a larger view"]
-        lines += ["  FAIL " + f for f in self.failures]
-        lines += ["  note " + s for s in self.shrunk[:20]]
-        if n_img > 20:
-            lines.append(f"  note ... and {n_img - 20} more")
+        fails = self.failures
+        lines = [f"browser check: {len(self.pages)} pages, {len(fails)} failures "
+                 "(requests off the book's host, console errors, broken images, images shrunk "
+                 "to under half their width with no larger view, unrendered math, error "
+                 "outputs, figures without a caption)"]
+        lines += ["  FAIL " + f for f in fails[:40]]
+        if len(fails) > 40:
+            lines.append(f"  FAIL ... and {len(fails) - 40} more")
         return "\n".join(lines)
 
 
@@ -154,6 +164,57 @@ def _driver(width: int = 1280):
     return webdriver.Chrome(service=Service(_which(DRIVER)), options=opts)
 
 
+#: resolves once MathJax has typeset the page (at once if the page has no MathJax)
+_MATHJAX_WAIT_JS = """
+var done = arguments[arguments.length - 1];
+var t = setTimeout(function () { done('timeout'); }, 10000);
+function ok(v) { clearTimeout(t); done(v); }
+if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+  MathJax.startup.promise.then(function () { ok('typeset'); }, function () { ok('failed'); });
+} else if (document.querySelector('.math')) {
+  // MathJax is loaded with defer: wait for it to appear, then for its promise
+  var tries = 0;
+  var iv = setInterval(function () {
+    tries += 1;
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+      clearInterval(iv);
+      MathJax.startup.promise.then(function () { ok('typeset'); }, function () { ok('failed'); });
+    } else if (tries > 80) { clearInterval(iv); ok('no mathjax'); }
+  }, 100);
+} else { ok('no math'); }
+"""
+
+#: what a reader should never see: math left as TeX source (a .math element MathJax did not
+#: typeset, or $...$ / \\( in the text of the article outside code), stderr or traceback
+#: blocks in cell outputs, and notebook figures (images in a cell's output) without a caption
+_CONTENT_JS = r"""
+var article = document.querySelector('article') || document.body;
+var raw = [];
+article.querySelectorAll('.math').forEach(function (m) {
+  if (!m.querySelector('mjx-container')) { raw.push(m.textContent.trim().slice(0, 80)); }
+});
+var walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+var texlike = /\$[^$\s][^$]*\\[A-Za-z]+[^$]*\$|\\\(|\\\[/;
+while (walker.nextNode()) {
+  var n = walker.currentNode;
+  if (n.parentElement.closest('pre, code, script, style, mjx-container, .math, .highlight, .cell_input')) {
+    continue;
+  }
+  var m = n.textContent.match(texlike);
+  if (m) { raw.push(n.textContent.trim().slice(0, 80)); }
+}
+var errs = [];
+article.querySelectorAll('.output.stderr, .output.traceback, .output.error').forEach(function (e) {
+  errs.push(e.textContent.trim().slice(0, 120));
+});
+var unc = [];
+article.querySelectorAll('.cell_output img').forEach(function (im) {
+  var f = im.closest('figure');
+  if (!(f && f.querySelector('figcaption'))) { unc.push(im.getAttribute('src') || ''); }
+});
+return {raw: raw, errors: errs, uncaptioned: unc};
+"""
+
 _IMAGES_JS = """
 return Array.from(document.images).map(function (im) {
   var a = im.closest('a');
@@ -196,6 +257,11 @@ def check_page(driver, url: str, page: str) -> PageReport:
             rep.broken_images.append(im["src"])
         elif im["shown"] < 0.5 * im["natural"] and not im["linked"]:
             rep.shrunk_images.append((im["src"], int(im["shown"]), int(im["natural"])))
+    driver.set_script_timeout(15)
+    driver.execute_async_script(_MATHJAX_WAIT_JS)
+    found = driver.execute_script(_CONTENT_JS)
+    rep.raw_math, rep.error_outputs = found["raw"], found["errors"]
+    rep.uncaptioned = found["uncaptioned"]
     rep.foreign_requests = sorted(set(rep.foreign_requests))
     return rep
 

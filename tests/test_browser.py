@@ -47,6 +47,19 @@ def report(tmp_path_factory):
         "broken.html": _page('<img src="missing.png">'),
         "shrunk.html": _page('<img src="wide.png" style="width:100px">'),
         "sub/nested.html": _page('<img src="../dot.png">'),
+        # a notebook figure with its caption, and one without
+        "captioned.html": _page('<article><div class="cell_output"><figure><img src="dot.png">'
+                                '<figcaption>Fig 1. A dot.</figcaption></figure></div>'
+                                '<p>price: $5 and $6; code: <code>$x\\alpha$</code></p>'
+                                '</article>'),
+        "uncaptioned.html": _page('<article><div class="cell_output"><img src="dot.png">'
+                                  '</div></article>'),
+        # TeX a reader would see as source: a .math element (no MathJax on the page to
+        # typeset it) and $...$ with a command in plain text
+        "rawmath.html": _page('<article><p><span class="math">\\(\\alpha + 1\\)</span>'
+                              '</p><p>the energy $U(x) = \\lVert x \\rVert$ here</p></article>'),
+        "stderr.html": _page('<article><div class="output stderr"><pre>Traceback: boom</pre>'
+                             '</div></article>'),
         "_static/skipped.html": _page('<img src="nothing.png">'),
     }
     for name, html in pages.items():
@@ -58,13 +71,14 @@ def report(tmp_path_factory):
 
 def test_every_page_but_underscored_folders_is_opened(report):
     pages, _ = report
-    assert sorted(pages) == ["broken.html", "clean.html", "error.html", "foreign.html",
-                             "shrunk.html", "sub/nested.html"]
+    assert sorted(pages) == ["broken.html", "captioned.html", "clean.html", "error.html",
+                             "foreign.html", "rawmath.html", "shrunk.html", "stderr.html",
+                             "sub/nested.html", "uncaptioned.html"]
 
 
 def test_a_clean_page_passes(report):
     pages, _ = report
-    for name in ("clean.html", "sub/nested.html"):
+    for name in ("clean.html", "sub/nested.html", "captioned.html"):
         assert pages[name].failures == [] and pages[name].shrunk_images == [], name
 
 
@@ -73,9 +87,18 @@ def test_each_failure_is_caught(report):
     assert pages["foreign.html"].foreign_requests == ["https://cdn.example.org/lib.js"]
     assert any("already been declared" in m for m in pages["error.html"].console_errors)
     assert pages["broken.html"].broken_images == ["missing.png"]
-    assert pages["shrunk.html"].failures == []
     assert pages["shrunk.html"].shrunk_images == [("wide.png", 100, 400)]
-    assert len(rep.failures) >= 3 and "1 images shown at under half" in rep.summary()
+    assert pages["shrunk.html"].failures == ["image shown at 100 of 400 px with no larger "
+                                             "view: wide.png"]
+    assert pages["uncaptioned.html"].uncaptioned == ["dot.png"]
+    assert len(pages["rawmath.html"].raw_math) == 2
+    assert pages["rawmath.html"].raw_math[0].startswith("\\(\\alpha")
+    assert pages["stderr.html"].error_outputs == ["Traceback: boom"]
+    for name in ("foreign.html", "error.html", "broken.html", "shrunk.html", "uncaptioned.html",
+                 "rawmath.html", "stderr.html"):
+        assert pages[name].failures, name
+    # broken and foreign pages also log a console error each; the raw-math page has two
+    assert len(rep.failures) == 10 and "10 failures" in rep.summary()
 
 
 def test_a_missing_book_is_named(tmp_path):

@@ -36,9 +36,10 @@ def draw_images(ax, images, title: str = "", nrow: int | None = None) -> None:
 
 def image_panels_figure(panels: Mapping[str, torch.Tensor], ncols: int | None = None,
                  nrow: int | None = None, panel_size: float = 2.6, suptitle: str = ""):
-    """One image grid per entry of ``panels`` (title -> images), side by side."""
+    """One image grid per entry of ``panels`` (title -> images), at most three per row (so that
+    the figure fits the book's text column) unless ``ncols`` says otherwise."""
     k = len(panels)
-    ncols = ncols or k
+    ncols = ncols or min(k, 3)
     nrows = int(math.ceil(k / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows + 0.3),
                              squeeze=False)
@@ -64,18 +65,21 @@ def energy_spectra_figure(spectra: Mapping[str, np.ndarray], title: str = "", ax
                      label=f"{label} (n={len(e)})")
     ax.set_xlabel("energy U(x)")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    # beside the axes, not over the histograms
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig if fig is not None else ax.figure
 
 
 def model_spectra_figure(result):
     """Fig 3.2 numbers as spectra: data / short-run / long-run energies for each model of an
     :mod:`ebmbook.experiments.image_learning` result."""
-    fig, axes = plt.subplots(1, len(result.models), figsize=(5.2 * len(result.models), 3.3))
+    n = len(result.models)
+    fig, axes = plt.subplots(n, 1, figsize=(7.5, 2.9 * n))
     for ax, (name, m) in zip(np.atleast_1d(axes), result.models.items()):
         final = m.longrun_energy[-max(1, m.longrun_energy.shape[0] // 10):].ravel()
         energy_spectra_figure({"data": m.data_energy, "short-run": m.short_energy,
-                               f"long-run (last 10% of {m.longrun_energy.shape[0] - 1} steps)": final},
+                               f"long-run, last 10%\nof {m.longrun_energy.shape[0] - 1} steps":
+                                   final},
                               title=name, ax=ax)
     fig.tight_layout()
     return fig
@@ -140,42 +144,56 @@ def lyapunov_figure(res, n_show: int = 4):
 def hybrid_checkpoints_figure(steps: Sequence[int], long_run, gaps: Sequence[float],
                               switch_step: int, short_run=None, n_show: int = 4):
     """Fig 3.9: long-run samples at each checkpoint of the hybrid optimiser (and short-run
-    samples above them, if given), with the long-run minus data energy gap in data sd below."""
+    samples beside them, if given), four checkpoints per row, with the long-run minus data
+    energy gap in data sd below."""
     K = len(steps)
-    rows = [("long-run", long_run)] if short_run is None else [("short-run", short_run),
-                                                                ("long-run", long_run)]
-    top = 0.36 + 0.3 * (len(rows) - 1)
-    fig = plt.figure(figsize=(max(7.0, 1.3 * K), 3.2 + 2.2 * len(rows)))
-    for r, (label, imgs) in enumerate(rows):
-        y = top - 0.3 * r
-        for i in range(K):
-            a = fig.add_axes([0.08 + 0.88 * i / K, y, 0.88 / K * 0.94, 0.27])
-            phase = "Adam" if steps[i] <= switch_step else "SGD"
-            draw_images(a, imgs[i][:n_show], f"step {steps[i]} ({phase})" if r == 0 else "", nrow=2)
-        fig.text(0.01, y + 0.13, label, rotation=90, va="center", fontsize=9)
-    ax = fig.add_axes([0.1, 0.07, 0.86, 0.2])
+    ncol = min(K, 4)
+    nrow = int(math.ceil(K / ncol))
+    kinds = [("long-run", long_run)] if short_run is None else [("short-run", short_run),
+                                                                 ("long-run", long_run)]
+    fig = plt.figure(figsize=(7.5, 1.9 * nrow * len(kinds) + 2.4))
+    gs = fig.add_gridspec(nrow * len(kinds) + 1, ncol,
+                          height_ratios=[1.0] * (nrow * len(kinds)) + [1.1])
+    for i in range(K):
+        r, c = divmod(i, ncol)
+        phase = "Adam" if steps[i] <= switch_step else "SGD"
+        for k, (label, imgs) in enumerate(kinds):
+            a = fig.add_subplot(gs[r * len(kinds) + k, c])
+            title = f"step {steps[i]}, {phase}" + (f"\n{label}" if len(kinds) > 1 else "")
+            draw_images(a, imgs[i][:n_show], title, nrow=2)
+    ax = fig.add_subplot(gs[-1, :])
     ax.plot(steps, gaps, "o-")
     ax.axhline(0, color="k", lw=0.8)
     ax.axvline(switch_step, color="C3", ls="--", lw=0.8, label="Adam → SGD")
     ax.set_xlabel("training step")
-    ax.set_ylabel("(long-run − data)\nenergy / data sd", fontsize=8)
-    ax.legend(fontsize=8)
+    ax.set_ylabel("long-run − data\nenergy / data sd")
+    ax.legend(loc="best")
+    fig.suptitle("long-run samples at each checkpoint" if short_run is None else
+                 "short-run and long-run samples at each checkpoint", fontsize=10)
+    fig.tight_layout()
     return fig
 
 
-def learning_traces_figure(logs: Mapping[str, object], title: str = ""):
-    """d_st and r_st over training for several runs (Fig 3.11 right)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+def learning_traces_figure(logs: Mapping[str, object], title: str = "", window: int = 25):
+    """Fig 3.11 right: which way each run pushes the energy, and how strong the sampler's
+    gradient is. Top: the share of the last ``window`` steps with d_st > 0 (eq. 2.9), which
+    sits near 1 or near 0 when a run is pinned to one end of the first axis (the raw d_st of
+    such runs spans +-1e5 and was unreadable on a symlog axis). Bottom: r_st."""
+    fig, axes = plt.subplots(2, 1, figsize=(7.0, 5.6), sharex=True)
     for label, log in logs.items():
-        axes[0].plot(np.asarray(log.d_st), label=label, lw=0.8)
-        axes[1].plot(np.asarray(log.r_st), label=label, lw=0.8)
-    axes[0].set_yscale("symlog")
-    axes[0].set_ylabel("d_st (eq. 2.9)")
+        d = np.asarray(log.d_st, dtype=float)
+        pos = (d > 0).astype(float)
+        w = max(1, min(window, len(d)))
+        share = np.convolve(pos, np.ones(w) / w, mode="valid")
+        axes[0].plot(np.arange(w - 1, len(d)), share, label=label, lw=1.2)
+        axes[1].plot(np.asarray(log.r_st), label=label, lw=0.9)
+    axes[0].set_ylim(-0.05, 1.05)
+    axes[0].axhline(0.5, color="0.6", lw=0.8, ls=":")
+    axes[0].set_ylabel(f"share of d_st > 0\n(last {window} steps)")
     axes[1].set_yscale("log")
     axes[1].set_ylabel("r_st (Sec 2.3.1)")
-    for ax in axes:
-        ax.set_xlabel("training step")
-        ax.legend(fontsize=8)
+    axes[1].set_xlabel("training step")
+    axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, 1.28), ncol=len(logs), frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

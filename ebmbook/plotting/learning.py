@@ -34,20 +34,52 @@ def toy_densities_figure(result, log: bool = False):
 
 
 def training_trace_figure(log, title: str = "", burn_in: float = 0.0):
-    """Fig 2.4: d_st and r_st over training, and their scatter."""
+    """Fig 2.4: d_st over training (top, full width), r_st over training and their scatter after
+    burn-in (bottom); sized for the book's text column."""
     n = len(log.d_st)
     t = np.arange(n)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
-    axes[0].plot(t, log.d_st, lw=0.6)
-    axes[0].axhline(0, color="k", ls="--", lw=0.8)
-    axes[0].set(xlabel="training step t", ylabel="$d_{s_t}$", title="energy difference")
-    axes[1].plot(t, log.r_st, lw=0.6, color="C1")
-    axes[1].set(xlabel="training step t", ylabel="$r_{s_t}$", title="Langevin gradient")
+    fig = plt.figure(figsize=(7.5, 5.4))
+    gs = fig.add_gridspec(2, 2)
+    a0, a1, a2 = fig.add_subplot(gs[0, :]), fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[1, 1])
+    a0.plot(t, log.d_st, lw=0.6)
+    a0.axhline(0, color="k", ls="--", lw=0.8)
+    a0.set(xlabel="training step t", ylabel="$d_{s_t}$", title="energy difference")
+    a1.plot(t, log.r_st, lw=0.6, color="C1")
+    a1.set(xlabel="training step t", ylabel="$r_{s_t}$", title="Langevin gradient")
     s = slice(int(burn_in * n), n)
-    axes[2].scatter(log.r_st[s], log.d_st[s], s=3, alpha=0.4)
-    axes[2].set(xlabel="$r_{s_t}$", ylabel="$d_{s_t}$", title="after burn-in")
+    a2.scatter(log.r_st[s], log.d_st[s], s=3, alpha=0.4)
+    a2.set(xlabel="$r_{s_t}$", ylabel="$d_{s_t}$", title="after burn-in")
+    a2.tick_params(axis="x", labelrotation=30)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def training_traces_figure(logs, burn_in: float = 0.0):
+    """Fig 2.4 for several runs in one figure: one row per run (``logs``: title -> training
+    log), d_st and r_st over training and their scatter after ``burn_in`` (a fraction)."""
+    items = list(logs.items())
+    fig, axes = plt.subplots(len(items), 3, figsize=(7.5, 2.3 * len(items) + 0.4),
+                             squeeze=False)
+    for (title, log), (a0, a1, a2) in zip(items, axes):
+        d, r = np.asarray(log.d_st), np.asarray(log.r_st)
+        t = np.arange(len(d))
+        a0.plot(t, d, lw=0.5)
+        a0.axhline(0, color="k", ls="--", lw=0.8)
+        a0.set_ylabel(f"{title}\n$d_{{s_t}}$")
+        a1.plot(t, r, lw=0.5, color="C1")
+        a1.set_ylabel("$r_{s_t}$")
+        s = slice(int(burn_in * len(d)), len(d))
+        a2.scatter(r[s], d[s], s=2, alpha=0.4)
+        a2.tick_params(axis="x", labelrotation=30)
+    axes[0, 0].set_title("energy difference", fontsize=10)
+    axes[0, 1].set_title("Langevin gradient", fontsize=10)
+    axes[0, 2].set_title("after burn-in" if burn_in else "$d_{s_t}$ against $r_{s_t}$",
+                         fontsize=10)
+    axes[-1, 0].set_xlabel("training step")
+    axes[-1, 1].set_xlabel("training step")
+    axes[-1, 2].set_xlabel("$r_{s_t}$")
     fig.tight_layout()
     return fig
 
@@ -68,7 +100,7 @@ def oscillation_figure(stats, log, title: str = ""):
     axes[1, 1].bar(lags + 0.18, stats.acf_r, 0.35, label="$r_{s_t}$ (centred)")
     axes[1, 1].axhline(0, color="k", lw=0.8)
     axes[1, 1].set(title="autocorrelation", xlabel="lag")
-    axes[1, 1].legend(fontsize=8)
+    axes[1, 1].legend(fontsize=8, loc="upper right")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -76,16 +108,20 @@ def oscillation_figure(stats, log, title: str = ""):
 
 
 def gradient_strength_figure(result):
-    """Fig 2.5: final r_st (and r_st * L) per initialisation, eps level and L."""
+    """Fig 2.5: final r_st (and r_st * L) per initialisation, eps level and L; the two panels
+    stacked, one legend above them (not over the bars)."""
     import pandas as pd
     rows = [{"init": i, "eps": lvl, "L": L, "r_st": r, "r_st * L": r * L}
             for (i, lvl, L), r in result.r_final.items()]
     df = pd.DataFrame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = plt.subplots(2, 1, figsize=(7.0, 6.2), sharex=True)
+    hue = df["eps"] + " eps, L=" + df["L"].astype(str)
     for ax, col in zip(axes, ("r_st", "r_st * L")):
-        sns.barplot(data=df, x="init", y=col, hue=df["eps"] + ", L=" + df["L"].astype(str),
-                    ax=ax)
+        sns.barplot(data=df, x="init", y=col, hue=hue, ax=ax)
         ax.set_yscale("log")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+        ax.get_legend().remove()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
