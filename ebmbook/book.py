@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .explore import STATIC_ENV
 from .io import atomic_write_text
 from .results import RESULTS_ENV, claim_test, claim_value, project_root
 
@@ -222,10 +223,12 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
     # each kernel inherits this environment: the results folder and one math thread per notebook
     # (progress bars off: in a rendered page they are only noise). Figures go through the
     # kernel's inline backend whatever MPLBACKEND the caller set: with MPLBACKEND=Agg inherited
-    # (as .ci/run sets for the tests) a kernel draws every figure and displays none.
+    # (as .ci/run sets for the tests) a kernel draws every figure and displays none. Explorers
+    # draw their grid of frames instead of widgets (ebmbook.explore: a static page cannot run
+    # them, and their embedded state would need CDN scripts).
     env = {RESULTS_ENV: str(results), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1"), "TQDM_DISABLE": "1",
-           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline", STATIC_ENV: "1"}
     with _environment(env), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         runs = list(pool.map(one, notebooks))
     failed = [r for r in runs if r.error]

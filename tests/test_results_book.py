@@ -119,13 +119,17 @@ def test_notebook_that_writes_results_passes_and_fills_the_report(tmp_path, monk
            "from ebmbook.landscape.adelm import adelm\n"
            "for _ in progress_bar(True, range(3), desc='bar'): pass\n"
            "import matplotlib.pyplot as plt\nplt.plot([0, 1]);\n"
+           # an explorer draws its frames as a figure in the book, never a widget
+           "from ebmbook.explore import Explorer\n"
+           "ex = Explorer({'a': [1, 2]}, {(1,): 1, (2,): 2}, lambda f, ax: ax.plot([0, f]))\n"
+           "ex.show();\n"
            "r = Results('chx_demo', size, seed)\nr.add('x', 1.5)\n"
            "r.claim('x is positive', 1.5, '>', 0)\nr.write()")
     root = _project(tmp_path, src)
     stage = build(root=root, jobs=1, html=False)
     executed = nbformat.read(str(stage / "notebooks" / "chx_demo.ipynb"), as_version=4)
     kinds = [k for c in executed.cells for o in c.get("outputs", []) for k in o.get("data", {})]
-    assert "image/png" in kinds, kinds
+    assert kinds.count("image/png") == 2, kinds
     assert not any("widget" in k for k in kinds), kinds
     texts = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "it/s" not in texts
