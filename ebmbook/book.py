@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -105,11 +106,87 @@ def _mark(ok: bool) -> str:
     return "✔ yes" if ok else "✘ **no**"
 
 
-def reproduction_table(results: Path, link_notebooks: bool = False) -> str:
+FIGURES_MARKER = "<!-- FIGURE-LIST -->"
+
+
+def _short_name(caption: str, label: str) -> str:
+    """How a link to a figure reads: the thesis's number where the caption starts with one
+    (``Fig 3.11 (right)``, ``Table 5.3``), else the caption's first clause."""
+    m = re.match(r"((?:Fig|Table)s? \d+\.\d+(?:(?:[-–]| and | ?, ?)\d+(?:\.\d+)?)*"
+                 r"(?: \([^)]{1,40}\))?)", caption)
+    if m:
+        return m.group(1)
+    head = re.split(r"[.:]", caption, maxsplit=1)[0].strip()
+    if len(head) > 50:
+        head = head[:50].rsplit(" ", 1)[0] + "…"
+    return head or label
+
+
+def figure_index(notebooks: list[Path]) -> dict[str, list[tuple[str, str]]]:
+    """Each notebook's captioned figures, in page order: stem -> [(label, link text)], from
+    the myst-nb ``figure`` metadata of its cells."""
+    out = {}
+    for p in notebooks:
+        try:
+            cells = json.loads(p.read_text()).get("cells", [])
+        except (ValueError, OSError):
+            cells = []
+        figs = []
+        for c in cells:
+            f = c.get("metadata", {}).get("mystnb", {}).get("figure") or {}
+            if f.get("name"):
+                figs.append((f["name"], _short_name(f.get("caption", ""), f["name"])))
+        out[p.stem] = figs
+    return out
+
+
+def _figure_refs(figs: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{{ref}}`{text} <{label}>`" for label, text in figs)
+
+
+def chapter_sections(toc: Path) -> dict[str, list[str]]:
+    """Chapter page -> the notebook stems of its sections, from ``_toc.yml``."""
+    import yaml
+    data = yaml.safe_load(toc.read_text())
+    out = {}
+
+    def walk(entries):
+        for e in entries or []:
+            f = e.get("file")
+            secs = [Path(s["file"]).stem for s in e.get("sections", []) if "file" in s
+                    and s["file"].startswith("notebooks/")]
+            if f and secs:
+                out[f] = secs
+            walk(e.get("sections"))
+            walk(e.get("chapters"))
+    for part in data.get("parts", []):
+        walk(part.get("chapters"))
+    walk(data.get("chapters"))
+    return out
+
+
+def fill_figure_lists(stage: Path, index: dict[str, list[tuple[str, str]]]) -> None:
+    """Replace the figure-list marker of every staged chapter page by links to the figures of
+    its notebooks (by label, so a renamed or removed figure breaks the build, not the link)."""
+    for page, stems in chapter_sections(stage / "_toc.yml").items():
+        md = stage / f"{page}.md"
+        if not md.exists():
+            continue
+        text = md.read_text()
+        if FIGURES_MARKER not in text:
+            continue
+        lines = [f"* {{doc}}`notebooks/{s}`: {_figure_refs(index.get(s, []))}"
+                 for s in stems if index.get(s)]
+        md.write_text(text.replace(FIGURES_MARKER, "\n".join(lines)))
+
+
+def reproduction_table(results: Path, link_notebooks: bool = False,
+                       figures: dict | None = None) -> str:
     """The Reproduction report: the total, one row per notebook, one row per claim.
 
     ``link_notebooks``: link each notebook's name to its page (``notebooks/<name>.ipynb``, for
-    the built book, where every notebook is a page)."""
+    the built book, where every notebook is a page). ``figures`` (:func:`figure_index`) adds a
+    column of links to each notebook's figures."""
     files = sorted(results.glob("*.json"))
     runs = [json.loads(f.read_text()) for f in files]
     n_claims = sum(len(r["claims"]) for r in runs)
@@ -124,10 +201,15 @@ def reproduction_table(results: Path, link_notebooks: bool = False) -> str:
             else r["notebook"]
     lines = ["| notebook | claim | value | test | reproduces |", "|---|---|---|---|---|"]
     summary = ["| notebook | size | seed | time (s) | claims passed |", "|---|---|---|---|---|"]
+    if figures is not None:
+        summary = [summary[0] + " figures |", summary[1] + "---|"]
     for r in runs:
         passed = sum(c["pass"] for c in r["claims"])
-        summary.append(f"| {name(r)} | {r['size']} | {r['seed']} | {r['elapsed_s']:.0f} "
-                       f"| {passed} / {len(r['claims'])} |")
+        row = (f"| {name(r)} | {r['size']} | {r['seed']} | {r['elapsed_s']:.0f} "
+               f"| {passed} / {len(r['claims'])} |")
+        if figures is not None:
+            row += f" {_figure_refs(figures.get(r['notebook'], []))} |"
+        summary.append(row)
         for c in r["claims"]:
             claim = c["claim"].replace("|", "\\|")  # a literal bar must not split the row
             lines.append(f"| {r['notebook']} | {claim} | {claim_value(c)} | {claim_test(c)} "
@@ -239,10 +321,12 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
             f"  {r.name}: {r.error} (executed copy with the traceback: "
             f"{stage / 'notebooks' / (r.name + '.ipynb')})" for r in failed))
 
+    index = figure_index(sorted((stage / "notebooks").glob("*.ipynb")))
+    fill_figure_lists(stage, index)
     report = stage / "reproduction_report.md"
     text = report.read_text()
-    report.write_text(text.replace(REPORT_MARKER, reproduction_table(results,
-                                                                      link_notebooks=True)))
+    report.write_text(text.replace(REPORT_MARKER, reproduction_table(
+        results, link_notebooks=True, figures=index)))
     if not html:
         return stage
     t0 = time.perf_counter()

@@ -287,13 +287,60 @@ def check_site(html_dir: str | os.PathLike, pages: list[str] | None = None,
     return SiteReport(pages=reports)
 
 
+def screenshots(html_dir: str | os.PathLike, targets: list[str], out_dir: str | os.PathLike,
+                width: int = 1280, prefix: str = "") -> list[Path]:
+    """Save what a reader sees: for each target ``page.html`` (the whole page) or
+    ``page.html#id`` (the element with that id, e.g. a figure ``fig-3-9``), a PNG in
+    ``out_dir`` named ``<prefix><page>[_<id>].png``. Returns the files written."""
+    from selenium.webdriver.common.by import By
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with serve(html_dir) as base:
+        driver = _driver(width)
+        try:
+            for target in targets:
+                page, _, elem = target.partition("#")
+                driver.set_window_size(width, 900)
+                driver.get(base + page)
+                driver.set_script_timeout(15)
+                driver.execute_async_script(_MATHJAX_WAIT_JS)
+                name = prefix + page.replace("/", "_").removesuffix(".html") + \
+                    (f"_{elem}" if elem else "") + ".png"
+                if elem:
+                    found = driver.find_elements(By.ID, elem)
+                    if not found:
+                        raise ValueError(f"{page} has no element with id {elem!r}")
+                    driver.execute_script("arguments[0].scrollIntoView();", found[0])
+                    found[0].screenshot(str(out / name))
+                else:
+                    height = driver.execute_script("return document.body.scrollHeight")
+                    driver.set_window_size(width, min(int(height), 8000))
+                    driver.save_screenshot(str(out / name))
+                written.append(out / name)
+        finally:
+            driver.quit()
+    return written
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ebmbook.browser", description=__doc__.split(
         "\n\n")[0])
     ap.add_argument("html_dir", nargs="?", default="_build/html")
     ap.add_argument("--install", action="store_true",
                     help="install Chromium with apt-get (as root) if missing, then exit")
+    ap.add_argument("--screenshot", nargs="+", metavar="PAGE[#ID]",
+                    help="save screenshots of these pages (or of the element with that id, e.g. "
+                         "notebooks/ch5_sk_spin_glass.html#fig-5-1) instead of checking")
+    ap.add_argument("--out", default=None,
+                    help="folder for --screenshot (default <html_dir>/../screenshots)")
+    ap.add_argument("--prefix", default="", help="file-name prefix for --screenshot")
     args = ap.parse_args(argv)
+    if args.screenshot:
+        out = args.out or Path(args.html_dir).parent / "screenshots"
+        for p in screenshots(args.html_dir, args.screenshot, out, prefix=args.prefix):
+            print(p)
+        return 0
     if args.install:
         ok = install()
         # as root a failed install is an error; otherwise the hint printed is enough

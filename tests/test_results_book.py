@@ -576,3 +576,39 @@ def test_the_book_extension_drops_duplicate_inline_scripts():
     config = {"numfig": True}
     no_numfig(None, config)
     assert config["numfig"] is False
+
+
+def test_chapter_pages_and_the_report_link_every_captioned_figure_by_label(tmp_path):
+    from ebmbook.book import (FIGURES_MARKER, fill_figure_lists, figure_index,
+                              reproduction_table)
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    figs = [("Fig 3.11 (right). Traces.", "fig-3-11-traces"), ("Explorer (static view): x", "fig-x"),
+            ("Table 5.3 (as a figure). Basins.", "table-5-3")]
+    _notebook(nbdir / "ch9_demo.ipynb", "x = 1")
+    nb = nbformat.read(str(nbdir / "ch9_demo.ipynb"), as_version=4)
+    for cap, name in figs:
+        nb.cells.append(nbformat.v4.new_code_cell(
+            "pass", metadata={"mystnb": {"figure": {"caption": cap, "name": name}}}))
+    nbformat.write(nb, str(nbdir / "ch9_demo.ipynb"))
+    index = figure_index([nbdir / "ch9_demo.ipynb"])
+    assert index == {"ch9_demo": [("fig-3-11-traces", "Fig 3.11 (right)"),
+                                  ("fig-x", "Explorer (static view)"),
+                                  ("table-5-3", "Table 5.3 (as a figure)")]}
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nparts:\n  - caption: P\n    chapters:\n"
+        "      - file: ch9\n        sections:\n          - file: notebooks/ch9_demo\n")
+    (tmp_path / "ch9.md").write_text(f"# Nine\n\n{FIGURES_MARKER}\n")
+    fill_figure_lists(tmp_path, index)
+    page = (tmp_path / "ch9.md").read_text()
+    assert FIGURES_MARKER not in page
+    assert "{doc}`notebooks/ch9_demo`" in page
+    assert "{ref}`Fig 3.11 (right) <fig-3-11-traces>`" in page
+    assert "{ref}`Table 5.3 (as a figure) <table-5-3>`" in page
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "ch9_demo.json").write_text(json.dumps({
+        "notebook": "ch9_demo", "size": "ci", "seed": 0, "elapsed_s": 1.0, "results": {},
+        "claims": [{"claim": "c", "value": 1.0, "op": ">", "threshold": 0, "pass": True}]}))
+    table = reproduction_table(res, link_notebooks=True, figures=index)
+    assert "| figures |" in table and "{ref}`Explorer (static view) <fig-x>`" in table
