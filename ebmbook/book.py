@@ -147,7 +147,9 @@ def _figure_refs(figs: list[tuple[str, str]]) -> str:
 def chapter_sections(toc: Path) -> dict[str, list[str]]:
     """Chapter page -> the notebook stems of its sections, from ``_toc.yml``."""
     import yaml
-    data = yaml.safe_load(toc.read_text())
+    if not toc.exists():
+        return {}
+    data = yaml.safe_load(toc.read_text()) or {}
     out = {}
 
     def walk(entries):
