@@ -317,26 +317,27 @@ class Result:
         rep_z = self.spread.z(m.adelm.rep_energies)
         mode_z = self.spread.z(m.adelm.energies)
         lo, hi = self.spread.z([self.spread.lo, self.spread.hi])
-        get = (lambda d, k: d[k]) if s is not None else (lambda d, k: nan)
+        def get(part: str, key: str) -> float:
+            return nan if s is None else getattr(s, part)[key]
         return {
             "fmnist_map_basins": Metric(int(m.n_basins), "basins of the image-space map"),
             "fmnist_map_alpha": Metric(m.alpha, "alpha (leakage rule)"),
-            "fmnist_map_purity": Metric(get(s.basins if s else None, "purity"),
+            "fmnist_map_purity": Metric(get("basins", "purity"),
                                         "purity of the basins against the judge's readings"),
-            "fmnist_map_nmi": Metric(get(s.basins if s else None, "nmi"),
+            "fmnist_map_nmi": Metric(get("basins", "nmi"),
                                      "NMI of the basins against the judge's readings"),
-            "fmnist_map_ari": Metric(get(s.basins if s else None, "ari"),
+            "fmnist_map_ari": Metric(get("basins", "ari"),
                                      "ARI of the basins against the judge's readings"),
-            "fmnist_kmeans_purity_matched": Metric(get(s.kmeans if s else None, "purity"),
+            "fmnist_kmeans_purity_matched": Metric(get("kmeans", "purity"),
                                                    "KMeans purity at the same K, same images"),
-            "fmnist_kmeans_nmi_matched": Metric(get(s.kmeans if s else None, "nmi"),
+            "fmnist_kmeans_nmi_matched": Metric(get("kmeans", "nmi"),
                                                 "KMeans NMI at the same K"),
-            "fmnist_spectral_purity_matched": Metric(get(s.spectral if s else None, "purity"),
+            "fmnist_spectral_purity_matched": Metric(get("spectral", "purity"),
                                                      "SpectralClustering purity at the same K"),
-            "fmnist_spectral_nmi_matched": Metric(get(s.spectral if s else None, "nmi"),
+            "fmnist_spectral_nmi_matched": Metric(get("spectral", "nmi"),
                                                   "SpectralClustering NMI at the same K"),
             "fmnist_map_purity_vs_start": Metric(
-                get(s.basins_vs_start if s else None, "purity"),
+                get("basins_vs_start", "purity"),
                 "purity of the basins against the labels of the images the chains started "
                 "from"),
             "fmnist_judge_accuracy": Metric(self.judge.accuracy if self.judge else nan,
