@@ -482,6 +482,47 @@ def _image_map():
                     "fmnist_data_saturation": 0.4, "fmnist_model_image_size": 16}
 
 
+def _order_to_chaos():
+    """Hand-made: a LeakyReLU map that never turns positive and a smooth one that does at 1.5."""
+    from ebmbook.experiments import order_to_chaos as oc
+    from ebmbook.explore import GammaFrame
+
+    def frames(sat0, sat1):
+        return {(g,): GammaFrame(gamma=g, images=None, energy_z=np.array([z, z]), saturation=s,
+                                 data_lo=-2.0, data_hi=2.0)
+                for g, s, z in ((0.0, sat0, -3.0), (1.0, sat1, 0.5))}
+    g = np.array([0.0, 1.0, 2.0])
+    leaky = oc.ModelStudy(name="leaky", activation="leaky_relu", gammas=g,
+                          delta0s=np.array([0.01, 1.0]),
+                          lyap_map=np.array([[5.0, 4.0, 3.0], [-2.0, -1.0, -0.5]]),
+                          frames=frames(0.6, 0.4))
+    smooth = oc.ModelStudy(name="smooth", activation="swish", gammas=g,
+                           delta0s=np.array([0.01, 1.0]),
+                           lyap_map=np.array([[-2.0, -1.0, 1.0], [-3.0, -2.0, -1.0]]),
+                           frames=frames(0.5, 0.3),
+                           refined={1: np.array([-2.0, -0.5, 0.5]), 4: np.array([-2.0, -1.0, 1.0])},
+                           smooth_delta0=1e-3)
+    result = oc.Result(config=oc.Config(), leaky=leaky, smooth=smooth)
+    return result, {"lyapunov_zero_gamma_delta0_0.01": 0.0,
+                    "lyapunov_zero_gamma_delta0_1": float("nan"),
+                    "lyapunov_zero_gamma_smooth_delta0_0.01": 1.5,
+                    "lyapunov_zero_gamma_smooth_delta0_1": float("nan"),
+                    "saturation_gamma0": 0.6, "saturation_gamma1": 0.4,
+                    "longrun_energy_z_gamma0": -3.0, "longrun_energy_z_gamma1": 0.5,
+                    "saturation_gamma0_smooth": 0.5, "saturation_gamma1_smooth": 0.3,
+                    "longrun_energy_z_gamma0_smooth": -3.0, "longrun_energy_z_gamma1_smooth": 0.5,
+                    "lyapunov_zero_gamma_smooth": 1.5, "lyapunov_smooth_refinement_change": 0.5,
+                    "lyapunov_smooth_gamma1": -1.0}
+
+
+def _oscillation_sweep():
+    """Hand-made: two runs, the second clearly negative."""
+    from ebmbook.experiments import oscillation_sweep as osw
+    runs = [osw.Run("base", 0.3, 0.9, None, [], []), osw.Run("Adam 1e-3", -0.2, 0.5, None, [], [])]
+    result = osw.Result(config=osw.Config(), runs=runs, manifest={})
+    return result, {"acf1_d_adam_best": -0.2, "acf1_d_sweep_0": 0.3, "acf1_d_sweep_1": -0.2}
+
+
 # a Result per experiment, built cheaply (a tiny real run, or the dataclass filled with
 # hand-made numbers), with the metrics it must report: name -> value
 CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diagnostics,
@@ -490,7 +531,8 @@ CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diag
                  "mapping_principles": _mapping_principles, "sk_spin_glass": _sk_spin_glass,
                  "digit_maps": _digit_maps, "image_ad": _image_ad,
                  "texture_maps": _texture_maps, "face_map": _face_map,
-                 "image_map": _image_map}
+                 "image_map": _image_map, "order_to_chaos": _order_to_chaos,
+                 "oscillation_sweep": _oscillation_sweep}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))

@@ -62,6 +62,8 @@ EXPERIMENTS: dict[str, str] = {
     "texture_maps": "ebmbook.experiments.texture_maps",
     "face_map": "ebmbook.experiments.face_map",
     "image_map": "ebmbook.experiments.image_map",
+    "order_to_chaos": "ebmbook.experiments.order_to_chaos",
+    "oscillation_sweep": "ebmbook.experiments.oscillation_sweep",
 }
 
 

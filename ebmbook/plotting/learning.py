@@ -125,3 +125,88 @@ def gradient_strength_figure(result):
                bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
+
+
+def lyapunov_map_figure(studies):
+    """Fig 3.8 investigated: the finite-size Lyapunov exponent lambda(gamma, delta0) of each
+    model (one panel per :class:`ebmbook.experiments.order_to_chaos.ModelStudy`, stacked),
+    sign-preserving log colour scale, the zero contour in black."""
+    from matplotlib.colors import SymLogNorm
+    studies = list(studies)
+    vmax = max(float(np.nanmax(np.abs(s.lyap_map))) for s in studies) or 1.0
+    norm = SymLogNorm(linthresh=10.0, vmin=-vmax, vmax=vmax, base=10)
+    fig, axes = plt.subplots(len(studies), 1, figsize=(7.0, 3.0 * len(studies) + 0.3),
+                             squeeze=False)
+    for ax, s in zip(axes[:, 0], studies):
+        G, D = np.meshgrid(s.gammas, s.delta0s)
+        im = ax.pcolormesh(G, D, s.lyap_map, cmap="RdBu_r", norm=norm, shading="nearest")
+        if np.nanmin(s.lyap_map) < 0 < np.nanmax(s.lyap_map):
+            ax.contour(G, D, s.lyap_map, levels=[0.0], colors="k", linewidths=1.2)
+        ax.set_yscale("log")
+        ax.axvline(1.0, color="0.3", ls=":", lw=1)
+        ax.set_ylabel("initial separation delta0")
+        ax.set_title(f"{s.name} ({s.activation})", fontsize=10)
+        fig.colorbar(im, ax=ax, label="exponent per unit time")
+    axes[-1, 0].set_xlabel("gamma (noise scale; 1 = training temperature)")
+    fig.tight_layout()
+    return fig
+
+
+def saturation_figure(studies):
+    """The visual side of Fig 3.8: share of saturated pixels and energy of long-run samples
+    against gamma, one line per model."""
+    fig, (a0, a1) = plt.subplots(2, 1, figsize=(7.0, 5.0), sharex=True)
+    for s in studies:
+        keys = sorted(s.frames)
+        g = [k[0] for k in keys]
+        a0.plot(g, [s.frames[k].saturation for k in keys], "o-", label=f"{s.name}")
+        a1.plot(g, [float(np.mean(s.frames[k].energy_z)) for k in keys], "o-")
+    f = next(iter(studies[0].frames.values()))
+    a1.axhspan(f.data_lo, f.data_hi, color="tab:green", alpha=0.12, lw=0,
+               label="data's central 95 %")
+    a0.set_ylabel("share of pixels\nbeyond +-0.95")
+    a1.set_ylabel("long-run energy\n(data sds)")
+    a1.set_xlabel("gamma")
+    a0.legend(loc="upper center", bbox_to_anchor=(0.5, 1.3), ncol=2, frameon=False)
+    a1.legend(loc="upper left", frameon=False)
+    for a in (a0, a1):
+        a.axvline(1.0, color="0.3", ls=":", lw=1)
+    fig.tight_layout()
+    return fig
+
+
+def oscillation_sweep_figure(result, max_lag: int = 15):
+    """Fig 3.3 investigated: the lag-1 ACF of d_st (uncentred) for every run of the sweep, the
+    'clearly negative' level dashed; below, the d_st trace and ACF of the most negative run."""
+    from ..diagnostics.stats import autocorrelation
+    runs = result.runs
+    best = result.best()
+    fig = plt.figure(figsize=(7.5, 6.6))
+    gs = fig.add_gridspec(2, 2, height_ratios=[1.15, 1.0])
+    a0 = fig.add_subplot(gs[0, :])
+    y = np.arange(len(runs))
+    vals = [r.acf1_d for r in runs]
+    a0.barh(y, np.nan_to_num(vals), color=["C3" if v < -0.1 else "C0" for v in vals])
+    a0.axvline(0, color="k", lw=0.8)
+    a0.axvline(-0.1, color="C3", ls="--", lw=1, label="clearly negative (< -0.1)")
+    a0.set_yticks(y)
+    a0.set_yticklabels([r.setting + (" (diverged)" if r.diverged_at else "") for r in runs],
+                       fontsize=9)
+    a0.invert_yaxis()
+    a0.set_xlabel("lag-1 ACF of d_st (uncentred)")
+    a0.legend(loc="lower right", fontsize=8)
+    a1, a2 = fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[1, 1])
+    if best.d_st:
+        d = np.asarray(best.d_st)
+        a1.plot(d, lw=0.4)
+        a1.axhline(0, color="k", lw=0.8)
+        a1.set_xlabel("step (last of the run)")
+        a1.set_ylabel("$d_{s_t}$")
+        acf = autocorrelation(d, max_lag, center=False)
+        a2.bar(np.arange(len(acf)), acf, color="C2")
+        a2.axhline(0, color="k", lw=0.8)
+        a2.set_xlabel("lag")
+        a2.set_ylabel("ACF of $d_{s_t}$")
+    a1.set_title(f"lowest lag-1 ACF: {best.setting}", fontsize=9)
+    fig.tight_layout()
+    return fig

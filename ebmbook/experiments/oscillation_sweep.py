@@ -1,0 +1,187 @@
+"""Strong oscillation, investigated (Fig 3.3, Sec 3.2.2; issue 11 part 2).
+
+Sec 3.2.2: strong oscillation of d_st (a clearly negative lag-1 autocorrelation, uncentred)
+tends to come with non-convergent learning. Measured on the book's models so far: +0.15 for
+Adam on the 2D density, +0.31 for the 16x16 Adam image model. This module sweeps what the thesis
+varies in non-convergent learning, one setting at a time around a base run, on a FashionMNIST
+DeepFRAME model small enough for a CPU (8x8 images, width 8, noise-initialised short-run
+Langevin): the Adam rate, noise vs persistent initialisation, the chain length L and the data
+noise. Each run trains ``n_steps`` updates and reports the lag-1 ACF of d_st (uncentred, as in
+Fig 3.3) and of r_st (centred) over its last ``acf_steps`` steps.
+
+The sweep takes about a quarter of an hour on one CPU thread, beyond a notebook's budget, so it
+is kept as an artifact: ``artifacts/oscillation_sweep/sweep.json`` holds every run's numbers, the
+config that produced them (and its hash), the git commit, the machine and the wall time. ``run``
+loads it when the config's hash matches and computes (and saves) the sweep otherwise; ``ebmbook
+run oscillation_sweep`` rebuilds the committed file when it is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from .._config import require_int
+from ..diagnostics.stats import autocorrelation
+from ..io import atomic_write_text
+from ..learning.trainer import TrainingDivergedError, train
+from ..models import ImageModelSpec
+from ..registry import cache_root, committed_root, model_spec
+from ..results import Metric
+from ._base import ExperimentConfig
+from ._common import progress_bar
+
+NAME = "oscillation_sweep"
+FILE = "sweep.json"
+
+#: one setting per run: its name and the TrainConfig fields it changes from the base run
+SETTINGS: tuple = (
+    ("base (Adam 1e-4, noise init, L = 20)", {}),
+    ("Adam 3e-4", {"adam_lr": 3e-4}),
+    ("Adam 1e-3", {"adam_lr": 1e-3}),
+    ("persistent init", {"init": "persistent", "bank_size": 1000}),
+    ("L = 10", {"n_langevin": 10}),
+    ("L = 50", {"n_langevin": 50}),
+    ("data noise 0.03", {"eps_data": 0.03}),
+)
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    n_steps: int = 2500
+    acf_steps: int = 2000
+    n_per_class: int = 500
+    image_size: int = 8
+    width: int = 8
+    settings: tuple = SETTINGS
+    progress: bool = True
+
+    SIZES: ClassVar = {
+        "ci": {},
+        "paper": {"n_steps": 20_000, "acf_steps": 10_000, "n_per_class": 6000,
+                  "image_size": 28, "width": 32},
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_int(self, "n_steps", "acf_steps", "n_per_class", "image_size", "width")
+        if self.acf_steps > self.n_steps:
+            raise ValueError(f"config field 'acf_steps' = {self.acf_steps} is invalid: it must "
+                             f"be at most n_steps = {self.n_steps}")
+        if not self.settings:
+            raise ValueError("config field 'settings' must name at least one run")
+
+    def spec(self, overrides: dict) -> ImageModelSpec:
+        """The model of one run: the non-convergent recipe (Adam, noise init) at this size."""
+        base = model_spec("fmnist_nonconvergent", "ci")
+        t = dataclasses.replace(base.train, **{
+            **dict(n_steps=self.n_steps, adam_lr=1e-4, n_langevin=20,
+                   checkpoint_every=max(self.n_steps, 1), seed=self.seed,
+                   divergence_threshold=1e12), **overrides})
+        return dataclasses.replace(base, image_size=self.image_size, width=self.width,
+                                   n_per_class=self.n_per_class, train=t)
+
+    def key(self) -> str:
+        """Hash of everything that determines the sweep's numbers."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+             if f.name not in ("progress", "device", "size")}
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Run:
+    setting: str
+    acf1_d: float          # lag-1 ACF of d_st, uncentred, over the last acf_steps steps
+    acf1_r: float          # lag-1 ACF of r_st, centred
+    diverged_at: int | None
+    d_st: list             # the last acf_steps values (for Fig 3.3 panels)
+    r_st: list
+
+
+@dataclass
+class Result:
+    config: Config
+    runs: list
+    manifest: dict
+
+    def best(self) -> Run:
+        """The run with the most negative lag-1 ACF of d_st."""
+        return min(self.runs, key=lambda r: r.acf1_d if np.isfinite(r.acf1_d) else np.inf)
+
+    def metrics(self) -> dict[str, Metric]:
+        b = self.best()
+        out = {"acf1_d_adam_best": Metric(b.acf1_d, f"most negative lag-1 ACF of d_st in the "
+                                          f"sweep ({b.setting})")}
+        for i, r in enumerate(self.runs):
+            out[f"acf1_d_sweep_{i}"] = Metric(r.acf1_d, f"lag-1 ACF of d_st (uncentred), "
+                                              f"{r.setting}")
+        return out
+
+
+def one_run(spec: ImageModelSpec, acf_steps: int, setting: str, progress: bool) -> Run:
+    data = spec.load_data("train")
+    with tempfile.TemporaryDirectory() as d:
+        diverged = None
+        try:
+            log = train(spec.build_net(), data, spec.train, checkpoint_dir=d,
+                        progress=progress).log
+        except TrainingDivergedError as err:
+            log, diverged = None, err.step      # a diverged run has no steady ACF to report
+    dd = np.asarray(log.d_st if log is not None else [], dtype=float)[-acf_steps:]
+    rr = np.asarray(log.r_st if log is not None else [], dtype=float)[-acf_steps:]
+    ok = len(dd) > 2 and np.isfinite(dd).all() and np.isfinite(rr).all()
+    return Run(setting=setting,
+               acf1_d=float(autocorrelation(dd, 1, center=False)[1]) if ok else float("nan"),
+               acf1_r=float(autocorrelation(rr, 1, center=True)[1]) if ok else float("nan"),
+               diverged_at=diverged, d_st=dd.tolist(), r_st=rr.tolist())
+
+
+def directory(config: Config) -> Path:
+    """``artifacts/oscillation_sweep`` for the ``ci`` config (committed), else the cache."""
+    if config.key() == Config().key():
+        return committed_root() / NAME
+    return cache_root() / f"{NAME}-{config.key()}"
+
+
+def load(config: Config) -> Result | None:
+    """The saved sweep of this config, or None (absent, another config, or unreadable)."""
+    p = directory(config) / FILE
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    if d.get("manifest", {}).get("config_key") != config.key():
+        return None
+    return Result(config=config, runs=[Run(**r) for r in d["runs"]], manifest=d["manifest"])
+
+
+def run(config: Config) -> Result:
+    found = load(config)
+    if found is not None:
+        return found
+    from ..store import git_commit, machine
+    t0 = time.perf_counter()
+    runs = []
+    for name, overrides in progress_bar(config.progress, config.settings, desc="sweep"):
+        runs.append(one_run(config.spec(dict(overrides)), config.acf_steps, name, False))
+    commit = git_commit(Path(__file__).parent)
+    manifest = {"name": NAME, "config_key": config.key(),
+                "config": {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                           if f.name != "progress"},
+                "command": f"ebmbook run {NAME} --size {config.size}",
+                "git_commit": commit, "wall_time_s": round(time.perf_counter() - t0, 1),
+                "machine": machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    result = Result(config=config, runs=runs, manifest=manifest)
+    out = directory(config)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / FILE, json.dumps(
+        {"manifest": manifest, "runs": [dataclasses.asdict(r) for r in runs]}, default=str))
+    return result
