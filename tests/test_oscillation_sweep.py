@@ -15,8 +15,9 @@ TINY = dict(n_steps=30, acf_steps=20, n_per_class=20, settings=(
 
 @pytest.fixture
 def roots(tmp_path, monkeypatch):
-    monkeypatch.setattr(osw, "committed_root", lambda: tmp_path / "committed")
-    monkeypatch.setattr(osw, "cache_root", lambda: tmp_path / "cache")
+    from ebmbook.experiments import _tables
+    monkeypatch.setattr(_tables, "committed_root", lambda: tmp_path / "committed")
+    monkeypatch.setattr(_tables, "cache_root", lambda: tmp_path / "cache")
     return tmp_path
 
 

@@ -523,6 +523,19 @@ def _oscillation_sweep():
     return result, {"acf1_d_adam_best": -0.2, "acf1_d_sweep_0": 0.3, "acf1_d_sweep_1": -0.2}
 
 
+def _sk_sensitivity():
+    """Hand-made: two settings of the grid and the barrier comparison."""
+    from ebmbook.experiments import sk_sensitivity as sks
+    rows = [sks.Row(1.35, 100, 0, 90, 30, 30 / 90, 60, 1.0),
+            sks.Row(1.8, 300, 0, 60, 30, 0.5, 50, 1.0)]
+    result = sks.Result(config=sks.Config(), rows=rows, barrier_gap_median=0.01,
+                        barrier_gap_frac_gwl_lower=0.8, barrier_pairs=10, manifest={})
+    return result, {"sk_grid_0_basins": 90, "sk_grid_0_share_in_gwl": 30 / 90,
+                    "sk_grid_1_basins": 60, "sk_grid_1_share_in_gwl": 0.5,
+                    "sk_grid_best_share": 0.5, "sk_barrier_gap_median": 0.01,
+                    "sk_barrier_frac_gwl_lower": 0.8}
+
+
 # a Result per experiment, built cheaply (a tiny real run, or the dataclass filled with
 # hand-made numbers), with the metrics it must report: name -> value
 CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diagnostics,
@@ -532,7 +545,7 @@ CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diag
                  "digit_maps": _digit_maps, "image_ad": _image_ad,
                  "texture_maps": _texture_maps, "face_map": _face_map,
                  "image_map": _image_map, "order_to_chaos": _order_to_chaos,
-                 "oscillation_sweep": _oscillation_sweep}
+                 "oscillation_sweep": _oscillation_sweep, "sk_sensitivity": _sk_sensitivity}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))

@@ -64,6 +64,7 @@ EXPERIMENTS: dict[str, str] = {
     "image_map": "ebmbook.experiments.image_map",
     "order_to_chaos": "ebmbook.experiments.order_to_chaos",
     "oscillation_sweep": "ebmbook.experiments.oscillation_sweep",
+    "sk_sensitivity": "ebmbook.experiments.sk_sensitivity",
 }
 
 

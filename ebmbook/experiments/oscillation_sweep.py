@@ -19,8 +19,6 @@ run oscillation_sweep`` rebuilds the committed file when it is missing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -31,11 +29,11 @@ import numpy as np
 
 from .._config import require_int
 from ..diagnostics.stats import autocorrelation
-from ..io import atomic_write_text
 from ..learning.trainer import TrainingDivergedError, train
 from ..models import ImageModelSpec
-from ..registry import cache_root, committed_root, model_spec
+from ..registry import model_spec
 from ..results import Metric
+from . import _tables
 from ._base import ExperimentConfig
 from ._common import progress_bar
 
@@ -91,9 +89,7 @@ class Config(ExperimentConfig):
 
     def key(self) -> str:
         """Hash of everything that determines the sweep's numbers."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-             if f.name not in ("progress", "device", "size")}
-        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return _tables.config_key(self)
 
 
 @dataclass
@@ -146,19 +142,13 @@ def one_run(spec: ImageModelSpec, acf_steps: int, setting: str, progress: bool) 
 
 def directory(config: Config) -> Path:
     """``artifacts/oscillation_sweep`` for the ``ci`` config (committed), else the cache."""
-    if config.key() == Config().key():
-        return committed_root() / NAME
-    return cache_root() / f"{NAME}-{config.key()}"
+    return _tables.directory(NAME, config, Config())
 
 
 def load(config: Config) -> Result | None:
     """The saved sweep of this config, or None (absent, another config, or unreadable)."""
-    p = directory(config) / FILE
-    try:
-        d = json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None
-    if d.get("manifest", {}).get("config_key") != config.key():
+    d = _tables.load(NAME, config, Config(), FILE)
+    if d is None:
         return None
     return Result(config=config, runs=[Run(**r) for r in d["runs"]], manifest=d["manifest"])
 
@@ -167,21 +157,11 @@ def run(config: Config) -> Result:
     found = load(config)
     if found is not None:
         return found
-    from ..store import git_commit, machine
     t0 = time.perf_counter()
     runs = []
     for name, overrides in progress_bar(config.progress, config.settings, desc="sweep"):
         runs.append(one_run(config.spec(dict(overrides)), config.acf_steps, name, False))
-    commit = git_commit(Path(__file__).parent)
-    manifest = {"name": NAME, "config_key": config.key(),
-                "config": {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-                           if f.name != "progress"},
-                "command": f"ebmbook run {NAME} --size {config.size}",
-                "git_commit": commit, "wall_time_s": round(time.perf_counter() - t0, 1),
-                "machine": machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    result = Result(config=config, runs=runs, manifest=manifest)
-    out = directory(config)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / FILE, json.dumps(
-        {"manifest": manifest, "runs": [dataclasses.asdict(r) for r in runs]}, default=str))
-    return result
+    manifest = _tables.save(NAME, config, Config(), {"runs": [dataclasses.asdict(r)
+                                                               for r in runs]},
+                            time.perf_counter() - t0, FILE)
+    return Result(config=config, runs=runs, manifest=manifest)

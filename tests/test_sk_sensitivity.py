@@ -1,0 +1,41 @@
+"""ADELM vs GWL over a grid of settings (ebmbook.experiments.sk_sensitivity): a tiny grid run,
+its table kept for its own config only, and the committed table."""
+
+import pytest
+
+from ebmbook.experiments import _tables
+from ebmbook.experiments import sk_sensitivity as sks
+
+
+def test_a_tiny_grid_maps_counts_and_is_saved_for_its_config(tmp_path, monkeypatch):
+    monkeypatch.setattr(_tables, "committed_root", lambda: tmp_path / "committed")
+    monkeypatch.setattr(_tables, "cache_root", lambda: tmp_path / "cache")
+    c = sks.Config.for_size("ci", grid=((1.35, 100, 0), (5.0, 100, 0)), adelm_iter=15,
+                            progress=False)
+    r = sks.run(c)
+    assert [(x.alpha, x.improvement_limit) for x in r.rows] == [(1.35, 100), (5.0, 100)]
+    for x in r.rows:
+        assert 1 <= x.basins <= 15 and 0 <= x.in_gwl_lowest <= x.basins
+        assert x.share == pytest.approx(x.in_gwl_lowest / x.basins)
+        assert 1 <= x.consolidated <= x.basins
+    # a far stronger pull merges more: never more basins than the thesis's alpha
+    assert r.rows[1].basins <= r.rows[0].basins
+    assert r.barrier_pairs >= 0
+    monkeypatch.setattr(sks, "adelm", lambda *a, **k: pytest.fail("recomputed"))
+    again = sks.run(c)
+    assert [x.basins for x in again.rows] == [x.basins for x in r.rows]
+
+
+def test_config_refuses_a_bad_grid():
+    with pytest.raises(ValueError, match="grid"):
+        sks.Config(grid=((1.35, 0, 0),))
+    with pytest.raises(ValueError, match="grid"):
+        sks.Config(grid=())
+
+
+def test_the_committed_table_matches_the_ci_config():
+    d = _tables.load(sks.NAME, sks.Config(), sks.Config())
+    assert d is not None, ("artifacts/sk_sensitivity/table.json is missing or was made with "
+                           "another config: rebuild it with `ebmbook run sk_sensitivity`")
+    assert [tuple(r[k] for k in ("alpha", "improvement_limit", "consolidate_every"))
+            for r in d["rows"]] == [tuple(g) for g in sks.GRID]
