@@ -111,8 +111,17 @@ def _coop(classes, latent_dim: int, cpu_steps: int, descriptor_lr: float,
     return spec
 
 
+def _smooth(size: str) -> ImageModelSpec:
+    """``fmnist_convergent`` with SiLU (swish) in place of LeakyReLU: the same recipe, but F is
+    smooth in x, so the sampler's tangent map is not the identity almost everywhere and the
+    infinitesimal Lyapunov exponent of Sec 3.4.1 is defined (issue 11)."""
+    import dataclasses
+    return dataclasses.replace(_convergent(size), activation="swish")
+
+
 #: DeepFRAME image potentials (Algorithm 1), the image chapters' models
-IMAGE_MODELS = {"fmnist_nonconvergent": _nonconvergent, "fmnist_convergent": _convergent}
+IMAGE_MODELS = {"fmnist_nonconvergent": _nonconvergent, "fmnist_convergent": _convergent,
+                "fmnist_convergent_smooth": _smooth}
 #: Co-Op pairs (Algorithm 4), the latent maps' models
 COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4),
                "coop_mnist": _coop(None, 8, 4500, 2e-4),

@@ -143,6 +143,8 @@ def lyapunov_map_figure(studies):
         if np.nanmin(s.lyap_map) < 0 < np.nanmax(s.lyap_map):
             ax.contour(G, D, s.lyap_map, levels=[0.0], colors="k", linewidths=1.2)
         ax.set_yscale("log")
+        d = np.asarray(s.delta0s, dtype=float)
+        ax.set_ylim(d.min() / 1.8, d.max() * 1.8)
         ax.axvline(1.0, color="0.3", ls=":", lw=1)
         ax.set_ylabel("initial separation delta0")
         ax.set_title(f"{s.name} ({s.activation})", fontsize=10)
