@@ -110,13 +110,10 @@ FIGURES_MARKER = "<!-- FIGURE-LIST -->"
 
 
 def _short_name(caption: str, label: str) -> str:
-    """How a link to a figure reads: the thesis's number where the caption starts with one
-    (``Fig 3.11 (right)``, ``Table 5.3``), else the caption's first clause."""
-    m = re.match(r"((?:Fig|Table)s? \d+\.\d+(?:(?:[-–]| and | ?, ?)\d+(?:\.\d+)?)*"
-                 r"(?: \([^)]{1,40}\))?)", caption)
-    if m:
-        return m.group(1)
-    head = re.split(r"[.:]", caption, maxsplit=1)[0].strip()
+    """How a link to a figure reads: the caption's first clause, up to its first full stop or
+    colon (not a decimal point), shortened to about 50 characters: ``Fig 3.11 (right)``,
+    ``Fig 3.8 investigated``, ``Table 5.3 (as a figure)``."""
+    head = re.split(r"\.\s|:\s|\.$", caption.strip(), maxsplit=1)[0].strip()
     if len(head) > 50:
         head = head[:50].rsplit(" ", 1)[0] + "…"
     return head or label
