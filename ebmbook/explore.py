@@ -140,16 +140,10 @@ def _fmt(v) -> str:
 
 
 def _grid(images: torch.Tensor, nrow: int, cells: int | None = None) -> np.ndarray:
-    """Images (n, 1, h, w) in [-1, 1] as one [0, 1] array, ``nrow`` per row, 1-px white gaps,
-    padded with white to ``cells`` places (so that grids of fewer images keep their size)."""
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2)[:, 0].numpy()
-    n, h, w = x.shape
-    rows = math.ceil(max(n, cells or 0) / nrow)
-    out = np.ones((rows * (h + 1) - 1, nrow * (w + 1) - 1))
-    for k in range(n):
-        r, c = divmod(k, nrow)
-        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = x[k]
-    return out
+    """The image grid of :mod:`ebmbook.plotting.images` (imported here, not at start-up: the
+    book build imports this module for ``STATIC_ENV`` only)."""
+    from .plotting.images import _grid_array
+    return _grid_array(images, nrow, cells=cells)
 
 
 # ----------------------------------------------------------------------------- gamma

@@ -222,6 +222,28 @@ def _train_small(name: str, spec: ImageModelSpec, device: str, progress: bool,
                     samples=samples.clamp(-1e3, 1e3).cpu(), longrun=longrun)
 
 
+def start_states(art: Artifact, n: int, seed: int) -> torch.Tensor:
+    """``n`` seeded random states of the artifact's persistent bank (its steady state), or of
+    its training images when it kept no bank: where the Lyapunov chains start."""
+    bank = art.extras.get("bank")
+    if bank is None:
+        bank = art.spec.load_data("train")
+    idx = torch.randperm(len(bank), generator=torch.Generator().manual_seed(seed))
+    return bank[idx[:n]]
+
+
+def lyapunov_estimate(art: Artifact, x0: torch.Tensor, gammas, delta0: float, base_steps: int,
+                      substeps: int, seed: int) -> LyapunovResult:
+    """One Benettin estimate per gamma: ``base_steps`` sampler steps of burn-in and of
+    measurement (a quarter to align the perturbation), each split into ``substeps``
+    integration steps, renormalised every sampler step, separation ``delta0``."""
+    k = substeps
+    return maximal_lyapunov(art.model.energy, x0, gammas, eps=art.model.eps, substeps=k,
+                            n_burn=base_steps * k, n_align=base_steps // 4 * k,
+                            n_steps=base_steps * k, renorm_every=k, delta0=delta0,
+                            generator=torch.Generator().manual_seed(seed))
+
+
 def run_lyapunov(art: Artifact, config: Config, generator: torch.Generator,
                  progress: bool = True) -> LyapunovResult:
     """Finite-size Lyapunov exponent of (3.8), per unit time of U, for every gamma.
@@ -234,11 +256,7 @@ def run_lyapunov(art: Artifact, config: Config, generator: torch.Generator,
     amplitude (|grad F| ~ 0.02 per sampler step here) and the Langevin step is split into
     ``lyap_substeps`` integration steps; the notebook shows both dependences.
     """
-    bank = art.extras.get("bank")
-    if bank is None:
-        bank = art.spec.load_data("train")
-    idx = torch.randperm(len(bank), generator=torch.Generator().manual_seed(config.seed))
-    x0 = bank[idx[: config.lyap_chains]].to(config.device)
+    x0 = start_states(art, config.lyap_chains, config.seed).to(config.device)
     return maximal_lyapunov(art.model.energy, x0, config.gammas, eps=art.model.eps,
                             n_steps=config.lyap_steps, n_burn=config.lyap_burn,
                             n_align=config.lyap_align, renorm_every=config.lyap_renorm,
@@ -260,10 +278,7 @@ def lyapunov_sensitivity(art: Artifact, config: Config, delta0s=(1e-5, None), su
     for d0 in delta0s:
         d0 = config.lyap_delta0 if d0 is None else d0
         for k in substeps:
-            r = maximal_lyapunov(art.model.energy, x0, gammas, eps=art.model.eps,
-                                 substeps=k, n_burn=base_steps * k, n_align=base_steps // 4 * k,
-                                 n_steps=base_steps * k, renorm_every=k, delta0=d0,
-                                 generator=torch.Generator().manual_seed(config.seed))
+            r = lyapunov_estimate(art, x0, gammas, d0, base_steps, k, config.seed)
             rows += [{"delta0": d0, "substeps": k, "gamma": g, "exponent (per unit time)": e}
                      for g, e in zip(r.gammas, r.exponent)]
     return rows

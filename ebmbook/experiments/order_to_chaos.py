@@ -30,12 +30,13 @@ import torch
 
 from .._config import require_choice, require_int
 from ..artifacts import Artifact, load_or_train
-from ..diagnostics.lyapunov import LyapunovResult, maximal_lyapunov, zero_crossing
+from ..diagnostics.lyapunov import zero_crossing
 from ..explore import GammaFrame, gamma_frames
 from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
 from ._common import progress_bar
+from .chaos_and_optimisers import lyapunov_estimate, start_states
 
 LEAKY, SMOOTH = "fmnist_convergent", "fmnist_convergent_smooth"
 
@@ -75,26 +76,6 @@ class Config(ExperimentConfig):
         if self.base_steps < 4:
             raise ValueError(f"config field 'base_steps' = {self.base_steps} is invalid: it "
                              "must be at least 4 (a quarter of it aligns the perturbation)")
-
-
-def _start(art: Artifact, n: int, seed: int) -> torch.Tensor:
-    bank = art.extras.get("bank")
-    if bank is None:
-        bank = art.spec.load_data("train")
-    idx = torch.randperm(len(bank), generator=torch.Generator().manual_seed(seed))
-    return bank[idx[:n]]
-
-
-def lyapunov_estimate(art: Artifact, x0: torch.Tensor, gammas, delta0: float, base_steps: int,
-                      substeps: int, seed: int) -> LyapunovResult:
-    """One Benettin estimate per gamma: ``base_steps`` sampler steps of burn-in and of
-    measurement (a quarter to align the perturbation), each split into ``substeps``
-    integration steps, renormalised every sampler step, separation ``delta0``."""
-    k = substeps
-    return maximal_lyapunov(art.model.energy, x0, gammas, eps=art.model.eps, substeps=k,
-                            n_burn=base_steps * k, n_align=base_steps // 4 * k,
-                            n_steps=base_steps * k, renorm_every=k, delta0=delta0,
-                            generator=torch.Generator().manual_seed(seed))
 
 
 def lyapunov_map(art: Artifact, x0: torch.Tensor, gammas, delta0s, base_steps: int,
@@ -167,7 +148,7 @@ def study(name: str, config: Config, data_energy_n: int, progress: bool,
     """Every measurement of this module on one registered model."""
     art = load_or_train(name, model_spec(name, config.model_size), device=config.device,
                         progress=progress)
-    x0 = _start(art, config.chains, config.seed).to(config.device)
+    x0 = start_states(art, config.chains, config.seed).to(config.device)
     gammas = np.asarray(config.gammas, dtype=float)
     M = lyapunov_map(art, x0, config.gammas, config.delta0s, config.base_steps, config.seed,
                      progress)
@@ -178,7 +159,7 @@ def study(name: str, config: Config, data_energy_n: int, progress: bool,
                                                 config.base_steps, int(k),
                                                 config.seed).exponent
     data = art.spec.load_data("test")[:data_energy_n].to(config.device)
-    xs = _start(art, config.sat_chains, config.seed + 1).to(config.device)
+    xs = start_states(art, config.sat_chains, config.seed + 1).to(config.device)
     frames = gamma_frames(art.model, xs, config.gammas, config.sat_steps,
                           data_energy=art.model.energies(data).numpy(),
                           generator=torch.Generator(device=config.device).manual_seed(

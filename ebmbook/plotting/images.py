@@ -12,14 +12,16 @@ import numpy as np
 import torch
 
 
-def _grid_array(images, nrow: int | None = None, pad: int = 1) -> np.ndarray:
-    """``(n, 1, h, w)`` images in [-1, 1] -> one 2D array in [0, 1], tiled row-major."""
+def _grid_array(images, nrow: int | None = None, pad: int = 1,
+                cells: int | None = None) -> np.ndarray:
+    """``(n, 1, h, w)`` images in [-1, 1] -> one 2D array in [0, 1], tiled row-major; with
+    ``cells``, padded with white to that many places (grids of fewer images keep their size)."""
     x = torch.as_tensor(images).detach().float().cpu()
     if x.dim() == 3:
         x = x.unsqueeze(1)
     n, _, h, w = x.shape
     nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
-    ncol = int(math.ceil(n / nrow))
+    ncol = int(math.ceil(max(n, cells or 0) / nrow))
     out = np.ones((ncol * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.float32)
     u = ((x[:, 0].clamp(-1, 1) + 1) / 2).numpy()
     for i in range(n):
