@@ -174,6 +174,8 @@ def test_run_refuses_data_for_an_experiment_without_it(capsys):
     from ebmbook.cli import main
     assert main(["run", "toy_densities", "--data", "folder:x"]) == 2
     assert "image_map" in capsys.readouterr().err
+    assert main(["run", "toy_densities", "--model-size", "ci"]) == 2
+    assert "--model-size" in capsys.readouterr().err
 
 
 def test_sixteen_bit_images_are_refused_with_the_fix(tmp_path):
