@@ -107,6 +107,9 @@ def _cmd_run(args) -> int:
             raise UsageError(f"--{opt.replace('_', '-')}: experiment {args.experiment!r} has no "
                              f"'{field}' setting; it applies to image_map")
         extra[field] = value
+    if args.size not in mod.Config.SIZES:
+        raise UsageError(f"--size {args.size}: experiment {args.experiment!r} has the sizes "
+                         + ", ".join(mod.Config.SIZES))
     cfg = mod.Config.for_size(args.size, seed=args.seed, device=args.device, **extra)
     t0 = time.perf_counter()
     result = mod.run(cfg)
@@ -273,8 +276,8 @@ def _parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp):
-        sp.add_argument("--size", default="ci", choices=("ci", "paper"))
+    def common(sp, sizes=("ci", "paper")):
+        sp.add_argument("--size", default="ci", choices=sizes)
         sp.add_argument("--seed", type=_int_at_least(0), default=0)
         sp.add_argument("--device", type=_device, default="cpu",
                         help="cpu (default), cuda, cuda:N or mps")
@@ -289,7 +292,7 @@ def _parser() -> argparse.ArgumentParser:
                         "your JPEG/PNG files; the model is trained on first use)")
     r.add_argument("--model-size", default=None, choices=("ci", "cpu", "paper"),
                    help="image_map: which size of the model to map (default cpu)")
-    common(r)
+    common(r, sizes=("ci", "cpu", "paper"))
     r.set_defaults(func=_cmd_run)
 
     t = sub.add_parser("train", help="train an image model artifact",

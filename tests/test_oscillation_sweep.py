@@ -52,9 +52,39 @@ def test_the_best_run_is_the_most_negative_and_nan_never_wins():
     assert m["acf1_d_adam_best"] == -0.3 and np.isnan(m["acf1_d_sweep_2"])
 
 
-def test_only_the_ci_config_lives_in_the_committed_folder():
+def test_an_interrupted_sweep_resumes_after_its_last_finished_run(roots, monkeypatch):
+    c = osw.Config(**{**TINY, "settings": TINY["settings"] + (("L = 5", {"n_langevin": 5}),)})
+    real, calls = osw.one_run, []
+
+    def crash_on_third(spec, acf_steps, setting, progress):
+        calls.append(setting)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(spec, acf_steps, setting, progress)
+
+    monkeypatch.setattr(osw, "one_run", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        osw.run(c)
+    assert osw.load(c) is None                       # no table until every run is done
+    partial = osw.directory(c) / "sweep.partial.json"
+    assert [r["setting"] for r in json.loads(partial.read_text())["rows"]] == ["base",
+                                                                              "Adam 1e-3"]
+    monkeypatch.setattr(osw, "one_run", lambda *a: calls.append(a[2]) or real(*a))
+    r = osw.run(c)
+    assert calls[3:] == ["L = 5"]                    # only the unfinished run is trained
+    assert [x.setting for x in r.runs] == ["base", "Adam 1e-3", "L = 5"]
+    assert not partial.exists() and osw.load(c) is not None
+    # the finished runs are the ones an uninterrupted sweep gives (same seed, same numbers)
+    fresh = [real(c.spec(dict(o)), c.acf_steps, n, False) for n, o in c.settings[:2]]
+    assert [x.acf1_d for x in r.runs[:2]] == pytest.approx([x.acf1_d for x in fresh])
+
+
+def test_each_sizes_default_config_lives_in_its_own_committed_folder():
     assert osw.directory(osw.Config()) == registry.committed_root() / "oscillation_sweep"
+    assert (osw.directory(osw.Config.for_size("cpu"))
+            == registry.committed_root() / "oscillation_sweep-cpu")
     assert osw.directory(osw.Config(n_steps=3000)).parent == registry.cache_root()
+    assert osw.directory(osw.Config.for_size("cpu", seed=1)).parent == registry.cache_root()
     with pytest.raises(ValueError, match="acf_steps"):
         osw.Config(n_steps=10, acf_steps=20)
 
@@ -65,3 +95,10 @@ def test_the_committed_sweep_matches_the_ci_config():
                            "another config: rebuild it with `ebmbook run oscillation_sweep`")
     assert [x.setting for x in r.runs] == [s for s, _ in osw.SETTINGS]
     assert r.manifest["wall_time_s"] > 0 and r.manifest["git_commit"]
+
+
+def test_run_size_cpu_exists_only_where_an_experiment_defines_it(capsys):
+    from ebmbook.cli import main
+    assert main(["run", "toy_densities", "--size", "cpu"]) == 2
+    assert "has the sizes ci, paper" in capsys.readouterr().err
+    assert osw.Config.for_size("cpu").image_size == 16

@@ -34,7 +34,7 @@ def test_config_refuses_a_bad_grid():
 
 
 def test_the_committed_table_matches_the_ci_config():
-    d = _tables.load(sks.NAME, sks.Config(), sks.Config())
+    d = _tables.load(sks.NAME, sks.Config())
     assert d is not None, ("artifacts/sk_sensitivity/table.json is missing or was made with "
                            "another config: rebuild it with `ebmbook run sk_sensitivity`")
     assert [tuple(r[k] for k in ("alpha", "improvement_limit", "consolidate_every"))

@@ -1,7 +1,12 @@
 """Result tables kept as artifacts: a JSON file with a manifest (the config that produced it and
 its hash, the command that rebuilds it, the git commit, the machine, the wall time), written
 atomically, loaded only for the config whose hash it records. For experiments too long for a
-notebook's budget but too small to be a trained model (sweeps over settings)."""
+notebook's budget but too small to be a trained model (sweeps over settings).
+
+The table of a named size's default config (``Config.for_size(size)``) is committed:
+``artifacts/<name>`` for ``ci``, ``artifacts/<name>-<size>`` for any other size. Every other
+config's table goes to the build cache. A long table can be written row by row
+(:func:`save_partial`), so that an interrupted run resumes from its last finished row."""
 
 from __future__ import annotations
 
@@ -24,18 +29,18 @@ def config_key(config) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def directory(name: str, config, default) -> Path:
-    """``artifacts/<name>`` for the ``default`` config (committed), else the build cache."""
+def directory(name: str, config) -> Path:
+    """``artifacts/<name>[-<size>]`` for a size's default config (committed), else the cache."""
     key = config_key(config)
-    if key == config_key(default):
-        return committed_root() / name
+    if key == config_key(type(config).for_size(config.size)):
+        return committed_root() / (name if config.size == "ci" else f"{name}-{config.size}")
     return cache_root() / f"{name}-{key}"
 
 
-def load(name: str, config, default, file: str = FILE) -> dict | None:
+def load(name: str, config, file: str = FILE) -> dict | None:
     """The saved payload and manifest of this config (``{"manifest", ...}``), or None when the
     file is absent, unreadable or was made with another config."""
-    p = directory(name, config, default) / file
+    p = directory(name, config) / file
     try:
         d = json.loads(p.read_text())
     except (OSError, ValueError):
@@ -45,8 +50,7 @@ def load(name: str, config, default, file: str = FILE) -> dict | None:
     return d
 
 
-def save(name: str, config, default, payload: dict, wall_time_s: float,
-         file: str = FILE) -> dict:
+def save(name: str, config, payload: dict, wall_time_s: float, file: str = FILE) -> dict:
     """Write ``payload`` with its manifest; returns the manifest."""
     from ..store import git_commit, machine
     manifest = {"name": name, "config_key": config_key(config),
@@ -56,7 +60,33 @@ def save(name: str, config, default, payload: dict, wall_time_s: float,
                 "git_commit": git_commit(Path(__file__).parent),
                 "wall_time_s": round(wall_time_s, 1), "machine": machine(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    out = directory(name, config, default)
+    out = directory(name, config)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / file, json.dumps({"manifest": manifest, **payload}, default=str))
+    (out / _partial_name(file)).unlink(missing_ok=True)
     return manifest
+
+
+def _partial_name(file: str) -> str:
+    return f"{Path(file).stem}.partial.json"
+
+
+def load_partial(name: str, config, file: str = FILE) -> tuple[list, float]:
+    """The rows an interrupted run of this config finished, and the seconds they took
+    (``([], 0.0)`` when there are none, or they were made with another config)."""
+    p = directory(name, config) / _partial_name(file)
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return [], 0.0
+    if d.get("config_key") != config_key(config):
+        return [], 0.0
+    return list(d.get("rows", [])), float(d.get("seconds", 0.0))
+
+
+def save_partial(name: str, config, rows: list, seconds: float, file: str = FILE) -> None:
+    """Record the rows finished so far (atomically; :func:`save` removes the record)."""
+    out = directory(name, config)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / _partial_name(file), json.dumps(
+        {"config_key": config_key(config), "rows": rows, "seconds": seconds}, default=str))

@@ -109,7 +109,7 @@ class Result:
 
 
 def run(config: Config) -> Result:
-    found = _tables.load(NAME, config, Config())
+    found = _tables.load(NAME, config)
     if found is not None:
         return Result(config=config, rows=[Row(**r) for r in found["rows"]],
                       barrier_gap_median=found["barrier_gap_median"],
@@ -164,7 +164,7 @@ def run(config: Config) -> Result:
                "barrier_gap_frac_gwl_lower": float(np.mean(gaps > 0)) if gaps.size
                else float("nan"),
                "barrier_pairs": int(gaps.size)}
-    manifest = _tables.save(NAME, config, Config(), payload, time.perf_counter() - t_all)
+    manifest = _tables.save(NAME, config, payload, time.perf_counter() - t_all)
     return Result(config=config, rows=rows, barrier_gap_median=payload["barrier_gap_median"],
                   barrier_gap_frac_gwl_lower=payload["barrier_gap_frac_gwl_lower"],
                   barrier_pairs=payload["barrier_pairs"], manifest=manifest)
