@@ -18,6 +18,9 @@ def test_a_tiny_grid_maps_counts_and_is_saved_for_its_config(tmp_path, monkeypat
         assert 1 <= x.basins <= 15 and 0 <= x.in_gwl_lowest <= x.basins
         assert x.share == pytest.approx(x.in_gwl_lowest / x.basins)
         assert 1 <= x.consolidated <= x.basins
+        assert x.in_gwl_below_cut <= x.below_gwl_cut <= x.basins
+        # a representative above GWL's highest listed energy can never be in the list
+        assert x.in_gwl_below_cut == x.in_gwl_lowest
     # a far stronger pull merges more: never more basins than the thesis's alpha
     assert r.rows[1].basins <= r.rows[0].basins
     assert r.barrier_pairs >= 0

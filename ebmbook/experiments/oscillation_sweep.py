@@ -121,13 +121,15 @@ class Result:
         """The run with the most negative lag-1 ACF of d_st."""
         return min(self.runs, key=lambda r: r.acf1_d if np.isfinite(r.acf1_d) else np.inf)
 
-    def metrics(self) -> dict[str, Metric]:
+    def metrics(self, suffix: str = "") -> dict[str, Metric]:
+        """The sweep's numbers; ``suffix`` (e.g. ``"_16x16"``) tells two sizes apart on a page."""
         b = self.best()
-        out = {"acf1_d_adam_best": Metric(b.acf1_d, f"most negative lag-1 ACF of d_st in the "
-                                          f"sweep ({b.setting})")}
+        px = f"{self.config.image_size}x{self.config.image_size}"
+        out = {f"acf1_d_adam_best{suffix}": Metric(
+            b.acf1_d, f"most negative lag-1 ACF of d_st in the {px} sweep ({b.setting})")}
         for i, r in enumerate(self.runs):
-            out[f"acf1_d_sweep_{i}"] = Metric(r.acf1_d, f"lag-1 ACF of d_st (uncentred), "
-                                              f"{r.setting}")
+            out[f"acf1_d_sweep_{i}{suffix}"] = Metric(r.acf1_d, f"lag-1 ACF of d_st "
+                                                      f"(uncentred), {px}, {r.setting}")
         return out
 
 

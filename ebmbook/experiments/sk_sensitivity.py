@@ -8,14 +8,16 @@ once with GWL, then runs ADELM with each of a grid of settings around the thesis
 magnetisation alpha around 1.35, the improvement limit M (AD gives up after M sweeps without
 getting closer) and consolidation during the run (merging AD-connected representatives every
 ``consolidate_every`` iterations). For each: the basins, how many are among GWL's lowest modes
-(a mirror state counts, as on the SK page), the share, and the basins left after one closing
-consolidation. For the base setting it also compares the barriers of the two maps: for every
+(a mirror state counts, as on the SK page), the share, how many representatives lie at or below
+the energy of GWL's highest listed mode (only those can be in the list) and how many of those
+the list holds, and the basins left after one closing consolidation. For the base setting it also compares the barriers of the two maps: for every
 pair of representatives that GWL's list holds, the AD DG's merge height minus the GWL DG's (the
 thesis: GWL's are usually slightly lower).
 
-The grid takes several minutes on one CPU thread, so the table is an artifact with its manifest
-(``artifacts/sk_sensitivity/table.json``, loaded for its own config only; ``ebmbook run
-sk_sensitivity`` rebuilds it).
+The grid takes several minutes on one CPU thread at ``ci`` size, and about an hour at ``paper``
+size (5000 ADELM iterations per setting, 5e8 GWL proposals), so each table is an artifact with
+its manifest (``artifacts/sk_sensitivity/table.json`` and ``artifacts/sk_sensitivity-paper/``,
+each loaded for its own config only; ``ebmbook run sk_sensitivity --size ci|paper`` rebuilds it).
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ class Row:
     in_gwl_lowest: int
     share: float
     consolidated: int
+    below_gwl_cut: int       # representatives at or below the energy of GWL's highest listed mode
+    in_gwl_below_cut: int    # of those, how many GWL's list holds (a mirror state counts)
     seconds: float
 
 
@@ -89,32 +93,50 @@ class Result:
     barrier_pairs: int
     manifest: dict
 
-    def metrics(self) -> dict[str, Metric]:
+    def metrics(self, suffix: str = "") -> dict[str, Metric]:
+        """The grid's numbers; ``suffix`` (e.g. ``"_paper"``) tells two sizes' tables apart on
+        one page. The base row (the thesis's setting) is also reported as
+        ``adelm_basins{suffix}`` and ``adelm_basins_in_gwl_lowest{suffix}``."""
         out = {}
         for i, r in enumerate(self.rows):
             tag = (f"alpha = {r.alpha:g}, M = {r.improvement_limit}"
                    + (f", consolidating every {r.consolidate_every}" if r.consolidate_every
                       else ""))
-            out[f"sk_grid_{i}_basins"] = Metric(r.basins, f"ADELM basins ({tag})")
-            out[f"sk_grid_{i}_share_in_gwl"] = Metric(r.share, f"share of them among GWL's "
-                                                      f"lowest modes ({tag})")
+            out[f"sk_grid_{i}_basins{suffix}"] = Metric(r.basins, f"ADELM basins ({tag})")
+            out[f"sk_grid_{i}_share_in_gwl{suffix}"] = Metric(
+                r.share, f"share of them among GWL's lowest modes ({tag})")
+        if suffix:
+            b, n = self.rows[0], self.config.adelm_iter
+            out[f"adelm_basins{suffix}"] = Metric(
+                b.basins, f"ADELM basins after {n} iterations (alpha = {b.alpha:g}, "
+                f"M = {b.improvement_limit})")
+            out[f"adelm_basins_in_gwl_lowest{suffix}"] = Metric(
+                b.in_gwl_lowest, "of them among GWL's lowest modes (a mirror state counts)")
         best = max(self.rows, key=lambda r: r.share)
-        out["sk_grid_best_share"] = Metric(best.share, "the highest share over the grid")
-        out["sk_barrier_gap_median"] = Metric(
+        out[f"sk_grid_best_share{suffix}"] = Metric(best.share, "the highest share over the grid")
+        out[f"sk_barrier_gap_median{suffix}"] = Metric(
             self.barrier_gap_median, "median over pairs of representatives in GWL's list of "
             "(AD DG merge height - GWL DG merge height), energy per spin")
-        out["sk_barrier_frac_gwl_lower"] = Metric(
+        out[f"sk_barrier_frac_gwl_lower{suffix}"] = Metric(
             self.barrier_gap_frac_gwl_lower, "share of those pairs whose GWL merge is lower")
         return out
 
 
-def run(config: Config) -> Result:
+def load(config: Config) -> Result | None:
+    """The saved table of this config, or None (absent, another config, or unreadable)."""
     found = _tables.load(NAME, config)
+    if found is None:
+        return None
+    return Result(config=config, rows=[Row(**r) for r in found["rows"]],
+                  barrier_gap_median=found["barrier_gap_median"],
+                  barrier_gap_frac_gwl_lower=found["barrier_gap_frac_gwl_lower"],
+                  barrier_pairs=found["barrier_pairs"], manifest=found["manifest"])
+
+
+def run(config: Config) -> Result:
+    found = load(config)
     if found is not None:
-        return Result(config=config, rows=[Row(**r) for r in found["rows"]],
-                      barrier_gap_median=found["barrier_gap_median"],
-                      barrier_gap_frac_gwl_lower=found["barrier_gap_frac_gwl_lower"],
-                      barrier_pairs=found["barrier_pairs"], manifest=found["manifest"])
+        return found
     t_all = time.perf_counter()
     sk = config.sk()
     rng = np.random.default_rng(config.seed)
@@ -141,11 +163,14 @@ def run(config: Config) -> Result:
         gm = base[2]
         in_gwl = (_find_rows(res.reps, gm.states) >= 0) | (_find_rows(-res.reps, gm.states) >= 0)
         groups = connected_groups(be, res.reps, seed=[config.seed, k, 1])
+        # a representative above GWL's highest listed energy cannot be in the list at all
+        low = res.rep_energies <= gm.energies.max()
         rows.append(Row(alpha=float(alpha), improvement_limit=int(limit),
                         consolidate_every=int(every), basins=int(res.n_basins),
                         in_gwl_lowest=int(in_gwl.sum()),
                         share=float(in_gwl.sum() / max(res.n_basins, 1)),
-                        consolidated=int(groups.max()) + 1,
+                        consolidated=int(groups.max()) + 1, below_gwl_cut=int(low.sum()),
+                        in_gwl_below_cut=int((in_gwl & low).sum()),
                         seconds=round(time.perf_counter() - t0, 1)))
     # barriers of the base map against GWL's, over the pairs GWL's list holds
     be, res, gm = base
