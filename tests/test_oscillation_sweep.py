@@ -102,3 +102,22 @@ def test_run_size_cpu_exists_only_where_an_experiment_defines_it(capsys):
     assert main(["run", "toy_densities", "--size", "cpu"]) == 2
     assert "has the sizes ci, paper" in capsys.readouterr().err
     assert osw.Config.for_size("cpu").image_size == 16
+
+
+def test_a_diverged_run_keeps_its_run_up_to_the_divergence():
+    c = osw.Config(n_steps=60, acf_steps=20, n_per_class=20, progress=False)
+    r = osw.one_run(c.spec({"adam_lr": 0.3}), c.acf_steps, "explodes", False)
+    assert r.diverged_at is not None and np.isnan(r.acf1_d) and r.d_st == []
+    pre = np.asarray(r.d_st_pre)
+    assert len(pre) == min(r.diverged_at, osw.PRE_STEPS) and np.isfinite(pre).all()
+    assert r.acf1_d_pre == pytest.approx(float(pre[:-1] @ pre[1:] / (pre @ pre)))
+    # oracle: the same run stopped just before that step, with no divergence check, logs the
+    # same d_st (same seed, same updates)
+    t = r.diverged_at
+    from ebmbook.learning.trainer import train
+    spec = c.spec({"adam_lr": 0.3, "n_steps": t, "divergence_threshold": 1e300})
+    log = train(spec.build_net(), spec.load_data("train"), spec.train, progress=False).log
+    assert np.asarray(log.d_st)[-len(pre):] == pytest.approx(pre)
+    # a run that does not diverge keeps none
+    ok = osw.one_run(c.spec({}), c.acf_steps, "base", False)
+    assert ok.diverged_at is None and ok.acf1_d_pre is None and ok.d_st_pre is None

@@ -24,6 +24,14 @@ def test_a_tiny_grid_maps_counts_and_is_saved_for_its_config(tmp_path, monkeypat
     # a far stronger pull merges more: never more basins than the thesis's alpha
     assert r.rows[1].basins <= r.rows[0].basins
     assert r.barrier_pairs >= 0
+    m = r.metrics("_paper")
+    assert m["adelm_basins_paper"] == r.rows[0].basins
+    assert m["adelm_basins_in_gwl_lowest_paper"] == r.rows[0].in_gwl_lowest
+    from ebmbook.plotting.landscape import sk_sensitivity_figure
+    fig = sk_sensitivity_figure(r)
+    widths = [p.get_width() for p in fig.axes[0].patches]
+    assert widths == [x.basins for x in r.rows] + [x.below_gwl_cut for x in r.rows] + [
+        x.in_gwl_lowest for x in r.rows]
     monkeypatch.setattr(sks, "adelm", lambda *a, **k: pytest.fail("recomputed"))
     again = sks.run(c)
     assert [x.basins for x in again.rows] == [x.basins for x in r.rows]
@@ -38,7 +46,21 @@ def test_config_refuses_a_bad_grid():
 
 def test_the_committed_table_matches_the_ci_config():
     d = _tables.load(sks.NAME, sks.Config())
-    assert d is not None, ("artifacts/sk_sensitivity/table.json is missing or was made with "
+    assert d is not None and sks.load(sks.Config()) is not None, ("artifacts/sk_sensitivity/table.json is missing or was made with "
                            "another config: rebuild it with `ebmbook run sk_sensitivity`")
     assert [tuple(r[k] for k in ("alpha", "improvement_limit", "consolidate_every"))
             for r in d["rows"]] == [tuple(g) for g in sks.GRID]
+
+
+def test_a_table_with_older_columns_is_not_loaded(tmp_path, monkeypatch):
+    monkeypatch.setattr(_tables, "committed_root", lambda: tmp_path / "committed")
+    monkeypatch.setattr(_tables, "cache_root", lambda: tmp_path / "cache")
+    c = sks.Config()
+    row = dict(alpha=1.35, improvement_limit=100, consolidate_every=0, basins=3,
+               in_gwl_lowest=1, share=1 / 3, consolidated=2, seconds=1.0)
+    payload = dict(barrier_gap_median=0.0, barrier_gap_frac_gwl_lower=0.5, barrier_pairs=1)
+    _tables.save(sks.NAME, c, {"rows": [row], **payload}, 1.0)
+    assert _tables.load(sks.NAME, c) is not None and sks.load(c) is None
+    _tables.save(sks.NAME, c, {"rows": [{**row, "below_gwl_cut": 2, "in_gwl_below_cut": 1}],
+                               **payload}, 1.0)
+    assert sks.load(c).rows[0].below_gwl_cut == 2

@@ -35,6 +35,7 @@ import numpy as np
 
 from .._config import require_int
 from ..diagnostics.stats import autocorrelation
+from ..learning.fit import read_checkpoint
 from ..learning.trainer import TrainingDivergedError, train
 from ..models import ImageModelSpec
 from ..registry import model_spec
@@ -45,6 +46,8 @@ from ._common import progress_bar
 
 NAME = "oscillation_sweep"
 FILE = "sweep.json"
+#: how many updates before a divergence are kept (the run-up to it)
+PRE_STEPS = 250
 
 #: one setting per run: its name and the TrainConfig fields it changes from the base run
 SETTINGS: tuple = (
@@ -109,6 +112,11 @@ class Run:
     diverged_at: int | None
     d_st: list             # the last acf_steps values (for Fig 3.3 panels)
     r_st: list
+    # a diverged run: the lag-1 ACF (uncentred) of d_st over its last PRE_STEPS good updates,
+    # and those values (None for a run that did not diverge, or a table from before they were
+    # kept)
+    acf1_d_pre: float | None = None
+    d_st_pre: list | None = None
 
 
 @dataclass
@@ -135,6 +143,7 @@ class Result:
 
 def one_run(spec: ImageModelSpec, acf_steps: int, setting: str, progress: bool) -> Run:
     data = spec.load_data("train")
+    pre = None
     with tempfile.TemporaryDirectory() as d:
         diverged = None
         try:
@@ -142,13 +151,20 @@ def one_run(spec: ImageModelSpec, acf_steps: int, setting: str, progress: bool) 
                         progress=progress).log
         except TrainingDivergedError as err:
             log, diverged = None, err.step      # a diverged run has no steady ACF to report
+            if err.checkpoint is not None:      # but its run-up to the divergence is kept
+                good = np.asarray(read_checkpoint(err.checkpoint)["log"]["d_st"],
+                                  dtype=float)[:err.step]
+                pre = good[-PRE_STEPS:]
     dd = np.asarray(log.d_st if log is not None else [], dtype=float)[-acf_steps:]
     rr = np.asarray(log.r_st if log is not None else [], dtype=float)[-acf_steps:]
     ok = len(dd) > 2 and np.isfinite(dd).all() and np.isfinite(rr).all()
+    pre_ok = pre is not None and len(pre) > 2 and np.isfinite(pre).all()
     return Run(setting=setting,
                acf1_d=float(autocorrelation(dd, 1, center=False)[1]) if ok else float("nan"),
                acf1_r=float(autocorrelation(rr, 1, center=True)[1]) if ok else float("nan"),
-               diverged_at=diverged, d_st=dd.tolist(), r_st=rr.tolist())
+               diverged_at=diverged, d_st=dd.tolist(), r_st=rr.tolist(),
+               acf1_d_pre=float(autocorrelation(pre, 1, center=False)[1]) if pre_ok else None,
+               d_st_pre=pre.tolist() if pre is not None else None)
 
 
 def directory(config: Config) -> Path:

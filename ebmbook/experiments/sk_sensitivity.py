@@ -125,8 +125,9 @@ class Result:
 def load(config: Config) -> Result | None:
     """The saved table of this config, or None (absent, another config, or unreadable)."""
     found = _tables.load(NAME, config)
-    if found is None:
-        return None
+    fields = {f.name for f in dataclasses.fields(Row)}
+    if found is None or any(set(r) != fields for r in found["rows"]):
+        return None      # absent, or written by an older version with other columns
     return Result(config=config, rows=[Row(**r) for r in found["rows"]],
                   barrier_gap_median=found["barrier_gap_median"],
                   barrier_gap_frac_gwl_lower=found["barrier_gap_frac_gwl_lower"],

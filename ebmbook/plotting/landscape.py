@@ -286,25 +286,30 @@ def sk_mirror_path_figure(result):
 
 def sk_sensitivity_figure(sens, thesis_share: float = 44 / 58):
     """ADELM basins and their share among GWL's lowest modes for each setting of the grid of
-    :mod:`ebmbook.experiments.sk_sensitivity`."""
+    :mod:`ebmbook.experiments.sk_sensitivity`: all basins, those whose representative is low
+    enough to be in GWL's list (at or below its highest listed energy), and those it holds."""
     rows = sens.rows
     labels = [f"alpha {r.alpha:g}, M {r.improvement_limit}"
               + (f", cons. {r.consolidate_every}" if r.consolidate_every else "") for r in rows]
     y = np.arange(len(rows))
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=(7.5, 0.45 * len(rows) + 1.4), sharey=True)
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(7.5, 0.5 * len(rows) + 1.6), sharey=True)
     a0.barh(y, [r.basins for r in rows], color="C0", label="basins")
-    a0.barh(y, [r.in_gwl_lowest for r in rows], color="C1", height=0.5,
+    a0.barh(y, [r.below_gwl_cut for r in rows], color="C9", height=0.62,
+            label="low enough for the list")
+    a0.barh(y, [r.in_gwl_lowest for r in rows], color="C1", height=0.34,
             label="among GWL's lowest")
     a0.set_yticks(y)
     a0.set_yticklabels(labels, fontsize=9)
     a0.invert_yaxis()
     a0.set_xlabel("basins")
-    a0.legend(loc="upper center", bbox_to_anchor=(0.5, 1.14), ncol=2, frameon=False, fontsize=8)
-    a1.barh(y, [r.share for r in rows], color="C2")
+    a0.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
+    a1.barh(y - 0.17, [r.share for r in rows], height=0.34, color="C2", label="of all basins")
+    a1.barh(y + 0.17, [r.in_gwl_below_cut / max(r.below_gwl_cut, 1) for r in rows],
+            height=0.34, color="C8", label="of the low-enough ones")
     a1.axvline(thesis_share, color="k", ls="--", lw=1, label=f"thesis ({thesis_share:.2f})")
     a1.axvline(0.5, color="0.6", ls=":", lw=1)
     a1.set_xlim(0, 1)
     a1.set_xlabel("share among GWL's lowest")
-    a1.legend(loc="upper center", bbox_to_anchor=(0.5, 1.14), frameon=False, fontsize=8)
+    a1.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
     fig.tight_layout()
     return fig

@@ -189,14 +189,19 @@ def oscillation_sweep_figure(result, max_lag: int = 15):
     y = np.arange(len(runs))
     vals = [r.acf1_d for r in runs]
     a0.barh(y, np.nan_to_num(vals), color=["C3" if v < -0.1 else "C0" for v in vals])
+    pre = [getattr(r, "acf1_d_pre", None) for r in runs]
+    if any(v is not None for v in pre):
+        a0.barh(y, [v if v is not None else 0.0 for v in pre], color="none", edgecolor="0.35",
+                hatch="///", label="diverged: over its last "
+                f"{max(len(r.d_st_pre or []) for r in runs)} updates before")
     a0.axvline(0, color="k", lw=0.8)
     a0.axvline(-0.1, color="C3", ls="--", lw=1, label="clearly negative (< -0.1)")
     a0.set_yticks(y)
-    a0.set_yticklabels([r.setting + (" (diverged)" if r.diverged_at else "") for r in runs],
-                       fontsize=9)
+    a0.set_yticklabels([r.setting + (f" (diverged at {r.diverged_at})" if r.diverged_at
+                                     else "") for r in runs], fontsize=9)
     a0.invert_yaxis()
     a0.set_xlabel("lag-1 ACF of d_st (uncentred)")
-    a0.legend(loc="lower right", fontsize=8)
+    a0.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
     a1, a2 = fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[1, 1])
     if best.d_st:
         d = np.asarray(best.d_st)
