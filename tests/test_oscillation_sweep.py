@@ -121,3 +121,15 @@ def test_a_diverged_run_keeps_its_run_up_to_the_divergence():
     # a run that does not diverge keeps none
     ok = osw.one_run(c.spec({}), c.acf_steps, "base", False)
     assert ok.diverged_at is None and ok.acf1_d_pre is None and ok.d_st_pre is None
+
+
+def test_the_committed_cpu_sweep_matches_the_cpu_config():
+    c = osw.Config.for_size("cpu")
+    r = osw.load(c)
+    assert r is not None, ("artifacts/oscillation_sweep-cpu/sweep.json is missing or was made "
+                           "with another config: rebuild it with "
+                           "`ebmbook run oscillation_sweep --size cpu` (about an hour)")
+    assert [x.setting for x in r.runs] == [s for s, _ in osw.SETTINGS_CPU]
+    for x in r.runs:      # every diverged run carries its run-up, every finished one its ACF
+        assert (x.diverged_at is None) == np.isfinite(x.acf1_d) == (x.d_st_pre is None)
+    assert not (osw.directory(c) / "sweep.partial.json").exists()

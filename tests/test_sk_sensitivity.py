@@ -64,3 +64,16 @@ def test_a_table_with_older_columns_is_not_loaded(tmp_path, monkeypatch):
     _tables.save(sks.NAME, c, {"rows": [{**row, "below_gwl_cut": 2, "in_gwl_below_cut": 1}],
                                **payload}, 1.0)
     assert sks.load(c).rows[0].below_gwl_cut == 2
+
+
+def test_the_committed_paper_table_matches_the_paper_config():
+    c = sks.Config.for_size("paper")
+    r = sks.load(c)
+    assert r is not None, ("artifacts/sk_sensitivity-paper/table.json is missing or was made "
+                           "with another config: rebuild it with "
+                           "`ebmbook run sk_sensitivity --size paper` (about an hour)")
+    assert c.adelm_iter == 5000 and c.sk().gwl_iter == 500_000_000
+    assert [(x.alpha, x.improvement_limit, x.consolidate_every) for x in r.rows] == list(sks.GRID)
+    assert r.manifest["command"] == "ebmbook run sk_sensitivity --size paper"
+    for x in r.rows:
+        assert x.in_gwl_lowest == x.in_gwl_below_cut <= x.below_gwl_cut <= x.basins
