@@ -133,3 +133,11 @@ def test_the_committed_cpu_sweep_matches_the_cpu_config():
     for x in r.runs:      # every diverged run carries its run-up, every finished one its ACF
         assert (x.diverged_at is None) == np.isfinite(x.acf1_d) == (x.d_st_pre is None)
     assert not (osw.directory(c) / "sweep.partial.json").exists()
+
+
+def test_the_manifest_names_the_code_that_started_the_run(roots, monkeypatch):
+    from ebmbook.experiments import _tables
+    versions = iter(["abc123 (at the start)", "def456 (checked out later)"])
+    monkeypatch.setattr(_tables, "code_version", lambda: next(versions))
+    c = osw.Config(**{**TINY, "settings": TINY["settings"][:1]})
+    assert osw.run(c).manifest["git_commit"] == "abc123 (at the start)"

@@ -50,14 +50,23 @@ def load(name: str, config, file: str = FILE) -> dict | None:
     return d
 
 
-def save(name: str, config, payload: dict, wall_time_s: float, file: str = FILE) -> dict:
+def code_version() -> str:
+    """The git commit of the package now (``+dirty`` with uncommitted changes): call it when a
+    run starts and pass it to :func:`save`, so that the manifest names the code that ran, not
+    whatever was checked out when a long run ended."""
+    from ..store import git_commit
+    return git_commit(Path(__file__).parent)
+
+
+def save(name: str, config, payload: dict, wall_time_s: float, file: str = FILE,
+         commit: str | None = None) -> dict:
     """Write ``payload`` with its manifest; returns the manifest."""
-    from ..store import git_commit, machine
+    from ..store import machine
     manifest = {"name": name, "config_key": config_key(config),
                 "config": {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
                            if f.name not in ("progress", "executor")},
                 "command": f"ebmbook run {name} --size {config.size}",
-                "git_commit": git_commit(Path(__file__).parent),
+                "git_commit": commit if commit is not None else code_version(),
                 "wall_time_s": round(wall_time_s, 1), "machine": machine(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     out = directory(name, config)

@@ -186,7 +186,7 @@ def run(config: Config) -> Result:
     if found is not None:
         return found
     done, before = _tables.load_partial(NAME, config, FILE)
-    t0 = time.perf_counter() - before
+    t0, commit = time.perf_counter() - before, _tables.code_version()
     runs = [Run(**r) for r in done]
     for name, overrides in progress_bar(config.progress, config.settings[len(runs):],
                                         desc="sweep"):
@@ -194,5 +194,5 @@ def run(config: Config) -> Result:
         _tables.save_partial(NAME, config, [dataclasses.asdict(r) for r in runs],
                              time.perf_counter() - t0, FILE)
     manifest = _tables.save(NAME, config, {"runs": [dataclasses.asdict(r) for r in runs]},
-                            time.perf_counter() - t0, FILE)
+                            time.perf_counter() - t0, FILE, commit=commit)
     return Result(config=config, runs=runs, manifest=manifest)

@@ -138,7 +138,7 @@ def run(config: Config) -> Result:
     found = load(config)
     if found is not None:
         return found
-    t_all = time.perf_counter()
+    t_all, commit = time.perf_counter(), _tables.code_version()
     sk = config.sk()
     rng = np.random.default_rng(config.seed)
     model = SKModel.from_seed(sk.n_spins, sk.seed)
@@ -190,7 +190,7 @@ def run(config: Config) -> Result:
                "barrier_gap_frac_gwl_lower": float(np.mean(gaps > 0)) if gaps.size
                else float("nan"),
                "barrier_pairs": int(gaps.size)}
-    manifest = _tables.save(NAME, config, payload, time.perf_counter() - t_all)
+    manifest = _tables.save(NAME, config, payload, time.perf_counter() - t_all, commit=commit)
     return Result(config=config, rows=rows, barrier_gap_median=payload["barrier_gap_median"],
                   barrier_gap_frac_gwl_lower=payload["barrier_gap_frac_gwl_lower"],
                   barrier_pairs=payload["barrier_pairs"], manifest=manifest)
