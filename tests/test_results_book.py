@@ -526,8 +526,12 @@ def _oscillation_sweep():
 def _sk_sensitivity():
     """Hand-made: two settings of the grid and the barrier comparison."""
     from ebmbook.experiments import sk_sensitivity as sks
-    rows = [sks.Row(1.35, 100, 0, 90, 30, 30 / 90, 60, 1.0),
-            sks.Row(1.8, 300, 0, 60, 30, 0.5, 50, 1.0)]
+    rows = [sks.Row(alpha=1.35, improvement_limit=100, consolidate_every=0, basins=90,
+                    in_gwl_lowest=30, share=30 / 90, consolidated=60, below_gwl_cut=30,
+                    in_gwl_below_cut=30, seconds=1.0),
+            sks.Row(alpha=1.8, improvement_limit=300, consolidate_every=0, basins=60,
+                    in_gwl_lowest=30, share=0.5, consolidated=50, below_gwl_cut=40,
+                    in_gwl_below_cut=30, seconds=1.0)]
     result = sks.Result(config=sks.Config(), rows=rows, barrier_gap_median=0.01,
                         barrier_gap_frac_gwl_lower=0.8, barrier_pairs=10, manifest={})
     return result, {"sk_grid_0_basins": 90, "sk_grid_0_share_in_gwl": 30 / 90,
@@ -562,6 +566,18 @@ def test_every_experiment_metric_carries_its_description(name):
     numbers = r.add_metrics(m)
     assert numbers == pytest.approx(expected, nan_ok=True)
     assert r.descriptions == {k: v.description for k, v in m.items()}
+
+
+def test_a_second_size_of_a_sweep_reports_under_suffixed_names():
+    result, expected = _sk_sensitivity()
+    m = result.metrics("_paper")
+    assert set(m) == {k + "_paper" for k in expected} | {"adelm_basins_paper",
+                                                         "adelm_basins_in_gwl_lowest_paper"}
+    assert (m["adelm_basins_paper"], m["adelm_basins_in_gwl_lowest_paper"]) == (90, 30)
+    result, expected = _oscillation_sweep()
+    assert result.metrics("_16x16") == pytest.approx({k + "_16x16": v
+                                                      for k, v in expected.items()})
+    assert all(v.description.strip() for v in result.metrics("_16x16").values())
 
 
 def test_ebmbook_run_prints_each_metric_beside_its_description(monkeypatch, capsys):
