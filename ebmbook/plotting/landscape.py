@@ -302,7 +302,6 @@ def sk_sensitivity_figure(sens, thesis_share: float = 44 / 58):
     a0.set_yticklabels(labels, fontsize=9)
     a0.invert_yaxis()
     a0.set_xlabel("basins")
-    a0.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
     a1.barh(y - 0.17, [r.share for r in rows], height=0.34, color="C2", label="of all basins")
     a1.barh(y + 0.17, [r.in_gwl_below_cut / max(r.below_gwl_cut, 1) for r in rows],
             height=0.34, color="C8", label="of the low-enough ones")
@@ -310,6 +309,9 @@ def sk_sensitivity_figure(sens, thesis_share: float = 44 / 58):
     a1.axvline(0.5, color="0.6", ls=":", lw=1)
     a1.set_xlim(0, 1)
     a1.set_xlabel("share among GWL's lowest")
-    a1.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
-    fig.tight_layout()
+    # one legend over both panels (two would collide above the gap between them)
+    handles = a0.get_legend_handles_labels()[0] + a1.get_legend_handles_labels()[0]
+    fig.legend(handles, [h.get_label() for h in handles], loc="upper center", ncol=3,
+               frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()))
     return fig
