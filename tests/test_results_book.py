@@ -528,10 +528,10 @@ def _sk_sensitivity():
     from ebmbook.experiments import sk_sensitivity as sks
     rows = [sks.Row(alpha=1.35, improvement_limit=100, consolidate_every=0, basins=90,
                     in_gwl_lowest=30, share=30 / 90, consolidated=60, below_gwl_cut=30,
-                    in_gwl_below_cut=30, seconds=1.0),
+                    seconds=1.0),
             sks.Row(alpha=1.8, improvement_limit=300, consolidate_every=0, basins=60,
                     in_gwl_lowest=30, share=0.5, consolidated=50, below_gwl_cut=40,
-                    in_gwl_below_cut=30, seconds=1.0)]
+                    seconds=1.0)]
     result = sks.Result(config=sks.Config(), rows=rows, barrier_gap_median=0.01,
                         barrier_gap_frac_gwl_lower=0.8, barrier_pairs=10, manifest={})
     return result, {"sk_grid_0_basins": 90, "sk_grid_0_share_in_gwl": 30 / 90,

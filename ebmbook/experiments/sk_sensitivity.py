@@ -9,8 +9,7 @@ magnetisation alpha around 1.35, the improvement limit M (AD gives up after M sw
 getting closer) and consolidation during the run (merging AD-connected representatives every
 ``consolidate_every`` iterations). For each: the basins, how many are among GWL's lowest modes
 (a mirror state counts, as on the SK page), the share, how many representatives lie at or below
-the energy of GWL's highest listed mode (only those can be in the list) and how many of those
-the list holds, and the basins left after one closing consolidation. For the base setting it also compares the barriers of the two maps: for every
+the energy of GWL's highest listed mode (only those can be in the list), and the basins left after one closing consolidation. For the base setting it also compares the barriers of the two maps: for every
 pair of representatives that GWL's list holds, the AD DG's merge height minus the GWL DG's (the
 thesis: GWL's are usually slightly lower).
 
@@ -79,8 +78,9 @@ class Row:
     in_gwl_lowest: int
     share: float
     consolidated: int
-    below_gwl_cut: int       # representatives at or below the energy of GWL's highest listed mode
-    in_gwl_below_cut: int    # of those, how many GWL's list holds (a mirror state counts)
+    # representatives at or below the energy of GWL's highest listed mode: only those can be
+    # in the list, so in_gwl_lowest / below_gwl_cut is the share of the ones that could be
+    below_gwl_cut: int
     seconds: float
 
 
@@ -171,7 +171,6 @@ def run(config: Config) -> Result:
                         in_gwl_lowest=int(in_gwl.sum()),
                         share=float(in_gwl.sum() / max(res.n_basins, 1)),
                         consolidated=int(groups.max()) + 1, below_gwl_cut=int(low.sum()),
-                        in_gwl_below_cut=int((in_gwl & low).sum()),
                         seconds=round(time.perf_counter() - t0, 1)))
     # barriers of the base map against GWL's, over the pairs GWL's list holds
     be, res, gm = base

@@ -303,7 +303,7 @@ def sk_sensitivity_figure(sens, thesis_share: float = 44 / 58):
     a0.invert_yaxis()
     a0.set_xlabel("basins")
     a1.barh(y - 0.17, [r.share for r in rows], height=0.34, color="C2", label="of all basins")
-    a1.barh(y + 0.17, [r.in_gwl_below_cut / max(r.below_gwl_cut, 1) for r in rows],
+    a1.barh(y + 0.17, [r.in_gwl_lowest / max(r.below_gwl_cut, 1) for r in rows],
             height=0.34, color="C8", label="of the low-enough ones")
     a1.axvline(thesis_share, color="k", ls="--", lw=1, label=f"thesis ({thesis_share:.2f})")
     a1.axvline(0.5, color="0.6", ls=":", lw=1)
