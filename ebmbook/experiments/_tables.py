@@ -69,11 +69,17 @@ def save(name: str, config, payload: dict, wall_time_s: float, file: str = FILE,
                 "git_commit": commit if commit is not None else code_version(),
                 "wall_time_s": round(wall_time_s, 1), "machine": machine(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    out = directory(name, config)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / file, json.dumps({"manifest": manifest, **payload}, default=str))
+    out = _write(name, config, file, {"manifest": manifest, **payload})
     (out / _partial_name(file)).unlink(missing_ok=True)
     return manifest
+
+
+def _write(name: str, config, file: str, obj: dict) -> Path:
+    """Write ``obj`` as JSON to ``file`` in this config's folder, atomically; the folder."""
+    out = directory(name, config)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / file, json.dumps(obj, default=str))
+    return out
 
 
 def _partial_name(file: str) -> str:
@@ -95,7 +101,5 @@ def load_partial(name: str, config, file: str = FILE) -> tuple[list, float]:
 
 def save_partial(name: str, config, rows: list, seconds: float, file: str = FILE) -> None:
     """Record the rows finished so far (atomically; :func:`save` removes the record)."""
-    out = directory(name, config)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / _partial_name(file), json.dumps(
-        {"config_key": config_key(config), "rows": rows, "seconds": seconds}, default=str))
+    _write(name, config, _partial_name(file),
+           {"config_key": config_key(config), "rows": rows, "seconds": seconds})

@@ -189,7 +189,7 @@ def oscillation_sweep_figure(result, max_lag: int = 15):
     y = np.arange(len(runs))
     vals = [r.acf1_d for r in runs]
     a0.barh(y, np.nan_to_num(vals), color=["C3" if v < -0.1 else "C0" for v in vals])
-    pre = [getattr(r, "acf1_d_pre", None) for r in runs]
+    pre = [r.acf1_d_pre for r in runs]
     if any(v is not None for v in pre):
         a0.barh(y, [v if v is not None else 0.0 for v in pre], color="none", edgecolor="0.35",
                 hatch="///", label="diverged: over its last "
