@@ -71,7 +71,30 @@ def config_dict(cfg: Any) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
 
 
+def neutral_field(default: Any, **kwargs: Any) -> Any:
+    """A config field that enters :func:`config_hash` only when it differs from ``default``.
+
+    For settings added after artifacts were stored under a config's hash (e.g. the energy's
+    ``precision``): at their default the hash is the one the artifact was stored under, so the
+    new field orphans nothing; any other value is a different config with its own hash."""
+    return dataclasses.field(default=default, metadata={"hash_neutral": True}, **kwargs)
+
+
+def _hashed(obj: Any) -> Any:
+    """``dataclasses.asdict`` without the :func:`neutral_field` fields at their default."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _hashed(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("hash_neutral") and getattr(obj, f.name) == f.default)}
+    if isinstance(obj, (list, tuple)):
+        return [_hashed(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _hashed(v) for k, v in obj.items()}
+    return obj
+
+
 def config_hash(cfg: Any) -> str:
-    """A short, stable hash of a config: equal configs give equal hashes across runs."""
-    payload = json.dumps({"type": type(cfg).__name__, **config_dict(cfg)}, sort_keys=True)
+    """A short, stable hash of a config: equal configs give equal hashes across runs. Fields
+    declared with :func:`neutral_field` count only when they differ from their default."""
+    fields = json.loads(json.dumps(_hashed(cfg), default=str))
+    payload = json.dumps({"type": type(cfg).__name__, **fields}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -177,6 +177,7 @@ def _cmd_train(args) -> int:
 
     from . import registry
     from .artifacts import train_artifact
+    from . import store
     from .models import spec_hash
     from .store import show_path
     if args.model != "all" and args.model not in registry.MODELS:
@@ -205,17 +206,59 @@ def _cmd_train(args) -> int:
         if not args.quiet:
             print(f"{name}: training {_describe(name, spec)} into {show_path(out)}",
                   file=sys.stderr)
-        art = train_artifact(name, spec, out, device=args.device, resume=args.resume,
-                             progress=not args.quiet, stop_after=args.stop_after, command=command,
-                             checkpoint_dir=ckpt)
+        try:
+            art = train_artifact(name, spec, out, device=args.device, resume=args.resume,
+                                 progress=not args.quiet, stop_after=args.stop_after,
+                                 command=command, checkpoint_dir=ckpt)
+        except KeyboardInterrupt:
+            _record_partial(name, spec, out, ckpt, args)
+            raise
         if art is None:
+            _record_partial(name, spec, out, ckpt, args)
             print(f"{name}: stopped after {args.stop_after} steps (checkpointed); run again "
                   f"to resume, then save to {show_path(out)}")
             continue
+        store.clear_partial(out)
+        if ckpt and _inside(Path(ckpt), out):   # the finished artifact replaces its checkpoint
+            import shutil
+            shutil.rmtree(ckpt, ignore_errors=True)
         print(json.dumps({"model": name, "size": args.size, "spec_hash": spec_hash(spec),
                           "out": str(out), "elapsed_s": round(time.perf_counter() - t0, 1),
                           "metrics": art.metrics}, indent=2, default=float))
     return 0
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _record_partial(name: str, spec, out: Path, ckpt, args) -> None:
+    """After a run stopped early: when its checkpoint lies inside the artifact folder ``out``
+    (``--checkpoint-dir artifacts/<name>/partial``, so that it can be committed), write
+    ``out/partial.json`` saying how far it got and the command that resumes it."""
+    import shlex
+
+    from . import store
+    from .learning.fit import CHECKPOINT, read_checkpoint
+    if not ckpt:
+        return
+    path = Path(ckpt) / CHECKPOINT
+    if not _inside(path, out) or not path.exists():
+        return          # a checkpoint outside the artifact folder is not meant to be committed
+    state = read_checkpoint(path)
+    resume = f"ebmbook train {name} --size {args.size}"
+    resume += f" --steps {args.steps}" if args.steps is not None else ""
+    resume += f" --checkpoint-dir {shlex.quote(store.show_path(ckpt))}"
+    store.write_partial(out, spec, name=name, steps_done=int(state["step"]),
+                        n_steps=spec.train.n_steps, checkpoint=path, resume_command=resume,
+                        wall_s=float(state["log"].get("wall_s", 0.0)))
+    print(f"{name}: partial, {int(state['step'])} of {spec.train.n_steps} updates recorded in "
+          f"{store.show_path(Path(out) / store.PARTIAL)}; resume with `{resume}`",
+          file=sys.stderr)
 
 
 def _cmd_book(args) -> int:

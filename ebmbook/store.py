@@ -39,6 +39,7 @@ from ._config import config_dict, config_hash
 from .io import atomic_savez, atomic_torch_save, atomic_write_text
 
 MANIFEST = "manifest.json"
+PARTIAL = "partial.json"
 LOG = "log.npz"
 
 # what reading a damaged torch / npz / json file raises (truncation, bad zip, bad CRC, bad pickle)
@@ -191,6 +192,44 @@ def save(directory: str | Path, spec: Any, *, tensors: Mapping[str, Any],
                 "metrics": dict(metrics or {}), "files": sorted(written) + [MANIFEST]}
     atomic_write_text(d / MANIFEST, json.dumps(manifest, indent=2, default=float))
     return d
+
+
+def write_partial(directory: str | Path, spec: Any, *, name: str, steps_done: int,
+                  n_steps: int, checkpoint: str | Path, resume_command: str,
+                  wall_s: float = 0.0, started_commit: str | None = None) -> Path:
+    """Record an unfinished long run in ``directory/partial.json``: which spec, how far it got
+    ("partial, N of M updates"), the checkpoint it resumes from and the command that resumes it.
+
+    A long training spans sessions on fresh machines: its checkpoint is committed beside this
+    file, and whoever comes next runs ``resume_command``. The artifact's own ``manifest.json``
+    replaces it when the run finishes (:func:`clear_partial`)."""
+    d = Path(directory)
+    info = {"name": name, "status": f"partial, {steps_done} of {n_steps} updates",
+            "steps_done": int(steps_done), "n_steps": int(n_steps),
+            "spec": config_dict(spec), "spec_hash": spec_hash(spec),
+            "checkpoint": show_path(checkpoint), "resume_command": resume_command,
+            "wall_time_s": round(float(wall_s), 1),
+            "git_commit": started_commit if started_commit is not None else git_commit(),
+            "machine": machine(), "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    atomic_write_text(d / PARTIAL, json.dumps(info, indent=2, default=float))
+    return d / PARTIAL
+
+
+def read_partial(directory: str | Path) -> dict | None:
+    """The ``partial.json`` record of an unfinished run in ``directory``, or ``None``."""
+    path = Path(directory) / PARTIAL
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(path, f"cannot be read ({_one_line(exc)})",
+                            "restore it with git checkout, or delete it") from None
+
+
+def clear_partial(directory: str | Path) -> None:
+    """Forget the unfinished-run record of ``directory`` (its run has finished)."""
+    (Path(directory) / PARTIAL).unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- reading

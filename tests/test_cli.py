@@ -248,3 +248,48 @@ def test_a_truncated_checkpoint_is_one_line_from_ebmbook_train(project, capsys):
     line = _error_line(capsys)
     assert "checkpoint.pt is truncated or corrupt" in line and "delete it" in line
     assert not (project.cache / f"fmnist_convergent-{spec_hash(spec)}").exists()
+
+
+def test_a_run_stopped_with_its_checkpoint_in_the_artifact_folder_records_how_to_resume(
+        project, capsys):
+    # a long training spans sessions: its checkpoint and partial.json are committed together
+    out = project.root / "artifacts" / "long"
+    ckpt = out / "partial"
+    argv = ["train", "fmnist_convergent", "--size", "ci", "--quiet", "--out", str(out),
+            "--checkpoint-dir", str(ckpt)]
+    assert main([*argv, "--stop-after", "10"]) == 0
+    partial = json.loads((out / "partial.json").read_text())
+    spec = registry.model_spec("fmnist_convergent", "ci")
+    assert partial["status"] == "partial, 10 of 30 updates"
+    assert partial["spec_hash"] == spec_hash(spec)
+    assert partial["checkpoint"] == "artifacts/long/partial/checkpoint.pt"
+    assert partial["resume_command"] == ("ebmbook train fmnist_convergent --size ci "
+                                         "--checkpoint-dir artifacts/long/partial")
+    assert "partial, 10 of 30 updates" in capsys.readouterr().err
+    # the recorded command resumes; the finished artifact equals an uninterrupted run and
+    # replaces the record and its checkpoint
+    resume = partial["resume_command"].split()[1:] + ["--quiet", "--out", str(out)]
+    assert main(resume) == 0
+    assert not (out / "partial.json").exists() and not ckpt.exists()
+    whole = project.root / "whole"
+    assert main(["train", "fmnist_convergent", "--size", "ci", "--quiet", "--out", str(whole),
+                 "--checkpoint-dir", str(project.root / "ck2")]) == 0
+    a, b = artifacts.load_artifact(out, spec), artifacts.load_artifact(whole, spec)
+    for k, v in a.net.state_dict().items():
+        assert torch.equal(v, b.net.state_dict()[k])
+
+
+def test_an_interrupted_run_records_its_partial_state(project, capsys, monkeypatch):
+    out = project.root / "artifacts" / "cut"
+    real = artifacts.train_artifact
+
+    def interrupted(*a, **kw):
+        real(*a, **{**kw, "stop_after": 4})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(artifacts, "train_artifact", interrupted)
+    assert main(["train", "fmnist_convergent", "--size", "ci", "--quiet", "--out", str(out),
+                 "--checkpoint-dir", str(out / "partial")]) == 130
+    err = capsys.readouterr().err
+    assert "partial, 4 of 30 updates" in err and "error: interrupted" in err
+    assert json.loads((out / "partial.json").read_text())["steps_done"] == 4

@@ -45,11 +45,50 @@ class MLPPotential(nn.Module):
         self.net = nn.Sequential(*layers)
         self.dim = dim
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.activation, self.leak = activation, float(leak)
+        self._linears = tuple(m for m in layers if isinstance(m, nn.Linear))  # no copies
+
+    def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"MLPPotential expects states of shape (n, {self.dim}), "
                              f"got {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
         return self.net(x).squeeze(1)
+
+    @property
+    def has_value_and_grad(self) -> bool:
+        """Whether :meth:`value_and_grad` applies (piecewise-linear activations only)."""
+        return self.activation in ("leaky_relu", "relu")
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """F(x) ``(n,)`` and dF/dx ``(n, dim)`` by hand-written backpropagation, in the weights'
+        current values, without building an autograd graph.
+
+        The toy chapters run millions of Langevin steps of this small network at batch 100,
+        where autograd's bookkeeping costs as much as the arithmetic: the two matrix products
+        per layer and one fused (leaky) ReLU derivative are all that is left. Equal to autograd
+        up to float rounding (``tests/test_precision.py``). For (leaky) ReLU networks only
+        (:attr:`has_value_and_grad`)."""
+        self._check(x)
+        if not self.has_value_and_grad:
+            raise ValueError(f"value_and_grad needs a (leaky) ReLU network, not {self.activation!r}")
+        slope = self.leak if self.activation == "leaky_relu" else 0.0
+        linears = self._linears
+        pre = []
+        a = x
+        with torch.no_grad():
+            for lin in linears[:-1]:
+                h = torch.addmm(lin.bias, a, lin.weight.t())
+                pre.append(h)
+                a = torch.nn.functional.leaky_relu(h, slope)
+            out = linears[-1]
+            f = torch.addmm(out.bias, a, out.weight.t()).squeeze(1)
+            g = out.weight.expand(x.shape[0], -1)
+            for h, lin in zip(reversed(pre), reversed(linears[:-1])):
+                g = torch.ops.aten.leaky_relu_backward(g, h, slope, False).mm(lin.weight)
+        return f, g
 
 
 class DeepFRAME(nn.Module):
@@ -112,6 +151,21 @@ class RescaledPotential(nn.Module):
         if self.prior_sigma is not None:
             u = u + x.reshape(x.shape[0], -1).pow(2).sum(1) / (2 * self.prior_sigma ** 2)
         return u
+
+    @property
+    def has_value_and_grad(self) -> bool:
+        """Whether the network F computes its own input gradient (see :meth:`value_and_grad`)."""
+        return bool(getattr(self.net, "has_value_and_grad", False))
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """U(x) and dU/dx from the network's own :meth:`MLPPotential.value_and_grad`."""
+        f, g = self.net.value_and_grad(x)
+        u, g = f * self.scale, g * self.scale
+        if self.prior_sigma is not None:
+            var = self.prior_sigma ** 2
+            u = u + x.reshape(x.shape[0], -1).pow(2).sum(1) / (2 * var)
+            g = g + x / var
+        return u, g
 
 
 class BoxedEnergy(nn.Module):

@@ -8,6 +8,10 @@ Each step t (:func:`ml_step`):
 3. ``d_st = mean U(X+) - mean U(X-)`` (eq. 2.9) is the loss; its gradient in theta is the ML
    gradient (2.8), applied by the optimiser schedule.
 
+``TrainConfig.precision = "bf16"`` runs every evaluation of U (the negatives' Langevin steps and
+the loss) under bfloat16 autocast; the weights, the optimiser state, the chains and d_st stay
+in float32 (:mod:`ebmbook.energies.precision`).
+
 Every step returns d_st, r_st (Sec 2.3.1), the two mean energies and the rate. The generic
 loop :func:`ebmbook.learning.fit.fit` owns checkpoints, bit-identical resume, divergence,
 progress and Ctrl-C; :func:`train` wires Algorithm 1 into it.
@@ -24,8 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._config import require_choice, require_int, require_positive
+from .._config import neutral_field, require_choice, require_int, require_positive
 from ..energies.potentials import RescaledPotential
+from ..energies.precision import PRECISIONS, evaluation
 from ..sampling.init import DataInit, NoiseInit, PersistentBank, random_index
 from ..sampling.model import EnergyModel
 from .fit import (Divergence, FitResult, TrainingDivergedError, TrainLog,  # noqa: F401
@@ -62,8 +67,10 @@ class TrainConfig:
     checkpoint_every: int = 500
     divergence_threshold: float = 1e8
     seed: int = 0
+    precision: str = neutral_field("fp32")   # arithmetic of U and its gradients (fp32 | bf16)
 
     def __post_init__(self) -> None:
+        require_choice(self, "precision", PRECISIONS)
         require_int(self, "n_steps", "batch_size", "checkpoint_every")
         require_int(self, "n_langevin", "bank_size", "switch_step", "seed", minimum=0)
         require_positive(self, "eps", "noise_scale", "adam_lr", "sgd_lr", "sgd_decay",
@@ -116,7 +123,8 @@ def build_model(net: nn.Module, cfg: TrainConfig, initializer, state_shape) -> E
     """The :class:`EnergyModel` of a network F trained (or being trained) under ``cfg``."""
     return EnergyModel(energy=build_energy(net, cfg), eps=cfg.eps, tau=cfg.tau,
                        n_langevin=cfg.n_langevin, initializer=initializer,
-                       state_shape=tuple(state_shape), mh=cfg.mh)
+                       state_shape=tuple(state_shape), mh=cfg.mh,
+                       precision=getattr(cfg, "precision", "fp32"))
 
 
 def as_data_source(data: Any, device) -> DataSource:
@@ -143,8 +151,9 @@ def ml_step(model: EnergyModel, source: DataSource, optimizer: OptimizerSchedule
     y0, handle = model.initializer.draw(cfg.batch_size, generator)
     neg = model.short_run(x=y0, generator=generator)
     check_data_batch(x_pos)
-    u_pos = model.energy(x_pos).mean()
-    u_neg = model.energy(neg.x).mean()
+    with evaluation(cfg.precision, x_pos.device):   # the loss's energies in the model's precision
+        u_pos = model.energy(x_pos).float().mean()
+        u_neg = model.energy(neg.x).float().mean()
     d_st = u_pos - u_neg
     d = d_st.item()
     if not (np.isfinite(d) and np.isfinite(neg.r)):

@@ -38,6 +38,8 @@ from typing import Callable, Iterator
 
 import torch
 
+from ..energies.precision import check_precision, evaluation
+
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -55,27 +57,50 @@ def _memory_format(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def energy_and_grad(energy: Energy, x: torch.Tensor, *, create_graph: bool = False
+def energy_and_grad(energy: Energy, x: torch.Tensor, *, create_graph: bool = False,
+                    precision: str = "fp32", exact_energy: bool = False
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Energies ``(n,)`` and gradients ``dU/dx`` (shape of ``x``) for a batch of states.
 
     Gradients are taken with respect to the states only (``torch.autograd.grad`` with
     ``inputs=x``); parameters of ``energy`` are not accumulated into. With ``create_graph`` the
     results stay attached to the graph of ``x`` (for differentiating through a chain).
+
+    ``precision`` (:mod:`ebmbook.energies.precision`): the arithmetic of the energy's network;
+    the states, and the returned energies and gradients, keep the dtype of ``x``. With
+    ``exact_energy`` a reduced-precision evaluation returns energies recomputed in full
+    precision (one more forward pass), as an MH acceptance ratio needs.
+
+    An energy with a true ``has_value_and_grad`` attribute computes both itself (e.g. the toy
+    MLP's hand-written backpropagation); it is used in fp32 without ``create_graph``.
     """
+    if precision == "fp32" and not create_graph and getattr(energy, "has_value_and_grad", False):
+        u, g = energy.value_and_grad(x.detach())
+        _check_energy_shape(u, x)
+        return u, g
     with torch.enable_grad():
         if create_graph:
             xg = x if x.requires_grad else x.requires_grad_(True)
         else:
             xg = _memory_format(x.detach()).requires_grad_(True)
-        u = energy(xg)
-        if u.shape != (x.shape[0],):
-            raise ValueError(f"an energy must return shape (batch,) = ({x.shape[0]},), "
-                             f"got {tuple(u.shape)}; sum over non-batch dimensions in U")
+        with evaluation(precision, x.device):
+            u = energy(xg)
+        _check_energy_shape(u, x)
+        if u.dtype != x.dtype:
+            u = u.to(x.dtype)
         (g,) = torch.autograd.grad(u.sum(), xg, create_graph=create_graph)
+    if exact_energy and precision != "fp32":
+        with torch.no_grad():
+            u = energy(x.detach())
     if create_graph:
         return u, g
     return u.detach(), g.detach()
+
+
+def _check_energy_shape(u: torch.Tensor, x: torch.Tensor) -> None:
+    if u.shape != (x.shape[0],):
+        raise ValueError(f"an energy must return shape (batch,) = ({x.shape[0]},), "
+                         f"got {tuple(u.shape)}; sum over non-batch dimensions in U")
 
 
 @contextlib.contextmanager
@@ -113,6 +138,9 @@ class LangevinParams:
     mh:    Metropolis-Hastings correction toward exp(-U / noise^2) (MALA; needs noise > 0).
     clamp: optional (lo, hi) box applied to each proposal (not with MH).
     differentiable: keep the autograd graph through the step (for the unrolled generator M(Z)).
+    precision: the arithmetic of U and grad U (``"fp32"``, ``"bf16"``, ``"tf32"`` on CUDA);
+           states, noise and the MH ratio stay in the states' dtype, and with MH the energies
+           of the ratio are recomputed in full precision, so MALA stays exact.
     """
 
     eps: float
@@ -120,8 +148,10 @@ class LangevinParams:
     mh: bool = False
     clamp: tuple[float, float] | None = None
     differentiable: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
         if not (isinstance(self.eps, numbers.Real) and self.eps > 0 and math.isfinite(self.eps)):
             raise ValueError(f"eps (the Langevin step size) must be a finite number > 0, "
                              f"got {self.eps!r}")
@@ -170,13 +200,16 @@ class LangevinState:
                              torch.where(m, self.grad, other.grad))
 
 
-def init(x: torch.Tensor, energy: Energy, *, differentiable: bool = False) -> LangevinState:
-    """The kernel state at ``x``: its energies and gradients."""
+def init(x: torch.Tensor, energy: Energy, *, differentiable: bool = False,
+         precision: str = "fp32", exact_energy: bool = False) -> LangevinState:
+    """The kernel state at ``x``: its energies and gradients (see :func:`energy_and_grad` for
+    ``precision`` and ``exact_energy``)."""
     if x.dim() < 1 or x.shape[0] < 1:
         raise ValueError(f"states must have shape (n, ...) with n >= 1, got {tuple(x.shape)}")
     if not differentiable:
         x = x.detach()
-    u, g = energy_and_grad(energy, x, create_graph=differentiable)
+    u, g = energy_and_grad(energy, x, create_graph=differentiable, precision=precision,
+                           exact_energy=exact_energy)
     return LangevinState(x, u, g)
 
 
@@ -198,7 +231,8 @@ def step(state: LangevinState, energy: Energy, params: LangevinParams,
         prop = prop + sd * z
     if params.clamp is not None:
         prop = prop.clamp(*params.clamp)
-    new = init(prop, energy, differentiable=params.differentiable)
+    new = init(prop, energy, differentiable=params.differentiable, precision=params.precision,
+               exact_energy=params.mh)
     if not params.mh:
         return new, torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
     temp = params.noise * params.noise
@@ -237,7 +271,8 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
              noise: float | torch.Tensor = 1.0, mh: bool = False,
              generator: torch.Generator | None = None,
              record_energy: bool = False, record_at: list[int] | tuple[int, ...] | None = None,
-             clamp: tuple[float, float] | None = None, progress: bool = False) -> LangevinResult:
+             clamp: tuple[float, float] | None = None, progress: bool = False,
+             precision: str = "fp32") -> LangevinResult:
     """Run ``n_steps`` of Langevin dynamics from the batch ``x`` (see module docstring).
 
     Parameters
@@ -253,13 +288,15 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
     record_at: step indices whose states are kept in ``path`` (0 is the input).
     clamp: optional (lo, hi) box applied after each step (not used with MH).
     progress: show a tqdm bar.
+    precision: the arithmetic of U and grad U (``"fp32"``, ``"bf16"``; see
+        :class:`LangevinParams`).
     """
     n_steps = check_steps("n_steps", n_steps)
-    params = LangevinParams(eps=eps, noise=noise, mh=mh, clamp=clamp)
+    params = LangevinParams(eps=eps, noise=noise, mh=mh, clamp=clamp, precision=precision)
     keep = set(record_at or ())
     path = []
     with frozen_parameters(energy):
-        state = init(x, energy)
+        state = init(x, energy, precision=precision, exact_energy=mh)
         norms = [flat_norm(state.grad).mean()]
         energies = [state.energy] if record_energy else None
         if 0 in keep:

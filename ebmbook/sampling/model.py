@@ -15,6 +15,7 @@ together: a call site asks the model for samples and never passes eps beside an 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -38,6 +39,8 @@ class EnergyModel:
     initializer: where chains start (see :mod:`ebmbook.sampling.init`).
     state_shape: the shape of one state.
     mh:          whether the short runs are MH-adjusted (MALA).
+    precision:   the arithmetic of U and grad U in every chain of this model (``"fp32"``,
+                 ``"bf16"``; see :mod:`ebmbook.energies.precision`). States stay float32.
     """
 
     energy: Callable[[torch.Tensor], torch.Tensor]
@@ -47,9 +50,10 @@ class EnergyModel:
     initializer: Initializer
     state_shape: tuple[int, ...]
     mh: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        LangevinParams(eps=self.eps, noise=self.tau)          # validates eps and tau
+        LangevinParams(eps=self.eps, noise=self.tau, precision=self.precision)  # validates
         self.n_langevin = check_steps("n_langevin", self.n_langevin)
         self.state_shape = tuple(self.state_shape)
 
@@ -62,7 +66,8 @@ class EnergyModel:
     def params(self, gamma: float | torch.Tensor = 1.0, mh: bool = False,
                clamp: tuple[float, float] | None = None) -> LangevinParams:
         """One step of this model's sampler at temperature factor ``gamma`` (noise tau*gamma)."""
-        return LangevinParams(eps=self.eps, noise=self.tau * gamma, mh=mh, clamp=clamp)
+        return LangevinParams(eps=self.eps, noise=self.tau * gamma, mh=mh, clamp=clamp,
+                              precision=self.precision)
 
     def init(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` starting states drawn the way the model was trained (noise, data or bank)."""
@@ -82,8 +87,8 @@ class EnergyModel:
             x = self.init(n, generator)
         return langevin(self.energy, x, n_steps=self.n_langevin if n_steps is None else n_steps,
                         eps=self.eps, noise=self.tau, mh=self.mh, generator=generator,
-                        record_at=record_at,
-                        record_energy=record_energy, progress=progress)
+                        record_at=record_at, record_energy=record_energy, progress=progress,
+                        precision=self.precision)
 
     def long_run(self, x: torch.Tensor, n_steps: int, *, gamma: float | torch.Tensor = 1.0,
                  mh: bool = False, generator: torch.Generator | None = None,
@@ -93,7 +98,8 @@ class EnergyModel:
         (eq. 3.6: noise tau * gamma; one value per chain is allowed), MH-adjusted with ``mh``."""
         return langevin(self.energy, x, n_steps=n_steps, eps=self.eps, noise=self.tau * gamma,
                         mh=mh, generator=generator, record_energy=record_energy,
-                        record_at=record_at, clamp=clamp, progress=progress)
+                        record_at=record_at, clamp=clamp, progress=progress,
+                        precision=self.precision)
 
     def generator_map(self, z: torch.Tensor, n_steps: int | None = None,
                       differentiable: bool = False) -> torch.Tensor:
@@ -103,9 +109,11 @@ class EnergyModel:
         through the unrolled chain); otherwise it is computed without a graph."""
         n_steps = self.n_langevin if n_steps is None else check_steps("n_steps", n_steps)
         if not differentiable:
-            return langevin(self.energy, z.detach(), n_steps=n_steps, eps=self.eps, noise=0.0).x
-        params = LangevinParams(eps=self.eps, noise=0.0, differentiable=True)
-        state = init(z, self.energy, differentiable=True)
+            return langevin(self.energy, z.detach(), n_steps=n_steps, eps=self.eps, noise=0.0,
+                            precision=self.precision).x
+        params = LangevinParams(eps=self.eps, noise=0.0, differentiable=True,
+                                precision=self.precision)
+        state = init(z, self.energy, differentiable=True, precision=self.precision)
         for _ in range(n_steps):
             state, _ = step(state, self.energy, params)
         return state.x
@@ -117,17 +125,20 @@ class EnergyModel:
 
     def with_energy(self, energy: Callable[[torch.Tensor], torch.Tensor]) -> "EnergyModel":
         """The same sampler and initialisation around another energy (e.g. earlier weights)."""
-        return EnergyModel(energy=energy, eps=self.eps, tau=self.tau, n_langevin=self.n_langevin,
-                           initializer=self.initializer, state_shape=self.state_shape, mh=self.mh)
+        return dataclasses.replace(self, energy=energy)
 
     def with_initializer(self, initializer: Initializer) -> "EnergyModel":
-        return EnergyModel(energy=self.energy, eps=self.eps, tau=self.tau,
-                           n_langevin=self.n_langevin, initializer=initializer,
-                           state_shape=self.state_shape, mh=self.mh)
+        """The same energy and sampler, with chains starting from ``initializer``."""
+        return dataclasses.replace(self, initializer=initializer)
+
+    def with_precision(self, precision: str) -> "EnergyModel":
+        """The same model, its energy evaluated in ``precision`` (``"fp32"`` or ``"bf16"``)."""
+        return dataclasses.replace(self, precision=precision)
 
     def __repr__(self) -> str:
+        prec = "" if self.precision == "fp32" else f", precision={self.precision!r}"
         return (f"EnergyModel(eps={self.eps:g}, tau={self.tau:g}, L={self.n_langevin}, "
-                f"init={self.initializer!r}, state_shape={self.state_shape})")
+                f"init={self.initializer!r}, state_shape={self.state_shape}{prec})")
 
 
 def noise_model(energy, eps: float, state_shape, *, tau: float = 1.0, n_langevin: int = 100,
