@@ -99,13 +99,16 @@ def _cmd_run(args) -> int:
         raise UsageError(f"--executor: experiment {args.experiment!r} has no parallel mapping "
                          "work; it applies to sk_spin_glass")
     fields = mod.Config.__dataclass_fields__
-    for opt, field in (("data", "data"), ("model_size", "model_size")):
+    for opt, field in (("data", "data"), ("model_size", "model_size"),
+                       ("precision", "precision")):
         value = getattr(args, opt)
         if value is None:
             continue
         if field not in fields:
+            users = sorted(n for n in EXPERIMENTS
+                           if field in get_experiment(n).Config.__dataclass_fields__)
             raise UsageError(f"--{opt.replace('_', '-')}: experiment {args.experiment!r} has no "
-                             f"'{field}' setting; it applies to image_map")
+                             f"'{field}' setting; it applies to " + ", ".join(users))
         extra[field] = value
     if args.size not in mod.Config.SIZES:
         raise UsageError(f"--size {args.size}: experiment {args.experiment!r} has the sizes "
@@ -188,7 +191,8 @@ def _cmd_train(args) -> int:
     names = sorted(registry.MODELS) if args.model == "all" else [args.model]
     plans = []
     for name in names:   # check every target before training anything
-        spec = registry.model_spec(name, args.size, args.steps, data=args.data)
+        spec = registry.model_spec(name, args.size, args.steps, data=args.data,
+                                   precision=args.precision)
         if args.out:
             out = Path(args.out) / name if len(names) > 1 else Path(args.out)
         else:
@@ -196,7 +200,8 @@ def _cmd_train(args) -> int:
         _check_target(name, spec, out, args.force)
         plans.append((name, spec, out))
     for name, spec, out in plans:
-        command = registry.rebuild_command(name, args.size, args.steps, args.data)
+        command = registry.rebuild_command(name, args.size, args.steps, args.data,
+                                           args.precision)
         if args.device != "cpu":
             command += f" --device {shlex.quote(args.device)}"
         t0 = time.perf_counter()
@@ -252,6 +257,7 @@ def _record_partial(name: str, spec, out: Path, ckpt, args) -> None:
     state = read_checkpoint(path)
     resume = f"ebmbook train {name} --size {args.size}"
     resume += f" --steps {args.steps}" if args.steps is not None else ""
+    resume += f" --precision {args.precision}" if args.precision is not None else ""
     resume += f" --checkpoint-dir {shlex.quote(store.show_path(ckpt))}"
     store.write_partial(out, spec, name=name, steps_done=int(state["step"]),
                         n_steps=spec.train.n_steps, checkpoint=path, resume_command=resume,
@@ -259,6 +265,9 @@ def _record_partial(name: str, spec, out: Path, ckpt, args) -> None:
     print(f"{name}: partial, {int(state['step'])} of {spec.train.n_steps} updates recorded in "
           f"{store.show_path(Path(out) / store.PARTIAL)}; resume with `{resume}`",
           file=sys.stderr)
+
+
+PRECISION_CHOICES = ("fp32", "bf16", "tf32")
 
 
 def _cmd_book(args) -> int:
@@ -327,6 +336,9 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run one experiment and print its numbers")
     r.add_argument("experiment")
+    r.add_argument("--precision", default=None, choices=PRECISION_CHOICES,
+                   help="arithmetic of the energy (fp32 | bf16; tf32 on CUDA) where an "
+                        "experiment has that setting")
     r.add_argument("--executor", default=None,
                    help="where mapping tasks run: inline (default), process:N, dask, dask:N or "
                         "dask:tcp://host:8786 (same numbers whichever)")
@@ -366,6 +378,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--stop-after", type=_int_at_least(1), default=None,
                    help="stop (checkpointed) after N steps")
     t.add_argument("--threads", type=_int_at_least(1), default=None, help="torch CPU threads")
+    t.add_argument("--precision", default=None, choices=PRECISION_CHOICES,
+                   help="arithmetic of the energy while training (default: the spec's own; "
+                        "another value is another spec, trained under _build/)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 

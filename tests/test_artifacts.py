@@ -20,6 +20,11 @@ from ebmbook.registry import MODELS, model_spec
 from ebmbook.store import ArtifactError
 
 ROOT = Path(__file__).resolve().parents[1]
+#: registered models whose committed run is still in training: they hold partial.json and a
+#: checkpoint instead of a finished artifact (tested by test_a_committed_partial_run_resumes)
+PARTIAL = sorted(n for n in MODELS if (ROOT / "artifacts" / n / store.PARTIAL).exists()
+                 and not (ROOT / "artifacts" / n / store.MANIFEST).exists())
+FINISHED = sorted(set(MODELS) - set(PARTIAL))
 
 
 def _train(tmp, tag, *extra):
@@ -100,7 +105,7 @@ def test_a_net_too_deep_for_the_image_is_refused():
         ImageModelSpec(image_size=4, n_down=4, train=TrainConfig())
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", FINISHED)
 def test_committed_artifact_matches_its_manifest(name):
     spec = model_spec(name, "cpu")
     d = ROOT / "artifacts" / name
@@ -135,7 +140,31 @@ def test_an_unfinished_run_saved_from_its_checkpoint_equals_the_shorter_run(tmp_
 # ----------------------------------------------------------------------------- specs and registry
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", PARTIAL)
+def test_a_committed_partial_run_resumes_from_its_checkpoint(name):
+    # "partial, N of M updates": the checkpoint beside the record is that far into this very
+    # spec's run (same training-config hash), and the recorded command resumes it
+    from ebmbook._config import config_hash
+    from ebmbook.learning.fit import read_checkpoint
+    record = store.read_partial(ROOT / "artifacts" / name)
+    spec = model_spec(name, "cpu")
+    assert record["spec_hash"] == spec_hash(spec)
+    assert record["status"] == f"partial, {record['steps_done']} of {spec.train.n_steps} updates"
+    ckpt = read_checkpoint(ROOT / record["checkpoint"])
+    assert ckpt["config_hash"] == config_hash(spec.train)
+    assert int(ckpt["step"]) == record["steps_done"] < spec.train.n_steps
+    assert np.isfinite(np.asarray(ckpt["log"]["d_st"])[: record["steps_done"]]).all()
+    assert record["resume_command"] == (f"{registry.rebuild_command(name, 'cpu')} "
+                                        f"--checkpoint-dir {Path(record['checkpoint']).parent}")
+
+
+def test_every_registered_model_is_committed_finished_or_partial():
+    for name in MODELS:
+        d = ROOT / "artifacts" / name
+        assert (d / store.MANIFEST).exists() or (d / store.PARTIAL).exists(), name
+
+
+@pytest.mark.parametrize("name", FINISHED)
 def test_the_registry_spec_hashes_to_the_committed_manifest(name):
     # the hash covers the class name and every field: moving or renaming them orphans artifacts
     manifest = json.loads((ROOT / "artifacts" / name / "manifest.json").read_text())

@@ -23,8 +23,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_choice, require_int
+from .._config import neutral_field, require_choice, require_int
 from ..artifacts import Artifact, load_or_train
+from ..energies.precision import PRECISIONS
 from ..registry import IMAGE_MODELS, MODEL_SIZES, model_spec
 from ..results import Metric
 from ..sampling.init import random_index
@@ -43,6 +44,7 @@ class Config(ExperimentConfig):
     n_data: int = 1000             # test images for the data energy spectrum
     mh_steps: int = 2000           # MH-adjusted long run of the convergent model (0: skip)
     mh_chains: int = 8
+    precision: str = neutral_field("fp32")   # arithmetic of U in every chain (fp32 | bf16)
 
     SIZES: ClassVar = {
         "ci": {},
@@ -53,6 +55,7 @@ class Config(ExperimentConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require_choice(self, "model_size", MODEL_SIZES)
+        require_choice(self, "precision", PRECISIONS)
         require_int(self, "n_short", "longrun_chains", "longrun_steps", "n_strip", "n_data",
                     "mh_chains")
         require_int(self, "mh_steps", minimum=0)
@@ -148,7 +151,7 @@ def run_model(art: Artifact, config: Config, data: torch.Tensor, generator: torc
     """Short-run samples, a long run (from noise for a noise-initialised model, Fig 3.5; from
     data otherwise, Fig 3.6) with its energy path and image strip, and the optional MH run."""
     dev = config.device
-    model = art.model
+    model = art.model.with_precision(config.precision)   # energies below are measured in fp32
     sr = model.short_run(config.n_short, generator)
     c = config.longrun_chains
     if art.spec.train.init in ("uniform", "gaussian"):

@@ -20,13 +20,14 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_choice, require_int, require_positive
+from .._config import neutral_field, require_choice, require_int, require_positive
 from ..artifacts import Artifact
 from ..results import Metric
 from ..sampling.langevin import frozen_parameters
 from ..sampling.model import EnergyModel
 from ._base import ExperimentConfig
 from ..artifacts import load_or_train
+from ..energies.precision import PRECISIONS
 from ..registry import MODEL_SIZES, model_spec
 
 MODEL = "fmnist_nonconvergent"
@@ -42,6 +43,7 @@ class Config(ExperimentConfig):
     recon_iters: int = 25
     recon_lr: float = 0.05
     pca_components: int = 16
+    precision: str = neutral_field("fp32")   # arithmetic of U in M(Z) and the chains
 
     SIZES: ClassVar = {
         "ci": {},
@@ -51,6 +53,7 @@ class Config(ExperimentConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require_choice(self, "model_size", MODEL_SIZES)
+        require_choice(self, "precision", PRECISIONS)
         require_int(self, "n_generate", "n_interp_pairs", "n_recon", "recon_iters",
                     "pca_components")
         require_int(self, "n_interp_steps", minimum=2)
@@ -128,7 +131,7 @@ def _pca_reconstruct(train: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tens
 def run(config: Config, progress: bool = True) -> Result:
     spec = model_spec(MODEL, config.model_size)
     art = load_or_train(MODEL, spec, device=config.device, progress=progress)
-    model = art.model
+    model = art.model.with_precision(config.precision)
     dev = config.device
     gen = torch.Generator(device=dev).manual_seed(config.seed)
 

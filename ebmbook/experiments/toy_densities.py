@@ -23,11 +23,12 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_int, require_positive
+from .._config import neutral_field, require_choice, require_int, require_positive
 from ..data.toy2d import toy_density
 from ..diagnostics.density import (Grid, grid_log_density, grid_log_prob, kde_grid,
                                    kl_divergence, log_of, total_variation)
 from ..energies.potentials import MLPPotential
+from ..energies.precision import PRECISIONS
 from ..learning.trainer import TrainConfig, TrainLog, train
 from ..results import Metric
 from ..sampling.init import StoredStates
@@ -57,6 +58,7 @@ class Config(ExperimentConfig):
     grid_n: int = 200
     kde_samples: int = 10000
     kde_bandwidth: dict = field(default_factory=lambda: {"gmm": 0.075, "rings": 0.15})
+    precision: str = neutral_field("fp32")   # arithmetic of U (fp32: fastest for this MLP)
 
     SIZES: ClassVar = {
         "ci": {},
@@ -70,6 +72,7 @@ class Config(ExperimentConfig):
                     "nonconv_langevin", "batch_size", "grid_n", "kde_samples")
         require_positive(self, "conv_eps", "conv_lr", "conv_lr_min", "conv_decay", "nonconv_eps",
                          "nonconv_lr")
+        require_choice(self, "precision", PRECISIONS)
         for d in self.densities:
             toy_density(d)  # raises on an unknown name
             if d not in self.kde_bandwidth:
@@ -82,12 +85,12 @@ class Config(ExperimentConfig):
                                init="persistent", bank_size=self.conv_bank, optimizer="sgd",
                                sgd_lr=self.conv_lr, sgd_lr_min=self.conv_lr_min,
                                sgd_decay=self.conv_decay,
-                               seed=self.seed)
+                               seed=self.seed, precision=self.precision)
         if model == "nonconvergent":
             return TrainConfig(n_steps=self.nonconv_steps, batch_size=self.batch_size,
                                eps=self.nonconv_eps, n_langevin=self.nonconv_langevin, tau=1.0,
                                init="gaussian", optimizer="adam", adam_lr=self.nonconv_lr,
-                               seed=self.seed)
+                               seed=self.seed, precision=self.precision)
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
 
 
