@@ -116,3 +116,30 @@ def test_image_experiments_run_on_device(device, tmp_path, monkeypatch):
         expansion_steps=3, contraction_steps=3, contraction_langevin=2, device=device)
     res = chaos_and_optimisers.run(cfg, progress=False)
     assert np.isfinite(res.lyapunov.exponent).all()
+
+
+PRECISION_CASES = [("cpu", "bf16"),
+                   pytest.param("cuda", "bf16", marks=pytest.mark.skipif(
+                       not torch.cuda.is_available(), reason="no CUDA device")),
+                   pytest.param("cuda", "tf32", marks=pytest.mark.skipif(
+                       not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
+@pytest.mark.parametrize("device,precision", PRECISION_CASES)
+def test_reduced_precision_sampling_and_learning_on_device(device, precision):
+    # states and the MH ratio stay fp32 on every device; the chain is close to the fp32 chain
+    from ebmbook.energies.potentials import DeepFRAME, RescaledPotential
+    torch.manual_seed(0)
+    energy = RescaledPotential(DeepFRAME(1, 8, 8, 2), eps=0.01).to(device)
+    x = torch.rand(32, 1, 8, 8, device=device) * 2 - 1
+    runs = {p: langevin(energy, x, n_steps=10, eps=0.01, precision=p,
+                        generator=torch.Generator(device=device).manual_seed(1)).x
+            for p in ("fp32", precision)}
+    assert runs[precision].dtype == torch.float32 and runs[precision].device.type == device
+    assert float((runs[precision] - runs["fp32"]).abs().max()) < 0.05
+    cfg = TrainConfig(n_steps=3, batch_size=16, eps=0.01, n_langevin=5, init="uniform",
+                      optimizer="adam", precision=precision)
+    res = train(DeepFRAME(1, 8, 8, 2), torch.rand(64, 1, 8, 8) * 2 - 1, cfg, progress=False,
+                device=device)
+    assert np.isfinite(res.log.d_st).all()
+    assert all(p.dtype == torch.float32 for p in res.net.parameters())
