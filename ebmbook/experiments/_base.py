@@ -65,6 +65,7 @@ EXPERIMENTS: dict[str, str] = {
     "order_to_chaos": "ebmbook.experiments.order_to_chaos",
     "oscillation_sweep": "ebmbook.experiments.oscillation_sweep",
     "sk_sensitivity": "ebmbook.experiments.sk_sensitivity",
+    "thesis_regime": "ebmbook.experiments.thesis_regime",
 }
 
 
