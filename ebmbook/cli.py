@@ -100,7 +100,7 @@ def _cmd_run(args) -> int:
                          "work; it applies to sk_spin_glass")
     fields = mod.Config.__dataclass_fields__
     for opt, field in (("data", "data"), ("model_size", "model_size"),
-                       ("precision", "precision")):
+                       ("precision", "precision"), ("checkpoint", "checkpoint")):
         value = getattr(args, opt)
         if value is None:
             continue
@@ -336,6 +336,8 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run one experiment and print its numbers")
     r.add_argument("experiment")
+    r.add_argument("--checkpoint", default=None,
+                   help="thesis_regime: evaluate an unfinished run from this checkpoint folder")
     r.add_argument("--precision", default=None, choices=PRECISION_CHOICES,
                    help="arithmetic of the energy (fp32 | bf16; tf32 on CUDA) where an "
                         "experiment has that setting")

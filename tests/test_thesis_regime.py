@@ -56,3 +56,21 @@ def test_a_checkpointed_run_is_evaluated_as_the_finished_run_of_its_length(isola
     # gamma = 0 is a descent: every chain ends below where it started
     start = partial.artifact.model.energies(partial.data).numpy()
     assert (partial.descent_energy < start).all()
+
+
+def test_a_model_still_in_training_is_not_retrained_by_accident(tmp_path, monkeypatch, capsys):
+    # a 5-hour run must not start because a page asked for an unfinished model
+    from ebmbook import store
+    from ebmbook.cli import main
+    folder = tmp_path / "artifacts" / "fmnist_convergent28"
+    spec = registry.model_spec("fmnist_convergent28", "cpu")
+    store.write_partial(folder, spec, name="fmnist_convergent28", steps_done=500,
+                        n_steps=12000, checkpoint=folder / "partial" / "checkpoint.pt",
+                        resume_command="ebmbook train fmnist_convergent28 --size cpu "
+                                       "--checkpoint-dir artifacts/fmnist_convergent28/partial")
+    monkeypatch.setattr(artifacts, "artifacts_root", lambda: tmp_path / "artifacts")
+    monkeypatch.setattr(artifacts, "train_artifact", lambda *a, **k: pytest.fail("trained"))
+    assert main(["run", "thesis_regime", "--size", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "still in training (partial, 500 of 12000 updates)" in err
+    assert "--checkpoint" in err and "resume it with" in err

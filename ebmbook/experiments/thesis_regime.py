@@ -104,8 +104,18 @@ class Result:
 def load_model(config: Config, progress: bool = True) -> Artifact:
     """The model to evaluate: the finished artifact at ``config.model_size``, or the state of an
     unfinished run in ``config.checkpoint``."""
+    from ..artifacts import artifacts_root, load_artifact
+    from ..store import read_partial
     spec = model_spec(config.model, config.model_size)
     if not config.checkpoint:
+        folder = artifacts_root() / config.model
+        partial = read_partial(folder) if config.model_size == registry.COMMITTED_SIZE else None
+        if partial is not None and load_artifact(folder, spec, config.device,
+                                                 config.model) is None:
+            raise ValueError(
+                f"{config.model} is still in training ({partial['status']}): evaluate its "
+                f"checkpoint with --checkpoint {partial['checkpoint'].rsplit('/', 1)[0]}, or "
+                f"resume it with `{partial['resume_command']}`")
         return load_or_train(config.model, spec, device=config.device, progress=progress)
     out = registry.cache_root() / f"{config.model}-{config.model_size}-from-checkpoint"
     return artifact_from_checkpoint(config.model, spec, out, size=config.model_size,
