@@ -226,3 +226,12 @@ def test_precision_enters_a_config_hash_only_when_it_is_not_the_default():
     assert config_hash(fp32) != config_hash(spec)
     assert "precision" not in _hashed(fp32)["train"]
     assert _hashed(spec)["train"]["precision"] == "bf16"
+
+
+def test_a_recorded_energy_path_is_in_full_precision_whatever_the_chain():
+    energy = QuadraticNet(W)
+    x = torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+    res = langevin(energy, x, n_steps=6, eps=0.3, generator=torch.Generator().manual_seed(1),
+                   precision="bf16", record_energy=True, record_at=range(7))
+    exact = torch.stack([energy_and_grad(energy, s)[0] for s in res.path])
+    assert torch.equal(res.energy, exact)

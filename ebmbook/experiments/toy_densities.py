@@ -58,7 +58,9 @@ class Config(ExperimentConfig):
     grid_n: int = 200
     kde_samples: int = 10000
     kde_bandwidth: dict = field(default_factory=lambda: {"gmm": 0.075, "rings": 0.15})
-    precision: str = neutral_field("fp32")   # arithmetic of U (fp32: fastest for this MLP)
+    # arithmetic of U: fp32 by measurement (benchmarks/precision.py: bf16 gives the same
+    # verdicts but takes 3.4x as long at batch 100, where this MLP is overhead-bound)
+    precision: str = neutral_field("fp32")
 
     SIZES: ClassVar = {
         "ci": {},

@@ -149,6 +149,7 @@ class LangevinParams:
     clamp: tuple[float, float] | None = None
     differentiable: bool = False
     precision: str = "fp32"
+    exact_energy: bool = False
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
@@ -232,7 +233,7 @@ def step(state: LangevinState, energy: Energy, params: LangevinParams,
     if params.clamp is not None:
         prop = prop.clamp(*params.clamp)
     new = init(prop, energy, differentiable=params.differentiable, precision=params.precision,
-               exact_energy=params.mh)
+               exact_energy=params.mh or params.exact_energy)
     if not params.mh:
         return new, torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
     temp = params.noise * params.noise
@@ -254,7 +255,8 @@ class LangevinResult:
     x:            final states, same shape as the input.
     grad_norm:    ``(n_steps + 1,)`` batch-mean of ||grad U|| at each visited state 0..L.
     r:            ``eps^2 / 2`` times the path mean of ``grad_norm``: r_st of Sec 2.3.1.
-    energy:       ``(n_steps + 1, n)`` energies along the path, if ``record_energy``.
+    energy:       ``(n_steps + 1, n)`` energies along the path, if ``record_energy`` (in full
+                  precision whatever the chain's ``precision``).
     path:         ``(len(record_at), n, ...)`` states at the requested steps, if any.
     accept_rate:  mean MH acceptance (1.0 without MH).
     """
@@ -292,11 +294,12 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
         :class:`LangevinParams`).
     """
     n_steps = check_steps("n_steps", n_steps)
-    params = LangevinParams(eps=eps, noise=noise, mh=mh, clamp=clamp, precision=precision)
+    params = LangevinParams(eps=eps, noise=noise, mh=mh, clamp=clamp, precision=precision,
+                            exact_energy=record_energy)
     keep = set(record_at or ())
     path = []
     with frozen_parameters(energy):
-        state = init(x, energy, precision=precision, exact_energy=mh)
+        state = init(x, energy, precision=precision, exact_energy=mh or record_energy)
         norms = [flat_norm(state.grad).mean()]
         energies = [state.energy] if record_energy else None
         if 0 in keep:
