@@ -44,9 +44,10 @@ class Config(ExperimentConfig):
     n_data: int = 1000             # test images for the data energy spectrum
     mh_steps: int = 2000           # MH-adjusted long run of the convergent model (0: skip)
     mh_chains: int = 8
-    # arithmetic of U in every chain: bf16 by measurement (benchmarks/precision.py: the same
-    # verdicts as fp32, 0.83x the time); energies are measured in fp32 either way
-    precision: str = neutral_field("bf16")
+    # arithmetic of U in every chain: fp32 by measurement (benchmarks/precision.py: bf16 gives
+    # the same verdicts, but the long runs record their energy path, which is kept exact by one
+    # more fp32 forward pass per step; at 16 chains that makes bf16 1.2x slower than fp32)
+    precision: str = neutral_field("fp32")
 
     SIZES: ClassVar = {
         "ci": {},
