@@ -114,6 +114,9 @@ def _cmd_run(args) -> int:
         raise UsageError(f"--size {args.size}: experiment {args.experiment!r} has the sizes "
                          + ", ".join(mod.Config.SIZES))
     cfg = mod.Config.for_size(args.size, seed=args.seed, device=args.device, **extra)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     result = mod.run(cfg)
     metrics = result.metrics() if hasattr(result, "metrics") else {}
@@ -336,6 +339,9 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run one experiment and print its numbers")
     r.add_argument("experiment")
+    r.add_argument("--threads", type=_int_at_least(1), default=None,
+                   help="torch CPU threads (e.g. 1 beside a training that holds the other core: "
+                        "more threads than free cores can make a run ten times slower)")
     r.add_argument("--checkpoint", default=None,
                    help="thesis_regime: evaluate an unfinished run from this checkpoint folder")
     r.add_argument("--precision", default=None, choices=PRECISION_CHOICES,

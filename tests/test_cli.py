@@ -293,3 +293,24 @@ def test_an_interrupted_run_records_its_partial_state(project, capsys, monkeypat
     err = capsys.readouterr().err
     assert "partial, 4 of 30 updates" in err and "error: interrupted" in err
     assert json.loads((out / "partial.json").read_text())["steps_done"] == 4
+
+
+def test_precision_is_refused_where_an_experiment_has_no_such_setting(capsys):
+    assert main(["run", "sk_spin_glass", "--precision", "bf16"]) == 2
+    assert _error_line(capsys) == ("error: --precision: experiment 'sk_spin_glass' has no "
+                                   "'precision' setting; it applies to image_learning, "
+                                   "short_run_generation, toy_densities")
+
+
+def test_run_sets_the_thread_count_and_passes_the_precision(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.setdefault("threads", n))
+    from ebmbook.experiments import toy_densities
+
+    def run(cfg):
+        seen["cfg"] = cfg
+        return types.SimpleNamespace(metrics=dict)
+
+    monkeypatch.setattr(toy_densities, "run", run)
+    assert main(["run", "toy_densities", "--precision", "bf16", "--threads", "1"]) == 0
+    assert seen["threads"] == 1 and seen["cfg"].precision == "bf16"
