@@ -54,6 +54,12 @@ ACCEPTED_FORMS = ("None or 'inline' (in-process), 'process' or 'process:N' (loca
                   "concurrent.futures.Executor / distributed.Client instance")
 
 DASK_HINT = 'pip install "ebmbook[dask]"'
+#: how long to wait for a remote Dask scheduler before giving up with one clear error
+CONNECT_TIMEOUT_S = 10.0
+
+
+class SchedulerUnreachable(ValueError):
+    """A Dask scheduler address that does not answer (refused, unreachable or timed out)."""
 
 
 class InlineExecutor(cf.Executor):
@@ -187,7 +193,13 @@ def get_executor(spec: Any = None) -> Iterator[cf.Executor]:
     distributed = _import_distributed()
     cluster = None
     if isinstance(arg, str):
-        client = distributed.Client(arg)
+        try:
+            client = distributed.Client(arg, timeout=CONNECT_TIMEOUT_S)
+        except OSError as exc:      # refused, unreachable or timed out
+            raise SchedulerUnreachable(
+                f"cannot reach the Dask scheduler at {arg} within {CONNECT_TIMEOUT_S:g} s "
+                f"({' '.join(str(exc).split())}): start one there (`dask scheduler`), or use "
+                "'dask:N' for a local cluster of N workers") from None
     else:
         cluster = distributed.LocalCluster(n_workers=arg, threads_per_worker=1, processes=True,
                                            dashboard_address=None)

@@ -191,3 +191,25 @@ def test_chunking_cuts_tasks_but_the_backend_rng_is_not_touched_with_an_explicit
                                            child(np.random.SeedSequence(7), 1), False))
     assert np.array_equal(part.steps, r1.steps[4:8])
     assert np.array_equal(part.barrier, r1.barrier[4:8])
+
+
+def test_an_unreachable_scheduler_is_one_error_line_within_the_connect_timeout(monkeypatch,
+                                                                                capsys):
+    pytest.importorskip("distributed")
+    import socket
+    import time
+
+    from ebmbook import parallel
+    from ebmbook.cli import main
+    with socket.socket() as s:                  # a loopback port that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT_S", 2.0)
+    t0 = time.perf_counter()
+    assert main(["run", "sk_spin_glass", "--executor", f"dask:tcp://127.0.0.1:{port}"]) == 2
+    assert time.perf_counter() - t0 < 20
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert err[0].startswith(f"error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port} "
+                             "within 2 s")
+    assert "'dask:N'" in err[0]
