@@ -152,8 +152,8 @@ def ml_step(model: EnergyModel, source: DataSource, optimizer: OptimizerSchedule
     neg = model.short_run(x=y0, generator=generator)
     check_data_batch(x_pos)
     with evaluation(cfg.precision, x_pos.device):   # the loss's energies in the model's precision
-        u_pos = model.energy(x_pos).float().mean()
-        u_neg = model.energy(neg.x).float().mean()
+        u_pos = model.energy(x_pos).to(x_pos.dtype).mean()   # ... averaged in the states' dtype
+        u_neg = model.energy(neg.x).to(x_pos.dtype).mean()
     d_st = u_pos - u_neg
     d = d_st.item()
     if not (np.isfinite(d) and np.isfinite(neg.r)):
