@@ -181,39 +181,50 @@ def fill_figure_lists(stage: Path, index: dict[str, list[tuple[str, str]]]) -> N
 
 def reproduction_table(results: Path, link_notebooks: bool = False,
                        figures: dict | None = None) -> str:
-    """The Reproduction report: the total, one row per notebook, one row per claim.
+    """The Reproduction report: the computed headline (thesis statements, checks and
+    extensions on their own lines), the thesis ledger (:mod:`ebmbook.ledger`: one row per figure
+    and table), one row per notebook, and one row per claim with its kind, ref and source.
 
     ``link_notebooks``: link each notebook's name to its page (``notebooks/<name>.ipynb``, for
     the built book, where every notebook is a page). ``figures`` (:func:`figure_index`) adds a
     column of links to each notebook's figures."""
+    from .ledger import headline, ledger_table
     files = sorted(results.glob("*.json"))
     runs = [json.loads(f.read_text()) for f in files]
-    n_claims = sum(len(r["claims"]) for r in runs)
-    n_pass = sum(c["pass"] for r in runs for c in r["claims"])
     sizes = sorted({r["size"] for r in runs})
-    total = (f"**{n_pass} of {n_claims} claims reproduce** on this build "
-             f"({len(runs)} notebooks, size {', '.join(sizes) or 'n/a'}); "
-             f"{n_claims - n_pass} do not.")
+    total = (headline(runs) + f"\n\n({len(runs)} notebooks, build size "
+             f"{', '.join(sizes) or 'n/a'}; each claim's source names the size that produced "
+             f"its number.)")
 
     def name(r):
         return f"[{r['notebook']}](notebooks/{r['notebook']}.ipynb)" if link_notebooks \
             else r["notebook"]
-    lines = ["| notebook | claim | value | test | reproduces |", "|---|---|---|---|---|"]
-    summary = ["| notebook | size | seed | time (s) | claims passed |", "|---|---|---|---|---|"]
+
+    def held(r, kind):
+        cs = [c for c in r["claims"] if c.get("kind", "check") == kind]
+        return f"{sum(c['pass'] for c in cs)} / {len(cs)}"
+    lines = ["| notebook | kind | ref | claim | value | test | thesis | source | holds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    summary = ["| notebook | size | seed | time (s) | thesis held | checks passed | extensions "
+               "held |", "|---|---|---|---|---|---|---|"]
     if figures is not None:
         summary = [summary[0] + " figures |", summary[1] + "---|"]
     for r in runs:
-        passed = sum(c["pass"] for c in r["claims"])
         row = (f"| {name(r)} | {r['size']} | {r['seed']} | {r['elapsed_s']:.0f} "
-               f"| {passed} / {len(r['claims'])} |")
+               f"| {held(r, 'thesis')} | {held(r, 'check')} | {held(r, 'beyond')} |")
         if figures is not None:
             row += f" {_figure_refs(figures.get(r['notebook'], []))} |"
         summary.append(row)
         for c in r["claims"]:
             claim = c["claim"].replace("|", "\\|")  # a literal bar must not split the row
-            lines.append(f"| {r['notebook']} | {claim} | {claim_value(c)} | {claim_test(c)} "
-                         f"| {_mark(c['pass'])} |")
-    return total + "\n\n" + "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
+            tv = c.get("thesis_value")
+            tv = "" if tv is None else (tv if isinstance(tv, str) else f"{tv:.4g}")
+            lines.append(f"| {r['notebook']} | {c.get('kind', '?')} | {c.get('ref') or ''} "
+                         f"| {claim} | {claim_value(c)} | {claim_test(c)} | {tv} "
+                         f"| {c.get('source', '?')} | {_mark(c['pass'])} |")
+    return (total + "\n\n## Thesis ledger\n\n" + ledger_table(runs, link_notebooks)
+            + "\n\n## Notebooks\n\n" + "\n".join(summary)
+            + "\n\n## Every claim\n\n" + "\n".join(lines) + "\n")
 
 
 EXPECTED_S = "expected_s"

@@ -4,7 +4,21 @@ A notebook builds a :class:`Results`, adds named numbers and checked claims, dis
 table and writes ``_build/results/<notebook>.json``::
 
     {"notebook", "size", "seed", "elapsed_s", "results": {name: number},
-     "claims": [{"claim", "value", "op", "threshold", "pass"}]}
+     "claims": [{"claim", "value", "op", "threshold", "pass", "kind", "ref", "source",
+                 "thesis_value"}]}
+
+Every claim says what it is (``kind``):
+
+* ``thesis``: a statement of the thesis; ``ref`` names where (``"Fig 3.8"``, ``"Table 3.1"``,
+  ``"Sec 5.2.1"``) and ``thesis_value`` may give the thesis's own number (a number or a short
+  text such as ``"44 of 58"``). One statement of the thesis is one claim; its variants are
+  evidence shown beside it on the page.
+* ``check``: a sanity or procedural check; shown on its page, never counted as a reproduction.
+* ``beyond``: an extension of our own; counted apart.
+
+and where its number comes from (``source``): the size that produced it and, for a committed
+artifact or table, its name, e.g. ``"ci run"``, ``"cpu artifact fmnist_convergent"``,
+``"paper table sk_sensitivity-paper"``.
 
 A number that is undefined on a run (NaN or infinite) is written as ``null`` (strict JSON), and
 a claim on it fails.
@@ -27,6 +41,30 @@ from .io import atomic_write_text
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 RESULTS_ENV = "EBMBOOK_RESULTS_DIR"
+
+KINDS = ("thesis", "check", "beyond")
+SOURCE_SIZES = ("ci", "cpu", "paper")
+REF_PREFIXES = ("Fig ", "Table ", "Sec ", "Alg ", "Eq ")
+
+
+def validate_claim_labels(kind: Any, ref: Any, source: Any) -> None:
+    """Raise ``ValueError`` naming the fix when a claim's ``kind`` / ``ref`` / ``source`` break
+    the results contract."""
+    if kind not in KINDS:
+        raise ValueError(f"a claim needs kind= one of {KINDS} (thesis: a statement of the "
+                         f"thesis; check: a sanity check; beyond: our extension), got {kind!r}")
+    if kind == "thesis" and not (isinstance(ref, str) and ref.startswith(REF_PREFIXES)
+                                 and ref.split(" ", 1)[1:] != [""]):
+        raise ValueError(f"a thesis claim needs ref= where the thesis states it, starting "
+                         f"with one of {REF_PREFIXES} (e.g. 'Fig 3.8'), got {ref!r}")
+    if ref is not None and not isinstance(ref, str):
+        raise ValueError(f"ref must be a string such as 'Fig 3.8', got {ref!r}")
+    if not (isinstance(source, str) and source.split(" ", 1)[0] in SOURCE_SIZES
+            and len(source.split()) >= 2):
+        raise ValueError(f"a claim needs source= the size that produced its number and what "
+                         f"(e.g. 'ci run', 'cpu artifact fmnist_convergent', 'paper table "
+                         f"sk_sensitivity-paper'; the first word one of {SOURCE_SIZES}), "
+                         f"got {source!r}")
 
 # elapsed_s counts from the first import of this module, i.e. from the top of a notebook
 _IMPORTED_AT = time.perf_counter()
@@ -120,14 +158,24 @@ class Results:
         returns the plain numbers by name (for the claims)."""
         return {name: self.add(name, value) for name, value in metrics.items()}
 
-    def claim(self, claim: str, value: Any, op: str, threshold: float) -> bool:
-        """Record a checked statement ``value <op> threshold``; returns whether it holds."""
+    def claim(self, claim: str, value: Any, op: str, threshold: float, *, kind: str | None = None,
+              source: str | None = None, ref: str | None = None,
+              thesis_value: Any = None) -> bool:
+        """Record a checked statement ``value <op> threshold``; returns whether it holds.
+
+        ``kind`` (``thesis`` | ``check`` | ``beyond``) and ``source`` (e.g. ``f"{size} run"``,
+        ``"cpu artifact fmnist_convergent"``) are required, and ``ref`` (``"Fig 3.8"``) for a
+        thesis claim; ``thesis_value`` is the thesis's own number where it gives one."""
         if op not in OPS:
             raise ValueError(f"op must be one of {sorted(OPS)}, got {op!r}")
+        validate_claim_labels(kind, ref, source)
+        if thesis_value is not None and not isinstance(thesis_value, str):
+            thesis_value = float(_number(thesis_value))
         v = float(_number(value))
         ok = bool(math.isfinite(v) and OPS[op](v, threshold))
         self.claims.append({"claim": claim, "value": v, "op": op,
-                            "threshold": float(threshold), "pass": ok})
+                            "threshold": float(threshold), "pass": ok, "kind": kind,
+                            "ref": ref, "source": source, "thesis_value": thesis_value})
         return ok
 
     def as_dict(self) -> dict[str, Any]:
@@ -151,12 +199,19 @@ class Results:
         reproduces in words (a styled DataFrame; ``.data`` is the plain one)."""
         import pandas as pd
         n = len(self.claims)
-        rows = [{"claim": c["claim"], "value": claim_value(c), "test": claim_test(c),
-                 "reproduces": "✔ yes" if c["pass"] else "✘ NO"} for c in self.claims]
-        df = pd.DataFrame(rows, columns=["claim", "value", "test", "reproduces"])
-        passed = sum(c["pass"] for c in self.claims)
+        rows = [{"kind": c["kind"], "ref": c["ref"] or "", "claim": c["claim"],
+                 "value": claim_value(c), "test": claim_test(c),
+                 "thesis": "" if c.get("thesis_value") is None else (
+                     c["thesis_value"] if isinstance(c["thesis_value"], str)
+                     else f"{c['thesis_value']:.4g}"),
+                 "source": c["source"],
+                 "holds": "✔ yes" if c["pass"] else "✘ NO"} for c in self.claims]
+        df = pd.DataFrame(rows, columns=["kind", "ref", "claim", "value", "test", "thesis",
+                                         "source", "holds"])
+        by = {k: [c["pass"] for c in self.claims if c["kind"] == k] for k in KINDS}
+        caption = "; ".join(f"{sum(v)} of {len(v)} {k} claims hold" for k, v in by.items() if v)
         return (df.style.hide(axis="index")
-                .set_caption(f"{passed} of {n} claims reproduce on this run")
+                .set_caption(f"{caption or 'no claims'} on this run ({n} in all)")
                 .set_properties(subset=["claim"], **{"text-align": "left",
                                                      "white-space": "normal"}))
 
@@ -166,3 +221,10 @@ class Results:
         path = d / f"{self.notebook}.json"
         atomic_write_text(path, json.dumps(self.as_dict(), indent=2, allow_nan=False))
         return path
+
+
+def interior(pick: float, grid) -> int:
+    """1 when a tuning rule's ``pick`` lies strictly inside its ``grid`` (neither its lowest nor
+    its highest value), else 0: a pick on an edge means the rule did not resolve on that grid."""
+    values = sorted(float(g) for g in grid)
+    return int(len(values) >= 3 and values[0] < float(pick) < values[-1])

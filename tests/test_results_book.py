@@ -19,9 +19,12 @@ from ebmbook.results import Metric, Results
 def test_results_json_follows_the_contract(tmp_path):
     r = Results("ch0_demo", "ci", 7)
     r.add("kl", 0.25, "a divergence")
-    assert r.claim("|kl| is small", 0.25, "<=", 0.5) is True
-    assert r.claim("kl is tiny", 0.25, "<", 0.1) is False
-    assert r.claim("nan never passes", float("nan"), ">", 0.0) is False
+    assert r.claim("|kl| is small", 0.25, "<=", 0.5, kind="thesis", ref="Fig 3.1",
+                   source="ci run", thesis_value=0.2) is True
+    assert r.claim("kl is tiny", 0.25, "<", 0.1, kind="thesis", ref="Fig 3.1",
+                   source="ci run") is False
+    assert r.claim("nan never passes", float("nan"), ">", 0.0, kind="check",
+                   source="cpu artifact demo") is False
     path = r.write(tmp_path)
     d = json.loads(path.read_text())
     assert path.name == "ch0_demo.json"
@@ -29,24 +32,30 @@ def test_results_json_follows_the_contract(tmp_path):
     assert d["results"] == {"kl": 0.25} and d["seed"] == 7
     assert [c["pass"] for c in d["claims"]] == [True, False, False]
     assert d["claims"][2]["value"] is None  # NaN is written as null (strict JSON)
-    assert set(d["claims"][0]) == {"claim", "value", "op", "threshold", "pass"}
+    assert set(d["claims"][0]) == {"claim", "value", "op", "threshold", "pass", "kind", "ref",
+                                   "source", "thesis_value"}
+    assert [c["kind"] for c in d["claims"]] == ["thesis", "thesis", "check"]
+    assert d["claims"][0]["thesis_value"] == 0.2 and d["claims"][2]["ref"] is None
     with pytest.raises(ValueError, match="op must be"):
-        r.claim("bad", 1, "==", 1)
+        r.claim("bad", 1, "==", 1, kind="check", source="ci run")
     with pytest.raises(TypeError, match="number"):
         r.add("text", "0.3")
     table = reproduction_table(tmp_path)
-    assert table.startswith("**1 of 3 claims reproduce** on this build (1 notebooks, size ci)")
-    assert "| ch0_demo | kl is tiny | 0.25 | < 0.1 | ✘ **no** |" in table
-    assert "1 / 3" in table
-    assert "| ch0_demo | \\|kl\\| is small | 0.25 | <= 0.5 | ✔ yes |" in table
+    assert table.startswith("**1 of 2 thesis statements reproduce** on this build.")
+    assert "0 of 1 checks pass" in table and "0 of 0 extensions" in table
+    assert ("| ch0_demo | thesis | Fig 3.1 | kl is tiny | 0.25 | < 0.1 |  | ci run "
+            "| ✘ **no** |") in table
+    assert "| ch0_demo | thesis | Fig 3.1 | \\|kl\\| is small | 0.25 | <= 0.5 | 0.2 |" in table
     assert "| nan never passes | n/a |" in table
     assert "| [ch0_demo](notebooks/ch0_demo.ipynb) | ci | 7 |" in reproduction_table(
         tmp_path, link_notebooks=True)
     shown = r.claims_table().data
-    assert list(shown["reproduces"]) == ["✔ yes", "✘ NO", "✘ NO"]
+    assert list(shown["holds"]) == ["✔ yes", "✘ NO", "✘ NO"]
+    assert list(shown["kind"]) == ["thesis", "thesis", "check"]
     assert list(shown["value"]) == ["0.25", "0.25", "n/a"]
     assert shown["claim"][0] == "|kl| is small" and shown["test"][1] == "< 0.1"
-    assert "1 of 3 claims reproduce" in r.claims_table().to_html()
+    html = r.claims_table().to_html()
+    assert "1 of 2 thesis claims hold" in html and "0 of 1 check claims hold" in html
 
 
 def test_notebooks_run_longest_first(tmp_path):
@@ -124,7 +133,8 @@ def test_notebook_that_writes_results_passes_and_fills_the_report(tmp_path, monk
            "ex = Explorer({'a': [1, 2]}, {(1,): 1, (2,): 2}, lambda f, ax: ax.plot([0, f]))\n"
            "ex.show();\n"
            "r = Results('chx_demo', size, seed)\nr.add('x', 1.5)\n"
-           "r.claim('x is positive', 1.5, '>', 0)\nr.write()")
+           "r.claim('x is positive', 1.5, '>', 0, kind='check', source=f'{size} run')\n"
+           "r.write()")
     root = _project(tmp_path, src)
     stage = build(root=root, jobs=1, html=False)
     executed = nbformat.read(str(stage / "notebooks" / "chx_demo.ipynb"), as_version=4)
@@ -680,6 +690,7 @@ def test_chapter_pages_and_the_report_link_every_captioned_figure_by_label(tmp_p
     res.mkdir()
     (res / "ch9_demo.json").write_text(json.dumps({
         "notebook": "ch9_demo", "size": "ci", "seed": 0, "elapsed_s": 1.0, "results": {},
-        "claims": [{"claim": "c", "value": 1.0, "op": ">", "threshold": 0, "pass": True}]}))
+        "claims": [{"claim": "c", "value": 1.0, "op": ">", "threshold": 0, "pass": True,
+                    "kind": "check", "ref": None, "source": "ci run"}]}))
     table = reproduction_table(res, link_notebooks=True, figures=index)
     assert "| figures |" in table and "{ref}`Explorer (static view) <fig-x>`" in table
