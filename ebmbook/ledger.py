@@ -147,7 +147,9 @@ def ledger_rows(runs: list[dict]) -> list[dict]:
         what, page, reason = FIGURES.get(ref, ("a statement of the text", None, ""))
         claims = by_ref.get(ref, [])
         st = status(claims)
-        key = claims[0] if claims else None
+        # the key number: the first claim that states the thesis's own number, else the first
+        key = next((c for c in claims if c.get("thesis_value") is not None),
+                   claims[0] if claims else None)
         if key is not None:
             page = key["notebook"]
         rows.append({"ref": ref, "what": what, "status": st,

@@ -129,6 +129,10 @@ def test_ledger_status_headline_and_rows_from_synthetic_results(tmp_path):
     assert rows["Fig 3.8"]["status"] == "partly" and rows["Fig 3.8"]["held"] == "1 / 2"
     assert rows["Fig 3.8"]["thesis"] == "gamma close to 1" and rows["Fig 3.8"]["value"] == "0.5"
     assert rows["Fig 3.1"]["status"] == "reproduced" and rows["Fig 3.1"]["thesis"] == "3"
+    # the key number is the claim that states the thesis's own number, wherever it comes
+    rows2 = {r["ref"]: r for r in ledger_rows([_run("x", [("thesis", "Fig 5.4", 0.3, None),
+                                                          ("thesis", "Fig 5.4", 0.7, "44 of 58")])])}
+    assert rows2["Fig 5.4"]["value"] == "0.7" and rows2["Fig 5.4"]["thesis"] == "44 of 58"
     assert rows["Fig 5.8"]["status"] == "not reproduced" and rows["Fig 5.8"]["page"] == "ch5_b"
     assert rows["Fig 5.13"]["status"] == "not attempted"
     assert "Oxford Flowers" in rows["Fig 5.13"]["reason"]
