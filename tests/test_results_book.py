@@ -550,6 +550,27 @@ def _sk_sensitivity():
                     "sk_barrier_frac_gwl_lower": 0.8}
 
 
+def _thesis_regime():
+    """Hand-made: data with 1 of 8 pixels saturated, a saturated descent, a grey long run."""
+    from ebmbook import registry
+    from ebmbook.experiments import thesis_regime as tr
+
+    class Art:
+        spec = registry.model_spec("fmnist_convergent28", "ci")
+        manifest = {"steps_done": 30}
+
+    data = torch.zeros(2, 1, 2, 2)
+    data[0, 0, 0, 0] = 1.0
+    result = tr.Result(config=tr.Config(), artifact=Art(), data=data,
+                       data_energy=np.array([1.0, 3.0]), longrun=torch.full((2, 1, 2, 2), 0.5),
+                       longrun_energy=np.array([2.5, 3.5]), descent=torch.ones(2, 1, 2, 2),
+                       descent_energy=np.array([-4.0, -6.0]), seconds={})
+    return result, {"conv_model_image_size": 8, "conv_train_updates": 30,
+                    "conv_longrun_steps": 20_000, "conv_longrun_z": 1.0, "conv_descent_z": -7.0,
+                    "conv_descent_saturation_excess": 7 / 8,
+                    "conv_longrun_saturation_excess": -1 / 8}
+
+
 # a Result per experiment, built cheaply (a tiny real run, or the dataclass filled with
 # hand-made numbers), with the metrics it must report: name -> value
 CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diagnostics,
@@ -559,7 +580,8 @@ CHEAP_RESULTS = {"toy_densities": _toy_densities, "axes_diagnostics": _axes_diag
                  "digit_maps": _digit_maps, "image_ad": _image_ad,
                  "texture_maps": _texture_maps, "face_map": _face_map,
                  "image_map": _image_map, "order_to_chaos": _order_to_chaos,
-                 "oscillation_sweep": _oscillation_sweep, "sk_sensitivity": _sk_sensitivity}
+                 "oscillation_sweep": _oscillation_sweep, "sk_sensitivity": _sk_sensitivity,
+                 "thesis_regime": _thesis_regime}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
