@@ -219,10 +219,10 @@ def _cmd_train(args) -> int:
                                  progress=not args.quiet, stop_after=args.stop_after,
                                  command=command, checkpoint_dir=ckpt)
         except KeyboardInterrupt:
-            _record_partial(name, spec, out, ckpt, args)
+            _record_partial(name, spec, out, ckpt, command)
             raise
         if art is None:
-            _record_partial(name, spec, out, ckpt, args)
+            _record_partial(name, spec, out, ckpt, command)
             print(f"{name}: stopped after {args.stop_after} steps (checkpointed); run again "
                   f"to resume, then save to {show_path(out)}")
             continue
@@ -244,10 +244,11 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def _record_partial(name: str, spec, out: Path, ckpt, args) -> None:
+def _record_partial(name: str, spec, out: Path, ckpt, command: str) -> None:
     """After a run stopped early: when its checkpoint lies inside the artifact folder ``out``
     (``--checkpoint-dir artifacts/<name>/partial``, so that it can be committed), write
-    ``out/partial.json`` saying how far it got and the command that resumes it."""
+    ``out/partial.json`` saying how far it got and the command that resumes it (the run's
+    rebuild ``command`` with its ``--checkpoint-dir``)."""
     import shlex
 
     from . import store
@@ -258,10 +259,7 @@ def _record_partial(name: str, spec, out: Path, ckpt, args) -> None:
     if not _inside(path, out) or not path.exists():
         return          # a checkpoint outside the artifact folder is not meant to be committed
     state = read_checkpoint(path)
-    resume = f"ebmbook train {name} --size {args.size}"
-    resume += f" --steps {args.steps}" if args.steps is not None else ""
-    resume += f" --precision {args.precision}" if args.precision is not None else ""
-    resume += f" --checkpoint-dir {shlex.quote(store.show_path(ckpt))}"
+    resume = f"{command} --checkpoint-dir {shlex.quote(store.show_path(ckpt))}"
     store.write_partial(out, spec, name=name, steps_done=int(state["step"]),
                         n_steps=spec.train.n_steps, checkpoint=path, resume_command=resume,
                         wall_s=float(state["log"].get("wall_s", 0.0)))
