@@ -18,6 +18,9 @@ from scipy.special import logsumexp
 
 @dataclass(frozen=True)
 class Grid:
+    """An ``n x n`` grid of cell centres over ``[-extent, extent]^2`` (see the module
+    docstring)."""
+
     extent: float
     n: int = 200
 
@@ -87,5 +90,5 @@ def kl_divergence(log_p: np.ndarray, log_q: np.ndarray) -> float:
 
 
 def total_variation(log_p: np.ndarray, log_q: np.ndarray) -> float:
-    """Total variation 0.5 * sum |p - q| for normalised log grid masses."""
+    """Total variation ``0.5 * sum |p - q|`` for normalised log grid masses."""
     return float(0.5 * np.abs(np.exp(log_p) - np.exp(log_q)).sum())

@@ -151,7 +151,7 @@ def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
     the descriptor moved a synthesis) and z_r (r_st of the latent inference; 0 when off).
 
     Raises :class:`Divergence` before any state changes if the data batch or a statistic is not
-    finite, or |d_st| or the generator loss exceeds ``cfg.divergence_threshold``.
+    finite, or ``|d_st|`` or the generator loss exceeds ``cfg.divergence_threshold``.
     """
     x_pos = source.sample(cfg.batch_size, generator=generator)
     y, z = model.initializer.draw(cfg.batch_size, generator)          # step 1
@@ -233,6 +233,10 @@ class CoopLearner:
 
 @dataclass
 class CoopResult:
+    """What :func:`train_coop` returns: the trained descriptor and generator networks, the
+    descriptor's energy U and its sampler (``model``, initialised by the generator), the
+    per-step log, the config, the steps done and the step the run resumed from."""
+
     descriptor: nn.Module
     generator: nn.Module
     energy: RescaledPotential

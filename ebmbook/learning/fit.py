@@ -123,6 +123,9 @@ class TrainLog:
 
 
 class Learner(Protocol):
+    """What :func:`fit` needs of a learner: ``stat_names``, ``step(t, generator)``,
+    ``state_dict()`` and ``load_state_dict(d)`` (see the module docstring)."""
+
     stat_names: tuple[str, ...]
 
     def step(self, t: int, generator: torch.Generator) -> dict[str, float]: ...
@@ -134,6 +137,9 @@ class Learner(Protocol):
 
 @dataclass
 class FitResult:
+    """What :func:`fit` returns: the per-step log, the number of steps done, the step the run
+    resumed from (0 for a fresh run) and the checkpoint file, if one was kept."""
+
     log: TrainLog
     steps_done: int
     resumed_from: int = 0
@@ -188,7 +194,7 @@ def fit(learner: Learner, config: Any, n_steps: int, *, generator: torch.Generat
         resume: bool = True, stop_after: int | None = None, progress: bool = True,
         callback: Callable[[int, Learner], None] | None = None, device: str | torch.device = "cpu",
         desc: str = "train") -> FitResult:
-    """Run ``learner.step`` for steps ``0 .. n_steps - 1`` (see the module docstring).
+    """Run ``learner.step`` for steps 0 to ``n_steps - 1`` (see the module docstring).
 
     ``config``: the (dataclass) configuration that defines the run; its hash guards the
     checkpoint. ``checkpoint_dir``: where ``checkpoint.pt`` is kept; with ``resume`` an existing

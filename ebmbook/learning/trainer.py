@@ -92,6 +92,9 @@ class TrainConfig:
 
 
 class DataSource(Protocol):
+    """Training data as Algorithm 1 draws it: ``sample(n, generator)`` returns a batch of ``n``
+    training states (:class:`TensorData` for a tensor)."""
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
 
 
@@ -128,6 +131,8 @@ def build_model(net: nn.Module, cfg: TrainConfig, initializer, state_shape) -> E
 
 
 def as_data_source(data: Any, device) -> DataSource:
+    """``data`` as a :class:`DataSource`: a tensor becomes :class:`TensorData` on ``device``,
+    an object with ``sample(n, generator)`` is used as it is, anything else is a TypeError."""
     if isinstance(data, torch.Tensor):
         return TensorData(data.to(device))
     if hasattr(data, "sample"):
@@ -141,7 +146,7 @@ def ml_step(model: EnergyModel, source: DataSource, optimizer: OptimizerSchedule
     """One update of Algorithm 1 at step ``t``; returns its statistics (``ML_STATS``).
 
     Raises :class:`Divergence` before any state changes if the data batch or d_st / r_st are
-    not finite, or |d_st| exceeds ``cfg.divergence_threshold``.
+    not finite, or ``|d_st|`` exceeds ``cfg.divergence_threshold``.
     """
     x_pos = source.sample(cfg.batch_size, generator=generator)
     if cfg.eps_data > 0:
@@ -218,6 +223,10 @@ class MLLearner:
 
 @dataclass
 class TrainResult:
+    """What :func:`train` returns: the trained network F and its energy U, the per-step log,
+    the persistent bank (if the chains were persistent), the config, the steps done, the step
+    the run resumed from and the model (U with its sampler)."""
+
     net: nn.Module
     energy: RescaledPotential
     log: TrainLog

@@ -65,6 +65,10 @@ def random_index(size: int, n: int, generator: torch.Generator | None, device,
 
 
 class Initializer(Protocol):
+    """What every initialiser provides (see the module docstring): ``draw(n, generator)`` gives
+    ``n`` starting states and a handle, ``update(handle, states)`` takes the finished states
+    back (a persistent bank writes them back; noise and data initialisers ignore them)."""
+
     def draw(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, Any]: ...
 
     def update(self, handle: Any, states: torch.Tensor) -> None: ...

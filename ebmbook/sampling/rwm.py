@@ -33,6 +33,8 @@ class RWMParams:
 
 @dataclass
 class RWMState:
+    """The chains of a random-walk Metropolis run: states ``x`` and their energies ``(n,)``."""
+
     x: torch.Tensor
     energy: torch.Tensor
 
@@ -43,6 +45,8 @@ class RWMState:
 
 @torch.no_grad()
 def init(x: torch.Tensor, energy: Energy) -> RWMState:
+    """The starting :class:`RWMState` of the chains ``x``: the states (detached) and their
+    energies."""
     x = x.detach()
     return RWMState(x, energy(x))
 

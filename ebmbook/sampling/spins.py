@@ -108,7 +108,10 @@ def sk_sweeps(J: np.ndarray, s: np.ndarray, *, n_sweeps: int, temperature, rng: 
     target: optional (B, N) or (N,) +-1 target states.
     method: "gibbs" (heat-bath) or "metropolis" (single-flip Metropolis).
 
-    Returns ``(states (B, N) int8, energy per spin (B, n_sweeps + 1))``.
+    Returns
+    -------
+    tuple
+        ``(states (B, N) int8, energy per spin (B, n_sweeps + 1))``.
     """
     if method not in ("gibbs", "metropolis"):
         raise ValueError(f"method must be 'gibbs' or 'metropolis', got {method!r}")
