@@ -11,6 +11,8 @@ precision the book uses for that network, measured side by side in this run:
 * toy MLP, batch 100, fp32 (hand-written gradient; bf16 does not pay at this size): reported
 * training throughput (updates per second) of the committed convergent recipe, bf16 against
   fp32 (the code path before the precision setting existed): >= 2x
+* toy MLPs at batch 100, K networks stacked into one program (``StackedMLP``, what
+  ``train_stacked`` runs for the toy chapters) against K separate chains: reported
 
 The reference is the loop the authors' public scripts use: one batch whose states require grad,
 the network's parameters requiring grad as in training, and each step
@@ -136,6 +138,28 @@ def training_throughput(repeats: int, updates: int, device: str = "cpu") -> floa
     return ratio
 
 
+def stacked_mlp(steps: int, repeats: int, device: str = "cpu") -> dict:
+    """Per-network ms per Langevin step of K toy MLPs at batch 100: K separate chains against
+    one stacked chain of the K networks (``StackedMLP``); returns ``{K: speed-up}``."""
+    from ebmbook.energies.potentials import StackedMLP
+    out = {}
+    for k in (2, 3, 4):
+        nets = [MLPPotential().to(device) for _ in range(k)]
+        single = [RescaledPotential(n, eps=0.125) for n in nets]
+        stack = RescaledPotential(StackedMLP.from_nets(nets), eps=0.125)
+        x = torch.randn(k * 100, 2, device=device)
+        blocks = x.chunk(k)
+        fns = {"separate": lambda: [langevin(e, b, n_steps=steps, eps=0.125)
+                                    for e, b in zip(single, blocks)],
+               "stacked": lambda: langevin(stack, x, n_steps=steps, eps=0.125, groups=k)}
+        t = best_ms(fns, steps * k, repeats)
+        out[k] = t["separate"] / t["stacked"]
+        print(f"{'toy MLP 2D, batch 100, ' + str(k) + ' stacked':<36s} separate "
+              f"{t['separate']:8.3f} ms/step   stacked {t['stacked']:8.3f} ms/step   "
+              f"speed-up {out[k]:5.2f}x", flush=True)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -164,6 +188,7 @@ def main():
             precision=precision, target=1.5 if precision == "bf16" else None, device=dev)
     ratios[("mlp100", "fp32")] = bench("toy MLP 2D, batch 100", mlp, (100, 2), 20 * a.steps,
                                        a.repeats, 0.125, device=dev)
+    stacked_mlp(20 * a.steps, a.repeats, dev)
     ratios["train"] = training_throughput(max(1, a.repeats // 2), a.updates, dev)
     met = [ratios[(28, "bf16")] >= 3, ratios[(16, "bf16")] >= 2, ratios[("mlp", "bf16")] >= 1.5,
            ratios["train"] >= 2]

@@ -2,6 +2,7 @@
 plus the wrappers that turn a network F into the energy U that Langevin samples.
 
 * :class:`MLPPotential` - the toy net (2 -> 32 -> 64 -> 64 -> 64 -> 1, LeakyReLU(0.05)).
+* :class:`StackedMLP` - K independent MLPs of one shape run as one batched program.
 * :class:`DeepFRAME` - a 3x3 conv, then ``n_down`` 4x4 stride-2 convs that double the width
   from ``width``, and a scalar fully connected head.
 * :class:`RescaledPotential` - U = F / (eps^2 / 2) (eq. 3.2), optionally plus the Gaussian
@@ -75,20 +76,144 @@ class MLPPotential(nn.Module):
         if not self.has_value_and_grad:
             raise ValueError(f"value_and_grad needs a (leaky) ReLU network, not {self.activation!r}")
         slope = self.leak if self.activation == "leaky_relu" else 0.0
-        linears = self._linears
+        # (weight, bias) of each layer, fetched once per call: nn.Module attribute lookups and
+        # the Python wrappers of F.linear / F.leaky_relu cost as much as a small matmul here
+        params = [(lin.weight, lin.bias) for lin in self._linears]
+        linear, leaky, leaky_back = (torch._C._nn.linear, torch._C._nn.leaky_relu,
+                                     torch.ops.aten.leaky_relu_backward)
         pre = []
         a = x
         with torch.no_grad():
-            for lin in linears[:-1]:
-                h = torch.addmm(lin.bias, a, lin.weight.t())
+            for w, b in params[:-1]:
+                h = linear(a, w, b)
                 pre.append(h)
-                a = torch.nn.functional.leaky_relu(h, slope)
-            out = linears[-1]
-            f = torch.addmm(out.bias, a, out.weight.t()).squeeze(1)
-            g = out.weight.expand(x.shape[0], -1)
-            for h, lin in zip(reversed(pre), reversed(linears[:-1])):
-                g = torch.ops.aten.leaky_relu_backward(g, h, slope, False).mm(lin.weight)
+                a = leaky(h, slope)
+            w_out, b_out = params[-1]
+            f = linear(a, w_out, b_out).squeeze(1)
+            g = w_out.expand(x.shape[0], -1)
+            for h, (w, _) in zip(reversed(pre), reversed(params[:-1])):
+                g = leaky_back(g, h, slope, False).mm(w)
         return f, g
+
+
+
+class StackedMLP(nn.Module):
+    """K independent :class:`MLPPotential` networks of one shape, evaluated as one program.
+
+    States of the K networks travel as one flat batch ``(K * n, dim)``: rows ``k*n .. (k+1)*n - 1``
+    belong to network k, and the energies come back as ``(K * n,)`` in the same order. Each
+    layer is one batched matrix product over the K networks (``baddbmm``), so a step of K small
+    networks costs a fraction of K separate steps: at batch 100 the toy MLP is bound by per-op
+    overhead and small matrix products (``benchmarks/langevin.py`` prints the ratio). The
+    networks share nothing: the gradient of a loss that sums their terms reaches each network's
+    slice of the stacked weights only from its own term, and elementwise optimisers (SGD, Adam)
+    update the slices independently, exactly as K separate runs would (up to float rounding).
+
+    Build it from K networks with :meth:`from_nets` (their weights are copied in) and copy the
+    weights back with :meth:`copy_into` or :meth:`unstack`.
+    """
+
+    def __init__(self, k: int, dim: int = 2, widths: tuple[int, ...] = (32, 64, 64, 64),
+                 activation: str = "leaky_relu", leak: float = 0.05):
+        super().__init__()
+        if k < 1 or dim < 1 or not widths or min(widths) < 1:
+            raise ValueError(f"k, dim and widths must be positive, got k={k}, dim={dim}, "
+                             f"widths={widths}")
+        _activation(activation, leak)           # raises on an unknown name
+        self.k, self.dim, self.widths = int(k), int(dim), tuple(widths)
+        self.activation, self.leak = activation, float(leak)
+        sizes = (dim, *widths, 1)
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(k, o, i))
+                                        for i, o in zip(sizes[:-1], sizes[1:]))
+        self.biases = nn.ParameterList(nn.Parameter(torch.empty(k, o)) for o in sizes[1:])
+
+    @classmethod
+    def from_nets(cls, nets) -> "StackedMLP":
+        """A stack holding copies of the weights of ``nets`` (MLPPotentials of one shape)."""
+        nets = list(nets)
+        if not nets or not all(isinstance(n, MLPPotential) for n in nets):
+            raise TypeError("StackedMLP.from_nets needs a non-empty list of MLPPotential")
+        first = nets[0]
+        shape = _mlp_shape(first)
+        for i, n in enumerate(nets[1:], 1):
+            if _mlp_shape(n) != shape:
+                raise ValueError(f"network {i} has shape {_mlp_shape(n)}, network 0 has {shape}: "
+                                 "only networks of one shape can be stacked")
+        dim, widths, activation, leak = shape
+        stack = cls(len(nets), dim, widths, activation, leak).to(first._linears[0].weight)
+        with torch.no_grad():
+            for j in range(len(first._linears)):
+                stack.weights[j].copy_(torch.stack([n._linears[j].weight for n in nets]))
+                stack.biases[j].copy_(torch.stack([n._linears[j].bias for n in nets]))
+        return stack
+
+    def copy_into(self, nets) -> None:
+        """Write network k's weights into ``nets[k]`` (MLPPotentials of this shape)."""
+        nets = list(nets)
+        if len(nets) != self.k:
+            raise ValueError(f"this stack holds {self.k} networks, got {len(nets)} to copy into")
+        with torch.no_grad():
+            for k, n in enumerate(nets):
+                if _mlp_shape(n) != (self.dim, self.widths, self.activation, self.leak):
+                    raise ValueError(f"network {k} does not have this stack's shape")
+                for j, lin in enumerate(n._linears):
+                    lin.weight.copy_(self.weights[j][k])
+                    lin.bias.copy_(self.biases[j][k])
+
+    def unstack(self) -> list[MLPPotential]:
+        """The K networks as separate :class:`MLPPotential` modules (copies)."""
+        nets = [MLPPotential(self.dim, self.widths, self.activation, self.leak)
+                .to(self.weights[0]) for _ in range(self.k)]
+        self.copy_into(nets)
+        return nets
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != self.dim or x.shape[0] % self.k:
+            raise ValueError(f"StackedMLP of {self.k} networks expects states of shape "
+                             f"(k * n, {self.dim}) with k = {self.k}, got {tuple(x.shape)}")
+        return x.reshape(self.k, x.shape[0] // self.k, self.dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self._split(x)
+        act = _activation(self.activation, self.leak)
+        last = len(self.weights) - 1
+        for j, (w, b) in enumerate(zip(self.weights, self.biases)):
+            a = torch.baddbmm(b.unsqueeze(1), a, w.transpose(1, 2))
+            if j < last:
+                a = act(a)
+        return a.reshape(-1)
+
+    @property
+    def has_value_and_grad(self) -> bool:
+        """Whether :meth:`value_and_grad` applies (piecewise-linear activations only)."""
+        return self.activation in ("leaky_relu", "relu")
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Energies ``(K * n,)`` and input gradients ``(K * n, dim)`` by hand-written
+        backpropagation, as :meth:`MLPPotential.value_and_grad` does for one network."""
+        if not self.has_value_and_grad:
+            raise ValueError(f"value_and_grad needs a (leaky) ReLU network, not {self.activation!r}")
+        a = self._split(x)
+        slope = self.leak if self.activation == "leaky_relu" else 0.0
+        params = list(zip(self.weights, self.biases))
+        leaky, leaky_back = torch._C._nn.leaky_relu, torch.ops.aten.leaky_relu_backward
+        pre = []
+        with torch.no_grad():
+            for w, b in params[:-1]:
+                h = torch.baddbmm(b.unsqueeze(1), a, w.transpose(1, 2))
+                pre.append(h)
+                a = leaky(h, slope)
+            w_out, b_out = params[-1]
+            f = torch.baddbmm(b_out.unsqueeze(1), a, w_out.transpose(1, 2))
+            g = w_out.expand(-1, a.shape[1], -1)
+            for h, (w, _) in zip(reversed(pre), reversed(params[:-1])):
+                g = torch.bmm(leaky_back(g, h, slope, False), w)
+        return f.reshape(-1), g.reshape(-1, self.dim)
+
+
+def _mlp_shape(net: MLPPotential) -> tuple:
+    widths = tuple(lin.out_features for lin in net._linears[:-1])
+    return (net.dim, widths, net.activation, net.leak)
 
 
 class DeepFRAME(nn.Module):
@@ -129,7 +254,36 @@ class DeepFRAME(nn.Module):
                              f"{self.shape[1]}, {self.shape[2]}), got {tuple(x.shape)}")
         h = self.features(x.contiguous(memory_format=torch.channels_last))
         # flatten in (C, H, W) order whatever the memory layout, as the head was trained
-        return self.head(h.contiguous().flatten(1)).squeeze(1)
+        return self.head(_flatten_chw(h)).squeeze(1)
+
+
+class _FlattenCHW(torch.autograd.Function):
+    """``h.contiguous().flatten(1)`` whose gradient comes back in ``h``'s own memory layout.
+
+    Autograd's flatten hands the last activation a (C, H, W)-ordered gradient while the
+    activation itself is channels-last, and (leaky) ReLU's backward on two layouts takes a slow
+    strided path: 20 times its usual cost, a quarter of a bf16 Langevin step of the 16x16
+    model (measured with the torch profiler). Returning the gradient in the activation's layout
+    costs one small copy."""
+
+    @staticmethod
+    def forward(ctx, h):
+        ctx.channels_last = h.is_contiguous(memory_format=torch.channels_last)
+        ctx.shape = h.shape
+        return h.contiguous().flatten(1)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = g.reshape(ctx.shape)
+        if ctx.channels_last:
+            g = g.contiguous(memory_format=torch.channels_last)
+        return g
+
+
+def _flatten_chw(h: torch.Tensor) -> torch.Tensor:
+    if h.dim() == 4 and h.shape[1] > 1 and torch.is_grad_enabled() and h.requires_grad:
+        return _FlattenCHW.apply(h)
+    return h.contiguous().flatten(1)
 
 
 class RescaledPotential(nn.Module):

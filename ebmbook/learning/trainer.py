@@ -130,6 +130,21 @@ def build_model(net: nn.Module, cfg: TrainConfig, initializer, state_shape) -> E
                        precision=getattr(cfg, "precision", "fp32"))
 
 
+def make_initializer(cfg: TrainConfig, source: DataSource, state_shape: tuple[int, ...],
+                     dtype: torch.dtype, generator: torch.Generator, device
+                     ) -> tuple[Any, PersistentBank | None]:
+    """The initialiser of the negative chains that ``cfg.init`` asks for, and the persistent
+    bank if it is one (its noise states are drawn from ``generator``)."""
+    if cfg.init == "persistent":
+        size = cfg.bank_size or len(source)  # one persistent state per training example
+        bank = PersistentBank.from_noise(size, state_shape, "uniform", generator,
+                                         cfg.noise_scale, device, dtype)
+        return bank, bank
+    if cfg.init == "data":
+        return DataInit(source), None
+    return NoiseInit(cfg.init, state_shape, cfg.noise_scale, device, dtype), None
+
+
 def as_data_source(data: Any, device) -> DataSource:
     """``data`` as a :class:`DataSource`: a tensor becomes :class:`TensorData` on ``device``,
     an object with ``sample(n, generator)`` is used as it is, anything else is a TypeError."""
@@ -186,16 +201,8 @@ class MLLearner:
         probe = self.source.sample(1, generator=torch.Generator(device=generator.device)
                                    .manual_seed(cfg.seed + 1))
         state_shape, dtype = tuple(probe.shape[1:]), probe.dtype
-        self.bank = None
-        if cfg.init == "persistent":
-            size = cfg.bank_size or len(self.source)  # one persistent state per training example
-            self.bank = PersistentBank.from_noise(size, state_shape, "uniform", generator,
-                                                  cfg.noise_scale, device, dtype)
-            initializer = self.bank
-        elif cfg.init == "data":
-            initializer = DataInit(self.source)
-        else:
-            initializer = NoiseInit(cfg.init, state_shape, cfg.noise_scale, device, dtype)
+        initializer, self.bank = make_initializer(cfg, self.source, state_shape, dtype,
+                                                  generator, device)
         self.model = build_model(self.net, cfg, initializer, state_shape)
         sgd_scale = cfg.eps ** 2 / 2 if cfg.rescale else 1.0
         self.optimizer = OptimizerSchedule(self.net.parameters(), cfg.optimizer,

@@ -134,6 +134,29 @@ class StoredStates:
         return f"StoredStates({len(self)})"
 
 
+
+class StackedInit:
+    """One initialiser per network of a stack (:class:`~ebmbook.energies.potentials.StackedMLP`):
+    ``draw(n)`` draws ``n`` states from each, in order, as one ``(K * n, ...)`` batch, and
+    ``update`` hands each initialiser back its own block."""
+
+    def __init__(self, initializers):
+        self.initializers = list(initializers)
+        if not self.initializers:
+            raise ValueError("StackedInit needs at least one initialiser")
+
+    def draw(self, n: int, generator: torch.Generator | None = None):
+        drawn = [init.draw(n, generator) for init in self.initializers]
+        return torch.cat([x for x, _ in drawn]), [h for _, h in drawn]
+
+    def update(self, handle, states) -> None:
+        for init, h, block in zip(self.initializers, handle,
+                                  states.chunk(len(self.initializers))):
+            init.update(h, block)
+
+    def __repr__(self) -> str:
+        return f"StackedInit({', '.join(map(repr, self.initializers))})"
+
 class PersistentBank:
     """A bank of persistent chains (Sec 2.1.2): draw a random batch, write the updated batch back."""
 
