@@ -13,6 +13,10 @@ For each density (8-Gaussian mixture, 4 rings) two MLP potentials are learned wi
 The result holds three grid densities per model - the truth q, the learned p_theta = exp(-U)
 normalised on a 200 x 200 grid, and a KDE of short-run samples s_t - and the numbers
 KL(q || p_theta) and KL(q || KDE).
+
+The densities' models of one kind differ only in their data, so they are trained together
+(:func:`ebmbook.learning.stacked.train_stacked`): one batched program, each model with its own
+data, persistent bank and statistics, at about 0.65 of the cost of separate runs.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from ..diagnostics.density import (Grid, grid_log_density, grid_log_prob, kde_gr
                                    kl_divergence, log_of, total_variation)
 from ..energies.potentials import MLPPotential
 from ..energies.precision import PRECISIONS
-from ..learning.trainer import TrainConfig, TrainLog, train
+from ..learning.stacked import train_stacked
+from ..learning.trainer import TrainConfig, TrainLog
 from ..results import Metric
 from ..sampling.init import StoredStates
 from ._base import ExperimentConfig
@@ -126,7 +131,9 @@ class Result:
             out[f"{d}_kl_{m}"] = Metric(r.kl, f"KL(q || p_theta), {who}")
             out[f"{d}_kl_kde_{m}"] = Metric(r.kl_kde, f"KL(q || short-run KDE), {who}")
             out[f"{d}_tv_{m}"] = Metric(r.tv, f"total variation(q, p_theta), {who}")
-            out[f"{d}_train_s_{m}"] = Metric(r.wall_s, f"training wall time (s), {who}")
+            out[f"{d}_train_s_{m}"] = Metric(
+                r.wall_s, f"training wall time (s), {who}; the {m} models of every density "
+                "are trained together, so this is their shared time")
         return out
 
 
@@ -145,16 +152,22 @@ def short_run_samples(result, n: int, generator: torch.Generator) -> torch.Tenso
 
 def run(config: Config, progress: bool = True) -> Result:
     grids, log_true, models = {}, {}, {}
-    for d in config.densities:
-        q = toy_density(d)
-        grid = Grid(q.extent, config.grid_n)
-        grids[d] = grid
-        log_true[d] = grid_log_prob(q.log_prob, grid)
-        for m in MODELS:
-            tcfg = config.train_config(m)
+    densities = {d: toy_density(d) for d in config.densities}
+    for d, q in densities.items():
+        grids[d] = Grid(q.extent, config.grid_n)
+        log_true[d] = grid_log_prob(q.log_prob, grids[d])
+    for m in MODELS:
+        # the densities' models of one kind share every setting but the data: they are trained
+        # together as one stacked program (train_stacked), each from the same initial weights
+        tcfg = config.train_config(m)
+        nets = []
+        for _ in densities:
             with seeded(config.seed):
-                net = MLPPotential()
-            res = train(net, q, tcfg, progress=progress, device=config.device)
+                nets.append(MLPPotential())
+        runs = train_stacked(nets, list(densities.values()), [tcfg] * len(densities),
+                             progress=progress, device=config.device, desc=f"train {m}")
+        for (d, q), res in zip(densities.items(), runs):
+            grid = grids[d]
             gen = torch.Generator(device=config.device).manual_seed(config.seed + 7)
             s = short_run_samples(res, config.kde_samples, gen).cpu()
             log_learned = grid_log_density(res.energy, grid, device=config.device)
