@@ -268,6 +268,8 @@ def _record_partial(name: str, spec, out: Path, ckpt, command: str) -> None:
           file=sys.stderr)
 
 
+# a copy of ebmbook.energies.precision.PRECISIONS, so that parsing arguments does not import
+# torch (tests/test_precision.py checks that the two agree)
 PRECISION_CHOICES = ("fp32", "bf16", "tf32")
 
 

@@ -235,3 +235,9 @@ def test_a_recorded_energy_path_is_in_full_precision_whatever_the_chain():
                    precision="bf16", record_energy=True, record_at=range(7))
     exact = torch.stack([energy_and_grad(energy, s)[0] for s in res.path])
     assert torch.equal(res.energy, exact)
+
+
+def test_cli_offers_exactly_the_package_precisions():
+    from ebmbook.cli import PRECISION_CHOICES
+    from ebmbook.energies.precision import PRECISIONS as PACKAGE_PRECISIONS
+    assert PRECISION_CHOICES == PACKAGE_PRECISIONS
