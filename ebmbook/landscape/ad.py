@@ -9,20 +9,24 @@ The trial *succeeds* when ``d <= delta`` and *fails* after ``improvement_limit``
 spins) without a new best distance. The barrier of a successful trial is the highest energy U on
 its path, an upper bound of the minimax barrier. Many trials run as one batch.
 
+The continuous local mode search, :func:`local_modes` (gradient descent), is the noiseless
+Langevin kernel and lives in :mod:`ebmbook.sampling.descent`; it is re-exported here beside its
+spin counterpart :func:`local_modes_spins`.
+
 For spins the energy is the SK model's (see :mod:`ebmbook.energies.spin` for the normalisation:
 ``H/T`` in the density, energies reported per spin).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ..sampling.langevin import LangevinParams, flat_norm, frozen_parameters
+from ..sampling.descent import local_modes
+from ..sampling.langevin import LangevinParams, frozen_parameters
 from ..sampling.langevin import init as langevin_init
 from ..sampling.langevin import step as langevin_kernel
 from ..sampling.rwm import RWMParams
@@ -222,20 +226,3 @@ def local_modes_spins(model, states: np.ndarray) -> tuple[np.ndarray, np.ndarray
         S = S[None]
     H = _kernels.descend_batch(model.J, S)
     return S, H / model.n
-
-
-def local_modes(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
-                rate: float = 0.01, n_steps: int = 2000, tol: float = 1e-6):
-    """Gradient descent ``x <- x - rate * grad U`` on a batch until every gradient norm is
-    below ``tol`` or ``n_steps`` are done (the noiseless Langevin kernel with eps^2/2 = rate).
-    Returns (modes, energies)."""
-    if not rate > 0:
-        raise ValueError(f"rate must be > 0, got {rate!r}")
-    params = LangevinParams(eps=math.sqrt(2 * rate), noise=0.0)
-    with frozen_parameters(energy):
-        state = langevin_init(x, energy)
-        for _ in range(n_steps):
-            if float(flat_norm(state.grad).max()) < tol:
-                break
-            state, _ = langevin_kernel(state, energy, params)
-    return state.x, state.energy

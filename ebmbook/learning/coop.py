@@ -62,6 +62,7 @@ from torch import nn
 from .._config import require_int, require_positive
 from ..energies.generator import GeneratorPosterior, LatentEnergy, latent_dim_of
 from ..energies.potentials import RescaledPotential
+from ..sampling.descent import local_modes
 from ..sampling.langevin import flat_norm, langevin
 from ..sampling.model import EnergyModel
 from .fit import Divergence, TrainLog, check_data_batch, check_statistic, fit
@@ -279,9 +280,8 @@ def infer_latents(generator_net: nn.Module, x: torch.Tensor, *, sigma: float = 0
                   chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """The latent code of each image: the mode of the generator posterior (A.1)
     ``||x - g(z)||^2 / (2 sigma^2) + ||z||^2 / 2`` by gradient descent
-    (:func:`ebmbook.landscape.ad.local_modes`) from ``n_starts`` N(0, I) starts (the first is
+    (:func:`ebmbook.sampling.descent.local_modes`) from ``n_starts`` N(0, I) starts (the first is
     z = 0), keeping the lowest. Returns (codes (n, d), posterior energies (n,))."""
-    from ..landscape.ad import local_modes
     if not (isinstance(n_starts, int) and n_starts >= 1):
         raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}")
     d = latent_dim_of(generator_net)
