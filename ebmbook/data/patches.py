@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .textures import TEXTURES, texture_array
+
 PATCH_SIZES = (8, 16, 32, 64)       # patch side at each scale, in pixels of a 512-px photo
 PATCHES_PER_SCALE = 1250            # 1000 train + 250 test with the default split
 REFERENCE_SIDE = 512
@@ -80,9 +82,8 @@ def read_grey(path: str | os.PathLike) -> np.ndarray:
 def photo(source: str) -> np.ndarray:
     """A bundled texture (``grass``, ``gravel``, ``brick``, ``chelsea``) or an image file, as a
     grey ``(H, W)`` array in [0, 1]."""
-    from .images import TEXTURES, load_texture
     if source in TEXTURES:
-        return ((load_texture(source, scale="unit").images[0, 0]).numpy()).astype(np.float32)
+        return texture_array(source)
     return read_grey(source)
 
 
