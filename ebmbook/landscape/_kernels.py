@@ -3,15 +3,21 @@
 All kernels work on the extensive energy ``H(s) = -1/2 s^T J s`` and keep local fields
 ``h = J s`` up to date, so a flip costs O(N). Each kernel loops over a whole batch (of states,
 trials or pairs) inside compiled code. Random draws come from the numpy Generator passed in.
+
+The two long kernels take their inputs as small records (NamedTuples, which numba compiles to
+plain structs): :func:`ad_trials` a batch of :class:`ADTrials`, its :class:`ADSettings` and the
+:class:`ADOutcome` / :class:`ADTrace` arrays it fills; :func:`gwl_kernel` its
+:class:`GWLSettings` and the :class:`GWLBasins` / :class:`GWLCrossings` tables it fills.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from ..sampling.spins import _flip_accept, _flip_update, local_fields, njit
+from ..sampling.spins import flip_accepted, flip_spin, local_fields, njit
 
 try:
     from numba import types
@@ -46,7 +52,7 @@ def _descend_inplace(J, s, h):
                 bi = i
         if bi < 0:
             return n
-        _flip_update(J, s, h, bi)
+        flip_spin(J, s, h, bi)
         n += 1
 
 
@@ -64,18 +70,59 @@ def descend_batch(J, S):
     return out
 
 
+# ----------------------------------------------------------------------------- Attraction-Diffusion
+
+
+class ADTrials(NamedTuple):
+    """A batch of B Attraction-Diffusion trials on one glass: trial b runs on
+    ``exp(-(H(s)/T_b + alpha_b d(s, target_b)))`` (eq. 4.6, Hamming distance d) from start b."""
+
+    starts: np.ndarray         # (B, N) int8 +-1 (not modified)
+    targets: np.ndarray        # (B, N) int8 +-1
+    temperatures: np.ndarray   # (B,) float64
+    alphas: np.ndarray         # (B,) float64
+
+
+class ADSettings(NamedTuple):
+    """When a trial stops (shared by the batch)."""
+
+    delta: int                 # success once the Hamming distance is <= delta
+    improvement_limit: int     # failure after this many sweeps without a new best distance
+    max_sweeps: int            # ... or after this many sweeps in all
+    metropolis: bool           # single-flip Metropolis (True) or heat-bath Gibbs (False)
+
+
+class ADOutcome(NamedTuple):
+    """What :func:`ad_trials` writes per trial (arrays of length B)."""
+
+    success: np.ndarray        # bool
+    barrier: np.ndarray        # highest extensive energy visited before success (float64)
+    sweeps: np.ndarray         # sweeps taken (int64)
+    final_distance: np.ndarray  # Hamming distance at the end (int64)
+
+
+class ADTrace(NamedTuple):
+    """Per-sweep traces of every trial, shape (B, max_sweeps + 1), written when ``enabled``
+    (otherwise the arrays may be (1, 1) placeholders)."""
+
+    enabled: bool
+    max_energy: np.ndarray     # highest extensive energy within each sweep (float64)
+    end_energy: np.ndarray     # extensive energy after each sweep (float64)
+    distance: np.ndarray       # Hamming distance after each sweep (int64)
+
+
 @njit(cache=True)
-def ad_batch(J, starts, targets, temps, alphas, delta, limit, max_sweeps, metropolis, rng,
-             success, barrier, sweeps, final_dist, rec_max, rec_end, rec_dist, record):
-    """Attraction-Diffusion trials (eq. 4.6 with Hamming distance) for a batch of (start, target)
-    pairs. A trial succeeds once the Hamming distance is <= delta, and fails after ``limit``
-    sweeps without a new best distance (or after ``max_sweeps``). ``barrier`` is the highest
-    extensive energy visited before success. With ``record`` the per-sweep maximum energy, end
-    energy and distance are written to rec_* of shape (B, max_sweeps + 1)."""
-    B, N = starts.shape
+def ad_trials(J, trials, settings, rng, outcome, trace):
+    """Attraction-Diffusion trials (eq. 4.6 with Hamming distance) for a batch of
+    :class:`ADTrials`. A trial succeeds once the Hamming distance is <= ``settings.delta``, and
+    fails after ``settings.improvement_limit`` sweeps without a new best distance (or after
+    ``settings.max_sweeps``). Fills ``outcome`` (:class:`ADOutcome`) and, when enabled,
+    ``trace`` (:class:`ADTrace`)."""
+    B, N = trials.starts.shape
+    delta, limit = settings.delta, settings.improvement_limit
     for b in range(B):
-        s = starts[b].copy()
-        tg = targets[b]
+        s = trials.starts[b].copy()
+        tg = trials.targets[b]
         h = local_fields(J, s)
         H = _energy(s, h)
         d = 0
@@ -87,19 +134,19 @@ def ad_batch(J, starts, targets, temps, alphas, delta, limit, max_sweeps, metrop
         bar = H
         t = 0
         ok = d <= delta
-        invT = 1.0 / temps[b]
-        a = alphas[b]
-        if record:
-            rec_max[b, 0] = H
-            rec_end[b, 0] = H
-            rec_dist[b, 0] = d
-        while (not ok) and t < max_sweeps:
+        invT = 1.0 / trials.temperatures[b]
+        a = trials.alphas[b]
+        if trace.enabled:
+            trace.max_energy[b, 0] = H
+            trace.end_energy[b, 0] = H
+            trace.distance[b, 0] = d
+        while (not ok) and t < settings.max_sweeps:
             smax = H
             for i in range(N):
                 dH = 2.0 * s[i] * h[i]
                 dd = -1 if s[i] != tg[i] else 1
-                if _flip_accept(dH * invT + a * dd, metropolis, rng):
-                    _flip_update(J, s, h, i)
+                if flip_accepted(dH * invT + a * dd, settings.metropolis, rng):
+                    flip_spin(J, s, h, i)
                     H += dH
                     d += dd
                     if H > smax:
@@ -110,10 +157,10 @@ def ad_batch(J, starts, targets, temps, alphas, delta, limit, max_sweeps, metrop
             t += 1
             if smax > bar:
                 bar = smax
-            if record:
-                rec_max[b, t] = smax
-                rec_end[b, t] = H
-                rec_dist[b, t] = d
+            if trace.enabled:
+                trace.max_energy[b, t] = smax
+                trace.end_energy[b, t] = H
+                trace.distance[b, t] = d
             if ok:
                 break
             if d < best:
@@ -123,10 +170,40 @@ def ad_batch(J, starts, targets, temps, alphas, delta, limit, max_sweeps, metrop
                 m += 1
                 if m >= limit:
                     break
-        success[b] = ok
-        barrier[b] = bar
-        sweeps[b] = t
-        final_dist[b] = d
+        outcome.success[b] = ok
+        outcome.barrier[b] = bar
+        outcome.sweeps[b] = t
+        outcome.final_distance[b] = d
+
+
+def run_ad_trials(J: np.ndarray, trials: ADTrials, settings: ADSettings,
+                  rng: np.random.Generator, record: bool = False) -> tuple[ADOutcome, ADTrace]:
+    """:func:`ad_trials` with its output arrays allocated here: returns the filled
+    :class:`ADOutcome` and :class:`ADTrace` (placeholders of shape (1, 1) unless ``record``).
+    Energies are extensive."""
+    B = trials.starts.shape[0]
+    outcome = ADOutcome(success=np.zeros(B, dtype=np.bool_), barrier=np.empty(B),
+                        sweeps=np.zeros(B, dtype=np.int64),
+                        final_distance=np.zeros(B, dtype=np.int64))
+    shape = (B, settings.max_sweeps + 1) if record else (1, 1)
+    trace = ADTrace(enabled=bool(record), max_energy=np.zeros(shape), end_energy=np.zeros(shape),
+                    distance=np.zeros(shape, dtype=np.int64))
+    ad_trials(J, trials, settings, rng, outcome, trace)
+    return outcome, trace
+
+
+def ad_batch(J, starts, targets, temps, alphas, delta, limit, max_sweeps, metropolis, rng,
+             success, barrier, sweeps, final_dist, rec_max, rec_end, rec_dist, record):
+    """The old flat-argument form of :func:`ad_trials`, kept only until
+    :func:`ebmbook.landscape.ad.attraction_diffusion_spins` calls :func:`run_ad_trials`
+    (issue 22); new code uses the records."""
+    ad_trials(J, ADTrials(starts, targets, temps, alphas),
+              ADSettings(int(delta), int(limit), int(max_sweeps), bool(metropolis)), rng,
+              ADOutcome(success, barrier, sweeps, final_dist),
+              ADTrace(bool(record), rec_max, rec_end, rec_dist))
+
+
+# ----------------------------------------------------------------------------- greedy paths
 
 
 @njit(cache=True)
@@ -161,7 +238,7 @@ def greedy_path_batch(J, A, Bs, barrier, record_path, path_E):
                     bd = dH
                     bj = j
             i = diff[bj]
-            _flip_update(J, s, h, i)
+            flip_spin(J, s, h, i)
             H += bd
             if H > bar:
                 bar = H
@@ -174,6 +251,9 @@ def greedy_path_batch(J, A, Bs, barrier, record_path, path_E):
             for k in range(step + 1, N + 1):
                 path_E[p, k] = H
         barrier[p] = bar
+
+
+# ----------------------------------------------------------------------------- exact flooding
 
 
 @njit(cache=True)
@@ -227,6 +307,47 @@ def flood(order, E, nbr):
     return minima[:nm], ev_h[:ne], ev_a[:ne], ev_b[:ne]
 
 
+# ----------------------------------------------------------------------------- GWL
+
+
+class GWLSettings(NamedTuple):
+    """One GWL run (eq. 4.4) with single-flip proposals; energies are extensive."""
+
+    n_iter: int                # single-flip proposals
+    temperature: float         # T of exp(-H/T)
+    energy_low: float          # proposals outside [energy_low, energy_high) are rejected
+    energy_high: float
+    n_bins: int                # energy intervals of the window (eq. 4.3)
+    penalty: float             # the visit penalty, the thesis's gamma in eq. 4.4
+    ridge: bool                # refine each new best crossing of a pair by ridge descent
+    ridge_tries: int           # candidate common flips tried per ridge-descent step
+    trace_every: int           # record (H, basin) every this many proposals (0: never)
+
+
+class GWLBasins(NamedTuple):
+    """The basins GWL discovers, in discovery order; the capacity is ``len(energies)``."""
+
+    visits: np.ndarray         # (capacity, n_bins) the penalty counts N_jk
+    states: np.ndarray         # (capacity, N) int8 single-flip minima
+    energies: np.ndarray       # (capacity,) their extensive energies
+    first_seen: np.ndarray     # (capacity,) int64 iteration at which each was first proposed
+
+
+class GWLCrossings(NamedTuple):
+    """The lowest crossing found per pair of basins; the capacity is ``len(barriers)``."""
+
+    pairs: np.ndarray          # (capacity, 2) int64 basin indices a < b
+    barriers: np.ndarray       # (capacity,) extensive barrier estimates
+
+
+class _Scratch(NamedTuple):
+    """Work arrays of the basin look-up: a state, its fields and its packed key."""
+
+    state: np.ndarray
+    fields: np.ndarray
+    key: np.ndarray
+
+
 @njit(cache=True)
 def _pack(s, key):
     """Pack up to 128 +-1 spins into two uint64 words."""
@@ -239,37 +360,37 @@ def _pack(s, key):
 
 
 @njit(cache=True)
-def _descended_key(J, s, h, work_s, work_h, key):
+def _descended_key(J, s, h, scratch):
     """Key of the single-flip minimum reached by steepest descent from s; the descent runs on
-    the work arrays, which hold that minimum afterwards."""
+    the scratch arrays, which hold that minimum afterwards."""
     for i in range(s.shape[0]):
-        work_s[i] = s[i]
-        work_h[i] = h[i]
-    _descend_inplace(J, work_s, work_h)
-    return _pack(work_s, key)
+        scratch.state[i] = s[i]
+        scratch.fields[i] = h[i]
+    _descend_inplace(J, scratch.state, scratch.fields)
+    return _pack(scratch.state, scratch.key)
 
 
 @njit(cache=True)
-def _basin_of(J, s, h, work_s, work_h, key, table, min_states, min_E, first_seen, n_basins,
-              it, max_basins):
-    """Basin index of state s (descent on a copy); registers a new basin if unseen.
-    Returns -1 when a new basin would exceed max_basins."""
+def _basin_of(J, s, h, scratch, table, basins, n_basins, it):
+    """Basin index of state s (descent on the scratch copy); registers a new basin in
+    ``basins`` if unseen. Returns ``(index, n_basins)``, index -1 when a new basin would exceed
+    the capacity."""
     N = s.shape[0]
-    kk = _descended_key(J, s, h, work_s, work_h, key)
+    kk = _descended_key(J, s, h, scratch)
     if kk in table:
         return table[kk], n_basins
-    if n_basins >= max_basins:
+    if n_basins >= basins.energies.shape[0]:
         return -1, n_basins
     table[kk] = n_basins
     for i in range(N):
-        min_states[n_basins, i] = work_s[i]
-    min_E[n_basins] = _energy(work_s, work_h)
-    first_seen[n_basins] = it
+        basins.states[n_basins, i] = scratch.state[i]
+    basins.energies[n_basins] = _energy(scratch.state, scratch.fields)
+    basins.first_seen[n_basins] = it
     return n_basins, n_basins + 1
 
 
 @njit(cache=True)
-def _ridge_descent(J, x, y, i_diff, a, b, bar, work_s, work_h, key, table, max_tries):
+def _ridge_descent(J, x, y, i_diff, a, b, bar, scratch, table, max_tries):
     """Zhou's ridge descent for an adjacent pair (x in basin a, y in basin b) differing at spin
     i_diff: flip a common spin j in both states while the pair stays in (a, b) and the higher of
     the two energies drops. Returns the refined barrier (extensive)."""
@@ -294,14 +415,14 @@ def _ridge_descent(J, x, y, i_diff, a, b, bar, work_s, work_h, key, table, max_t
                 break
             xs = x.copy()
             xh = hx.copy()
-            _flip_update(J, xs, xh, j)
-            kx = _descended_key(J, xs, xh, work_s, work_h, key)
+            flip_spin(J, xs, xh, j)
+            kx = _descended_key(J, xs, xh, scratch)
             if kx not in table or table[kx] != a:
                 continue
             ys = y.copy()
             yh = hy.copy()
-            _flip_update(J, ys, yh, j)
-            ky = _descended_key(J, ys, yh, work_s, work_h, key)
+            flip_spin(J, ys, yh, j)
+            ky = _descended_key(J, ys, yh, scratch)
             if ky not in table or table[ky] != b:
                 continue
             Hx += 2.0 * x[j] * hx[j]
@@ -317,48 +438,50 @@ def _ridge_descent(J, x, y, i_diff, a, b, bar, work_s, work_h, key, table, max_t
 
 
 @njit(cache=True)
-def gwl_kernel(J, s0, n_iter, T, H_lo, H_hi, n_bins, gamma, rng, max_basins, ridge, ridge_tries,
-               visits, min_states, min_E, first_seen, pair_keys, pair_bar, max_pairs, trace,
-               trace_every):
+def gwl_kernel(J, s0, settings, rng, basins, crossings, trace):
     """Generalized Wang-Landau (Sec 4.2.1.3, eq. 4.4) for an SK glass with single-flip proposals.
 
     Bins are (basin, energy interval) with basins the steepest-descent basins of single-flip
-    minima; the acceptance is ``min(1, exp(-dH/T + gamma (N_cur - N_prop)))``; proposals outside
-    [H_lo, H_hi) are rejected. Each accepted move between basins a != b gives a barrier estimate
-    ``max(H, H')`` (refined by ridge descent when it is a new best for the pair)."""
+    minima; the acceptance is ``min(1, exp(-dH/T + penalty (N_cur - N_prop)))`` (the thesis's
+    gamma is ``settings.penalty``); proposals outside ``[energy_low, energy_high)`` are
+    rejected. Each accepted move between basins a != b gives a barrier estimate ``max(H, H')``
+    (refined by ridge descent when it is a new best for the pair). Fills ``basins``
+    (:class:`GWLBasins`), ``crossings`` (:class:`GWLCrossings`) and ``trace`` ((n, 2): H and
+    basin every ``settings.trace_every`` proposals). Returns ``(n_basins, n_pairs, n_accepted,
+    n_trace)``."""
     N = s0.shape[0]
+    lo, hi, n_bins = settings.energy_low, settings.energy_high, settings.n_bins
+    penalty, visits = settings.penalty, basins.visits
+    max_basins = basins.energies.shape[0]
+    max_pairs = crossings.barriers.shape[0]
     s = s0.copy()
     h = local_fields(J, s)
     H = _energy(s, h)
-    width = (H_hi - H_lo) / n_bins
-    key = np.zeros(2, dtype=np.uint64)
-    work_s = np.empty(N, dtype=s.dtype)
-    work_h = np.empty(N)
+    width = (hi - lo) / n_bins
+    scratch = _Scratch(np.empty(N, dtype=s.dtype), np.empty(N), np.zeros(2, dtype=np.uint64))
     table = Dict.empty(key_type=_KEY_T, value_type=_INT_T)
     pairs = Dict.empty(key_type=_INT_T, value_type=_INT_T)
     n_basins = 0
     n_pairs = 0
-    cur, n_basins = _basin_of(J, s, h, work_s, work_h, key, table, min_states, min_E,
-                              first_seen, n_basins, 0, max_basins)
-    kc = int((H - H_lo) / width)
+    cur, n_basins = _basin_of(J, s, h, scratch, table, basins, n_basins, 0)
+    kc = int((H - lo) / width)
     kc = min(max(kc, 0), n_bins - 1)
-    invT = 1.0 / T
+    invT = 1.0 / settings.temperature
     n_acc = 0
     nt = 0
-    for it in range(n_iter):
+    for it in range(settings.n_iter):
         i = rng.integers(0, N)
         dH = 2.0 * s[i] * h[i]
         Hn = H + dH
-        if Hn >= H_lo and Hn < H_hi:
-            kp = int((Hn - H_lo) / width)
+        if Hn >= lo and Hn < hi:
+            kp = int((Hn - lo) / width)
             kp = min(max(kp, 0), n_bins - 1)
             # basin of the proposal
-            _flip_update(J, s, h, i)
-            bp, n_basins = _basin_of(J, s, h, work_s, work_h, key, table, min_states, min_E,
-                                     first_seen, n_basins, it, max_basins)
+            flip_spin(J, s, h, i)
+            bp, n_basins = _basin_of(J, s, h, scratch, table, basins, n_basins, it)
             accept = False
             if bp >= 0:
-                x = dH * invT - gamma * (visits[cur, kc] - visits[bp, kp])
+                x = dH * invT - penalty * (visits[cur, kc] - visits[bp, kp])
                 accept = x <= 0.0 or rng.random() < math.exp(-x)
             if accept:
                 if bp != cur:
@@ -371,29 +494,29 @@ def gwl_kernel(J, s0, n_iter, T, H_lo, H_hi, n_bins, gamma, rng, max_basins, rid
                     elif n_pairs < max_pairs:
                         slot = n_pairs
                         pairs[pk] = slot
-                        pair_keys[slot, 0] = a
-                        pair_keys[slot, 1] = b
-                        pair_bar[slot] = 1e300
+                        crossings.pairs[slot, 0] = a
+                        crossings.pairs[slot, 1] = b
+                        crossings.barriers[slot] = 1e300
                         n_pairs += 1
                     else:
                         slot = -1
-                    if slot >= 0 and est < pair_bar[slot]:
-                        if ridge:
+                    if slot >= 0 and est < crossings.barriers[slot]:
+                        if settings.ridge:
                             # the pair (previous state, current state) straddles the ridge
                             y = s.copy()
                             xprev = s.copy()
                             xprev[i] = -xprev[i]
-                            est = _ridge_descent(J, xprev, y, i, cur, bp, est, work_s,
-                                                 work_h, key, table, ridge_tries)
-                        pair_bar[slot] = min(pair_bar[slot], est)
+                            est = _ridge_descent(J, xprev, y, i, cur, bp, est, scratch, table,
+                                                 settings.ridge_tries)
+                        crossings.barriers[slot] = min(crossings.barriers[slot], est)
                 H = Hn
                 cur = bp
                 kc = kp
                 n_acc += 1
             else:
-                _flip_update(J, s, h, i)  # undo
+                flip_spin(J, s, h, i)  # undo
         visits[cur, kc] += 1.0
-        if trace_every > 0 and it % trace_every == 0 and nt < trace.shape[0]:
+        if settings.trace_every > 0 and it % settings.trace_every == 0 and nt < trace.shape[0]:
             trace[nt, 0] = H
             trace[nt, 1] = cur
             nt += 1

@@ -122,23 +122,26 @@ def gwl(model, *, n_iter: int, rng: np.random.Generator, temperature: float = 0.
     s0, e0 = local_modes_spins(model, start)
     if not lo <= e0[0] < hi:
         raise ValueError(f"the starting minimum has energy {e0[0]:.3f} outside e_range {e_range}")
-    visits = np.zeros((max_basins, n_bins))
-    min_states = np.zeros((max_basins, N), dtype=np.int8)
-    min_E = np.zeros(max_basins)
-    first = np.zeros(max_basins, dtype=np.int64)
-    pair_keys = np.zeros((max_pairs, 2), dtype=np.int64)
-    pair_bar = np.zeros(max_pairs)
+    basins = _kernels.GWLBasins(visits=np.zeros((max_basins, n_bins)),
+                                states=np.zeros((max_basins, N), dtype=np.int8),
+                                energies=np.zeros(max_basins),
+                                first_seen=np.zeros(max_basins, dtype=np.int64))
+    crossings = _kernels.GWLCrossings(pairs=np.zeros((max_pairs, 2), dtype=np.int64),
+                                      barriers=np.zeros(max_pairs))
+    settings = _kernels.GWLSettings(
+        n_iter=int(n_iter), temperature=float(temperature), energy_low=float(lo * N),
+        energy_high=float(hi * N), n_bins=int(n_bins), penalty=float(penalty),
+        ridge=bool(ridge), ridge_tries=int(ridge_tries), trace_every=int(trace_every))
     n_trace = (n_iter // trace_every + 1) if trace_every else 0
     trace = np.zeros((n_trace, 2))
-    nb, npairs, nacc, nt = _kernels.gwl_kernel(
-        model.J, s0[0], int(n_iter), float(temperature), lo * N, hi * N, int(n_bins),
-        float(penalty), rng, int(max_basins), bool(ridge), int(ridge_tries), visits, min_states,
-        min_E, first, pair_keys, pair_bar, int(max_pairs), trace, int(trace_every))
+    nb, npairs, nacc, nt = _kernels.gwl_kernel(model.J, s0[0], settings, rng, basins, crossings,
+                                               trace)
     trace = trace[:nt].copy()
     trace[:, 0] /= N
-    return GWLResult(min_states=min_states[:nb].copy(), min_energies=min_E[:nb] / N,
-                     first_seen=first[:nb].copy(), visits=visits[:nb].copy(),
-                     pair_keys=pair_keys[:npairs].copy(), pair_barriers=pair_bar[:npairs] / N,
+    return GWLResult(min_states=basins.states[:nb].copy(), min_energies=basins.energies[:nb] / N,
+                     first_seen=basins.first_seen[:nb].copy(), visits=basins.visits[:nb].copy(),
+                     pair_keys=crossings.pairs[:npairs].copy(),
+                     pair_barriers=crossings.barriers[:npairs] / N,
                      n_iter=int(n_iter), n_accepted=int(nacc), trace=trace,
                      full=nb >= max_basins)
 

@@ -33,8 +33,14 @@ _LOGIT_CUTOFF = 35.0
 
 
 @njit(cache=True)
-def _flip_accept(x, metropolis, rng):
-    """Accept a flip whose cost (in units of the log-density) is x."""
+def flip_accepted(x, metropolis, rng):
+    """Whether to take a single-spin flip whose cost, in units of the log-density, is ``x``
+    (``x = dH / T`` for the Boltzmann density, plus ``alpha * dd`` for the magnetised one).
+
+    ``metropolis``: accept with probability ``min(1, exp(-x))``; otherwise heat-bath (Gibbs):
+    ``1 / (1 + exp(x))``. One uniform draw from ``rng`` (a numpy Generator) is used unless the
+    outcome is certain: ``x <= 0`` under Metropolis, or ``x`` beyond ``_LOGIT_CUTOFF`` (never
+    taken). The compiled SK kernels here and in :mod:`ebmbook.landscape._kernels` call it."""
     if x > _LOGIT_CUTOFF:
         return False
     if metropolis:
@@ -58,8 +64,9 @@ def local_fields(J, s):
 
 
 @njit(cache=True)
-def _flip_update(J, s, h, i):
-    """Flip spin i in place and update the local fields h."""
+def flip_spin(J, s, h, i):
+    """Flip spin ``i`` of the state ``s`` in place and update its local fields ``h = J s`` in
+    place (O(N)); the extensive energy changes by the ``2 s_i h_i`` computed before the flip."""
     s[i] = -s[i]
     two_si = 2.0 * s[i]
     N = s.shape[0]
@@ -86,8 +93,8 @@ def _sk_sweeps_kernel(J, S, temps, alphas, targets, use_target, n_sweeps, metrop
                 x = dH * invT
                 if use_target:
                     x += a * (-1.0 if s[i] != targets[b, i] else 1.0)
-                if _flip_accept(x, metropolis, rng):
-                    _flip_update(J, s, h, i)
+                if flip_accepted(x, metropolis, rng):
+                    flip_spin(J, s, h, i)
                     H += dH
             energies[b, t + 1] = H / N
 
@@ -143,8 +150,8 @@ def _sk_anneal_kernel(J, S, schedule, metropolis, rng):
         for t in range(schedule.shape[0]):
             invT = 1.0 / schedule[t]
             for i in range(N):
-                if _flip_accept(2.0 * s[i] * h[i] * invT, metropolis, rng):
-                    _flip_update(J, s, h, i)
+                if flip_accepted(2.0 * s[i] * h[i] * invT, metropolis, rng):
+                    flip_spin(J, s, h, i)
 
 
 def sk_anneal(J: np.ndarray, s: np.ndarray, schedule, rng: np.random.Generator,
@@ -167,8 +174,8 @@ def sk_anneal(J: np.ndarray, s: np.ndarray, schedule, rng: np.random.Generator,
     return S
 
 
-def _checkerboard(L: int) -> np.ndarray:
-    ii, jj = np.indices((L, L))
+def _checkerboard(side: int) -> np.ndarray:
+    ii, jj = np.indices((side, side))
     return (ii + jj) % 2 == 0
 
 
@@ -176,24 +183,24 @@ def ising_sweeps(sigma: np.ndarray, *, temperature, field, n_sweeps: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Checkerboard heat-bath sweeps of the 2D Ising model with field (eq. 4.8).
 
-    ``sigma``: (B, L, L) +-1 states with periodic boundaries; ``temperature`` and ``field``:
+    ``sigma``: (B, side, side) +-1 states with periodic boundaries; ``temperature`` and ``field``:
     scalars or (B,) arrays. Site i is set to +1 with probability
     ``sigmoid(2 (sum_nbrs sigma_j / T + H))``. Returns ``(states, magnetisation per site after
     each sweep (n_sweeps, B))``.
     """
     s = np.array(sigma, dtype=np.float64, copy=True)
     if s.ndim != 3 or s.shape[1] != s.shape[2] or s.shape[1] % 2:
-        raise ValueError(f"sigma must have shape (B, L, L) with even L, got {s.shape}")
-    B, L, _ = s.shape
+        raise ValueError(f"sigma must have shape (B, side, side) with an even side, got {s.shape}")
+    B, side, _ = s.shape
     invT = 1.0 / np.broadcast_to(np.asarray(temperature, dtype=np.float64), (B,))[:, None, None]
     H = np.broadcast_to(np.asarray(field, dtype=np.float64), (B,))[:, None, None]
-    masks = (_checkerboard(L), ~_checkerboard(L))
+    masks = (_checkerboard(side), ~_checkerboard(side))
     mags = np.empty((n_sweeps, B))
     for t in range(n_sweeps):
         for m in masks:
             nb = (np.roll(s, 1, 1) + np.roll(s, -1, 1) + np.roll(s, 1, 2) + np.roll(s, -1, 2))
             p_up = 1.0 / (1.0 + np.exp(-2.0 * (nb * invT + H)))
-            u = rng.random((B, L, L))
+            u = rng.random((B, side, side))
             new = np.where(u < p_up, 1.0, -1.0)
             s = np.where(m, new, s)
         mags[t] = s.mean(axis=(1, 2))
