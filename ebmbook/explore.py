@@ -16,8 +16,10 @@ host). A grid of PNG frames is served by the book itself, and it shows every set
 
 The frames:
 
-* :func:`gamma_frames` - long-run samples of a trained model at several temperature factors
-  gamma (eq. 3.6; Sec 3.4.1), with their energies against the data's;
+* :func:`ebmbook.diagnostics.lyapunov.gamma_frames` - long-run samples of a trained model at
+  several temperature factors gamma (eq. 3.6; Sec 3.4.1), with their energies against the
+  data's (computed in the diagnostics layer; imported here for notebooks that call
+  ``explore.gamma_frames``);
 * :func:`ad_frames` - Attraction-Diffusion between a pair of minima over a grid of
   magnetisation alpha and temperature T (Sec 4.3): success rate and one path's energy;
 * :func:`basin_frames` - the basins of a map: representative, members and barriers to the
@@ -34,6 +36,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+
+from .diagnostics.lyapunov import GammaFrame, gamma_frames
 
 STATIC_ENV = "EBMBOOK_STATIC"
 
@@ -147,44 +151,6 @@ def _grid(images: torch.Tensor, nrow: int, cells: int | None = None) -> np.ndarr
 
 
 # ----------------------------------------------------------------------------- gamma
-
-
-@dataclass
-class GammaFrame:
-    """Long-run samples at one gamma and their energies (data-energy sds from the data mean)."""
-
-    gamma: float
-    images: torch.Tensor
-    energy_z: np.ndarray
-    saturation: float           # share of pixels beyond +-0.95
-    data_lo: float              # the data's central 95 % (same units)
-    data_hi: float
-
-
-def gamma_frames(model, x0: torch.Tensor, gammas: Sequence[float], n_steps: int, *,
-                 data_energy: np.ndarray, generator: torch.Generator | None = None,
-                 progress: bool = False) -> dict[tuple, GammaFrame]:
-    """Run the same chains ``x0`` for ``n_steps`` of ``model``'s sampler at each temperature
-    factor gamma (noise tau * gamma, eq. 3.6; all gammas as one batch, one value per chain).
-    ``data_energy``: energies of data images, the yardstick of each frame."""
-    gammas = [float(g) for g in gammas]
-    if not gammas or any(g < 0 for g in gammas):
-        raise ValueError(f"gammas must be a non-empty sequence of numbers >= 0, got {gammas!r}")
-    k = len(x0)
-    x = x0.repeat(len(gammas), *([1] * (x0.dim() - 1)))
-    g = torch.tensor(gammas, dtype=x.dtype, device=x.device).repeat_interleave(k)
-    res = model.long_run(x, n_steps, gamma=g, generator=generator, progress=progress)
-    u = model.energies(res.x).numpy()
-    d = np.asarray(data_energy, dtype=np.float64)
-    mu, sd = float(d.mean()), float(d.std())
-    lo, hi = (np.quantile(d, [0.025, 0.975]) - mu) / sd
-    out = {}
-    for i, gm in enumerate(gammas):
-        xs = res.x[i * k:(i + 1) * k].detach()
-        out[(gm,)] = GammaFrame(gamma=gm, images=xs, energy_z=(u[i * k:(i + 1) * k] - mu) / sd,
-                                saturation=float((xs.abs() > 0.95).float().mean()),
-                                data_lo=float(lo), data_hi=float(hi))
-    return out
 
 
 def draw_gamma_frame(f: GammaFrame, ax) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ebmbook.energies.spin import SKModel
-from ebmbook.experiments.sk_spin_glass import _find_rows
+from ebmbook.experiments._common import find_rows
 from ebmbook.landscape.ad import attraction_diffusion_spins, local_modes_spins
 from ebmbook.landscape.adelm import SpinBackend, adelm
 from ebmbook.landscape.barriers import ad_barrier_matrix, greedy_barrier
@@ -106,8 +106,8 @@ def test_adelm_maps_the_lowest_basins_with_mirror_symmetry(glass):
     # per direction), so a single pair can be labelled inconsistently: over seeds 0-11 the
     # consistent fraction was 0.90-1.00 (median 0.99, 5 seeds exactly 1); the map is symmetric
     # when nearly all of the ~140 mirror pairs agree
-    rep_of_mirror = _find_rows(-res.reps, res.reps)
-    mirror_of_mode = _find_rows(-res.modes, res.modes)
+    rep_of_mirror = find_rows(-res.reps, res.reps)
+    mirror_of_mode = find_rows(-res.modes, res.modes)
     checked = consistent = 0
     for k, j in enumerate(mirror_of_mode):
         lk = res.labels[k]
@@ -155,8 +155,8 @@ def test_adelm_with_annealed_proposals_maps_mirror_ground_states_apart(glass):
     assert b0 != b1
     assert np.array_equal(res.reps[b0], -res.reps[b1])
     # ... and every mode whose mirror was also proposed sits in the mirror basin of its own
-    rep_of_mirror = _find_rows(-res.reps, res.reps)
-    mirror_of_mode = _find_rows(-res.modes, res.modes)
+    rep_of_mirror = find_rows(-res.reps, res.reps)
+    mirror_of_mode = find_rows(-res.modes, res.modes)
     pairs = [(k, j) for k, j in enumerate(mirror_of_mode)
              if j >= 0 and rep_of_mirror[res.labels[k]] >= 0]
     assert len(pairs) > 20

@@ -15,6 +15,10 @@ All gammas and all chains run as one batch (reference and shadow chains stacked)
 over gamma costs one batched Langevin run. For U = 1/2 x^T A x the separation obeys
 dd/dt = -A d exactly (the shared noise cancels), and the estimate is -lambda_min(A) (up to the
 O(h) discretisation error log(1 - h lambda) / h).
+
+The visual side of Fig 3.8: :func:`gamma_frames` runs the same chains of a trained model at each
+gamma and reports the long-run samples with their energies against the data's (one
+:class:`GammaFrame` per gamma; :mod:`ebmbook.explore` draws them).
 """
 
 from __future__ import annotations
@@ -175,3 +179,43 @@ def maximal_lyapunov(energy: Energy, x0: torch.Tensor, gammas: Sequence[float], 
     return LyapunovResult(gammas=g, exponent=per_chain.mean(1), exponent_chains=per_chain,
                           running=np.stack(running), samples=x.view(G, C, *x0.shape[1:]).cpu(),
                           eps=float(eps), n_steps=n_steps, substeps=substeps)
+
+
+@dataclass
+class GammaFrame:
+    """Long-run samples at one gamma and their energies (data-energy sds from the data mean)."""
+
+    gamma: float
+    images: torch.Tensor
+    energy_z: np.ndarray
+    saturation: float           # share of pixels beyond +-0.95
+    data_lo: float              # the data's central 95 % (same units)
+    data_hi: float
+
+
+def gamma_frames(model, x0: torch.Tensor, gammas: Sequence[float], n_steps: int, *,
+                 data_energy: np.ndarray, generator: torch.Generator | None = None,
+                 progress: bool = False) -> dict[tuple, GammaFrame]:
+    """Run the same chains ``x0`` for ``n_steps`` of ``model``'s sampler at each temperature
+    factor gamma (noise tau * gamma, eq. 3.6; all gammas as one batch, one value per chain).
+    ``model`` is a trained model (it carries its own eps; ``long_run`` and ``energies``).
+    ``data_energy``: energies of data images, the yardstick of each frame. Returns
+    ``{(gamma,): GammaFrame}`` (keyed as an :class:`ebmbook.explore.Explorer`'s frames)."""
+    gammas = [float(g) for g in gammas]
+    if not gammas or any(g < 0 for g in gammas):
+        raise ValueError(f"gammas must be a non-empty sequence of numbers >= 0, got {gammas!r}")
+    k = len(x0)
+    x = x0.repeat(len(gammas), *([1] * (x0.dim() - 1)))
+    g = torch.tensor(gammas, dtype=x.dtype, device=x.device).repeat_interleave(k)
+    res = model.long_run(x, n_steps, gamma=g, generator=generator, progress=progress)
+    u = model.energies(res.x).numpy()
+    d = np.asarray(data_energy, dtype=np.float64)
+    mu, sd = float(d.mean()), float(d.std())
+    lo, hi = (np.quantile(d, [0.025, 0.975]) - mu) / sd
+    out = {}
+    for i, gm in enumerate(gammas):
+        xs = res.x[i * k:(i + 1) * k].detach()
+        out[(gm,)] = GammaFrame(gamma=gm, images=xs, energy_z=(u[i * k:(i + 1) * k] - mu) / sd,
+                                saturation=float((xs.abs() > 0.95).float().mean()),
+                                data_lo=float(lo), data_hi=float(hi))
+    return out

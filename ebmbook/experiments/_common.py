@@ -1,10 +1,23 @@
-"""Small helpers shared by experiment modules."""
+"""Helpers shared by experiment modules (an experiment never imports another experiment: what
+two of them share lives here or in a layer below)."""
 
 from __future__ import annotations
 
 import contextlib
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import torch
+
+from .._config import require_int, require_positive
+from ..diagnostics.lyapunov import LyapunovResult, maximal_lyapunov
+from ..parallel import validate_executor_spec
+from ._base import ExperimentConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..artifacts import Artifact
 
 
 @contextlib.contextmanager
@@ -22,3 +35,123 @@ def progress_bar(enabled: bool, iterable=None, **kw):
     if not enabled:
         kw["disable"] = True
     return tqdm(iterable, **kw)
+
+
+@contextlib.contextmanager
+def timed(timings: dict, name: str):
+    """Store the wall time of the block, in seconds, as ``timings[name]`` (when it finishes)."""
+    t0 = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - t0
+
+
+def find_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """For each row of A, the index of the identical row of B, or -1 (rows compared as int8,
+    e.g. +-1 spin states; the last of several identical rows of B is the one returned)."""
+    lookup = {row.tobytes(): k for k, row in enumerate(np.asarray(B, dtype=np.int8))}
+    return np.array([lookup.get(row.tobytes(), -1) for row in np.asarray(A, dtype=np.int8)],
+                    dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------- Lyapunov (Sec 3.4.1)
+
+
+def start_states(art: Artifact, n: int, seed: int) -> torch.Tensor:
+    """``n`` seeded random states of the artifact's persistent bank (its steady state), or of
+    its training images when it kept no bank: where the Lyapunov chains start."""
+    bank = art.extras.get("bank")
+    if bank is None:
+        bank = art.spec.load_data("train")
+    idx = torch.randperm(len(bank), generator=torch.Generator().manual_seed(seed))
+    return bank[idx[:n]]
+
+
+def lyapunov_estimate(art: Artifact, x0: torch.Tensor, gammas, delta0: float, base_steps: int,
+                      substeps: int, seed: int) -> LyapunovResult:
+    """One Benettin estimate per gamma: ``base_steps`` sampler steps of burn-in and of
+    measurement (a quarter to align the perturbation), each split into ``substeps``
+    integration steps, renormalised every sampler step, separation ``delta0``."""
+    k = substeps
+    return maximal_lyapunov(art.model.energy, x0, gammas, eps=art.model.eps, substeps=k,
+                            n_burn=base_steps * k, n_align=base_steps // 4 * k,
+                            n_steps=base_steps * k, renorm_every=k, delta0=delta0,
+                            generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------- SK glass (Sec 5.2.1)
+
+
+@dataclass(frozen=True)
+class SKMapConfig(ExperimentConfig):
+    """One SK glass (eq. 5.1) mapped with ADELM and GWL (Sec 5.2.1): the config of
+    :mod:`ebmbook.experiments.sk_spin_glass`, whose glass, temperature, AD settings,
+    proposals and GWL run :mod:`ebmbook.experiments.sk_sensitivity` reuses."""
+
+    n_spins: int = 100
+    temperature: float = 0.1
+    alpha: float = 1.35
+    improvement_limit: int = 100
+    delta: int = 0
+    max_sweeps: int = 5000
+    adelm_iter: int = 1000
+    consolidate_every: int = 0
+    proposal: str = "anneal"
+    anneal_t_start: float = 1.0
+    anneal_t_end: float = 0.1
+    anneal_sweeps: int = 100
+    tune_alphas: tuple = (0.3, 0.6, 1.0, 1.35, 2.0, 3.0, 5.0)
+    tune_iter: int = 50
+    drift_temperatures: tuple = (0.05, 0.1, 0.3, 1.0)
+    drift_modes: int = 8
+    drift_sweeps: int = 200
+    barrier_alpha_factors: tuple = (1.0, 1.5, 2.25, 3.4, 5.0, 10.0)
+    barrier_repeats: int = 2
+    gwl_iter: int = 2_000_000
+    gwl_temperature: float = 0.5
+    gwl_penalty: float = 0.01
+    gwl_bins: int = 45
+    e_min: float = -0.8
+    e_max: float = -0.35
+    n_lowest: int = 500
+    progress: bool = True
+    # where the AD trial batches, tuning sweeps and barrier matrix run (ebmbook.parallel):
+    # None/"inline", "process:N", "dask", "dask:N" or "dask:tcp://host:8786"; the numbers do
+    # not depend on it
+    executor: str | None = None
+
+    SIZES: ClassVar = {
+        "ci": {},
+        "paper": {"adelm_iter": 5000, "tune_iter": 100,
+                  "tune_alphas": tuple(np.round(np.logspace(-0.7, 1.0, 12), 3).tolist()),
+                  "drift_sweeps": 2000, "barrier_repeats": 5, "gwl_iter": 500_000_000,
+                  "n_lowest": 500},
+    }
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_int(self, "n_spins", minimum=4)
+        require_int(self, "improvement_limit", "max_sweeps", "adelm_iter", "tune_iter",
+                    "drift_modes", "drift_sweeps", "barrier_repeats", "gwl_iter", "gwl_bins",
+                    "n_lowest", "anneal_sweeps")
+        require_int(self, "delta", "consolidate_every", minimum=0)
+        require_positive(self, "temperature", "alpha", "gwl_temperature", "anneal_t_start",
+                         "anneal_t_end")
+        if self.proposal not in ("uniform", "anneal"):
+            raise ValueError("config field 'proposal' must be 'uniform' or 'anneal'")
+        require_positive(self, "gwl_penalty", allow_zero=True)
+        if self.n_spins > 128:
+            raise ValueError("config field 'n_spins' must be <= 128 (GWL packs states in 128 bits)")
+        if not self.e_min < self.e_max:
+            raise ValueError("config field 'e_min' must be below 'e_max'")
+        if not (self.executor is None or isinstance(self.executor, str)):
+            raise ValueError(f"config field 'executor' = {self.executor!r} is invalid: it must "
+                             "be None or a string such as 'inline', 'process:2', 'dask:2' or "
+                             "'dask:tcp://host:8786'")
+        try:
+            validate_executor_spec(self.executor)
+        except ValueError as exc:
+            raise ValueError(f"config field 'executor' is invalid: {exc}") from None
+        for name in ("tune_alphas", "drift_temperatures", "barrier_alpha_factors"):
+            v = getattr(self, name)
+            if not (len(v) >= 1 and all(x > 0 for x in v)):
+                raise ValueError(f"config field '{name}' must be a non-empty tuple of numbers > 0")

@@ -31,9 +31,10 @@ from ..learning.trainer import (TrainConfig, TrainingDivergedError, TrainLog, bu
                                 build_model, load_checkpoint_state, train)
 from ..models import ImageModelSpec
 from ..results import Metric
+from ..registry import MODEL_SIZES, model_spec
 from ..sampling.init import NoiseInit, random_index
 from ._base import ExperimentConfig
-from ..registry import MODEL_SIZES, model_spec
+from ._common import lyapunov_estimate, start_states
 
 MODEL = "fmnist_convergent"
 
@@ -220,28 +221,6 @@ def _train_small(name: str, spec: ImageModelSpec, device: str, progress: bool,
                                  progress=progress).x.cpu()
     return SmallRun(name=name, spec=spec, log=log, steps_done=done, diverged_at=diverged,
                     samples=samples.clamp(-1e3, 1e3).cpu(), longrun=longrun)
-
-
-def start_states(art: Artifact, n: int, seed: int) -> torch.Tensor:
-    """``n`` seeded random states of the artifact's persistent bank (its steady state), or of
-    its training images when it kept no bank: where the Lyapunov chains start."""
-    bank = art.extras.get("bank")
-    if bank is None:
-        bank = art.spec.load_data("train")
-    idx = torch.randperm(len(bank), generator=torch.Generator().manual_seed(seed))
-    return bank[idx[:n]]
-
-
-def lyapunov_estimate(art: Artifact, x0: torch.Tensor, gammas, delta0: float, base_steps: int,
-                      substeps: int, seed: int) -> LyapunovResult:
-    """One Benettin estimate per gamma: ``base_steps`` sampler steps of burn-in and of
-    measurement (a quarter to align the perturbation), each split into ``substeps``
-    integration steps, renormalised every sampler step, separation ``delta0``."""
-    k = substeps
-    return maximal_lyapunov(art.model.energy, x0, gammas, eps=art.model.eps, substeps=k,
-                            n_burn=base_steps * k, n_align=base_steps // 4 * k,
-                            n_steps=base_steps * k, renorm_every=k, delta0=delta0,
-                            generator=torch.Generator().manual_seed(seed))
 
 
 def run_lyapunov(art: Artifact, config: Config, generator: torch.Generator,

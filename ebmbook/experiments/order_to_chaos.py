@@ -16,8 +16,9 @@ separation crossing activation boundaries. This module measures:
    refined (``substeps`` 1 and 4: the estimate of the SDE should not move), and its own
    lambda(gamma, delta0) map.
 3. **The visual side**: long-run samples of each model at each gamma from the same bank states
-   (:func:`ebmbook.explore.gamma_frames`): the share of saturated pixels (beyond +-0.95) and
-   the energy against the data's (oversaturated toward gamma = 0, realistic at 1, noisy above).
+   (:func:`ebmbook.diagnostics.lyapunov.gamma_frames`): the share of saturated pixels (beyond
+   +-0.95) and the energy against the data's (oversaturated toward gamma = 0, realistic at 1,
+   noisy above).
 """
 
 from __future__ import annotations
@@ -30,13 +31,11 @@ import torch
 
 from .._config import require_choice, require_int
 from ..artifacts import Artifact, load_or_train
-from ..diagnostics.lyapunov import zero_crossing
-from ..explore import GammaFrame, gamma_frames
+from ..diagnostics.lyapunov import GammaFrame, gamma_frames, zero_crossing
 from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
-from ._common import progress_bar
-from .chaos_and_optimisers import lyapunov_estimate, start_states
+from ._common import lyapunov_estimate, progress_bar, start_states
 
 LEAKY, SMOOTH = "fmnist_convergent", "fmnist_convergent_smooth"
 

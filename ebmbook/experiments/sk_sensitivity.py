@@ -37,8 +37,7 @@ from ..landscape.gwl import gwl, gwl_map
 from ..results import Metric
 from . import _tables
 from ._base import ExperimentConfig
-from ._common import progress_bar
-from .sk_spin_glass import Config as SKConfig, _find_rows
+from ._common import SKMapConfig, find_rows, progress_bar
 
 NAME = "sk_sensitivity"
 
@@ -64,9 +63,9 @@ class Config(ExperimentConfig):
                              "(alpha > 0, improvement limit >= 1, consolidate_every >= 0) "
                              "triples")
 
-    def sk(self) -> SKConfig:
+    def sk(self) -> SKMapConfig:
         """The SK page's config at this size (the glass, T, the GWL run, the proposals)."""
-        return SKConfig.for_size(self.size, seed=self.seed, progress=False)
+        return SKMapConfig.for_size(self.size, seed=self.seed, progress=False)
 
 
 @dataclass
@@ -162,7 +161,7 @@ def run(config: Config) -> Result:
             gm = gwl_map(g, model, n_lowest=sk.n_lowest)
             base = (be, res, gm)
         gm = base[2]
-        in_gwl = (_find_rows(res.reps, gm.states) >= 0) | (_find_rows(-res.reps, gm.states) >= 0)
+        in_gwl = (find_rows(res.reps, gm.states) >= 0) | (find_rows(-res.reps, gm.states) >= 0)
         groups = connected_groups(be, res.reps, seed=[config.seed, k, 1])
         # a representative above GWL's highest listed energy cannot be in the list at all
         low = res.rep_energies <= gm.energies.max()
@@ -179,7 +178,7 @@ def run(config: Config) -> Result:
                           n_repeats=sk.barrier_repeats, seed=[config.seed, 99])
     C_ad = disconnectivity_graph(M, counts=res.counts).cophenetic()
     C_gwl = disconnectivity_graph(gm.barriers).cophenetic()
-    match = _find_rows(res.reps, gm.states)
+    match = find_rows(res.reps, gm.states)
     idx = np.flatnonzero(match >= 0)
     gaps = [C_ad[i, j] - C_gwl[match[i], match[j]] for a, i in enumerate(idx) for j in idx[a + 1:]
             if np.isfinite(C_ad[i, j]) and np.isfinite(C_gwl[match[i], match[j]])]

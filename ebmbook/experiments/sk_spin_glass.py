@@ -18,95 +18,26 @@ split per task from ``Config.seed``, so the numbers are the same whichever execu
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
-from .._config import require_int, require_positive
 from ..energies.spin import SKModel
 from ..landscape.adelm import ADELMResult, SpinBackend, adelm, connected_groups
 from ..landscape.barriers import ad_barrier_matrix, greedy_barrier
 from ..landscape.dgraph import DisconnectivityGraph, disconnectivity_graph, merge_consistency
 from ..landscape.gwl import GWLMap, GWLResult, gwl, gwl_map
 from ..landscape.tuning import basins_vs_alpha, energy_drift
-from ..parallel import get_executor, validate_executor_spec
+from ..parallel import get_executor
 from ..results import Metric
-from ._base import ExperimentConfig
-from ._common import progress_bar
+from ._common import SKMapConfig, find_rows, progress_bar, timed
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
-    n_spins: int = 100
-    temperature: float = 0.1
-    alpha: float = 1.35
-    improvement_limit: int = 100
-    delta: int = 0
-    max_sweeps: int = 5000
-    adelm_iter: int = 1000
-    consolidate_every: int = 0
-    proposal: str = "anneal"
-    anneal_t_start: float = 1.0
-    anneal_t_end: float = 0.1
-    anneal_sweeps: int = 100
-    tune_alphas: tuple = (0.3, 0.6, 1.0, 1.35, 2.0, 3.0, 5.0)
-    tune_iter: int = 50
-    drift_temperatures: tuple = (0.05, 0.1, 0.3, 1.0)
-    drift_modes: int = 8
-    drift_sweeps: int = 200
-    barrier_alpha_factors: tuple = (1.0, 1.5, 2.25, 3.4, 5.0, 10.0)
-    barrier_repeats: int = 2
-    gwl_iter: int = 2_000_000
-    gwl_temperature: float = 0.5
-    gwl_penalty: float = 0.01
-    gwl_bins: int = 45
-    e_min: float = -0.8
-    e_max: float = -0.35
-    n_lowest: int = 500
-    progress: bool = True
-    # where the AD trial batches, tuning sweeps and barrier matrix run (ebmbook.parallel):
-    # None/"inline", "process:N", "dask", "dask:N" or "dask:tcp://host:8786"; the numbers do
-    # not depend on it
-    executor: str | None = None
-
-    SIZES: ClassVar = {
-        "ci": {},
-        "paper": {"adelm_iter": 5000, "tune_iter": 100,
-                  "tune_alphas": tuple(np.round(np.logspace(-0.7, 1.0, 12), 3).tolist()),
-                  "drift_sweeps": 2000, "barrier_repeats": 5, "gwl_iter": 500_000_000,
-                  "n_lowest": 500},
-    }
-
-    def __post_init__(self):
-        super().__post_init__()
-        require_int(self, "n_spins", minimum=4)
-        require_int(self, "improvement_limit", "max_sweeps", "adelm_iter", "tune_iter",
-                    "drift_modes", "drift_sweeps", "barrier_repeats", "gwl_iter", "gwl_bins",
-                    "n_lowest", "anneal_sweeps")
-        require_int(self, "delta", "consolidate_every", minimum=0)
-        require_positive(self, "temperature", "alpha", "gwl_temperature", "anneal_t_start",
-                         "anneal_t_end")
-        if self.proposal not in ("uniform", "anneal"):
-            raise ValueError("config field 'proposal' must be 'uniform' or 'anneal'")
-        require_positive(self, "gwl_penalty", allow_zero=True)
-        if self.n_spins > 128:
-            raise ValueError("config field 'n_spins' must be <= 128 (GWL packs states in 128 bits)")
-        if not self.e_min < self.e_max:
-            raise ValueError("config field 'e_min' must be below 'e_max'")
-        if not (self.executor is None or isinstance(self.executor, str)):
-            raise ValueError(f"config field 'executor' = {self.executor!r} is invalid: it must "
-                             "be None or a string such as 'inline', 'process:2', 'dask:2' or "
-                             "'dask:tcp://host:8786'")
-        try:
-            validate_executor_spec(self.executor)
-        except ValueError as exc:
-            raise ValueError(f"config field 'executor' is invalid: {exc}") from None
-        for name in ("tune_alphas", "drift_temperatures", "barrier_alpha_factors"):
-            v = getattr(self, name)
-            if not (len(v) >= 1 and all(x > 0 for x in v)):
-                raise ValueError(f"config field '{name}' must be a non-empty tuple of numbers > 0")
+class Config(SKMapConfig):
+    """The glass, ADELM, AD-barrier and GWL settings of this page, with its ``ci`` and
+    ``paper`` sizes (the fields are declared on :class:`~ebmbook.experiments._common.SKMapConfig`,
+    which :mod:`ebmbook.experiments.sk_sensitivity` reads as well)."""
 
 
 @dataclass
@@ -170,134 +101,175 @@ class Result:
         return out
 
 
-def _find_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """For each row of A, the index of the identical row of B (or -1)."""
-    lookup = {row.tobytes(): k for k, row in enumerate(np.asarray(B, dtype=np.int8))}
-    return np.array([lookup.get(row.tobytes(), -1) for row in np.asarray(A, dtype=np.int8)],
-                    dtype=np.int64)
-
-
 def run(config: Config) -> Result:
     with get_executor(config.executor) as ex:
         return _run(config, ex)
 
 
 def _run(config: Config, ex) -> Result:
-    """One run with every batch of independent trials on the executor ``ex``."""
+    """One run with every batch of independent trials on the executor ``ex``. The stages share
+    one random stream (``rng``, also the backend's), so they run in this order."""
     rng = np.random.default_rng(config.seed)
     model = SKModel.from_seed(config.n_spins, config.seed)
-    N = model.n
     timings = {}
     bar = progress_bar(config.progress, total=6, desc="SK spin glass")
-
-    def backend(alpha=config.alpha):
-        return SpinBackend(model, temperature=config.temperature, alpha=alpha, rng=rng,
-                           delta=config.delta, improvement_limit=config.improvement_limit,
-                           max_sweeps=config.max_sweeps, proposal=config.proposal,
-                           anneal_t_start=config.anneal_t_start,
-                           anneal_t_end=config.anneal_t_end, anneal_sweeps=config.anneal_sweeps)
-
-    # Fig 5.2 top: energy drift of unmagnetised chains from local modes
-    t0 = time.perf_counter()
-    be = backend()
-    modes, _ = be.local_modes(be.propose(config.drift_modes))
-    drift = energy_drift(model, modes, config.drift_temperatures, config.drift_sweeps, rng,
-                         executor=ex)
-    # Fig 5.2 bottom: basins in a few ADELM iterations over alpha
-    counts = basins_vs_alpha(be, config.tune_alphas, n_iter=config.tune_iter, executor=ex)
-    timings["tuning"] = time.perf_counter() - t0
+    with timed(timings, "tuning"):
+        be = _backend(config, model, rng)
+        drift, counts = _tune(config, be, rng, ex)
     bar.update()
-
-    # Fig 5.3: ADELM map and AD barriers between the representatives
-    t0 = time.perf_counter()
-    res = adelm(be, config.adelm_iter, consolidate_every=config.consolidate_every,
-                progress=config.progress, executor=ex)
-    timings["adelm"] = time.perf_counter() - t0
+    with timed(timings, "adelm"):
+        res = adelm(be, config.adelm_iter, consolidate_every=config.consolidate_every,
+                    progress=config.progress, executor=ex)
     timings["adelm_it_per_s"] = config.adelm_iter / timings["adelm"]
     bar.update()
-    t0 = time.perf_counter()
+    with timed(timings, "ad_barriers"):
+        M, adg = _ad_barriers(config, be, res, ex)
+    bar.update()
+    with timed(timings, "gwl"):
+        g, gm, gdg = _gwl_lowest_modes(config, model, rng, start=res.reps[:1])
+    bar.update()
+    cmp = _compare_maps(be, res, adg, gm, gdg, ex)
+    bar.update()
+    with timed(timings, "mirror_path"):
+        pair, mirror_path = _mirror_path(config, be, res, adg, gm, gdg, cmp.rep_mirror, ex)
+    bar.update()
+    bar.close()
+    return Result(config=config, model=model, drift=drift, tune_counts=counts, adelm=res,
+                  adelm_barriers=M, adelm_dg=adg, gwl=g, gwl_map=gm, gwl_dg=gdg,
+                  match=cmp.match, rep_mirror=cmp.rep_mirror, merge_flags=cmp.merge_flags,
+                  global_pair=pair, mirror_path=mirror_path, timings=timings,
+                  numbers=_numbers(config, model.n, res, g, gm, cmp))
+
+
+def _backend(config: Config, model: SKModel, rng: np.random.Generator) -> SpinBackend:
+    """The ADELM / AD backend of the run (the thesis's T and alpha, annealed proposals)."""
+    return SpinBackend(model, temperature=config.temperature, alpha=config.alpha, rng=rng,
+                       delta=config.delta, improvement_limit=config.improvement_limit,
+                       max_sweeps=config.max_sweeps, proposal=config.proposal,
+                       anneal_t_start=config.anneal_t_start, anneal_t_end=config.anneal_t_end,
+                       anneal_sweeps=config.anneal_sweeps)
+
+
+def _tune(config: Config, be: SpinBackend, rng: np.random.Generator,
+          ex) -> tuple[np.ndarray, np.ndarray]:
+    """Fig 5.2: the energy drift of unmagnetised chains started at local modes, over the
+    temperatures (top), and the basins a few ADELM iterations find at each alpha (bottom)."""
+    modes, _ = be.local_modes(be.propose(config.drift_modes))
+    drift = energy_drift(be.model, modes, config.drift_temperatures, config.drift_sweeps, rng,
+                         executor=ex)
+    counts = basins_vs_alpha(be, config.tune_alphas, n_iter=config.tune_iter, executor=ex)
+    return drift, counts
+
+
+def _ad_barriers(config: Config, be: SpinBackend, res: ADELMResult,
+                 ex) -> tuple[np.ndarray, DisconnectivityGraph]:
+    """Fig 5.3: AD barriers between the ADELM representatives (over the alpha ladder) and
+    their DG."""
     ladder = config.alpha * np.asarray(config.barrier_alpha_factors)
     M = ad_barrier_matrix(be, res.reps, res.rep_energies, ladder,
                           n_repeats=config.barrier_repeats, executor=ex)
-    adg = disconnectivity_graph(M, counts=res.counts)
-    timings["ad_barriers"] = time.perf_counter() - t0
-    bar.update()
+    return M, disconnectivity_graph(M, counts=res.counts)
 
-    # Fig 5.1: GWL map of the lowest modes
-    t0 = time.perf_counter()
+
+def _gwl_lowest_modes(config: Config, model: SKModel, rng: np.random.Generator,
+                      start: np.ndarray) -> tuple[GWLResult, GWLMap, DisconnectivityGraph]:
+    """Fig 5.1: the GWL run from ``start``, its map of the lowest modes and their DG."""
     g = gwl(model, n_iter=config.gwl_iter, rng=rng, temperature=config.gwl_temperature,
             e_range=(config.e_min, config.e_max), n_bins=config.gwl_bins,
-            penalty=config.gwl_penalty, start=res.reps[:1])
+            penalty=config.gwl_penalty, start=start)
     gm = gwl_map(g, model, n_lowest=config.n_lowest)
-    gdg = disconnectivity_graph(gm.barriers)
-    timings["gwl"] = time.perf_counter() - t0
-    bar.update()
+    return g, gm, disconnectivity_graph(gm.barriers)
 
-    # Fig 5.4: overlay and consistency. A representative matches the GWL mode with the same
-    # state; for the count of basins "among GWL's lowest" a representative whose mirror state is
-    # in the list counts too (U(s) = U(-s), so it is a lowest mode all the same).
-    match = _find_rows(res.reps, gm.states)
-    in_gwl = (match >= 0) | (_find_rows(-res.reps, gm.states) >= 0)
+
+@dataclass
+class _MapComparison:
+    """Fig 5.4: the ADELM map against GWL's."""
+
+    match: np.ndarray          # ADELM rep -> index among GWL's lowest modes (-1 if absent)
+    in_gwl: np.ndarray         # rep (or its mirror state) among GWL's lowest modes
+    merge_fraction: float      # share of comparable ADELM merges in GWL's order
+    merge_flags: np.ndarray
+    rep_mirror: np.ndarray     # rep -> rep index of its mirror (-1 if not a rep)
+    groups: np.ndarray         # rep -> group after one closing AD consolidation pass
+
+
+def _compare_maps(be: SpinBackend, res: ADELMResult, adg: DisconnectivityGraph, gm: GWLMap,
+                  gdg: DisconnectivityGraph, ex) -> _MapComparison:
+    """Overlay and consistency of the two maps. A representative matches the GWL mode with the
+    same state; for the count of basins "among GWL's lowest" a representative whose mirror
+    state is in the list counts too (U(s) = U(-s), so it is a lowest mode all the same). Also
+    how many basins remain if AD-connected representatives are merged once at the end."""
+    match = find_rows(res.reps, gm.states)
+    in_gwl = (match >= 0) | (find_rows(-res.reps, gm.states) >= 0)
     frac, flags = merge_consistency(adg, gdg, match)
-    rep_mirror = _find_rows(-res.reps, res.reps)
-    # how many basins remain if AD-connected representatives are merged once at the end
+    rep_mirror = find_rows(-res.reps, res.reps)
     groups = connected_groups(be, res.reps, executor=ex)
-    bar.update()
+    return _MapComparison(match=match, in_gwl=in_gwl, merge_fraction=frac, merge_flags=flags,
+                          rep_mirror=rep_mirror, groups=groups)
 
-    # Fig 5.5: AD path between the two mirror global modes vs the DG barrier
-    t0 = time.perf_counter()
-    # (the mirror of the lowest representative is used even when ADELM did not map it)
+
+def _mirror_path(config: Config, be: SpinBackend, res: ADELMResult, adg: DisconnectivityGraph,
+                 gm: GWLMap, gdg: DisconnectivityGraph, rep_mirror: np.ndarray,
+                 ex) -> tuple[tuple, dict]:
+    """Fig 5.5: the AD and greedy paths between the lowest representative and its mirror state
+    (used even when ADELM did not map the mirror), beside both DGs' barriers between them.
+    Returns ``((lowest rep, rep index of its mirror or -1), path record)``."""
     i0 = int(np.argmin(res.rep_energies))
     j0 = int(rep_mirror[i0])
-    mirror_path = {}
-    pair = (i0, j0)
-    if True:
-        a, b = res.reps[i0:i0 + 1], -res.reps[i0:i0 + 1]
-        for factor in config.barrier_alpha_factors:
-            r = be.ad(np.repeat(a, 4, 0), np.repeat(b, 4, 0), alpha=config.alpha * factor,
-                      record=True, executor=ex)
-            if r.success.any():
-                k = int(np.argmin(np.where(r.success, r.barrier, np.inf)))
-                L = int(r.steps[k]) + 1
-                mirror_path = {"alpha": config.alpha * factor,
-                               "energy": r.path_energy[k, :L], "distance": r.path_distance[k, :L],
-                               "barrier": float(r.barrier[k])}
-                break
-        gb, gpath = greedy_barrier(model, a, b, return_paths=True)
-        mirror_path["greedy_barrier"] = float(gb[0])
-        mirror_path["greedy_path"] = gpath[0]
-        if j0 >= 0:
-            mirror_path["adelm_dg_barrier"] = float(adg.cophenetic()[i0, j0])
-        gi, gj = _find_rows(np.concatenate([a, b]), gm.states)
-        if gi >= 0 and gj >= 0:
-            mirror_path["gwl_dg_barrier"] = float(gdg.cophenetic()[gi, gj])
-    timings["mirror_path"] = time.perf_counter() - t0
-    bar.update()
-    bar.close()
+    a, b = res.reps[i0:i0 + 1], -res.reps[i0:i0 + 1]
+    path = _lowest_ad_path(config, be, a, b, ex)
+    gb, gpath = greedy_barrier(be.model, a, b, return_paths=True)
+    path["greedy_barrier"] = float(gb[0])
+    path["greedy_path"] = gpath[0]
+    if j0 >= 0:
+        path["adelm_dg_barrier"] = float(adg.cophenetic()[i0, j0])
+    gi, gj = find_rows(np.concatenate([a, b]), gm.states)
+    if gi >= 0 and gj >= 0:
+        path["gwl_dg_barrier"] = float(gdg.cophenetic()[gi, gj])
+    return (i0, j0), path
 
+
+def _lowest_ad_path(config: Config, be: SpinBackend, a: np.ndarray, b: np.ndarray,
+                    ex) -> dict:
+    """Four recorded AD trials from ``a`` to ``b`` at each alpha of the barrier ladder, up the
+    ladder until one succeeds: that alpha and its lowest-barrier successful trial's energy and
+    distance traces (``{}`` if none succeeds)."""
+    for factor in config.barrier_alpha_factors:
+        r = be.ad(np.repeat(a, 4, 0), np.repeat(b, 4, 0), alpha=config.alpha * factor,
+                  record=True, executor=ex)
+        if r.success.any():
+            k = int(np.argmin(np.where(r.success, r.barrier, np.inf)))
+            n_points = int(r.steps[k]) + 1
+            return {"alpha": config.alpha * factor, "energy": r.path_energy[k, :n_points],
+                    "distance": r.path_distance[k, :n_points], "barrier": float(r.barrier[k])}
+    return {}
+
+
+def _numbers(config: Config, N: int, res: ADELMResult, g: GWLResult, gm: GWLMap,
+             cmp: _MapComparison) -> dict:
+    """The numbers the page quotes (described in :meth:`Result.metrics`)."""
     # GWL effort needed to reach the lowest basins ADELM found
     first = np.full(res.n_basins, -1, dtype=np.int64)
-    ok = match >= 0
-    first[ok] = g.first_seen[gm.index[match[ok]]]
-    order = np.argsort(res.rep_energies)[:10]
-    reached = first[order]
-    numbers = {
+    ok = cmp.match >= 0
+    first[ok] = g.first_seen[gm.index[cmp.match[ok]]]
+    reached = first[np.argsort(res.rep_energies)[:10]]
+    return {
         "adelm_basins": res.n_basins,
-        "adelm_basins_in_gwl_lowest": int(in_gwl.sum()),
+        "adelm_basins_in_gwl_lowest": int(cmp.in_gwl.sum()),
         "adelm_basins_in_gwl_lowest_exact": int(ok.sum()),
-        "adelm_basins_consolidated": int(groups.max()) + 1,
+        "adelm_basins_consolidated": int(cmp.groups.max()) + 1,
         # ADELM modes at or below GWL's highest listed energy that GWL's list lacks (mirror
         # states counted as present): 0 means the list is complete where ADELM looked
         "adelm_low_modes_missing_from_gwl": int(np.sum(
             (res.energies <= gm.energies.max())
-            & (_find_rows(res.modes, gm.states) < 0) & (_find_rows(-res.modes, gm.states) < 0))),
+            & (find_rows(res.modes, gm.states) < 0) & (find_rows(-res.modes, gm.states) < 0))),
         "gwl_modes": len(gm.energies),
         "gwl_basins_visited": g.n_basins,
-        "dg_merge_consistency": frac,
-        "dg_comparable_merges": int((flags >= 0).sum()),
+        "dg_merge_consistency": cmp.merge_fraction,
+        "dg_comparable_merges": int((cmp.merge_flags >= 0).sum()),
         # Fig 5.1's blue dots: basins whose mode's mirror state was also found during the run
-        "mirror_coverage": float((_find_rows(-res.reps, res.modes) >= 0).mean()),
-        "mirror_rep_pairs": int((rep_mirror >= 0).sum() // 2),
+        "mirror_coverage": float((find_rows(-res.reps, res.modes) >= 0).mean()),
+        "mirror_rep_pairs": int((cmp.rep_mirror >= 0).sum() // 2),
         "adelm_lowest_energy": float(res.rep_energies.min()),
         "gwl_lowest_energy": float(gm.energies.min()),
         "gwl_sweeps_to_adelm_lowest10": float(reached.max() / N) if (reached >= 0).all()
@@ -305,7 +277,3 @@ def _run(config: Config, ex) -> Result:
         "adelm_iterations": config.adelm_iter,
         "gwl_sweeps": config.gwl_iter / N,
     }
-    return Result(config=config, model=model, drift=drift, tune_counts=counts, adelm=res,
-                  adelm_barriers=M, adelm_dg=adg, gwl=g, gwl_map=gm, gwl_dg=gdg, match=match,
-                  rep_mirror=rep_mirror, merge_flags=flags, global_pair=pair,
-                  mirror_path=mirror_path, timings=timings, numbers=numbers)
