@@ -7,10 +7,15 @@
   (Fig 5.2 top): T must be cold enough that the drift stays below the landscape's barriers.
 * :func:`alpha_sweep` -- the same with the leakage of each run (representatives reached per
   new mode); :func:`leakage_alpha` turns the sweep into an alpha, and
-  :func:`drift_temperature` turns an energy-drift run into a T.
+  :func:`drift_temperature` turns an energy-drift run into a T, measured against
+  :func:`typical_barrier` (the median rise of the 1D barrier between random pairs of modes).
 * :func:`metastable_boundary` -- alpha*(T) for a pair of minima (Figs 4.11/4.12): start high,
   run ``n_trials`` AD trials per alpha, lower alpha by ``factor`` while any trial succeeds; it
   also returns the lowest barrier met (a :class:`Boundary`).
+
+These are the rules and sweeps. :mod:`ebmbook.landscape.mapping` composes them into the
+label-free tuning of a map (:func:`~ebmbook.landscape.mapping.tune_temperature`,
+:func:`~ebmbook.landscape.mapping.tune_alpha`) beside :func:`~ebmbook.landscape.mapping.map_energy`.
 
 Each sweep point is a task on the ``executor`` (see :mod:`ebmbook.parallel`): one ADELM run per
 alpha, one batch of chains per temperature, the chunks of each batch of the boundary search.
@@ -24,10 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..parallel import child, get_executor, map_tasks, numpy_rng, seed_sequence
 from ..sampling.spins import sk_sweeps
 from .adelm import ad_batches, adelm
+from .barriers import linear_barrier
 
 
 def _basins_task(backend, alpha: float, n_iter: int, consolidate_every: int,
@@ -220,3 +227,18 @@ def drift_temperature(temperatures, drift: np.ndarray, barrier_scale: float,
     rise = (d[:, :, half:].mean(axis=2) - d.min(axis=2)).mean(axis=1)
     ok = np.flatnonzero(rise <= fraction * barrier_scale)
     return float(T[ok].max()) if ok.size else float(T.min())
+
+
+def typical_barrier(energy, modes, *, generator: torch.Generator) -> float:
+    """A typical barrier of a continuous landscape, the yardstick of :func:`drift_temperature`
+    (Sec 5.1.2): pair the local ``modes`` (M, ...) at random (one permutation drawn from
+    ``generator``) and take the median rise of the 1D linear barrier
+    (:func:`~ebmbook.landscape.barriers.linear_barrier`) above the higher end, over the pairs
+    whose line crosses a barrier at all (pairs in one valley rise by ~0). If none does, the sd
+    of the modes' energies (1 if that is 0)."""
+    perm = torch.randperm(modes.shape[0], generator=generator)
+    lin = linear_barrier(energy, modes, modes[perm])
+    e_modes = energy(modes).detach().cpu().numpy()
+    rises = (lin - np.maximum(e_modes, e_modes[perm.numpy()]))
+    rises = rises[rises > 1e-6 * max(1.0, float(np.abs(e_modes).max()))]
+    return float(np.median(rises)) if rises.size else float(np.std(e_modes)) or 1.0

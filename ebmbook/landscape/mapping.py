@@ -1,0 +1,657 @@
+"""Map any energy: :func:`map_energy` gives an :class:`EnergyMap` (thesis Sec 5.1, Algorithm 3).
+
+An energy is any callable (or ``nn.Module``) mapping a batch ``(n, ...)`` to energies ``(n,)``,
+or a trained-model object that carries its own Langevin step (an
+:class:`~ebmbook.sampling.model.EnergyModel`, or an artifact holding one as ``.model``). Its map
+is one pipeline of the landscape layer:
+
+1. **ADELM** (Algorithm 3, :func:`~ebmbook.landscape.adelm.adelm`): each iteration proposes a
+   state, descends to its local mode and runs Attraction-Diffusion (eq. 4.6) between the mode
+   and every basin representative at temperature T and magnetisation alpha;
+2. **barriers**: AD between every pair of representatives on a ladder of alphas just above the
+   tuned one (:func:`~ebmbook.landscape.barriers.ad_barrier_matrix`, Sec 5.1.1);
+3. the **disconnectivity graph** of that barrier matrix
+   (:func:`~ebmbook.landscape.dgraph.disconnectivity_graph`, Algorithm 2).
+
+T and alpha are chosen without labels by the rules of Sec 5.1.2 (:func:`tune_temperature`: the
+warmest T of a grid whose unmagnetised chains drift less than a fraction of a typical barrier;
+:func:`tune_alpha`: the strongest alpha of a grid at which AD from a new mode reaches at most
+one representative while more than one basin is found); :func:`tune_and_map` runs both and then
+the map, from one :class:`MapSettings`.
+
+Proposals are a tensor of starting states (each ADELM iteration starts from a row drawn at
+random) or a callable ``(n, generator) -> states``: :class:`GaussianProposals` (``z ~ N(0, I)``,
+for latent spaces) and :class:`ChainProposals` (states carried along a model's own Langevin
+chain) are two.
+
+Seeds
+-----
+Every random draw comes from ``seed`` (see :mod:`ebmbook.parallel`): with ``root =
+seed_sequence(seed)``, the T rule draws from ``child(root, 0)`` (proposals), ``child(root, 1)``
+(pairs) and ``child(root, 2)`` (chains), the alpha rule from ``child(root, 3)``, ADELM from
+``child(root, 4)`` and the barrier matrix from ``child(root, 5)``. So :func:`map_energy` at the
+tuned T and alpha with the same seed gives the map :func:`tune_and_map` gave. Each stage cuts its
+AD trials into tasks of ``chunk_size`` chains on the ``executor`` (None: in-process, or e.g.
+``"process:4"``, ``"dask:tcp://host:8786"``); the map depends on the seed and the chunk size,
+never on the executor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+
+from .._config import require_int, require_positive
+from ..parallel import child, seed_sequence, torch_generator
+from ..sampling.descent import local_modes
+from .ad import attraction_diffusion
+from .adelm import ADELMResult, ContinuousBackend, adelm
+from .barriers import ad_barrier_matrix, linear_barrier
+from .dgraph import DisconnectivityGraph, disconnectivity_graph
+from .tuning import (alpha_sweep, continuous_energy_drift, drift_temperature, leakage_alpha,
+                     typical_barrier)
+
+__all__ = ["map_energy", "EnergyMap", "MapSettings", "tune_and_map", "tune_temperature",
+           "tune_alpha", "TemperatureTuning", "AlphaTuning", "basin_of", "compare_barriers",
+           "BarrierComparison", "GaussianProposals", "ChainProposals"]
+
+
+# ----------------------------------------------------------------------------- settings
+
+@dataclass(frozen=True)
+class MapSettings:
+    """The settings of one map: the AD sampler, the local mode search, the label-free tuning
+    of T and alpha (:func:`tune_and_map`), ADELM and the barrier ladder.
+
+    ad_eps:               Langevin step of AD, in the units of the states
+    delta:                AD success: within this L2 distance of the target
+    improvement_limit:    AD failure: this many steps without getting closer
+    max_steps:            AD failure: this many steps in all
+    descent_rate:         gradient-descent rate of the local mode search
+    descent_steps:        its number of steps (0: a proposal is its own mode)
+    drift_temperatures:   the T grid of the drift rule (increasing)
+    drift_modes:          local modes whose unmagnetised chains the drift rule runs
+    drift_steps:          length of those chains
+    drift_fraction:       the rule: drift at most this fraction of the typical barrier
+    tune_alphas:          the alpha grid of the leakage rule (increasing)
+    tune_iter:            ADELM iterations at each alpha of the grid
+    leakage_limit:        the rule: at most this many representatives reached per new mode
+    adelm_iter:           ADELM iterations of the map
+    barrier_alpha_factors: the barrier ladder, in multiples of the map's alpha (increasing)
+    barrier_repeats:      AD trials per direction, pair and alpha of the ladder
+    chunk_size:           AD trials per task (one tensor of chains)
+    """
+
+    ad_eps: float = 0.1
+    delta: float = 0.3
+    improvement_limit: int = 50
+    max_steps: int = 400
+    descent_rate: float = 0.3
+    descent_steps: int = 200
+    drift_temperatures: tuple = (0.01, 0.03, 0.1, 0.3, 1.0)
+    drift_modes: int = 8
+    drift_steps: int = 200
+    drift_fraction: float = 0.25
+    tune_alphas: tuple = (0.3, 1.0, 3.0, 10.0, 30.0)
+    tune_iter: int = 6
+    leakage_limit: float = 1.0
+    adelm_iter: int = 30
+    barrier_alpha_factors: tuple = (1.0, 2.0, 4.0)
+    barrier_repeats: int = 1
+    chunk_size: int = 256
+
+    #: the grids and the least number of points each needs
+    _GRIDS: ClassVar[dict] = {"drift_temperatures": 2, "tune_alphas": 2,
+                              "barrier_alpha_factors": 1}
+
+    def __post_init__(self):
+        require_positive(self, "ad_eps", "delta", "descent_rate", "drift_fraction")
+        require_int(self, "improvement_limit", "max_steps", "drift_modes", "drift_steps",
+                    "tune_iter", "adelm_iter", "barrier_repeats", "chunk_size")
+        require_int(self, "descent_steps", minimum=0)
+        for name, least in self._GRIDS.items():
+            v = getattr(self, name)
+            if len(v) < least or any(not a > 0 for a in v) or list(v) != sorted(v):
+                raise ValueError(f"config field {name!r} = {v!r} is invalid: it must be an "
+                                 f"increasing sequence of at least {_count(least)} positive "
+                                 "number" + ("s" if least > 1 else ""))
+
+    @classmethod
+    def paper(cls, adelm_iter: int, **overrides) -> "MapSettings":
+        """The thesis's scale of a map: ``adelm_iter`` ADELM iterations (the thesis ran
+        1000-5000), 100 tuning iterations per alpha, long descents and chains, and five AD
+        repeats per barrier on a finer ladder."""
+        return cls(**{**dict(adelm_iter=adelm_iter, tune_iter=100, drift_modes=32,
+                             drift_steps=1000, max_steps=5000, descent_steps=2000,
+                             barrier_alpha_factors=(1.0, 1.5, 2.25, 3.4, 5.0),
+                             barrier_repeats=5), **overrides})
+
+    def ad_options(self) -> dict:
+        """The AD and mode-search keywords shared by :func:`map_energy` and :func:`tune_alpha`."""
+        return dict(delta=self.delta, improvement_limit=self.improvement_limit,
+                    max_steps=self.max_steps, descent_rate=self.descent_rate,
+                    descent_steps=self.descent_steps, chunk_size=self.chunk_size)
+
+    def map_options(self) -> dict:
+        """The keywords of :func:`map_energy` besides the energy, proposals, T, alpha and seed."""
+        return dict(eps=self.ad_eps, n_iterations=self.adelm_iter,
+                    barrier_factors=self.barrier_alpha_factors,
+                    barrier_repeats=self.barrier_repeats, **self.ad_options())
+
+    def temperature_options(self) -> dict:
+        """The keywords of :func:`tune_temperature` besides the energy, proposals and seed."""
+        return dict(temperatures=self.drift_temperatures, eps=self.ad_eps,
+                    n_modes=self.drift_modes, n_steps=self.drift_steps,
+                    fraction=self.drift_fraction, descent_rate=self.descent_rate,
+                    descent_steps=self.descent_steps)
+
+    def alpha_options(self) -> dict:
+        """The keywords of :func:`tune_alpha` besides the energy, proposals, T and seed."""
+        return dict(alphas=self.tune_alphas, eps=self.ad_eps, n_iterations=self.tune_iter,
+                    limit=self.leakage_limit, **self.ad_options())
+
+
+def _count(n: int) -> str:
+    return {1: "one", 2: "two"}.get(n, str(n))
+
+
+_D = MapSettings()
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def _energy_and_eps(energy, eps):
+    """(U, eps) from a plain energy and an explicit step, or from a trained-model object (an
+    object with a callable ``energy`` and an ``eps``, or an artifact holding one as ``model``),
+    whose own eps is used unless ``eps`` is given."""
+    model = energy
+    if not callable(model) and getattr(model, "eps", None) is None:
+        model = getattr(model, "model", None)
+    if model is not None and not callable(model) and callable(getattr(model, "energy", None)) \
+            and getattr(model, "eps", None) is not None:
+        return model.energy, float(model.eps if eps is None else eps)
+    if not callable(energy):
+        raise TypeError("energy must be a callable mapping a batch (n, ...) to (n,), or a "
+                        "trained model with its own eps (an EnergyModel, or an artifact holding "
+                        f"one as .model); got {type(energy).__name__}")
+    if eps is None:
+        raise ValueError("eps (the Langevin step of AD) is needed for a plain energy; only a "
+                         "trained model carries its own")
+    return energy, float(eps)
+
+
+class GaussianProposals:
+    """Proposals ``z ~ N(0, I)`` of shape ``(n, *shape)`` (e.g. a generator's latent space);
+    picklable, so that tuning sweeps can run them on a process pool."""
+
+    def __init__(self, shape):
+        self.shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+
+    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn((n,) + self.shape, generator=generator)
+
+    def __repr__(self) -> str:
+        return f"GaussianProposals({self.shape})"
+
+
+class ChainProposals:
+    """Proposals carried by a model's own sampler: ``n`` rows of ``states`` drawn at random,
+    each moved ``n_steps`` steps of ``model.long_run`` (its eps and noise: for a model trained
+    with noise, the training temperature). Each call appends the row indices it drew to
+    ``drawn`` (in the calling process), so a map can be read against the starting states."""
+
+    def __init__(self, model, states: torch.Tensor, n_steps: int):
+        self.model, self.states, self.n_steps = model, states, int(n_steps)
+        self.drawn: list[int] = []
+
+    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(self.states), (n,), generator=generator)
+        self.drawn.extend(int(i) for i in idx)
+        return self.model.long_run(self.states[idx], self.n_steps, generator=generator).x
+
+
+class _Rows:
+    """Proposals from a tensor of starting states: ``n`` rows drawn at random."""
+
+    def __init__(self, states: torch.Tensor):
+        if states.dim() < 1 or len(states) == 0:
+            raise ValueError("proposals: a tensor of starting states needs at least one row")
+        self.states = states
+
+    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.states[torch.randint(len(self.states), (n,), generator=generator)]
+
+
+def _as_proposals(proposals) -> Callable:
+    if isinstance(proposals, torch.Tensor):
+        return _Rows(proposals.detach())
+    if callable(proposals):
+        return proposals
+    raise TypeError("proposals must be a tensor of starting states or a callable "
+                    f"(n, generator) -> states; got {type(proposals).__name__}")
+
+
+def _backend(energy, propose, temperature: float, alpha: float, eps: float, *, delta,
+             improvement_limit, max_steps, descent_rate, descent_steps,
+             chunk_size) -> ContinuousBackend:
+    # no generator: every stage below passes its seed explicitly
+    return ContinuousBackend(energy, propose, temperature=temperature, alpha=alpha, eps=eps,
+                             delta=delta, improvement_limit=improvement_limit,
+                             max_steps=max_steps, descent_rate=descent_rate,
+                             descent_steps=descent_steps, chunk_size=chunk_size)
+
+
+# ----------------------------------------------------------------------------- the map
+
+@dataclass
+class EnergyMap:
+    """The map of an energy: ADELM's modes and basins, the barrier matrix between the basin
+    representatives and its disconnectivity graph.
+
+    adelm:      the :class:`~ebmbook.landscape.adelm.ADELMResult` (every mode, its energy and
+                basin label, the representatives and their energies, the basin sizes)
+    barriers:   (K, K) AD barrier matrix between the representatives (diagonal: their
+                energies; ``inf`` where no AD trial connected a pair)
+    dg:         the :class:`~ebmbook.landscape.dgraph.DisconnectivityGraph` of ``barriers``
+    temperature, alpha: the T and alpha of the map
+    energy:     U, the callable that was mapped
+    settings:   the :class:`MapSettings` it was mapped with
+    name:       a name for titles
+    decoder:    states -> images for figures (e.g. a generator g(z)); None: states are images
+    proposals:  the proposal callable (used by :meth:`remap`)
+    barrier_scale, drift: the T rule's typical barrier and the energies of its chains
+                (n_T, modes, steps + 1), where T was tuned
+    tune_counts, tune_leakage: the alpha rule's basins and leakage over its grid, where alpha
+                was tuned
+    reads, basin_label, basin_share: a reading of each mode (e.g. a judge's label, given by
+                the caller), each basin's majority reading and its share; None until read
+    timings:    seconds per stage
+    """
+
+    adelm: ADELMResult
+    barriers: np.ndarray
+    dg: DisconnectivityGraph
+    temperature: float
+    alpha: float
+    energy: Callable | None = None
+    settings: MapSettings | None = None
+    name: str = "map"
+    decoder: Callable | None = None
+    proposals: Callable | None = None
+    barrier_scale: float = float("nan")
+    drift: np.ndarray | None = None
+    tune_counts: np.ndarray | None = None
+    tune_leakage: np.ndarray | None = None
+    reads: np.ndarray | None = None
+    basin_label: np.ndarray | None = None
+    basin_share: np.ndarray | None = None
+    timings: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_map(cls, m: "EnergyMap", **changes) -> "EnergyMap":
+        """The fields of ``m`` as an instance of ``cls`` (a subclass adding fields of its own),
+        with ``changes`` applied."""
+        base = {f.name: getattr(m, f.name) for f in dataclasses.fields(EnergyMap)}
+        return cls(**{**base, **changes})
+
+    @property
+    def n_basins(self) -> int:
+        """K, the number of basins."""
+        return self.adelm.n_basins
+
+    @property
+    def representatives(self) -> torch.Tensor:
+        """(K, ...) the lowest mode of each basin."""
+        return self.adelm.reps
+
+    @property
+    def energies(self) -> np.ndarray:
+        """(K,) the representatives' energies."""
+        return self.adelm.rep_energies
+
+    @property
+    def modes(self) -> torch.Tensor:
+        """(n_iterations, ...) the local mode of every ADELM iteration."""
+        return self.adelm.modes
+
+    @property
+    def mode_energies(self) -> np.ndarray:
+        return self.adelm.energies
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(n_iterations,) the basin (0..K-1) of every mapped mode."""
+        return self.adelm.labels
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(K,) modes per basin."""
+        return self.adelm.counts
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """States as images: ``decoder(x)`` without a graph, or ``x`` itself."""
+        if self.decoder is None:
+            return x
+        with torch.no_grad():
+            return self.decoder(x)
+
+    def basin_of(self, x: torch.Tensor) -> np.ndarray:
+        """The basin of each state of ``x`` (see :func:`basin_of`)."""
+        return basin_of(self, x)
+
+    def ad_path(self, a: int, b: int, *, seed: Any, n_trials: int = 4,
+                every: int = 5) -> torch.Tensor | None:
+        """The states (every ``every`` steps, up to its arrival, then the target) of the first
+        of ``n_trials`` AD trials from representative ``a`` to ``b`` that succeeds, trying the
+        barrier ladder from its weakest alpha up; ``None`` if none succeeds. The trials draw
+        from one generator seeded by ``seed``."""
+        s = self.settings
+        reps = self.adelm.reps.detach()
+        gen = torch_generator(seed_sequence(seed))
+        shape = (n_trials,) + tuple(reps.shape[1:])
+        for factor in s.barrier_alpha_factors:
+            res = attraction_diffusion(self.energy, reps[a:a + 1].expand(shape),
+                                       reps[b:b + 1].expand(shape), temperature=self.temperature,
+                                       alpha=self.alpha * factor, eps=s.ad_eps, generator=gen,
+                                       delta=s.delta, improvement_limit=s.improvement_limit,
+                                       max_steps=s.max_steps, record_states=every)
+            ok = np.flatnonzero(res.success)
+            if ok.size:
+                k = int(ok[0])
+                n = int(np.searchsorted(res.path_steps, res.steps[k])) + 1
+                return torch.cat([res.path_states[k, :n], reps[b][None]])
+        return None
+
+    def remap(self, alpha: float, *, seed: Any = 0, executor: Any = None,
+              progress: bool = False) -> "EnergyMap":
+        """The same landscape mapped again at another magnetisation ``alpha`` (Fig 5.10): the
+        same energy, proposals, T and settings (the tuning records are kept), ADELM and the
+        barriers run anew from ``seed``. Readings are not carried over."""
+        m = map_energy(self.energy, self.proposals, temperature=self.temperature, alpha=alpha,
+                       seed=seed, executor=executor, progress=progress, name=self.name,
+                       decoder=self.decoder, **self.settings.map_options())
+        return dataclasses.replace(m, settings=self.settings, barrier_scale=self.barrier_scale,
+                                   drift=self.drift, tune_counts=self.tune_counts,
+                                   tune_leakage=self.tune_leakage)
+
+
+def basin_of(m, x: torch.Tensor) -> np.ndarray:
+    """The basin of each state of ``x`` in map ``m``: descend to its local mode by the map's
+    mode search (``m.settings.descent_rate`` / ``descent_steps``) and take the basin of the
+    nearest mode the map recorded (L2)."""
+    modes, _ = local_modes(m.energy, x, rate=m.settings.descent_rate,
+                           n_steps=m.settings.descent_steps)
+    mapped = m.adelm.modes.detach()
+    modes = modes.detach()
+    nearest = torch.cdist(modes.reshape(len(modes), -1),
+                          mapped.reshape(len(mapped), -1)).argmin(1).cpu().numpy()
+    return m.adelm.labels[nearest]
+
+
+def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: float | None = None,
+               n_iterations: int = _D.adelm_iter, seed: Any = 0, executor: Any = None,
+               delta: float = _D.delta, improvement_limit: int = _D.improvement_limit,
+               max_steps: int = _D.max_steps, descent_rate: float = _D.descent_rate,
+               descent_steps: int = _D.descent_steps,
+               barrier_factors=_D.barrier_alpha_factors, barrier_repeats: int = _D.barrier_repeats,
+               chunk_size: int = _D.chunk_size, stage_seeds: tuple | None = None,
+               name: str = "map", decoder: Callable | None = None,
+               progress: bool = False) -> EnergyMap:
+    """Map ``energy`` at temperature T and magnetisation alpha: ADELM, the AD barrier matrix
+    between its representatives and their disconnectivity graph (see the module docstring).
+
+    energy:      a callable or ``nn.Module`` mapping ``(n, ...)`` to ``(n,)``, or a trained model
+                 carrying its own eps (an EnergyModel, or an artifact with one as ``.model``)
+    proposals:   a tensor of starting states (a random row per iteration) or a callable
+                 ``(n, generator) -> states``; it must be picklable for a process or Dask executor
+                 only where it is sent to one (tuning), the energy always
+    temperature: T of AD (the magnetised density is exp(-(U/T + alpha ||x - x*||)))
+    alpha:       the magnetisation; the barrier ladder is ``alpha * barrier_factors``
+    eps:         the Langevin step of AD (a trained model's own if omitted)
+    n_iterations: ADELM iterations (proposals)
+    seed:        root of every draw: ADELM from ``child(root, 4)``, barriers ``child(root, 5)``
+    executor:    where AD trial batches run (None: in-process; ``"process:N"``; ``"dask:..."``)
+    delta, improvement_limit, max_steps: AD success radius (L2) and failure rules
+    descent_rate, descent_steps: the local mode search (``descent_steps=0``: none)
+    barrier_repeats: AD trials per direction, pair and alpha of the ladder
+    chunk_size:  AD trials per task
+    stage_seeds: (ADELM seed, barrier seed) given directly instead of the children of ``seed``
+                 (to keep a map inside an existing tree of seeds)
+    name, decoder: a title and a states-to-images function for figures
+
+    Returns an :class:`EnergyMap`; its ``settings`` hold the values used.
+    """
+    U, eps = _energy_and_eps(energy, eps)
+    propose = _as_proposals(proposals)
+    s = dataclasses.replace(_D, ad_eps=eps, delta=delta, improvement_limit=improvement_limit,
+                            max_steps=max_steps, descent_rate=descent_rate,
+                            descent_steps=descent_steps, adelm_iter=n_iterations,
+                            barrier_alpha_factors=tuple(barrier_factors),
+                            barrier_repeats=barrier_repeats, chunk_size=chunk_size)
+    T, alpha = float(temperature), float(alpha)
+    if not (T > 0 and math.isfinite(T) and alpha >= 0 and math.isfinite(alpha)):
+        raise ValueError(f"temperature must be > 0 and alpha >= 0 (both finite), got "
+                         f"{temperature!r} and {alpha!r}")
+    if stage_seeds is None:
+        root = seed_sequence(seed)
+        stage_seeds = (child(root, 4), child(root, 5))
+    adelm_seed, barrier_seed = stage_seeds
+    timings: dict[str, float] = {}
+    be = _backend(U, propose, T, alpha, s.ad_eps, **s.ad_options())
+    t0 = time.perf_counter()
+    res = adelm(be, s.adelm_iter, progress=progress, seed=adelm_seed, executor=executor)
+    timings["adelm"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    M = ad_barrier_matrix(be, res.reps, res.rep_energies,
+                          alpha * np.asarray(s.barrier_alpha_factors),
+                          n_repeats=s.barrier_repeats, progress=progress, seed=barrier_seed,
+                          executor=executor)
+    timings["barriers"] = time.perf_counter() - t0
+    return EnergyMap(adelm=res, barriers=M, dg=disconnectivity_graph(M, counts=res.counts),
+                     temperature=T, alpha=alpha, energy=U, settings=s, name=name,
+                     decoder=decoder, proposals=propose, timings=timings)
+
+
+# ----------------------------------------------------------------------------- tuning
+
+@dataclass
+class TemperatureTuning:
+    """The drift rule for T (Sec 5.1.2, Fig 5.2 top; :func:`tune_temperature`).
+
+    temperature:  the chosen T
+    temperatures: the grid
+    drift:        (n_T, modes, steps + 1) energies of the unmagnetised chains
+    barrier_scale: the typical barrier the drift is measured against
+    fraction:     the rule's fraction of it
+    starts, modes: the proposals the chains' modes were descended from, and the modes
+    """
+
+    temperature: float
+    temperatures: tuple
+    drift: np.ndarray
+    barrier_scale: float
+    fraction: float
+    starts: torch.Tensor
+    modes: torch.Tensor
+
+
+@dataclass
+class AlphaTuning:
+    """The leakage rule for alpha (Sec 5.1.2, Fig 5.2 bottom; :func:`tune_alpha`).
+
+    alpha:  the chosen alpha
+    alphas: the grid
+    counts, leakage: basins found and representatives reached per new mode, at each alpha
+    limit:  the rule's leakage limit
+    """
+
+    alpha: float
+    alphas: tuple
+    counts: np.ndarray
+    leakage: np.ndarray
+    limit: float
+
+
+def tune_temperature(energy, proposals, *, temperatures=_D.drift_temperatures,
+                     eps: float | None = None, n_modes: int = _D.drift_modes,
+                     n_steps: int = _D.drift_steps, fraction: float = _D.drift_fraction,
+                     descent_rate: float = _D.descent_rate,
+                     descent_steps: int = _D.descent_steps, seed: Any = 0) -> TemperatureTuning:
+    """T by the drift rule, with no label (Sec 5.1.2): descend ``n_modes`` proposals to their
+    local modes, measure a typical barrier between them
+    (:func:`~ebmbook.landscape.tuning.typical_barrier`), run unmagnetised Langevin chains of
+    ``n_steps`` from the modes at every T of the grid
+    (:func:`~ebmbook.landscape.tuning.continuous_energy_drift`), and take the warmest T whose
+    chains rise on average at most ``fraction`` of that barrier above their lowest point
+    (:func:`~ebmbook.landscape.tuning.drift_temperature`). Draws: proposals ``child(root, 0)``,
+    pairs ``child(root, 1)``, chains ``child(root, 2)``."""
+    U, eps = _energy_and_eps(energy, eps)
+    propose = _as_proposals(proposals)
+    root = seed_sequence(seed)
+    starts = propose(n_modes, torch_generator(child(root, 0)))
+    modes, _ = local_modes(U, starts, rate=descent_rate, n_steps=descent_steps)
+    modes = modes.detach()
+    scale = typical_barrier(U, modes, generator=torch_generator(child(root, 1)))
+    drift = continuous_energy_drift(U, modes, temperatures, n_steps=n_steps, eps=eps,
+                                    seed=child(root, 2))
+    T = drift_temperature(temperatures, drift, scale, fraction)
+    return TemperatureTuning(temperature=T, temperatures=tuple(temperatures), drift=drift,
+                             barrier_scale=scale, fraction=fraction, starts=starts, modes=modes)
+
+
+def tune_alpha(energy, proposals, *, temperature: float, alphas=_D.tune_alphas,
+               eps: float | None = None, n_iterations: int = _D.tune_iter,
+               limit: float = _D.leakage_limit, seed: Any = 0, executor: Any = None,
+               progress: bool = False, delta: float = _D.delta,
+               improvement_limit: int = _D.improvement_limit, max_steps: int = _D.max_steps,
+               descent_rate: float = _D.descent_rate, descent_steps: int = _D.descent_steps,
+               chunk_size: int = _D.chunk_size) -> AlphaTuning:
+    """alpha by the leakage rule, with no label (Sec 5.1.2): ``n_iterations`` ADELM iterations
+    at each alpha of the grid (one task each on ``executor``, seeded ``child(root, k)``;
+    :func:`~ebmbook.landscape.tuning.alpha_sweep`), then the strongest alpha at which AD from a
+    new mode reaches on average at most ``limit`` representatives while more than one basin is
+    found (:func:`~ebmbook.landscape.tuning.leakage_alpha`). The AD keywords are those of
+    :func:`map_energy`."""
+    U, eps = _energy_and_eps(energy, eps)
+    propose = _as_proposals(proposals)
+    be = _backend(U, propose, float(temperature), alphas[0], eps, delta=delta,
+                  improvement_limit=improvement_limit, max_steps=max_steps,
+                  descent_rate=descent_rate, descent_steps=descent_steps, chunk_size=chunk_size)
+    counts, leak = alpha_sweep(be, alphas, n_iter=n_iterations, seed=seed, progress=progress,
+                               executor=executor)
+    return AlphaTuning(alpha=leakage_alpha(alphas, counts, leak, limit), alphas=tuple(alphas),
+                       counts=counts, leakage=leak, limit=limit)
+
+
+def tune_and_map(energy, proposals, settings: MapSettings | None = None, *,
+                 temperature: "float | TemperatureTuning | None" = None,
+                 alpha: "float | AlphaTuning | None" = None, seed: Any = 0,
+                 executor: Any = None, progress: bool = False, name: str = "map",
+                 decoder: Callable | None = None) -> EnergyMap:
+    """Tune T (:func:`tune_temperature`) and alpha (:func:`tune_alpha`) without labels, then
+    map (:func:`map_energy`), all from ``settings`` and one ``seed`` (draws as in the module
+    docstring). ``temperature`` or ``alpha`` given as a number skips that rule; given as a
+    :class:`TemperatureTuning` / :class:`AlphaTuning` (run with the same seed) reuses it. For a
+    trained model the AD step is the model's own eps (recorded in the map's settings)."""
+    s = settings if settings is not None else MapSettings()
+    U, eps = _energy_and_eps(energy, s.ad_eps if callable(energy) else None)
+    if eps != s.ad_eps:
+        s = dataclasses.replace(s, ad_eps=eps)
+    propose = _as_proposals(proposals)
+    root = seed_sequence(seed)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    tT = temperature
+    if tT is None:
+        tT = tune_temperature(U, propose, seed=root, **s.temperature_options())
+    T = tT.temperature if isinstance(tT, TemperatureTuning) else float(tT)
+    timings["tune_T"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tA = alpha
+    if tA is None:
+        tA = tune_alpha(U, propose, temperature=T, seed=child(root, 3), executor=executor,
+                        **s.alpha_options())
+    a = tA.alpha if isinstance(tA, AlphaTuning) else float(tA)
+    timings["tune_alpha"] = time.perf_counter() - t0
+    m = map_energy(U, propose, temperature=T, alpha=a, seed=root, executor=executor,
+                   progress=progress, name=name, decoder=decoder, **s.map_options())
+    m.settings = s
+    if isinstance(tT, TemperatureTuning):
+        m.barrier_scale, m.drift = tT.barrier_scale, tT.drift
+    if isinstance(tA, AlphaTuning):
+        m.tune_counts, m.tune_leakage = tA.counts, tA.leakage
+    m.timings = {**timings, **m.timings}
+    return m
+
+
+# ----------------------------------------------------------------------------- barriers
+
+@dataclass
+class BarrierComparison:
+    """Barriers between pairs of basin representatives by three methods (Fig 5.8).
+
+    pairs:           (P, 2) representative indices
+    ad:              AD barrier (the map's barrier matrix)
+    dneb:            DNEB barrier, band started from the line
+    linear:          1D linear-interpolation barrier
+    linear_profiles: (P, n_points) U along each line
+    dneb_results:    the :class:`~ebmbook.landscape.neb.NEBResult` of each pair
+    ad_path:         states of one successful AD trial for the first pair (or None)
+    """
+
+    pairs: np.ndarray
+    ad: np.ndarray
+    dneb: np.ndarray
+    linear: np.ndarray
+    linear_profiles: np.ndarray
+    dneb_results: list
+    ad_path: object = None
+
+    def medians(self) -> dict[str, float]:
+        """The median barrier of each method over the pairs where it is finite."""
+        out = {}
+        for k in ("ad", "dneb", "linear"):
+            v = getattr(self, k)
+            v = v[np.isfinite(v)]
+            out[k] = float(np.median(v)) if v.size else float("nan")
+        return out
+
+    def frac_ad_below_linear(self) -> float:
+        """The share of pairs (with a finite AD barrier) whose AD barrier is below the 1D one."""
+        ok = np.isfinite(self.ad)
+        return float(np.mean(self.ad[ok] < self.linear[ok])) if ok.any() else float("nan")
+
+
+def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 14,
+                     max_iter: int = 400) -> BarrierComparison:
+    """Fig 5.8: for up to ``n_pairs`` random pairs of the map's representatives (a permutation
+    drawn from ``numpy.random.default_rng(seed)``), the 1D linear barrier, the DNEB barrier
+    (:func:`ebmbook.landscape.neb.nudged_elastic_band`, climbing image, FIRE, started from the
+    line) and the AD barrier of the map's barrier matrix, with one AD path of the first pair
+    (:meth:`EnergyMap.ad_path`, seeded ``child(seed, 8)``)."""
+    from .neb import nudged_elastic_band
+    K = m.n_basins
+    ii, jj = np.triu_indices(K, 1)
+    rng = np.random.default_rng(seed)
+    pick = rng.permutation(len(ii))[:n_pairs]
+    pairs = np.stack([ii[pick], jj[pick]], 1) if len(ii) else np.zeros((0, 2), dtype=np.int64)
+    reps = m.adelm.reps.detach()
+    lin, prof = (linear_barrier(m.energy, reps[pairs[:, 0]], reps[pairs[:, 1]], return_path=True)
+                 if len(pairs) else (np.zeros(0), np.zeros((0, 64))))
+    dneb, runs = [], []
+    for a, b in pairs:
+        r = nudged_elastic_band(m.energy, reps[a], reps[b], n_images=n_images, climbing=True,
+                                max_iter=max_iter, step=0.01, max_move=0.1, tol=1e-3)
+        runs.append(r)
+        dneb.append(r.barrier)
+    ad = np.array([m.barriers[a, b] for a, b in pairs], dtype=np.float64)
+    path = (m.ad_path(*pairs[0], seed=child(seed_sequence(seed), 8)) if len(pairs) else None)
+    return BarrierComparison(pairs=pairs, ad=ad, dneb=np.asarray(dneb, dtype=np.float64),
+                             linear=np.asarray(lin, dtype=np.float64), linear_profiles=prof,
+                             dneb_results=runs, ad_path=path)

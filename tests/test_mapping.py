@@ -1,0 +1,202 @@
+"""ebmbook.map_energy on energies whose basins are known: a mixture of isotropic Gaussian wells
+of known depth, whose barrier between two wells is the maximum of U on the segment joining
+them (computed here on a fine grid); the same map in-process and on a process pool; trained-model
+objects, tensor proposals, the label-free tuning helpers and remapping."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import ebmbook
+from ebmbook.landscape.barriers import linear_barrier
+from ebmbook.landscape.mapping import (EnergyMap, GaussianProposals, MapSettings,
+                                       TemperatureTuning, basin_of, map_energy, tune_alpha,
+                                       tune_and_map, tune_temperature)
+from ebmbook.sampling.model import noise_model
+
+D = 4
+CENTRES = torch.zeros(3, D)
+CENTRES[0, 0], CENTRES[1, 0], CENTRES[2, 1] = -3.0, 3.0, 5.0
+WEIGHTS = (0.5, 0.3, 0.2)
+
+
+class Wells(nn.Module):
+    """U(x) = -log sum_k w_k exp(-|x - c_k|^2 / 2): three unit wells of depth -log w_k. With
+    only two wells U depends on the position along their axis and (increasingly) on the distance
+    from it, so every path between them rises at least as high as the segment does: the exact
+    barrier is the segment's maximum. The third well is 5 or more sds away and shifts it by
+    less than 1e-5."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("c", CENTRES.clone())
+        self.register_buffer("logw", torch.log(torch.tensor(WEIGHTS)))
+
+    def forward(self, x):
+        d2 = ((x[:, None, :] - self.c[None]) ** 2).sum(-1)
+        return -torch.logsumexp(self.logw - d2 / 2, 1)
+
+
+class WideProposals:
+    """x ~ N(0, 16 I): every well is proposed (picklable, as an executor needs)."""
+
+    def __call__(self, n, generator):
+        return 4.0 * torch.randn((n, D), generator=generator)
+
+
+def _exact_barrier(U, i, j):
+    """The maximum of U on the segment between wells i and j (float64, 4001 points)."""
+    double = lambda x: U(x.float()).double()        # noqa: E731
+    c = CENTRES.double()
+    return float(linear_barrier(double, c[i:i + 1], c[j:j + 1], n_points=4001)[0])
+
+
+SETTINGS = dict(temperature=0.1, alpha=5.0, eps=0.1, n_iterations=12, delta=0.3, max_steps=400,
+                descent_steps=300, barrier_factors=(1.0, 2.0, 4.0, 8.0), chunk_size=8)
+
+
+@pytest.fixture(scope="module")
+def wells_map():
+    return map_energy(Wells(), WideProposals(), seed=0, **SETTINGS)
+
+
+def _well_of(m):
+    """The well (index into CENTRES) of each representative."""
+    d = torch.cdist(m.representatives.float(), CENTRES)
+    assert float(d.min(1).values.max()) < 1e-3        # every representative is a well's centre
+    return d.argmin(1).numpy()
+
+
+def test_the_map_finds_the_three_wells_at_their_depths_with_the_saddle_barriers(wells_map):
+    m, U = wells_map, Wells()
+    assert isinstance(m, EnergyMap) and m.n_basins == 3
+    well = _well_of(m)
+    assert sorted(well) == [0, 1, 2]
+    np.testing.assert_allclose(m.energies, -np.log(np.asarray(WEIGHTS)[well]), atol=1e-5)
+    assert m.representatives.shape == (3, D) and m.barriers.shape == (3, 3)
+    np.testing.assert_allclose(np.diag(m.barriers), m.energies)
+    for a in range(3):
+        for b in range(a + 1, 3):
+            exact = _exact_barrier(U, well[a], well[b])
+            # an AD path is a path: never below the saddle; at T = 0.1 it crosses close to it
+            assert exact - 1e-4 <= m.barriers[a, b] <= exact + 0.3, (a, b)
+            assert m.barriers[a, b] == m.barriers[b, a]
+    # every mode lies in a well and carries that well's basin label
+    mode_well = torch.cdist(m.modes.float(), CENTRES).argmin(1).numpy()
+    np.testing.assert_array_equal(well[m.labels], mode_well)
+    assert m.counts.sum() == 12 and len(m.labels) == 12
+    # the DG has the representatives as leaves and merges at the barriers
+    assert m.dg.n == 3
+    np.testing.assert_allclose(m.dg.leaf_energy, m.energies)
+    M = m.barriers
+    assert sorted(m.dg.merges[:, 2]) == pytest.approx(sorted(
+        [np.min(M[np.triu_indices(3, 1)]), np.sort(M[np.triu_indices(3, 1)])[1]]))
+
+
+def test_basin_of_sends_states_to_the_basin_of_their_well(wells_map):
+    m = wells_map
+    well = _well_of(m)
+    g = torch.Generator().manual_seed(1)
+    x = CENTRES.repeat_interleave(5, 0) + 0.5 * torch.randn((15, D), generator=g)
+    want = np.argsort(well)[np.repeat([0, 1, 2], 5)]     # basin whose representative is well k
+    np.testing.assert_array_equal(m.basin_of(x), want)
+    np.testing.assert_array_equal(basin_of(m, x), want)
+
+
+def test_the_same_seed_gives_the_same_map_in_process_and_on_a_process_pool(wells_map):
+    again = map_energy(Wells(), WideProposals(), seed=0, **SETTINGS)
+    pooled = map_energy(Wells(), WideProposals(), seed=0, executor="process:2", **SETTINGS)
+    for other in (again, pooled):
+        np.testing.assert_array_equal(other.labels, wells_map.labels)
+        np.testing.assert_array_equal(other.energies, wells_map.energies)
+        np.testing.assert_array_equal(other.barriers, wells_map.barriers)
+        assert torch.equal(other.representatives, wells_map.representatives)
+        assert torch.equal(other.modes, wells_map.modes)
+        np.testing.assert_array_equal(other.dg.merges, wells_map.dg.merges)
+    other = map_energy(Wells(), WideProposals(), seed=1, **SETTINGS)
+    assert not torch.equal(other.modes, wells_map.modes)
+
+
+def test_a_trained_model_brings_its_own_eps_and_tensor_proposals_are_drawn_rows():
+    model = noise_model(Wells(), eps=0.1, state_shape=(D,))
+    starts = 4.0 * torch.randn((50, D), generator=torch.Generator().manual_seed(3))
+    kw = {k: v for k, v in SETTINGS.items() if k != "eps"}
+    m = map_energy(model, starts, seed=2, **{**kw, "n_iterations": 8})
+    assert m.settings.ad_eps == 0.1 and m.energy is model.energy and m.n_basins == 3
+    # the same map from the plain energy and the step given beside it
+    m2 = map_energy(model.energy, starts, eps=0.1, seed=2, **{**kw, "n_iterations": 8})
+    np.testing.assert_array_equal(m.barriers, m2.barriers)
+    # an artifact-like object holding the model as .model
+    holder = type("Artifact", (), {"model": model})()
+    m3 = map_energy(holder, starts, seed=2, **{**kw, "n_iterations": 8})
+    np.testing.assert_array_equal(m.labels, m3.labels)
+    with pytest.raises(ValueError, match="eps"):
+        map_energy(Wells(), starts, **kw)
+    with pytest.raises(TypeError, match="proposals"):
+        map_energy(Wells(), [1, 2], eps=0.1, **kw)
+
+
+def test_the_tuning_helpers_follow_their_rules_and_a_tuned_map_is_map_energy_at_the_tuned_values():
+    s = MapSettings(ad_eps=0.1, delta=0.3, max_steps=300, descent_steps=300, chunk_size=16,
+                    drift_temperatures=(0.03, 0.3, 3.0), drift_modes=6, drift_steps=60,
+                    tune_alphas=(0.3, 3.0, 30.0), tune_iter=5, adelm_iter=8,
+                    barrier_alpha_factors=(1.0, 4.0))
+    U, prop = Wells(), WideProposals()
+    tT = tune_temperature(U, prop, seed=5, **s.temperature_options())
+    assert isinstance(tT, TemperatureTuning) and tT.temperature in s.drift_temperatures
+    # the modes are the wells' centres, and the typical barrier lies between the barriers
+    assert float(torch.cdist(tT.modes, CENTRES).min(1).values.max()) < 1e-3
+    exact = [_exact_barrier(U, i, j) for i, j in ((0, 1), (0, 2), (1, 2))]
+    assert min(exact) - 1.61 <= tT.barrier_scale <= max(exact) - 0.69
+    # the rule: the warmest T whose drift stays below the fraction of that barrier
+    d = tT.drift
+    rise = (d[:, :, d.shape[2] // 2:].mean(2) - d.min(2)).mean(1)
+    ok = rise <= s.drift_fraction * tT.barrier_scale
+    assert tT.temperature == max(np.asarray(s.drift_temperatures)[ok], default=0.03)
+    tA = tune_alpha(U, prop, temperature=tT.temperature, seed=6, **s.alpha_options())
+    assert tA.counts.shape == (3,) and tA.alpha in s.tune_alphas
+    good = (tA.leakage <= s.leakage_limit) & (tA.counts > 1)
+    assert tA.alpha == (max(np.asarray(s.tune_alphas)[good]) if good.any() else 0.3)
+    # tune_and_map: T from children 0-2 of the seed, alpha from child 3, the map from 4 and 5
+    m = tune_and_map(U, prop, s, seed=7)
+    from ebmbook.parallel import child, seed_sequence
+    root = seed_sequence(7)
+    tT7 = tune_temperature(U, prop, seed=root, **s.temperature_options())
+    tA7 = tune_alpha(U, prop, temperature=tT7.temperature, seed=child(root, 3),
+                     **s.alpha_options())
+    assert (m.temperature, m.alpha) == (tT7.temperature, tA7.alpha)
+    np.testing.assert_array_equal(m.drift, tT7.drift)
+    np.testing.assert_array_equal(m.tune_counts, tA7.counts)
+    direct = map_energy(U, prop, temperature=m.temperature, alpha=m.alpha, seed=7,
+                        **s.map_options())
+    np.testing.assert_array_equal(direct.barriers, m.barriers)
+    np.testing.assert_array_equal(direct.labels, m.labels)
+    assert m.settings == s
+
+
+def test_remap_at_a_strong_alpha_merges_the_wells_and_ad_path_reaches_its_target(wells_map):
+    strong = wells_map.remap(200.0, seed=0)
+    assert strong.n_basins == 1 and strong.temperature == wells_map.temperature
+    assert strong.settings == wells_map.settings
+    path = wells_map.ad_path(0, 1, seed=0)
+    assert path is not None
+    reps = wells_map.representatives
+    torch.testing.assert_close(path[0], reps[0])
+    torch.testing.assert_close(path[-1], reps[1])
+    # the states are recorded every 5 steps up to the arrival, so the last is near the target
+    assert float((path[-2] - reps[1]).norm()) < 0.2 * float((reps[0] - reps[1]).norm())
+
+
+def test_the_top_level_names_and_bad_inputs():
+    assert ebmbook.map_energy is map_energy and ebmbook.EnergyMap is EnergyMap
+    assert {"map_energy", "EnergyMap"} <= set(dir(ebmbook)) and "map_energy" in ebmbook.__all__
+    with pytest.raises(AttributeError):
+        ebmbook.no_such_name
+    with pytest.raises(TypeError, match="callable"):
+        map_energy(object(), torch.zeros(3, D), temperature=1.0, alpha=1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        map_energy(Wells(), torch.zeros(3, D), eps=0.1, temperature=0.0, alpha=1.0)
+    with pytest.raises(ValueError, match="barrier_alpha_factors"):
+        MapSettings(barrier_alpha_factors=(2.0, 1.0))
+    assert GaussianProposals(3)(5, torch.Generator().manual_seed(0)).shape == (5, 3)
