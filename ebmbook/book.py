@@ -22,9 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .explore import STATIC_ENV
 from .io import atomic_write_text
-from .results import RESULTS_ENV, claim_test, claim_value, project_root
+from .results import RESULTS_ENV, STATIC_ENV, claim_test, claim_value, project_root
 
 KERNEL_NAME = "ebmbook"
 REPORT_MARKER = "<!-- REPRODUCTION-TABLE -->"

@@ -18,8 +18,7 @@ The frames:
 
 * :func:`ebmbook.diagnostics.lyapunov.gamma_frames` - long-run samples of a trained model at
   several temperature factors gamma (eq. 3.6; Sec 3.4.1), with their energies against the
-  data's (computed in the diagnostics layer; imported here for notebooks that call
-  ``explore.gamma_frames``);
+  data's (computed in the diagnostics layer, drawn here by :func:`gamma_explorer`);
 * :func:`ad_frames` - Attraction-Diffusion between a pair of minima over a grid of
   magnetisation alpha and temperature T (Sec 4.3): success rate and one path's energy;
 * :func:`basin_frames` - the basins of a map: representative, members and barriers to the
@@ -37,9 +36,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .diagnostics.lyapunov import GammaFrame, gamma_frames
+from .diagnostics.lyapunov import GammaFrame
+from .results import STATIC_ENV
 
-STATIC_ENV = "EBMBOOK_STATIC"
 
 
 def static_mode() -> bool:
@@ -144,8 +143,8 @@ def _fmt(v) -> str:
 
 
 def _grid(images: torch.Tensor, nrow: int, cells: int | None = None) -> np.ndarray:
-    """The image grid of :mod:`ebmbook.plotting.images` (imported here, not at start-up: the
-    book build imports this module for ``STATIC_ENV`` only)."""
+    """The image grid of :mod:`ebmbook.plotting.images` (imported here, not at start-up, so
+    that importing the explorers stays cheap)."""
     from .plotting.images import _grid_array
     return _grid_array(images, nrow, cells=cells)
 
@@ -299,7 +298,6 @@ def basin_explorer(frames: Mapping[tuple, BasinFrame]) -> Explorer:
                           "and random members")
 
 
-__all__ = ["Explorer", "static_mode", "STATIC_ENV", "GammaFrame", "gamma_frames",
-           "gamma_explorer", "ADFrame", "ad_frames", "ad_explorer", "BasinFrame",
+__all__ = ["Explorer", "static_mode", "gamma_explorer", "ADFrame", "ad_frames", "ad_explorer", "BasinFrame",
            "basin_frames", "basin_explorer", "draw_gamma_frame", "draw_ad_frame",
            "draw_basin_frame"]

@@ -41,6 +41,8 @@ from .io import atomic_write_text
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 RESULTS_ENV = "EBMBOOK_RESULTS_DIR"
+#: set to "1" by `ebmbook book` for its kernels: explorers draw their static grid of frames
+STATIC_ENV = "EBMBOOK_STATIC"
 
 KINDS = ("thesis", "check", "beyond")
 SOURCE_SIZES = ("ci", "cpu", "paper")

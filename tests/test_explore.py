@@ -14,6 +14,8 @@ import torch  # noqa: E402
 from ebmbook import explore as ex  # noqa: E402
 from ebmbook.sampling.init import NoiseInit  # noqa: E402
 from ebmbook.sampling.model import EnergyModel  # noqa: E402
+from ebmbook.results import STATIC_ENV  # noqa: E402
+from ebmbook.diagnostics.lyapunov import gamma_frames  # noqa: E402
 
 
 def _quadratic_model(eps=0.1):
@@ -28,7 +30,7 @@ def test_gamma_frames_sample_the_tempered_density():
     model = _quadratic_model()
     x0 = torch.zeros(200, 1, 4, 4)
     data = 0.5 * np.random.default_rng(0).chisquare(16, size=4000)   # U of N(0, I) samples
-    frames = ex.gamma_frames(model, x0, [0.0, 0.5, 1.0], 1500, data_energy=data,
+    frames = gamma_frames(model, x0, [0.0, 0.5, 1.0], 1500, data_energy=data,
                              generator=torch.Generator().manual_seed(0))
     assert sorted(frames) == [(0.0,), (0.5,), (1.0,)]
     for (g,), f in frames.items():
@@ -41,7 +43,7 @@ def test_gamma_frames_sample_the_tempered_density():
     assert abs(np.mean(frames[(1.0,)].energy_z)) < 0.2
     assert np.allclose(frames[(0.0,)].energy_z, -mu / s, atol=1e-6)
     with pytest.raises(ValueError, match="gammas"):
-        ex.gamma_frames(model, x0, [-1.0], 10, data_energy=data)
+        gamma_frames(model, x0, [-1.0], 10, data_energy=data)
 
 
 class _DoubleWell:
@@ -120,7 +122,7 @@ def test_an_explorer_draws_every_frame_statically_and_one_frame_per_widget_state
 
 
 def test_static_mode_follows_the_book_environment(monkeypatch):
-    monkeypatch.delenv(ex.STATIC_ENV, raising=False)
+    monkeypatch.delenv(STATIC_ENV, raising=False)
     assert not ex.static_mode()
-    monkeypatch.setenv(ex.STATIC_ENV, "1")
+    monkeypatch.setenv(STATIC_ENV, "1")
     assert ex.static_mode()

@@ -495,7 +495,7 @@ def _image_map():
 def _order_to_chaos():
     """Hand-made: a LeakyReLU map that never turns positive and a smooth one that does at 1.5."""
     from ebmbook.experiments import order_to_chaos as oc
-    from ebmbook.explore import GammaFrame
+    from ebmbook.diagnostics.lyapunov import GammaFrame
 
     def frames(sat0, sat1):
         return {(g,): GammaFrame(gamma=g, images=None, energy_z=np.array([z, z]), saturation=s,

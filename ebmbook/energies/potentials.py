@@ -126,6 +126,9 @@ class StackedMLP(nn.Module):
         self.weights = nn.ParameterList(nn.Parameter(torch.empty(k, o, i))
                                         for i, o in zip(sizes[:-1], sizes[1:]))
         self.biases = nn.ParameterList(nn.Parameter(torch.empty(k, o)) for o in sizes[1:])
+        # plain (weight, bias) pairs: ParameterList indexing costs microseconds per access, and
+        # the parameters stay the same objects through optimiser steps, load_state_dict and .to
+        self._layers = tuple(zip(self.weights, self.biases))
 
     @classmethod
     def from_nets(cls, nets) -> "StackedMLP":
@@ -176,8 +179,8 @@ class StackedMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self._split(x)
         act = _activation(self.activation, self.leak)
-        last = len(self.weights) - 1
-        for j, (w, b) in enumerate(zip(self.weights, self.biases)):
+        last = len(self._layers) - 1
+        for j, (w, b) in enumerate(self._layers):
             a = torch.baddbmm(b.unsqueeze(1), a, w.transpose(1, 2))
             if j < last:
                 a = act(a)
@@ -195,7 +198,7 @@ class StackedMLP(nn.Module):
             raise ValueError(f"value_and_grad needs a (leaky) ReLU network, not {self.activation!r}")
         a = self._split(x)
         slope = self.leak if self.activation == "leaky_relu" else 0.0
-        params = list(zip(self.weights, self.biases))
+        params = self._layers
         leaky, leaky_back = torch._C._nn.leaky_relu, torch.ops.aten.leaky_relu_backward
         pre = []
         with torch.no_grad():
