@@ -3,7 +3,7 @@
 The thesis compares short-run samples with a GAN's and a VAE's by eye and by a score. Here the
 score is the Fréchet distance between two sets of images, read through a classifier (the
 "judge") trained on labelled images that neither set contains: fit a Gaussian to each set's
-judge features (the penultimate layer) and take
+judge features (the penultimate layer) and take::
 
     FD = ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a^{1/2} S_b S_a^{1/2})^{1/2}),
 
