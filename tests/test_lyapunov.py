@@ -90,3 +90,27 @@ def test_double_well_without_noise_is_negative():
                          renorm_every=10, delta0=1e-6, generator=torch.Generator().manual_seed(0))
     assert (r.exponent_chains < 0).all()
     assert r.exponent[0] == pytest.approx(-8.0, rel=0.02)
+
+
+def test_independent_noise_convention():
+    """Shared noise gives the flow's exponent (-lambda_min for a quadratic, whatever gamma);
+    independent noise adds the gap between two noise paths, so it is positive for gamma > 0 and
+    grows as delta0 shrinks, and it is the same computation at gamma = 0."""
+    A = torch.diag(torch.tensor([0.5, 2.0], dtype=torch.float64))
+    x0 = torch.zeros(4, 2, dtype=torch.float64)
+    kw = dict(eps=0.05, n_steps=4000, n_align=4000, renorm_every=10)
+    out = {}
+    for noise in ("shared", "independent"):
+        for delta0 in (1e-2, 1e-4):
+            out[noise, delta0] = maximal_lyapunov(
+                quadratic_form(A), x0, [0.0, 1.0], delta0=delta0, noise=noise,
+                generator=torch.Generator().manual_seed(3), **kw)
+    shared, indep = out["shared", 1e-2], out["independent", 1e-2]
+    assert shared.noise == "shared" and indep.noise == "independent"
+    assert indep.exponent[0] == shared.exponent[0]                  # gamma = 0: no noise at all
+    assert shared.exponent[1] == pytest.approx(-0.5, abs=0.05)
+    assert indep.exponent[1] > 0
+    assert out["independent", 1e-4].exponent[1] > indep.exponent[1] + 1.0
+    assert out["shared", 1e-4].exponent[1] == pytest.approx(shared.exponent[1], abs=0.05)
+    with pytest.raises(ValueError, match="noise"):
+        maximal_lyapunov(quadratic_form(A), x0, [1.0], noise="common", **kw)

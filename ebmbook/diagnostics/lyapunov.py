@@ -16,6 +16,18 @@ over gamma costs one batched Langevin run. For U = 1/2 x^T A x the separation ob
 dd/dt = -A d exactly (the shared noise cancels), and the estimate is -lambda_min(A) (up to the
 O(h) discretisation error log(1 - h lambda) / h).
 
+Two conventions for the noise of the shadow chain (``noise=``):
+
+* ``"shared"`` (default): both chains use the same draws (synchronous coupling). The exponent is
+  then that of the SDE's stochastic flow, the definition (3.7) applied to one realisation of
+  the Brownian motion B_t of (3.8): noise moves both chains alike, and only the way the drift
+  stretches or folds the flow separates them;
+* ``"independent"``: each chain draws its own noise. The separation then also holds the
+  difference of two independent noise paths, of order gamma * sqrt(2 dt) per step against the
+  radius ``delta0``, so the estimate is positive for every gamma > 0 and grows as delta0
+  shrinks: it measures how far two independent chains wander apart, not a property of the flow.
+  At gamma = 0 the two conventions are the same computation.
+
 The visual side of Fig 3.8: :func:`gamma_frames` runs the same chains of a trained model at each
 gamma and reports the long-run samples with their energies against the data's (one
 :class:`GammaFrame` per gamma; :mod:`ebmbook.explore` draws them).
@@ -33,6 +45,7 @@ import torch
 from ..sampling.langevin import LangevinParams, flat_norm, frozen_parameters, init, step
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
+NOISE_CONVENTIONS = ("shared", "independent")
 
 
 @dataclass
@@ -49,6 +62,7 @@ class LyapunovResult:
     eps: float
     n_steps: int
     substeps: int = 1
+    noise: str = "shared"
 
     @property
     def dt(self) -> float:
@@ -92,7 +106,7 @@ def maximal_lyapunov(energy: Energy, x0: torch.Tensor, gammas: Sequence[float], 
                      renorm_every: int = 10, substeps: int = 1,
                      generator: torch.Generator | None = None,
                      clamp: tuple[float, float] | None = None,
-                     progress: bool = False) -> LyapunovResult:
+                     noise: str = "shared", progress: bool = False) -> LyapunovResult:
     """Benettin estimate of the maximal Lyapunov exponent of (3.8) for each gamma.
 
     ``x0``: ``(C, ...)`` initial states, used for every gamma (C chains per gamma).
@@ -107,7 +121,11 @@ def maximal_lyapunov(energy: Energy, x0: torch.Tensor, gammas: Sequence[float], 
     not counted, so the perturbation first aligns with the most expanding direction.
     ``delta0``: the L2 radius of the perturbation; ``renorm_every``: steps between
     renormalisations. ``clamp``: optional box for both chains (e.g. the image range).
+    ``noise``: ``"shared"`` (both chains take the same draws) or ``"independent"`` (see the
+    module docstring).
     """
+    if noise not in NOISE_CONVENTIONS:
+        raise ValueError(f"noise = {noise!r} is invalid: it must be one of {NOISE_CONVENTIONS}")
     if not (isinstance(n_steps, int) and n_steps >= 1):
         raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
     if not (isinstance(renorm_every, int) and 1 <= renorm_every <= n_steps):
@@ -156,7 +174,12 @@ def maximal_lyapunov(energy: Energy, x0: torch.Tensor, gammas: Sequence[float], 
         running = []
         for j in range(1 - n_align, n_steps + 1):   # j <= 0: alignment, j >= 1: measured
             z = torch.randn(x.shape, generator=generator, device=dev, dtype=dt)
-            pair, _ = step(pair, energy, pair_params, z=torch.cat([z, z]))   # shared noise
+            if noise == "shared":
+                zz = torch.cat([z, z])
+            else:
+                zz = torch.cat([z, torch.randn(x.shape, generator=generator, device=dev,
+                                               dtype=dt)])
+            pair, _ = step(pair, energy, pair_params, z=zz)
             x, y = pair.x.split(x.shape[0])
             renorm = False
             if j <= 0:
@@ -178,7 +201,7 @@ def maximal_lyapunov(energy: Energy, x0: torch.Tensor, gammas: Sequence[float], 
     per_chain = (log_sum / (n_steps * h)).view(G, C).cpu().numpy()
     return LyapunovResult(gammas=g, exponent=per_chain.mean(1), exponent_chains=per_chain,
                           running=np.stack(running), samples=x.view(G, C, *x0.shape[1:]).cpu(),
-                          eps=float(eps), n_steps=n_steps, substeps=substeps)
+                          eps=float(eps), n_steps=n_steps, substeps=substeps, noise=noise)
 
 
 @dataclass
