@@ -13,6 +13,8 @@ from torch import nn
 
 from ebmbook.diagnostics.clustering import fit_judge
 from ebmbook.experiments import image_map as im
+from ebmbook.landscape.mapping import ChainProposals
+from ebmbook.sampling.model import noise_model
 
 SHAPE = (1, 4, 4)
 C = 0.8 * torch.ones(SHAPE)          # the wells sit at +C and -C (6.4 apart in L2)
@@ -42,8 +44,9 @@ def _toy_artifact(n_per_well: int = 20, seed: int = 0):
                            load_labelled=lambda split="train": labelled, image_size=4,
                            dataset="two wells")
     energy = TwoWells()
-    return SimpleNamespace(energy=energy, spec=spec, model=SimpleNamespace(
-        eps=0.1, energies=lambda x: energy(x).detach().double())), X, y
+    # the model carries its own sampler: step eps = 0.1, noise 1 (the training temperature)
+    model = noise_model(energy, eps=0.1, state_shape=SHAPE)
+    return SimpleNamespace(energy=energy, spec=spec, model=model), X, y
 
 
 def _toy_config(**kw):
@@ -56,7 +59,8 @@ def _toy_config(**kw):
 def test_data_chains_start_at_the_drawn_images_and_diffuse_at_the_training_temperature():
     X = torch.linspace(-1, 1, 5 * 16).reshape(5, *SHAPE) * torch.arange(1, 6).reshape(5, 1, 1, 1)
     flat = lambda x: 0.0 * x.flatten(1).sum(1)        # noqa: E731 - U = 0: pure diffusion
-    p = im.DataChains(flat, X, eps=0.01, n_steps=100)
+    model = noise_model(flat, eps=0.01, state_shape=SHAPE)
+    p = ChainProposals(model, X, n_steps=100)
     g = torch.Generator().manual_seed(0)
     out = p(400, g)
     idx = torch.as_tensor(p.drawn)
@@ -66,7 +70,7 @@ def test_data_chains_start_at_the_drawn_images_and_diffuse_at_the_training_tempe
     assert abs(float(step.std()) - 0.01 * 10) < 0.005
     assert abs(float(step.mean())) < 0.005
     # and the same generator state gives the same chains
-    p2 = im.DataChains(flat, X, eps=0.01, n_steps=100)
+    p2 = ChainProposals(model, X, n_steps=100)
     torch.testing.assert_close(p2(400, torch.Generator().manual_seed(0)), out)
 
 

@@ -7,21 +7,23 @@ cooperative latent energy (5.2) with its N(0, I) prior, ``(U(g(z)) + ||z||^2 / 2
 the unit ``s`` is the sd of U over held-out images (from the artifact's manifest), so that
 temperatures and barriers read in data-energy sds.
 
-One map (:func:`map_latent`):
+One map (:func:`map_latent`, composing :func:`ebmbook.landscape.mapping.tune_and_map`):
 
-1. **tune T** (Sec 5.1.2, Fig 5.2 top): local modes of a few N(0, I) proposals, the median
-   rise of the 1D linear barrier above the higher end, over the random pairs of them whose line
-   crosses a barrier at all (the landscape's typical barrier), and the energy
-   of unmagnetised Langevin chains from the modes over a log grid of T; T is the warmest whose
-   mean energy rise stays below ``drift_fraction`` of that barrier
-   (:func:`ebmbook.landscape.tuning.drift_temperature`);
-2. **tune alpha** (Fig 5.2 bottom): ``tune_iter`` ADELM iterations at each alpha of a log grid,
-   recording the basins found and the *leakage* (how many representatives AD reaches from a new
-   mode; the thesis: ideally one, many means T or alpha is too high); alpha is the strongest
-   one whose leakage is at most ``leakage_limit`` while more than one basin is found
+1. **tune T** (Sec 5.1.2, Fig 5.2 top; :func:`ebmbook.landscape.mapping.tune_temperature`):
+   local modes of a few N(0, I) proposals, the median rise of the 1D linear barrier above the
+   higher end, over the random pairs of them whose line crosses a barrier at all (the
+   landscape's typical barrier), and the energy of unmagnetised Langevin chains from the modes
+   over a log grid of T; T is the warmest whose mean energy rise stays below
+   ``drift_fraction`` of that barrier (:func:`ebmbook.landscape.tuning.drift_temperature`);
+2. **tune alpha** (Fig 5.2 bottom; :func:`ebmbook.landscape.mapping.tune_alpha`):
+   ``tune_iter`` ADELM iterations at each alpha of a log grid, recording the basins found and
+   the *leakage* (how many representatives AD reaches from a new mode; the thesis: ideally one,
+   many means T or alpha is too high); alpha is the strongest one whose leakage is at most
+   ``leakage_limit`` while more than one basin is found
    (:func:`ebmbook.landscape.tuning.leakage_alpha`);
 3. **ADELM** (Algorithm 3) with proposals z ~ N(0, I), then AD barriers between the basin
-   representatives (:func:`ebmbook.landscape.barriers.ad_barrier_matrix`) and the DG.
+   representatives (:func:`ebmbook.landscape.barriers.ad_barrier_matrix`) and the DG
+   (:func:`ebmbook.landscape.mapping.map_energy`).
 
 No label is used to choose T or alpha. Labels enter only afterwards, through a *judge*
 (:class:`ebmbook.diagnostics.clustering.Judge`: logistic regression on pixels fitted on the
@@ -32,7 +34,8 @@ Beyond the thesis (:func:`basin_clusters`): every training image of the MNIST ma
 latent code (the mode of the generator posterior), descended to its local mode of the latent
 energy and given the basin of the nearest mapped mode; the partition is scored against the
 labels (purity, NMI, ARI) beside KMeans and SpectralClustering on raw pixels and on the same
-latent codes at the same number of clusters.
+latent codes at the same number of clusters. Fig 5.8 compares the map's AD barriers with DNEB
+and the 1D line (:func:`ebmbook.landscape.mapping.compare_barriers`).
 """
 
 from __future__ import annotations
@@ -44,72 +47,20 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_int, require_positive
+from .._config import require_choice, require_int
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
                                       partition_scores)
 from ..energies.generator import LatentEnergy
-from ..landscape.adelm import ADELMResult, ContinuousBackend, adelm
-from ..landscape.ad import attraction_diffusion, local_modes
-from ..landscape.barriers import ad_barrier_matrix, linear_barrier
-from ..landscape.dgraph import DisconnectivityGraph, disconnectivity_graph
-from ..landscape.tuning import (alpha_sweep, continuous_energy_drift, drift_temperature,
-                                leakage_alpha)
+from ..landscape.mapping import (BarrierComparison, EnergyMap, GaussianProposals, MapSettings,
+                                 basin_of, compare_barriers, tune_and_map, tune_temperature)
 from ..learning.coop import infer_latents
 from ..parallel import child, seed_sequence, torch_generator
-from ..registry import model_spec
+from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
+from ..sampling.descent import local_modes
 from ._base import ExperimentConfig
 from ._common import progress_bar
-
-
-@dataclass(frozen=True)
-class MapSettings:
-    """The settings of one latent map (see the module docstring for the steps)."""
-
-    ad_eps: float = 0.1             # AD Langevin step in latent units
-    delta: float = 0.3              # AD success: within this L2 distance of the target
-    improvement_limit: int = 50     # AD failure: this many steps without getting closer
-    max_steps: int = 400
-    descent_rate: float = 0.3       # gradient-descent rate of the local mode search
-    descent_steps: int = 200
-    drift_temperatures: tuple = (0.01, 0.03, 0.1, 0.3, 1.0)
-    drift_modes: int = 8
-    drift_steps: int = 200
-    drift_fraction: float = 0.25
-    tune_alphas: tuple = (0.3, 1.0, 3.0, 10.0, 30.0)
-    tune_iter: int = 6
-    leakage_limit: float = 1.0      # alpha rule: at most this many representatives reached
-    adelm_iter: int = 30
-    barrier_alpha_factors: tuple = (1.0, 2.0, 4.0)
-    barrier_repeats: int = 1
-    chunk_size: int = 256
-
-    def __post_init__(self):
-        require_positive(self, "ad_eps", "delta", "descent_rate", "drift_fraction")
-        require_int(self, "improvement_limit", "max_steps", "descent_steps", "drift_modes",
-                    "drift_steps", "tune_iter", "adelm_iter", "barrier_repeats", "chunk_size")
-        for name in ("drift_temperatures", "tune_alphas", "barrier_alpha_factors"):
-            v = getattr(self, name)
-            if len(v) < 2 or any(not a > 0 for a in v) or list(v) != sorted(v):
-                raise ValueError(f"config field {name!r} = {v!r} is invalid: it must be an "
-                                 "increasing sequence of at least two positive numbers")
-
-
-def paper_map(adelm_iter: int, **overrides) -> MapSettings:
-    """The ``paper`` size of a map: ``adelm_iter`` ADELM iterations (the thesis ran 1000-5000),
-    100 tuning iterations per alpha, long descents and five AD repeats per barrier."""
-    return MapSettings(**{**dict(adelm_iter=adelm_iter, tune_iter=100, drift_modes=32,
-                                 drift_steps=1000, max_steps=5000, descent_steps=2000,
-                                 barrier_alpha_factors=(1.0, 1.5, 2.25, 3.4, 5.0),
-                                 barrier_repeats=5), **overrides})
-
-
-def check_model_size(cfg) -> None:
-    """``cfg.model_size`` must name a size of the Co-Op artifacts."""
-    if cfg.model_size not in ("ci", "cpu", "paper"):
-        raise ValueError(f"config field 'model_size' = {cfg.model_size!r} is invalid: it "
-                         "must be 'ci', 'cpu' or 'paper'")
 
 
 @dataclass(frozen=True)
@@ -131,12 +82,13 @@ class Config(ExperimentConfig):
         "paper": {"model_size": "paper",
                   "cluster_images": 4000, "barrier_pairs": 30, "infer_starts": 4,
                   "infer_steps": 300,
-                  "digits03": paper_map(1000), "mnist": paper_map(5000, delta=0.5)},
+                  "digits03": MapSettings.paper(1000),
+                  "mnist": MapSettings.paper(5000, delta=0.5)},
     }
 
     def __post_init__(self):
         super().__post_init__()
-        check_model_size(self)
+        require_choice(self, "model_size", MODEL_SIZES)
         require_int(self, "members_shown", minimum=0)
         require_int(self, "infer_starts", "infer_steps")
         require_int(self, "cluster_images")
@@ -146,48 +98,17 @@ class Config(ExperimentConfig):
                 raise ValueError(f"config field {name!r} must be a MapSettings")
 
 
-class _Proposals:
-    """z ~ N(0, I_d) proposals (picklable, for the backend)."""
-
-    def __init__(self, d: int):
-        self.d = d
-
-    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return torch.randn((n, self.d), generator=generator)
-
-
 @dataclass
-class LatentMap:
-    """One ADELM map of a latent energy and its tuning."""
+class LatentMap(EnergyMap):
+    """The map of a Co-Op latent energy (an :class:`~ebmbook.landscape.mapping.EnergyMap`
+    whose images are g(z)) with the pair it came from, the judge's readings of its modes and
+    what this chapter adds: the mean radius of the T rule's modes with and without the prior
+    term, and t-SNE embeddings of the modes."""
 
-    name: str
-    artifact: Artifact
-    energy: LatentEnergy
-    settings: MapSettings
-    temperature: float
-    alpha: float
-    barrier_scale: float            # median 1D barrier between the tuning modes
-    drift: np.ndarray               # (n_T, modes, steps + 1)
-    tune_counts: np.ndarray         # basins vs tune_alphas
-    tune_leakage: np.ndarray        # representatives reached per new mode, vs tune_alphas
-    adelm: ADELMResult
-    barriers: np.ndarray            # AD barrier matrix between representatives
-    dg: DisconnectivityGraph
-    reads: np.ndarray               # judge's label of each mode's image g(mode)
-    basin_label: np.ndarray         # judge's majority label per basin
-    basin_share: np.ndarray         # share of the majority label per basin
+    artifact: Artifact | None = None
     radius_prior: float = float("nan")     # mean |z| of the tuning modes with the prior term
     radius_no_prior: float = float("nan")  # the same descents without it
     tsne: list = field(default_factory=list)   # 2-D embeddings of the modes, one per seed
-    timings: dict = field(default_factory=dict)
-
-    @property
-    def n_basins(self) -> int:
-        return self.adelm.n_basins
-
-    def images(self, z: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.artifact.generator(z)
 
     def single_digit_basins(self, share: float = 0.8) -> int:
         """Basins whose members the judge reads as one digit (majority share >= ``share``)."""
@@ -229,99 +150,44 @@ def fit_digit_judge(art: Artifact) -> Judge:
     return fit_judge(tr.images, tr.labels, te.images, te.labels)
 
 
-def map_latent(name: str, art: Artifact, s: MapSettings, judge: Judge, *, seed: int,
+def map_latent(name: str, art: Artifact, s: MapSettings, judge: Judge, *, seed,
                progress: bool = True, tsne_seeds=()) -> LatentMap:
-    """Tune T and alpha, run ADELM and the AD barrier matrix on one latent energy."""
-    timings: dict[str, float] = {}
+    """Tune T and alpha, run ADELM and the AD barrier matrix on the latent energy of a Co-Op
+    pair (:func:`ebmbook.landscape.mapping.tune_and_map`), and read the images of its modes
+    with ``judge``."""
     root = seed_sequence(seed)
     unit = float(art.metrics.get("data_energy_sd", 1.0))
     E = LatentEnergy(art.energy, art.generator, prior=True, unit=unit)
-    propose = _Proposals(E.latent_dim)
-
-    # 1. T by energy drift, relative to the median 1D barrier between modes
+    propose = GaussianProposals(E.latent_dim)
+    # the T rule's modes, and the same descents without the prior term (their radii)
     t0 = time.perf_counter()
-    z0 = propose(s.drift_modes, torch_generator(child(root, 0)))
-    modes, _ = local_modes(E, z0, rate=s.descent_rate, n_steps=s.descent_steps)
-    modes = modes.detach()
-    bare, _ = local_modes(LatentEnergy(art.energy, art.generator, prior=False, unit=unit), z0,
-                          rate=s.descent_rate, n_steps=s.descent_steps)
-    radii = (float(modes.norm(dim=1).mean()), float(bare.detach().norm(dim=1).mean()))
-    gp = torch_generator(child(root, 1))
-    perm = torch.randperm(s.drift_modes, generator=gp)
-    lin = linear_barrier(E, modes, modes[perm])
-    e_modes = E(modes).detach().numpy()
-    rises = (lin - np.maximum(e_modes, e_modes[perm.numpy()]))
-    rises = rises[rises > 1e-6 * max(1.0, float(np.abs(e_modes).max()))]
-    # the typical barrier: the median rise of the lines that cross one (pairs in one valley rise
-    # by ~0); if none does, the spread of the modes' energies
-    barrier_scale = float(np.median(rises)) if rises.size else float(np.std(e_modes)) or 1.0
-    drift = continuous_energy_drift(E, modes, s.drift_temperatures, n_steps=s.drift_steps,
-                                    eps=s.ad_eps, seed=child(root, 2))
-    T = drift_temperature(s.drift_temperatures, drift, barrier_scale, s.drift_fraction)
-    timings["tune_T"] = time.perf_counter() - t0
-
-    # 2. alpha by basins found vs log alpha
-    t0 = time.perf_counter()
-    counts, leak = alpha_sweep(_backend(E, s, T, s.tune_alphas[0], root), s.tune_alphas, n_iter=s.tune_iter,
-                               seed=child(root, 3))
-    alpha = leakage_alpha(s.tune_alphas, counts, leak, s.leakage_limit)
-    timings["tune_alpha"] = time.perf_counter() - t0
-
-    m = LatentMap(name=name, artifact=art, energy=E, settings=s, temperature=T, alpha=alpha,
-                  barrier_scale=barrier_scale, drift=drift, tune_counts=counts,
-                  tune_leakage=leak, adelm=None, barriers=None, dg=None, reads=None,
-                  basin_label=None, basin_share=None, radius_prior=radii[0],
-                  radius_no_prior=radii[1], timings=timings)
-    _adelm_stage(m, judge, root, progress)
+    tT = tune_temperature(E, propose, seed=root, **s.temperature_options())
+    bare, _ = local_modes(LatentEnergy(art.energy, art.generator, prior=False, unit=unit),
+                          tT.starts, rate=s.descent_rate, n_steps=s.descent_steps)
+    tune_T = time.perf_counter() - t0
+    m = tune_and_map(E, propose, s, temperature=tT, seed=root, progress=progress, name=name,
+                     decoder=art.generator)
+    m.timings["tune_T"] = tune_T
+    m = LatentMap.from_map(m, artifact=art, radius_prior=float(tT.modes.norm(dim=1).mean()),
+                           radius_no_prior=float(bare.detach().norm(dim=1).mean()))
+    read(m, judge)
     if tsne_seeds:
         t0 = time.perf_counter()
         from sklearn.manifold import TSNE
-        X = m.adelm.modes.detach().numpy()
+        X = m.modes.detach().numpy()
         for ts in tsne_seeds:
             m.tsne.append(TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(X) - 1) / 3)),
                                init="pca", random_state=ts).fit_transform(X))
-        timings["tsne"] = time.perf_counter() - t0
+        m.timings["tsne"] = time.perf_counter() - t0
     return m
 
 
-def _backend(E: LatentEnergy, s: MapSettings, T: float, alpha: float,
-             root) -> ContinuousBackend:
-    """The continuous ADELM backend of a map: proposals z ~ N(0, I), AD at (T, alpha)."""
-    return ContinuousBackend(E, _Proposals(E.latent_dim), temperature=T, alpha=alpha,
-                             eps=s.ad_eps,
-                             generator=torch_generator(child(root, 9)), delta=s.delta,
-                             improvement_limit=s.improvement_limit, max_steps=s.max_steps,
-                             descent_rate=s.descent_rate, descent_steps=s.descent_steps,
-                             chunk_size=s.chunk_size)
-
-
-def _adelm_stage(m: "LatentMap", judge: Judge, root, progress: bool) -> None:
-    """Step 3 of a map, in place: ADELM at ``m.alpha``, the AD barrier matrix between its
-    representatives, the DG and the judge's readings of the modes' images."""
-    s = m.settings
-    t0 = time.perf_counter()
-    be = _backend(m.energy, s, m.temperature, m.alpha, root)
-    res = adelm(be, s.adelm_iter, progress=progress, seed=child(root, 4))
-    m.timings["adelm"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    M = ad_barrier_matrix(be, res.reps, res.rep_energies, m.alpha * np.asarray(
-        s.barrier_alpha_factors), n_repeats=s.barrier_repeats, seed=child(root, 5))
-    m.timings["barriers"] = time.perf_counter() - t0
-    with torch.no_grad():
-        reads = judge.predict(m.artifact.generator(res.modes))
-    m.adelm, m.barriers, m.reads = res, M, reads
-    m.dg = disconnectivity_graph(M, counts=res.counts)
-    m.basin_label, m.basin_share, _ = basin_readings(res.labels, reads)
-
-
-def remap(m: "LatentMap", alpha: float, judge: Judge, *, seed: int,
-          progress: bool = True) -> "LatentMap":
-    """The same landscape mapped again at another magnetisation ``alpha`` (Fig 5.10): the
-    tuning of ``m`` (T, the drift and alpha sweeps) is kept, ADELM and the barriers rerun."""
-    import dataclasses
-    out = dataclasses.replace(m, alpha=float(alpha), timings={}, tsne=[])
-    _adelm_stage(out, judge, seed_sequence(seed), progress)
-    return out
+def read(m: EnergyMap, judge: Judge) -> EnergyMap:
+    """The judge's reading of the image of every mode of ``m``, and each basin's majority
+    reading and its share, set on ``m`` (returned)."""
+    m.reads = judge.predict(m.images(m.modes))
+    m.basin_label, m.basin_share, _ = basin_readings(m.labels, m.reads)
+    return m
 
 
 @dataclass
@@ -333,15 +199,6 @@ class Clusters:
     codes: np.ndarray                   # latent codes
     scores: dict                        # method -> {"purity", "nmi", "ari", "k"}
     curve: dict = field(default_factory=dict)   # "k" and NMI per method over K (DG cuts)
-
-
-def basin_of(m: LatentMap, z: torch.Tensor) -> np.ndarray:
-    """The basin of each latent state: descend to its local mode (the map's mode search) and
-    take the basin of the nearest mode the map recorded."""
-    modes, _ = local_modes(m.energy, z, rate=m.settings.descent_rate,
-                           n_steps=m.settings.descent_steps)
-    nearest = torch.cdist(modes.detach(), m.adelm.modes.detach()).argmin(1).numpy()
-    return m.adelm.labels[nearest]
 
 
 def basin_clusters(m: LatentMap, n_images: int, *, seed: int, n_starts: int = 4,
@@ -379,80 +236,6 @@ def basin_clusters(m: LatentMap, n_images: int, *, seed: int, n_starts: int = 4,
             for method, lab in matched_baselines(f, curve["k"][-1], seed=seed).items():
                 curve[f"{method}_{feat_name}"].append(float(nmi(y, lab)))
     return Clusters(labels=y, basin=basin, codes=codes.numpy(), scores=scores, curve=curve)
-
-
-@dataclass
-class BarrierComparison:
-    """Barriers between pairs of basin representatives by three methods (Fig 5.8)."""
-
-    pairs: np.ndarray               # (P, 2) representative indices
-    ad: np.ndarray                  # AD barrier (the map's barrier matrix)
-    dneb: np.ndarray                # DNEB barrier, band started from the line
-    linear: np.ndarray              # 1D linear-interpolation barrier
-    linear_profiles: np.ndarray     # (P, n_points) U along each line
-    dneb_results: list              # NEBResult per pair
-    ad_path: object = None          # states of one successful AD trial for the first pair
-
-    def medians(self) -> dict[str, float]:
-        out = {}
-        for k in ("ad", "dneb", "linear"):
-            v = getattr(self, k)
-            v = v[np.isfinite(v)]
-            out[k] = float(np.median(v)) if v.size else float("nan")
-        return out
-
-    def frac_ad_below_linear(self) -> float:
-        ok = np.isfinite(self.ad)
-        return float(np.mean(self.ad[ok] < self.linear[ok])) if ok.any() else float("nan")
-
-
-def compare_barriers(m: LatentMap, n_pairs: int, *, seed: int, n_images: int = 14,
-                     max_iter: int = 400) -> BarrierComparison:
-    """Fig 5.8: for up to ``n_pairs`` random pairs of the map's representatives, the 1D linear
-    barrier, the DNEB barrier (:func:`ebmbook.landscape.neb.nudged_elastic_band`, climbing
-    image, FIRE, started from the line) and the AD barrier of the map's barrier matrix."""
-    from ..landscape.neb import nudged_elastic_band
-    L = m.n_basins
-    ii, jj = np.triu_indices(L, 1)
-    rng = np.random.default_rng(seed)
-    pick = rng.permutation(len(ii))[:n_pairs]
-    pairs = np.stack([ii[pick], jj[pick]], 1) if len(ii) else np.zeros((0, 2), dtype=np.int64)
-    reps = m.adelm.reps.detach()
-    lin, prof = (linear_barrier(m.energy, reps[pairs[:, 0]], reps[pairs[:, 1]], return_path=True)
-                 if len(pairs) else (np.zeros(0), np.zeros((0, 64))))
-    dneb, runs = [], []
-    for a, b in pairs:
-        r = nudged_elastic_band(m.energy, reps[a], reps[b], n_images=n_images, climbing=True,
-                                max_iter=max_iter, step=0.01, max_move=0.1, tol=1e-3)
-        runs.append(r)
-        dneb.append(r.barrier)
-    ad = np.array([m.barriers[a, b] for a, b in pairs], dtype=np.float64)
-    path = ad_path(m, *pairs[0], seed=seed) if len(pairs) else None
-    return BarrierComparison(pairs=pairs, ad=ad, dneb=np.asarray(dneb, dtype=np.float64),
-                             linear=np.asarray(lin, dtype=np.float64), linear_profiles=prof,
-                             dneb_results=runs, ad_path=path)
-
-
-def ad_path(m: LatentMap, a: int, b: int, *, seed: int, n_trials: int = 4,
-            every: int = 5) -> torch.Tensor | None:
-    """The states (every ``every`` steps, up to its arrival) of the first AD trial from
-    representative ``a`` to ``b`` that succeeds, trying the map's alpha ladder from its weakest
-    alpha up; ``None`` if none succeeds."""
-    s = m.settings
-    reps = m.adelm.reps.detach()
-    gen = torch_generator(child(seed_sequence(seed), 8))
-    for factor in s.barrier_alpha_factors:
-        res = attraction_diffusion(m.energy, reps[a].expand(n_trials, -1),
-                                   reps[b].expand(n_trials, -1), temperature=m.temperature,
-                                   alpha=m.alpha * factor, eps=s.ad_eps, generator=gen,
-                                   delta=s.delta, improvement_limit=s.improvement_limit,
-                                   max_steps=s.max_steps, record_states=every)
-        ok = np.flatnonzero(res.success)
-        if ok.size:
-            k = int(ok[0])
-            n = int(np.searchsorted(res.path_steps, res.steps[k])) + 1
-            return torch.cat([res.path_states[k, :n], reps[b][None]])
-    return None
 
 
 @dataclass

@@ -7,8 +7,9 @@ label 1; 80 in the training split) with the pair ``coop_faces`` (16x16, 8-D late
 folder of a user's own face images works through ``faces="path/to/folder"``
 (:mod:`ebmbook.data.patches`).
 
-The map is :func:`ebmbook.experiments.digit_maps.map_latent` with its unsupervised rules for T
-and alpha. Two numbers test the thesis's reading:
+The map is :func:`ebmbook.landscape.mapping.tune_and_map` on the pair's latent energy (5.2), with
+the unsupervised rules for T and alpha of the digit maps. Three numbers test the thesis's
+reading:
 
 * **shallow**: the height of the DG's top merge above its lowest leaf, over the sd of the
   latent energy of generator samples ``z ~ N(0, I)`` (the energy spread the samples live in);
@@ -33,15 +34,17 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_int
+from .._config import require_choice, require_int
 from ..artifacts import Artifact, load_or_train
-from ..diagnostics.clustering import Coherence, Judge, fit_judge, group_coherence
+from ..diagnostics.clustering import (Coherence, Judge, basin_readings, fit_judge,
+                                      group_coherence)
+from ..energies.generator import LatentEnergy
+from ..landscape.mapping import EnergyMap, GaussianProposals, MapSettings, tune_and_map
 from ..parallel import child, seed_sequence, torch_generator
-from ..registry import model_spec
+from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
 from ._common import progress_bar
-from .digit_maps import LatentMap, MapSettings, check_model_size, map_latent, paper_map
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,12 @@ class Config(ExperimentConfig):
     SIZES: ClassVar = {
         "ci": {},
         "paper": {"model_size": "paper", "spread_samples": 5000,
-                  "settings": paper_map(5000, delta=0.5)},
+                  "settings": MapSettings.paper(5000, delta=0.5)},
     }
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_model_size(self)
+        require_choice(self, "model_size", MODEL_SIZES)
         if not isinstance(self.faces, str) or not self.faces:
             raise ValueError(f"config field 'faces' = {self.faces!r} is invalid: it must be "
                              "'lfw_subset' or the path of a folder of images")
@@ -118,8 +121,23 @@ class Shape:
         return self.top_barrier / self.spread
 
 
-def map_shape(m: LatentMap, *, n_samples: int, n_shuffles: int, seed: int) -> Shape:
-    """:class:`Shape` of a map (see the module docstring)."""
+def map_pair(name: str, art: Artifact, settings: MapSettings, judge, *, seed,
+             progress: bool = True) -> EnergyMap:
+    """The map of a Co-Op pair's latent energy (5.2) in data-energy sds (the unit from the
+    artifact's manifest), proposals z ~ N(0, I), T and alpha tuned without labels
+    (:func:`ebmbook.landscape.mapping.tune_and_map`); each mode's image read by ``judge``."""
+    unit = float(art.metrics.get("data_energy_sd", 1.0))
+    E = LatentEnergy(art.energy, art.generator, prior=True, unit=unit)
+    m = tune_and_map(E, GaussianProposals(E.latent_dim), settings, seed=seed, progress=progress,
+                     name=name, decoder=art.generator)
+    m.reads = judge.predict(m.images(m.modes))
+    m.basin_label, m.basin_share, _ = basin_readings(m.labels, m.reads)
+    return m
+
+
+def map_shape(m: EnergyMap, art: Artifact, *, n_samples: int, n_shuffles: int,
+              seed: int) -> Shape:
+    """:class:`Shape` of a map of the pair ``art`` (see the module docstring)."""
     dg = m.dg
     heights = dg.merges[:, 2] if dg.n > 1 else np.zeros(0)
     top = float(np.max(heights)) if heights.size else float(dg.leaf_energy.min())
@@ -131,7 +149,7 @@ def map_shape(m: LatentMap, *, n_samples: int, n_shuffles: int, seed: int) -> Sh
         images = m.images(m.adelm.modes.detach())
         reps = m.images(m.adelm.reps.detach())
     coh = group_coherence(images, m.adelm.labels, n_shuffles=max(1, n_shuffles), seed=seed)
-    data = m.artifact.spec.load_data("train")
+    data = art.spec.load_data("train")
     variety = (_mean_distance(reps) / _mean_distance(data)) if len(reps) > 1 else float("nan")
     return Shape(top_barrier=top, spread=spread, coherence=coh, variety=variety)
 
@@ -148,16 +166,16 @@ def _mean_distance(images: torch.Tensor) -> float:
 class Result:
     config: Config
     judge: object
-    faces: LatentMap
+    faces: EnergyMap
     shape: Shape
-    digits: LatentMap
+    digits: EnergyMap
     digits_shape: Shape
     timings: dict
 
     def metrics(self) -> dict[str, Metric]:
         f, d = self.shape, self.digits_shape
         face_share = (float(np.mean(self.faces.reads == 1))
-                      if self.faces.artifact.spec.dataset == "lfw_subset" else float("nan"))
+                      if self.config.faces == "lfw_subset" else float("nan"))
         return {
             "faces_basins": Metric(int(self.faces.n_basins), "basins of the faces map"),
             "faces_temperature": Metric(self.faces.temperature, "T (drift rule; data-energy "
@@ -195,19 +213,19 @@ def run(config: Config) -> Result:
     t0 = time.perf_counter()
     art = load_face_pair(config.faces, config.model_size, config.device, config.progress)
     judge = fit_face_judge(art)
-    faces = map_latent("faces", art, config.settings, judge, seed=child(root, 0),
-                       progress=config.progress)
-    shape = map_shape(faces, n_samples=config.spread_samples, n_shuffles=config.n_shuffles,
+    faces = map_pair("faces", art, config.settings, judge, seed=child(root, 0),
+                     progress=config.progress)
+    shape = map_shape(faces, art, n_samples=config.spread_samples, n_shuffles=config.n_shuffles,
                       seed=config.seed)
     timings["faces"] = time.perf_counter() - t0
     bar.update()
     t0 = time.perf_counter()
     d_art = load_or_train("coop_digits03", model_spec("coop_digits03", config.model_size),
                           device=config.device, progress=config.progress)
-    digits = map_latent("digits 0-3", d_art, config.settings, _AnyFace(), seed=child(root, 1),
-                        progress=config.progress)
-    d_shape = map_shape(digits, n_samples=config.spread_samples, n_shuffles=config.n_shuffles,
-                        seed=config.seed)
+    digits = map_pair("digits 0-3", d_art, config.settings, _AnyFace(), seed=child(root, 1),
+                      progress=config.progress)
+    d_shape = map_shape(digits, d_art, n_samples=config.spread_samples,
+                        n_shuffles=config.n_shuffles, seed=config.seed)
     timings["digits"] = time.perf_counter() - t0
     bar.update()
     bar.close()

@@ -41,20 +41,22 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_int, require_positive
-from ..artifacts import Artifact
-from ..diagnostics.clustering import Judge
+from .._config import require_choice, require_int, require_positive
+from ..artifacts import Artifact, load_or_train
+from ..data.images import load_images
+from ..diagnostics.clustering import Judge, fit_judge
 from ..energies.generator import LatentEnergy
 from ..energies.potentials import BoxedEnergy
-from ..landscape.ad import ADResult, attraction_diffusion, local_modes
+from ..landscape.ad import ADResult, attraction_diffusion
 from ..landscape.adelm import ContinuousBackend
 from ..landscape.barriers import linear_barrier
 from ..landscape.tuning import Boundary, metastable_boundary
 from ..parallel import child, seed_sequence, torch_generator
+from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
+from ..sampling.descent import local_modes
 from ._base import ExperimentConfig
 from ._common import progress_bar
-from .digit_maps import fit_digit_judge, load_pair
 
 NAMES = ("A", "B", "C")
 
@@ -101,9 +103,7 @@ class Config(ExperimentConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.model_size not in ("ci", "cpu", "paper"):
-            raise ValueError(f"config field 'model_size' = {self.model_size!r} is invalid: it "
-                             "must be 'ci', 'cpu' or 'paper'")
+        require_choice(self, "model_size", MODEL_SIZES)
         require_positive(self, "latent_rate", "settle_rate", "stiffness", "eps_scale", "delta",
                          "pull_start", "pull_min")
         require_int(self, "latent_grid", minimum=2)
@@ -290,6 +290,16 @@ class Result:
         return out
 
 
+def fit_digit_judge(art: Artifact) -> Judge:
+    """The judge: logistic regression on the pixels of the held-out (``test``) images of every
+    class of the pair's data set, which its nets never saw; its accuracy measured on the
+    ``train`` split of every class."""
+    opts = dict(size=art.spec.image_size, scale="symmetric")
+    tr = load_images(art.spec.dataset, split="test", **opts)
+    te = load_images(art.spec.dataset, split="train", **opts)
+    return fit_judge(tr.images, tr.labels, te.images, te.labels)
+
+
 def find_minima(art: Artifact, energy: BoxedEnergy, judge: Judge, c: Config) -> Minima:
     """A, B, C, D: settled images of latent modes, chosen by the judge's reading (see the
     module docstring)."""
@@ -400,7 +410,8 @@ def run(config: Config) -> Result:
     root = seed_sequence(c.seed)
     bar = progress_bar(c.progress, total=3, desc="image-space AD")
     t0 = time.perf_counter()
-    art = load_pair(c.model, c.model_size, c.device)
+    art = load_or_train(c.model, model_spec(c.model, c.model_size), device=c.device,
+                        progress=False)
     judge = fit_digit_judge(art)
     unit = float(art.metrics.get("data_energy_sd", 1.0))
     energy = BoxedEnergy(art.energy, unit=unit, stiffness=c.stiffness)

@@ -8,20 +8,22 @@ convergent potential's local minima are oversaturated images of zero probability
 temperature (Sec 3.2.3); its realistic states float in a steady-state energy spectrum. So the
 map follows the thesis's Sec 5.2.3.1:
 
-1. **Modes** (:class:`DataChains`): a proposal is a training image carried ``mode_steps`` steps
-   of the model's Langevin chain at T = 1 (the long-run local mode search); its "mode" is the
-   chain's last state and that state's energy. No gradient descent follows (``descent_steps``
-   of the backend is 0): a descent would leave the spectrum for the oversaturated minima.
+1. **Modes** (:class:`ebmbook.landscape.mapping.ChainProposals`): a proposal is a training
+   image carried ``mode_steps`` steps of the model's own Langevin chain (``model.long_run``, at
+   T = 1: the long-run local mode search); its "mode" is the chain's last state and that
+   state's energy. No gradient descent follows (``descent_steps`` of the map is 0): a descent
+   would leave the spectrum for the oversaturated minima.
 2. **Basins by AD behaviour** (the metastable partition of Sec 4.2.2): AD at T = 1 with L2
    magnetisation alpha, success within ``delta`` pixels (L2) of the target.
 3. **T and alpha.** T is the training temperature (the thesis maps at the temperature the model
    was trained at; warmer chains leave the spectrum for noise, colder ones fall toward the
    oversaturated minima). alpha is chosen by the leakage rule of the latent maps
-   (:func:`ebmbook.landscape.tuning.leakage_alpha`): the strongest alpha of a log grid at which
+   (:func:`ebmbook.landscape.mapping.tune_alpha`): the strongest alpha of a log grid at which
    AD from a new mode reaches at most one representative on average while more than one basin
    is found. No label enters either choice.
-4. **ADELM** (Algorithm 3), the AD barrier matrix between representatives and the DG, with
-   energies in data-energy sds above the mean energy of held-out images.
+4. **ADELM** (Algorithm 3), the AD barrier matrix between representatives and the DG
+   (:func:`ebmbook.landscape.mapping.map_energy` on the model, with its own eps), the barriers
+   and the DG then read in data-energy sds above the mean energy of held-out images.
 
 Labels enter only afterwards. A *judge* (logistic regression on pixels) is fitted on held-out
 images the model never saw (the ``test`` split) and its accuracy measured on training images;
@@ -53,15 +55,12 @@ from .._config import require_int, require_positive
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
                                       partition_scores)
-from ..landscape.ad import local_modes
-from ..landscape.adelm import ADELMResult, ContinuousBackend, adelm
-from ..landscape.barriers import ad_barrier_matrix
-from ..landscape.dgraph import DisconnectivityGraph, disconnectivity_graph
-from ..landscape.tuning import alpha_sweep, leakage_alpha
-from ..parallel import child, seed_sequence, torch_generator
+from ..landscape.dgraph import disconnectivity_graph
+from ..landscape.mapping import ChainProposals, EnergyMap, map_energy, tune_alpha
+from ..parallel import child, seed_sequence
 from ..registry import IMAGE_MODELS, MODEL_SIZES, model_spec
 from ..results import Metric
-from ..sampling.langevin import langevin
+from ..sampling.descent import local_modes
 from ._base import ExperimentConfig
 from ._common import progress_bar
 
@@ -119,24 +118,6 @@ class Config(ExperimentConfig):
                                  "strictly increasing sequence of positive numbers")
 
 
-class DataChains:
-    """Proposals of the image-space map: ``n`` training images, each carried ``n_steps``
-    Langevin steps (step ``eps``, noise 1: the training temperature) on ``energy``.
-
-    Every call appends the indices of the images it started from to ``drawn`` (so the map can
-    score its basins against the starting images' labels)."""
-
-    def __init__(self, energy, images: torch.Tensor, eps: float, n_steps: int):
-        self.energy, self.images, self.eps, self.n_steps = energy, images, eps, n_steps
-        self.drawn: list[int] = []
-
-    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        idx = torch.randint(len(self.images), (n,), generator=generator)
-        self.drawn.extend(int(i) for i in idx)
-        return langevin(self.energy, self.images[idx], n_steps=self.n_steps, eps=self.eps,
-                        noise=1.0, generator=generator).x
-
-
 @dataclass
 class Spread:
     """Energies of held-out images: mean, sd and the central 95 % range."""
@@ -152,33 +133,14 @@ class Spread:
 
 
 @dataclass
-class ImageMap:
-    """One ADELM map in image space (the attributes the DG plots of
-    :mod:`ebmbook.plotting.maps` read, as for a latent map)."""
+class ImageMap(EnergyMap):
+    """One ADELM map in image space: an :class:`~ebmbook.landscape.mapping.EnergyMap` (states
+    are images) whose ``barriers`` and ``dg`` read in data-energy sds above the data's mean
+    (``adelm``'s energies stay in U), with the artifact and the training image each mode's
+    chain started from."""
 
-    name: str
-    artifact: Artifact
-    temperature: float
-    alpha: float
-    tune_counts: np.ndarray
-    tune_leakage: np.ndarray
-    adelm: ADELMResult
-    barriers: np.ndarray            # AD barrier matrix (data-energy sds above the data mean)
-    dg: DisconnectivityGraph
-    starts: np.ndarray              # index of the training image each mode's chain started from
-    reads: np.ndarray | None        # the judge's reading of each mode (None: no judge)
-    basin_label: np.ndarray
-    basin_share: np.ndarray
-    timings: dict = field(default_factory=dict)
-
-    @property
-    def n_basins(self) -> int:
-        return self.adelm.n_basins
-
-    @staticmethod
-    def images(x: torch.Tensor) -> torch.Tensor:
-        """The states are images already."""
-        return x
+    artifact: Artifact | None = None
+    starts: np.ndarray | None = None   # index of the training image each mode's chain began at
 
 
 def load_model(config: Config) -> Artifact:
@@ -211,49 +173,34 @@ def fit_image_judge(art: Artifact, n: int) -> Judge | None:
     return fit_judge(te.images[a], te.labels[a], tr.images[b], tr.labels[b])
 
 
-def _backend(art: Artifact, c: Config, propose: DataChains, alpha: float, root):
-    return ContinuousBackend(art.energy, propose, temperature=1.0, alpha=alpha,
-                             eps=art.model.eps, generator=torch_generator(child(root, 9)),
-                             delta=c.delta, improvement_limit=c.improvement_limit,
-                             max_steps=c.max_steps, descent_steps=0, chunk_size=c.chunk_size)
-
-
 def map_images(art: Artifact, c: Config, spread: Spread, judge: Judge | None, *, seed,
                name: str = "map") -> ImageMap:
     """Tune alpha, run ADELM and the barrier matrix, build the DG (see the module docstring)."""
     root = seed_sequence(seed)
-    timings: dict[str, float] = {}
     train = art.spec.load_data("train")
+    ad = dict(delta=c.delta, improvement_limit=c.improvement_limit, max_steps=c.max_steps,
+              descent_steps=0, chunk_size=c.chunk_size)
     t0 = time.perf_counter()
-    tune = _backend(art, c, DataChains(art.energy, train, art.model.eps, c.mode_steps),
-                    c.tune_alphas[0], root)
-    counts, leak = alpha_sweep(tune, c.tune_alphas, n_iter=c.tune_iter, seed=child(root, 1),
-                               progress=c.progress)
-    alpha = leakage_alpha(c.tune_alphas, counts, leak, c.leakage_limit)
-    timings["tune_alpha"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    propose = DataChains(art.energy, train, art.model.eps, c.mode_steps)
-    be = _backend(art, c, propose, alpha, root)
-    res = adelm(be, c.adelm_iter, progress=c.progress, seed=child(root, 2))
-    timings["adelm"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    M = ad_barrier_matrix(be, res.reps, res.rep_energies,
-                          alpha * np.asarray(c.barrier_alpha_factors),
-                          n_repeats=c.barrier_repeats, seed=child(root, 3),
-                          progress=c.progress)
-    timings["barriers"] = time.perf_counter() - t0
-    Mz = spread.z(M)
-    reads = judge.predict(res.modes) if judge is not None else None
+    tuned = tune_alpha(art.model, ChainProposals(art.model, train, c.mode_steps),
+                       temperature=1.0, alphas=c.tune_alphas, n_iterations=c.tune_iter,
+                       limit=c.leakage_limit, seed=child(root, 1), progress=c.progress, **ad)
+    tune_s = time.perf_counter() - t0
+    propose = ChainProposals(art.model, train, c.mode_steps)
+    m = map_energy(art.model, propose, temperature=1.0, alpha=tuned.alpha,
+                   n_iterations=c.adelm_iter, barrier_factors=c.barrier_alpha_factors,
+                   barrier_repeats=c.barrier_repeats, stage_seeds=(child(root, 2), child(root, 3)),
+                   progress=c.progress, name=name, **ad)
+    Mz = spread.z(m.barriers)
+    reads = judge.predict(m.modes) if judge is not None else None
     if reads is not None:
-        label, share, _ = basin_readings(res.labels, reads)
+        label, share, _ = basin_readings(m.labels, reads)
     else:
-        label, share = np.full(res.n_basins, -1), np.full(res.n_basins, np.nan)
-    return ImageMap(name=name, artifact=art, temperature=1.0, alpha=alpha, tune_counts=counts,
-                    tune_leakage=leak, adelm=res, barriers=Mz,
-                    dg=disconnectivity_graph(Mz, counts=res.counts),
-                    starts=np.asarray(propose.drawn[:c.adelm_iter]), reads=reads,
-                    basin_label=label, basin_share=share, timings=timings)
+        label, share = np.full(m.n_basins, -1), np.full(m.n_basins, np.nan)
+    return ImageMap.from_map(m, barriers=Mz, dg=disconnectivity_graph(Mz, counts=m.counts),
+                             tune_counts=tuned.counts, tune_leakage=tuned.leakage, reads=reads,
+                             basin_label=label, basin_share=share,
+                             timings={"tune_alpha": tune_s, **m.timings}, artifact=art,
+                             starts=np.asarray(propose.drawn[:c.adelm_iter]))
 
 
 @dataclass

@@ -10,10 +10,10 @@ bundled texture whose scale-2 patches fall into the most distinct groups, measur
 
 * **Textons (Fig 5.10, Table 5.1)**: the Co-Op pair ``coop_texton`` (1000 scale-2 patches,
   4-D latent space) is mapped with the digits' unsupervised rules
-  (:func:`ebmbook.experiments.digit_maps.map_latent`: T by energy drift, alpha by leakage), then
-  mapped again at ``strong_factor`` times that alpha (:func:`~.digit_maps.remap`). A basin of
-  the weak map *reappears* in the strong one when the two maps' basins correspond both ways
-  (:func:`match_basins`).
+  (:func:`ebmbook.landscape.mapping.tune_and_map`: T by energy drift, alpha by leakage), then
+  mapped again at ``strong_factor`` times that alpha
+  (:meth:`ebmbook.landscape.mapping.EnergyMap.remap`). A basin of the weak map *reappears* in
+  the strong one when the two maps' basins correspond both ways (:func:`match_basins`).
 * **Four scales (Fig 5.11, Table 5.2)**: the pair ``coop_scales`` (1000 patches of each scale,
   8-D latent space), one map. Each basin is labelled by the scale a judge reads in its members'
   images (logistic regression on pixels, fitted on held-out patches of known scale).
@@ -29,18 +29,18 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_int, require_positive
+from .._config import require_choice, require_int, require_positive
 from ..artifacts import Artifact, load_or_train
 from ..data.images import PATCH_DATASETS
 from ..data.patches import PATCH_SIZES, multiscale_patches, photo
-from ..diagnostics.clustering import Judge, fit_judge
+from ..diagnostics.clustering import Judge, basin_readings, fit_judge
+from ..energies.generator import LatentEnergy
+from ..landscape.mapping import EnergyMap, GaussianProposals, MapSettings, basin_of, tune_and_map
 from ..parallel import child, seed_sequence, torch_generator
-from ..registry import model_spec
+from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
 from ._common import progress_bar
-from .digit_maps import (LatentMap, MapSettings, basin_of, check_model_size, map_latent,
-                         paper_map, remap)
 
 BUNDLED = tuple(d.removesuffix("_patches") for d in PATCH_DATASETS)
 
@@ -61,12 +61,13 @@ class Config(ExperimentConfig):
     SIZES: ClassVar = {
         "ci": {},
         "paper": {"model_size": "paper", "distinctness_patches": 1000,
-                  "texton": paper_map(1000), "scales": paper_map(5000, delta=0.5)},
+                  "texton": MapSettings.paper(1000),
+                  "scales": MapSettings.paper(5000, delta=0.5)},
     }
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_model_size(self)
+        require_choice(self, "model_size", MODEL_SIZES)
         if not isinstance(self.texture, str) or not self.texture:
             raise ValueError(f"config field 'texture' = {self.texture!r} is invalid: it must be "
                              f"one of {', '.join(BUNDLED)} or the path of an image file")
@@ -135,10 +136,30 @@ def texton_distinctness(textures=BUNDLED, *, k: int = 5, n: int = 600, size: int
                         silhouette=S)
 
 
-def match_basins(a: LatentMap, b: LatentMap) -> list[tuple[int, int]]:
+def map_pair(name: str, art: Artifact, settings: MapSettings, judge: Judge, *, seed,
+             progress: bool = True) -> EnergyMap:
+    """The map of a Co-Op pair's latent energy (5.2) in data-energy sds (the unit from the
+    artifact's manifest), proposals z ~ N(0, I), T and alpha tuned without labels
+    (:func:`ebmbook.landscape.mapping.tune_and_map`); each mode's image read by ``judge``."""
+    unit = float(art.metrics.get("data_energy_sd", 1.0))
+    E = LatentEnergy(art.energy, art.generator, prior=True, unit=unit)
+    m = tune_and_map(E, GaussianProposals(E.latent_dim), settings, seed=seed, progress=progress,
+                     name=name, decoder=art.generator)
+    return read(m, judge)
+
+
+def read(m: EnergyMap, judge: Judge) -> EnergyMap:
+    """The judge's reading of each mode's image, and each basin's majority reading and its
+    share, set on ``m`` (returned)."""
+    m.reads = judge.predict(m.images(m.modes))
+    m.basin_label, m.basin_share, _ = basin_readings(m.labels, m.reads)
+    return m
+
+
+def match_basins(a: EnergyMap, b: EnergyMap) -> list[tuple[int, int]]:
     """Basins that correspond between two maps of one landscape: pairs (i, j) such that the
     representative of ``a``'s basin i descends into ``b``'s basin j and ``b``'s representative
-    j descends into ``a``'s basin i (:func:`~.digit_maps.basin_of`)."""
+    j descends into ``a``'s basin i (:func:`ebmbook.landscape.mapping.basin_of`)."""
     ab = basin_of(b, a.adelm.reps.detach())
     ba = basin_of(a, b.adelm.reps.detach())
     return [(i, int(j)) for i, j in enumerate(ab) if ba[j] == i]
@@ -153,7 +174,7 @@ class ScaleSummary:
     substructure: np.ndarray        # (4,) see :func:`scale_summary`
 
 
-def scale_summary(m: LatentMap, n_scales: int = len(PATCH_SIZES)) -> ScaleSummary:
+def scale_summary(m: EnergyMap, n_scales: int = len(PATCH_SIZES)) -> ScaleSummary:
     """Basins per scale (the judge's majority reading of a basin's members), the mean energy
     of the modes read as each scale, and each scale's substructure: the largest DG merge height
     among its basins above the lowest of them, over the sd of its modes' energies (0 for a
@@ -199,10 +220,10 @@ class Result:
     photo: np.ndarray
     distinctness: Distinctness
     judge: Judge
-    texton_weak: LatentMap
-    texton_strong: LatentMap
+    texton_weak: EnergyMap
+    texton_strong: EnergyMap
     matches: list
-    scales: LatentMap
+    scales: EnergyMap
     summary: ScaleSummary
     timings: dict
     coverage: np.ndarray = None     # share of generator samples read as each scale
@@ -275,19 +296,19 @@ def run(config: Config) -> Result:
     timings["load_and_judge"] = time.perf_counter() - t0
     bar.update()
     t0 = time.perf_counter()
-    weak = map_latent("textons", tex, config.texton, judge, seed=child(root, 0),
-                      progress=config.progress)
+    weak = map_pair("textons", tex, config.texton, judge, seed=child(root, 0),
+                    progress=config.progress)
     timings["texton_weak"] = time.perf_counter() - t0
     bar.update()
     t0 = time.perf_counter()
-    strong = remap(weak, weak.alpha * config.strong_factor, judge, seed=child(root, 1),
-                   progress=config.progress)
+    strong = read(weak.remap(weak.alpha * config.strong_factor, seed=child(root, 1),
+                             progress=config.progress), judge)
     matches = match_basins(weak, strong)
     timings["texton_strong"] = time.perf_counter() - t0
     bar.update()
     t0 = time.perf_counter()
-    scales = map_latent("four scales", sca, config.scales, judge, seed=child(root, 2),
-                        progress=config.progress)
+    scales = map_pair("four scales", sca, config.scales, judge, seed=child(root, 2),
+                      progress=config.progress)
     summary = scale_summary(scales)
     coverage = generator_coverage(sca, judge, seed=config.seed)
     timings["scales"] = time.perf_counter() - t0

@@ -25,8 +25,9 @@ def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None
     None per basin) marks leaves with a dot and colours their labels (Fig 5.10). With
     ``readings=False`` (a map with no judge) the leaf labels give the number of modes instead.
     ``class_names`` (one per label) names the readings; ``ylabel`` labels the energy axis.
-    Any map with ``adelm``, ``dg``, ``basin_label``, ``basin_share`` and ``images`` will do (an
-    image-space map's ``images`` is the identity)."""
+    ``m`` is an :class:`ebmbook.landscape.mapping.EnergyMap` (a latent map's ``images`` is its
+    generator, an image-space map's the identity) whose modes have been read
+    (``basin_label``, ``basin_share``)."""
     res = m.adelm
     rng = np.random.default_rng(seed)
     with torch.no_grad():
@@ -102,7 +103,9 @@ def tsne_figure(m):
 def latent_tuning_figure(m):
     """Fig 5.2 for a latent map: energy of unmagnetised chains above their lowest point, per T
     (the rule's threshold dashed), and basins found and leakage vs alpha (the chosen alpha
-    dotted)."""
+    dotted), for an :class:`~ebmbook.landscape.mapping.EnergyMap` of
+    :func:`~ebmbook.landscape.mapping.tune_and_map` (its ``settings``, ``drift``,
+    ``barrier_scale``, ``tune_counts`` and ``tune_leakage``)."""
     s = m.settings
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(7.5, 6.4))
     for T, E in zip(s.drift_temperatures, m.drift):
