@@ -1,0 +1,159 @@
+"""Saddles from paths: refine a path between two minima into a verified index-1 saddle.
+
+Attraction-Diffusion gives an upper bound on the barrier between two minima: the highest
+energy its chain met on the way (Sec 4.3). The thesis ends Sec 5.2.2.2 by proposing that AD
+paths should start a DNEB relaxation, which it could then only start from the straight line.
+This module does that for any path, and checks what it finds:
+
+* :func:`resample_path` places ``n`` states evenly in arc length along a piecewise-linear path
+  (an AD chain's recorded states, a line, a band);
+* :func:`refine_path` relaxes that band with the package's DNEB and a climbing image
+  (:func:`ebmbook.landscape.neb.nudged_elastic_band`), then verifies the climbing image;
+* :func:`check_saddle` verifies a state: its gradient norm is below ``grad_tol`` and its
+  Hessian has exactly one negative eigenvalue among the lowest few. The eigenvalues come from
+  Lanczos iterations (:func:`lowest_hessian_eigenvalues`) on Hessian-vector products by double
+  backward, so no Hessian is ever formed: an image-space Hessian of 784 x 784 would be cheap,
+  but a 64 x 64 x 3 one would not;
+* :func:`hessian_vector_product` is that product.
+
+The energy must be twice differentiable in the state (smooth activations, or piecewise-linear
+networks where the second derivative is zero almost everywhere, whose Hessian is then that of
+the parts that are smooth, e.g. a latent prior).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..sampling.langevin import frozen_parameters
+from .neb import NEBResult, nudged_elastic_band
+
+Energy = Callable[[torch.Tensor], torch.Tensor]
+
+
+def hessian_vector_product(energy: Energy, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``H(x) v`` for one state ``x`` (no batch dimension) and a direction ``v`` of its shape,
+    by differentiating ``grad U(x) . v`` once more (double backward)."""
+    with torch.enable_grad():
+        xg = x.detach().unsqueeze(0).requires_grad_(True)
+        u = energy(xg).sum()
+        (g,) = torch.autograd.grad(u, xg, create_graph=True)
+        (hv,) = torch.autograd.grad((g * v.unsqueeze(0)).sum(), xg)
+    return hv.squeeze(0).detach()
+
+
+def lowest_hessian_eigenvalues(energy: Energy, x: torch.Tensor, k: int = 2, *,
+                               tol: float = 1e-6, max_iter: int | None = None,
+                               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` smallest eigenvalues of the Hessian of U at ``x`` (ascending) and their
+    eigenvectors ``(k, *x.shape)``, by Lanczos iterations (``scipy.sparse.linalg.eigsh``) on
+    :func:`hessian_vector_product`; the Hessian is never formed."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+    shape, n = tuple(x.shape), x.numel()
+    if not 1 <= k < n:
+        raise ValueError(f"k = {k} eigenvalues need 1 <= k < the state's size {n}")
+    dtype = x.dtype
+
+    def matvec(v: np.ndarray) -> np.ndarray:
+        t = torch.as_tensor(np.asarray(v).reshape(shape), dtype=dtype, device=x.device)
+        return hessian_vector_product(energy, x, t).reshape(-1).double().cpu().numpy()
+
+    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+    v0 = np.random.default_rng(seed).normal(size=n)
+    with frozen_parameters(energy):
+        vals, vecs = eigsh(op, k=k, which="SA", tol=tol, v0=v0,
+                           maxiter=max_iter or max(1000, 20 * n))
+    order = np.argsort(vals)
+    return vals[order], vecs[:, order].T.reshape((k,) + shape)
+
+
+@dataclass
+class SaddleCheck:
+    """Whether a state is a verified index-1 saddle: ``grad_norm <= grad_tol`` and exactly one
+    negative eigenvalue among ``eigenvalues`` (the lowest few of the Hessian, ascending)."""
+
+    grad_norm: float
+    eigenvalues: np.ndarray
+    index: int                  # negative eigenvalues among those computed
+    grad_tol: float
+    ok: bool
+
+
+def check_saddle(energy: Energy, x: torch.Tensor, *, grad_tol: float = 1e-3, k: int = 2,
+                 eig_tol: float = 1e-6, zero: float = 0.0, seed: int = 0) -> SaddleCheck:
+    """Verify that ``x`` (one state) is an index-1 saddle of U: the gradient norm is at most
+    ``grad_tol`` and, of the ``k`` lowest Hessian eigenvalues, exactly one is below ``-zero``
+    while the next is above it. ``k >= 2`` so that an index-2 point is told from an index-1 one.
+    """
+    if k < 2:
+        raise ValueError("k must be >= 2: one eigenvalue cannot tell index 1 from index 2")
+    with torch.enable_grad(), frozen_parameters(energy):
+        xg = x.detach().unsqueeze(0).requires_grad_(True)
+        (g,) = torch.autograd.grad(energy(xg).sum(), xg)
+    grad_norm = float(g.double().norm())
+    vals, _ = lowest_hessian_eigenvalues(energy, x, k, tol=eig_tol, seed=seed)
+    index = int((vals < -zero).sum())
+    ok = grad_norm <= grad_tol and index == 1 and bool(vals[1] > zero)
+    return SaddleCheck(grad_norm=grad_norm, eigenvalues=vals, index=index, grad_tol=grad_tol,
+                       ok=ok)
+
+
+def resample_path(path: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` states placed evenly in arc length along the piecewise-linear ``path``
+    ``(m, ...)``, its first and last states included."""
+    if path.dim() < 2 or path.shape[0] < 2:
+        raise ValueError(f"a path needs at least two states (m, ...), got {tuple(path.shape)}")
+    if n < 2:
+        raise ValueError(f"n must be >= 2, got {n}")
+    flat = path.reshape(path.shape[0], -1)
+    seg = (flat[1:] - flat[:-1]).norm(dim=1)
+    s = torch.cat([seg.new_zeros(1), seg.cumsum(0)])
+    if float(s[-1]) == 0.0:
+        return path[:1].expand((n,) + tuple(path.shape[1:])).clone()
+    targets = torch.linspace(0, float(s[-1]), n, dtype=s.dtype, device=s.device)
+    i = torch.searchsorted(s, targets, right=True).clamp(1, len(s) - 1) - 1
+    w = ((targets - s[i]) / seg[i].clamp_min(torch.finfo(s.dtype).tiny)).clamp(0, 1)
+    out = flat[i] + w.unsqueeze(1) * (flat[i + 1] - flat[i])
+    out[0], out[-1] = flat[0], flat[-1]
+    return out.reshape((n,) + tuple(path.shape[1:]))
+
+
+@dataclass
+class RefinedPath:
+    """A path relaxed to its saddle: the barrier (the climbing image's energy), the saddle
+    state, its :class:`SaddleCheck`, and the relaxed band."""
+
+    barrier: float
+    saddle: torch.Tensor
+    check: SaddleCheck
+    band: NEBResult
+
+    @property
+    def verified(self) -> bool:
+        """The climbing image passed :func:`check_saddle` (whether or not the rest of the band
+        met its force tolerance: DNEB's perpendicular spring term can keep a curved band
+        hovering near the path while its climbing image sits on the saddle)."""
+        return self.check.ok
+
+
+def refine_path(energy: Energy, path: torch.Tensor, *, n_images: int = 16,
+                spring: float = 1.0, climbing: bool = True, max_iter: int = 2000,
+                step: float = 0.01, tol: float = 1e-4, grad_tol: float = 1e-3, k: int = 2,
+                progress: bool = False) -> RefinedPath:
+    """Relax the band through ``path`` (``(m, ...)``, from one minimum to another) with DNEB and,
+    by default, a climbing image, then verify the climbing image with :func:`check_saddle`.
+
+    The band starts from ``n_images + 2`` states resampled evenly in arc length along ``path``
+    (:func:`resample_path`); its endpoints stay fixed. ``tol`` is DNEB's force tolerance,
+    ``grad_tol`` the gradient norm a verified saddle may have."""
+    band0 = resample_path(path.detach(), n_images + 2)
+    neb = nudged_elastic_band(energy, band0[0], band0[-1], n_images=n_images, spring=spring,
+                              climbing=climbing, max_iter=max_iter, step=step, tol=tol,
+                              init_path=band0, progress=progress)
+    saddle = neb.saddle
+    check = check_saddle(energy, saddle, grad_tol=grad_tol, k=k)
+    return RefinedPath(barrier=neb.barrier, saddle=saddle, check=check, band=neb)
