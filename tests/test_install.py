@@ -52,8 +52,10 @@ PUBLIC = [
     "ebmbook.diagnostics.clustering:partition_scores",
     "ebmbook.parallel:get_executor",
     "ebmbook.cli:main",
-    # TODO(issue 22, item 1): add "ebmbook:map_energy" and "ebmbook:EnergyMap" here once
-    # ebmbook/landscape/mapping.py lands and ebmbook/__init__.py exports them.
+    "ebmbook:map_energy",
+    "ebmbook:EnergyMap",
+    "ebmbook.landscape.saddles:refine_path",
+    "ebmbook.learning.stacked:train_stacked",
 ]
 
 #: folders of the checkout that a build does not need (data, outputs, environments)

@@ -74,20 +74,6 @@ def test_ad_trials_records_agree_with_the_outcome_and_a_trial_on_its_target_succ
     np.testing.assert_array_equal(trials.starts, _trials(model).starts)
 
 
-def test_the_flat_ad_batch_form_gives_the_same_trials_as_the_records():
-    model = SKModel.from_seed(20, 2)
-    tr = _trials(model, seed=3)
-    settings = K.ADSettings(delta=1, improvement_limit=15, max_sweeps=200, metropolis=True)
-    out, trace = K.run_ad_trials(model.J, tr, settings, np.random.default_rng(9), record=True)
-    B = len(tr.starts)
-    flat = [np.zeros(B, bool), np.empty(B), np.zeros(B, np.int64), np.zeros(B, np.int64),
-            np.zeros((B, 201)), np.zeros((B, 201)), np.zeros((B, 201), np.int64)]
-    K.ad_batch(model.J, tr.starts, tr.targets, tr.temperatures, tr.alphas, 1, 15, 200, True,
-               np.random.default_rng(9), *flat[:4], *flat[4:], True)
-    for a, b in zip(list(out) + list(trace)[1:], flat):
-        np.testing.assert_array_equal(a, b)
-
-
 def test_the_gwl_visit_penalty_flattens_the_visits_over_bins():
     """Eq. 4.4: the penalty (the thesis's gamma) pushes the chain out of visited bins, so at a
     temperature where the plain Metropolis chain stays in a few bins, the penalised chain

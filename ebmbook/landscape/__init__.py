@@ -1,8 +1,8 @@
 """How U is mapped (thesis Chapters 4-5): the map of any energy (:func:`map_energy`, an
 :class:`EnergyMap`, with the label-free tuning of T and alpha beside it), local mode search,
 Attraction-Diffusion (eq. 4.6), ADELM (Algorithm 3), Generalized Wang-Landau (eq. 4.4), barrier
-estimates, disconnectivity graphs (Algorithm 2), tuning helpers, and an exact flooding oracle
-for small landscapes.
+estimates, saddles refined from paths and verified by their Hessian index, disconnectivity
+graphs (Algorithm 2), tuning helpers, and an exact flooding oracle for small landscapes.
 
 Independent trials (AD batches, tuning sweeps, barrier matrices) run as tasks on a
 ``concurrent.futures.Executor`` chosen with :func:`ebmbook.parallel.get_executor`."""
@@ -19,6 +19,8 @@ from .mapping import (AlphaTuning, BarrierComparison, ChainProposals, EnergyMap,
                       GaussianProposals, MapSettings, TemperatureTuning, basin_of,
                       compare_barriers, map_energy, tune_alpha, tune_and_map, tune_temperature)
 from .neb import NEBResult, nudged_elastic_band, path_energy_profile
+from .saddles import (RefinedPath, SaddleCheck, check_saddle, hessian_vector_product,
+                      lowest_hessian_eigenvalues, refine_path, resample_path)
 from .tuning import (Boundary, basins_vs_alpha, energy_drift, metastable_boundary,
                      typical_barrier)
 
@@ -35,4 +37,6 @@ __all__ = [
     "minimax_on_edges", "basins_vs_alpha", "energy_drift", "metastable_boundary", "Boundary",
     "typical_barrier",
     "NEBResult", "nudged_elastic_band", "path_energy_profile",
+    "RefinedPath", "SaddleCheck", "check_saddle", "hessian_vector_product",
+    "lowest_hessian_eigenvalues", "refine_path", "resample_path",
 ]

@@ -192,17 +192,6 @@ def run_ad_trials(J: np.ndarray, trials: ADTrials, settings: ADSettings,
     return outcome, trace
 
 
-def ad_batch(J, starts, targets, temps, alphas, delta, limit, max_sweeps, metropolis, rng,
-             success, barrier, sweeps, final_dist, rec_max, rec_end, rec_dist, record):
-    """The old flat-argument form of :func:`ad_trials`, kept only until
-    :func:`ebmbook.landscape.ad.attraction_diffusion_spins` calls :func:`run_ad_trials`
-    (issue 22); new code uses the records."""
-    ad_trials(J, ADTrials(starts, targets, temps, alphas),
-              ADSettings(int(delta), int(limit), int(max_sweeps), bool(metropolis)), rng,
-              ADOutcome(success, barrier, sweeps, final_dist),
-              ADTrace(bool(record), rec_max, rec_end, rec_dist))
-
-
 # ----------------------------------------------------------------------------- greedy paths
 
 

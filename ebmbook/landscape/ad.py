@@ -86,20 +86,16 @@ def attraction_diffusion_spins(model, starts: np.ndarray, targets: np.ndarray, *
     alphas = _per_trial(alpha, B, "alpha")
     if method not in ("gibbs", "metropolis"):
         raise ValueError(f"method must be 'gibbs' or 'metropolis', got {method!r}")
-    success = np.zeros(B, dtype=np.bool_)
-    barrier = np.empty(B)
-    sweeps = np.zeros(B, dtype=np.int64)
-    dist = np.zeros(B, dtype=np.int64)
-    shape = (B, max_sweeps + 1) if record else (1, 1)
-    rmax, rend, rdist = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=np.int64)
-    _kernels.ad_batch(model.J, S, Tg, temps, alphas, int(delta), int(improvement_limit),
-                      int(max_sweeps), method == "metropolis", rng, success, barrier, sweeps,
-                      dist, rmax, rend, rdist, record)
-    res = ADResult(success=success, barrier=barrier / N, steps=sweeps, final_distance=dist)
+    out, trace = _kernels.run_ad_trials(
+        model.J, _kernels.ADTrials(S, Tg, temps, alphas),
+        _kernels.ADSettings(int(delta), int(improvement_limit), int(max_sweeps),
+                            method == "metropolis"), rng, record=record)
+    res = ADResult(success=out.success, barrier=out.barrier / N, steps=out.sweeps,
+                   final_distance=out.final_distance)
     if record:
-        L = int(sweeps.max()) + 1
-        res.path_energy = rmax[:, :L] / N
-        res.path_distance = rdist[:, :L]
+        n_points = int(out.sweeps.max()) + 1
+        res.path_energy = trace.max_energy[:, :n_points] / N
+        res.path_distance = trace.distance[:, :n_points]
     return res
 
 
