@@ -144,3 +144,38 @@ def _minimum(U, x0):
     res = scipy.optimize.minimize(lambda x: float(U(torch.as_tensor(x).unsqueeze(0))), x0,
                                   jac=lambda x: _grad(U, x), method="BFGS", tol=1e-10)
     return res.x
+
+
+def test_refine_barriers_puts_a_map_merges_on_the_exact_saddles():
+    """A map of three wells: AD barriers are upper bounds; refined, every DG merge sits on an
+    exact saddle (here on the segment between two wells, by the axial symmetry of two isotropic
+    wells; the third is far enough not to move it by more than 1e-5)."""
+    from ebmbook.landscape.barriers import linear_barrier
+    from ebmbook.landscape.mapping import map_energy
+    from ebmbook.landscape.saddles import merge_pairs, refine_barriers
+
+    centres = torch.zeros(3, 4, dtype=torch.float64)
+    centres[0, 0], centres[1, 0], centres[2, 1] = -3.0, 3.0, 5.0
+    U = wells(centres, weights=[0.5, 0.3, 0.2])
+    propose = lambda n, g: 4.0 * torch.randn((n, 4), generator=g, dtype=torch.float64)  # noqa
+    m = map_energy(U, propose, temperature=0.1, alpha=5.0, eps=0.1, n_iterations=12, delta=0.3,
+                   max_steps=400, descent_steps=300, barrier_factors=(1.0, 2.0, 4.0, 8.0),
+                   chunk_size=8, seed=0)
+    assert m.n_basins == 3
+    well = torch.cdist(m.representatives, centres).argmin(1).numpy()
+    r = refine_barriers(m, n_images=12, max_iter=4000, tol=1e-6, grad_tol=1e-4)
+    pairs = merge_pairs(m.barriers, m.dg)
+    assert len(pairs) == 2 and set(r.barrier_kind) == set(pairs)
+    assert all(k == "saddle" for k in r.barrier_kind.values())
+    for (a, b), x in r.saddles.items():
+        i, j = well[a], well[b]
+        exact = float(linear_barrier(U, centres[i:i + 1], centres[j:j + 1], n_points=8001)[0])
+        assert r.barriers[a, b] == pytest.approx(exact, abs=1e-3)
+        assert r.barriers[a, b] <= m.barriers[a, b] + 1e-6       # never above the AD bound
+        assert check_saddle(U, x, grad_tol=1e-4).ok
+    # the rebuilt DG merges at the refined heights, and the unrefined pair is left as it was
+    np.testing.assert_allclose(np.sort(r.dg.merges[:, 2]),
+                               np.sort([r.barriers[a, b] for a, b in pairs]))
+    (other,) = {(0, 1), (0, 2), (1, 2)} - set(pairs)
+    assert r.barriers[other] == m.barriers[other]
+    assert "refine" in r.timings and r.timings["refine"] > 0

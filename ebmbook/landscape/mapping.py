@@ -272,6 +272,9 @@ class EnergyMap:
     reads, basin_label, basin_share: a reading of each mode (e.g. a judge's label, given by
                 the caller), each basin's majority reading and its share; None until read
     timings:    seconds per stage
+    saddles, barrier_kind: after :func:`~ebmbook.landscape.saddles.refine_barriers`, the
+                verified saddle state of each refined pair ``(a, b)``, ``a < b``, and each
+                refined pair's kind, ``"saddle"`` or ``"ad_bound"``; None before
     """
 
     adelm: ADELMResult
@@ -292,6 +295,8 @@ class EnergyMap:
     basin_label: np.ndarray | None = None
     basin_share: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
+    saddles: dict | None = None
+    barrier_kind: dict | None = None
 
     @classmethod
     def from_map(cls, m: "EnergyMap", **changes) -> "EnergyMap":
