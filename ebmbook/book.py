@@ -17,11 +17,11 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._timing import Stopwatch
 from .io import atomic_write_text
 from .results import RESULTS_ENV, STATIC_ENV, claim_test, claim_value, project_root
 
@@ -72,13 +72,13 @@ def execute_notebook(src: Path, dst: Path, parameters: dict, kernel: str,
                      results: Path) -> NotebookRun:
     """Execute one notebook with papermill into ``dst``; never raises, reports the failure."""
     import papermill as pm
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     try:
         pm.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name=kernel,
                             cwd=str(src.parent), progress_bar=False, log_output=False)
     except Exception as exc:  # noqa: BLE001 - reported with the notebook's name below
-        return NotebookRun(src.stem, time.perf_counter() - t0, _describe_failure(exc))
-    secs = time.perf_counter() - t0
+        return NotebookRun(src.stem, clock.seconds, _describe_failure(exc))
+    secs = clock.seconds
     _hide_template_parameters(dst)
     if not (results / f"{src.stem}.json").exists():
         return NotebookRun(src.stem, secs, f"it did not write {results / (src.stem + '.json')}"
@@ -338,7 +338,7 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
         results, link_notebooks=True, figures=index)))
     if not html:
         return stage
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     jb_out = out / "jupyter-book"
     proc = subprocess.run([_jupyter_book(), "build", str(stage), "--path-output", str(jb_out),
                            "--warningiserror", "--keep-going"], capture_output=True, text=True)
@@ -349,7 +349,7 @@ def build(size: str = "ci", jobs: int = 2, seed: int = 0, device: str = "cpu",
     if html_dir.exists():
         shutil.rmtree(html_dir)
     os.replace(jb_out / "_build" / "html", html_dir)
-    print(f"book built in {time.perf_counter() - t0:.1f} s: {html_dir / 'index.html'}")
+    print(f"book built in {clock.seconds:.1f} s: {html_dir / 'index.html'}")
     check_html(html_dir, browser)
     return html_dir
 
@@ -366,13 +366,13 @@ def check_html(html_dir: Path, mode: str = "auto") -> None:
         if mode == "auto":
             print("browser check skipped: Chromium is not installed (make env installs it)")
         return
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     try:
         rep = br.check_site(html_dir)
     except br.BrowserUnavailable as exc:
         raise BookBuildError(str(exc)) from None
     text = rep.summary()
-    print(text + f"\n(browser check took {time.perf_counter() - t0:.1f} s)")
+    print(text + f"\n(browser check took {clock.seconds:.1f} s)")
     atomic_write_text(Path(html_dir).parent / "browser_check.txt", text + "\n")
     if rep.failures:
         raise BookBuildError(f"the browser check found {len(rep.failures)} failures (listed "

@@ -21,8 +21,9 @@ import argparse
 import json
 import re
 import sys
-import time
 from pathlib import Path
+
+from ._timing import Stopwatch
 
 
 class UsageError(Exception):
@@ -117,13 +118,13 @@ def _cmd_run(args) -> int:
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     result = mod.run(cfg)
     metrics = result.metrics() if hasattr(result, "metrics") else {}
     # a Metric is a float (json writes its number); its description goes beside it
     descriptions = {name: getattr(value, "description", "") for name, value in metrics.items()}
     print(json.dumps({"experiment": args.experiment, "size": args.size,
-                      "elapsed_s": round(time.perf_counter() - t0, 1), "metrics": metrics,
+                      "elapsed_s": round(clock.seconds, 1), "metrics": metrics,
                       "descriptions": descriptions}, indent=2, default=float))
     return 0
 
@@ -207,7 +208,7 @@ def _cmd_train(args) -> int:
                                            args.precision)
         if args.device != "cpu":
             command += f" --device {shlex.quote(args.device)}"
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         ckpt = args.checkpoint_dir
         if ckpt and len(names) > 1:
             ckpt = f"{ckpt}/{name}"
@@ -231,7 +232,7 @@ def _cmd_train(args) -> int:
             import shutil
             shutil.rmtree(ckpt, ignore_errors=True)
         print(json.dumps({"model": name, "size": args.size, "spec_hash": spec_hash(spec),
-                          "out": str(out), "elapsed_s": round(time.perf_counter() - t0, 1),
+                          "out": str(out), "elapsed_s": round(clock.seconds, 1),
                           "metrics": art.metrics}, indent=2, default=float))
     return 0
 

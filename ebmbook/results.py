@@ -32,10 +32,10 @@ import json
 import math
 import operator
 import os
-import time
 from pathlib import Path
 from typing import Any
 
+from ._timing import Stopwatch
 from .io import atomic_write_text
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -69,7 +69,7 @@ def validate_claim_labels(kind: Any, ref: Any, source: Any) -> None:
                          f"got {source!r}")
 
 # elapsed_s counts from the first import of this module, i.e. from the top of a notebook
-_IMPORTED_AT = time.perf_counter()
+_SINCE_IMPORT = Stopwatch()
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -146,7 +146,7 @@ class Results:
         self.values: dict[str, float | int] = {}
         self.descriptions: dict[str, str] = {}
         self.claims: list[dict[str, Any]] = []
-        self._t0 = _IMPORTED_AT
+        self._clock = _SINCE_IMPORT
 
     def add(self, name: str, value: Any, description: str = "") -> float | int:
         """Record one number (a Python or numpy/torch scalar, or a :class:`Metric`, whose own
@@ -185,7 +185,7 @@ class Results:
         def finite(v):
             return v if (v is None or math.isfinite(v)) else None
         return {"notebook": self.notebook, "size": self.size, "seed": self.seed,
-                "elapsed_s": round(time.perf_counter() - self._t0, 2),
+                "elapsed_s": round(self._clock.seconds, 2),
                 "results": {k: finite(v) for k, v in self.values.items()},
                 "claims": [{**c, "value": finite(c["value"])} for c in self.claims]}
 

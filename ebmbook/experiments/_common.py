@@ -4,7 +4,6 @@ two of them share lives here or in a layer below)."""
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -35,14 +34,6 @@ def progress_bar(enabled: bool, iterable=None, **kw):
     if not enabled:
         kw["disable"] = True
     return tqdm(iterable, **kw)
-
-
-@contextlib.contextmanager
-def timed(timings: dict, name: str):
-    """Store the wall time of the block, in seconds, as ``timings[name]`` (when it finishes)."""
-    t0 = time.perf_counter()
-    yield
-    timings[name] = time.perf_counter() - t0
 
 
 def find_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:

@@ -40,7 +40,6 @@ and the 1D line (:func:`ebmbook.landscape.mapping.compare_barriers`).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -48,6 +47,7 @@ import numpy as np
 import torch
 
 from .._config import require_choice, require_int
+from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
                                       partition_scores)
@@ -160,25 +160,24 @@ def map_latent(name: str, art: Artifact, s: MapSettings, judge: Judge, *, seed,
     E = LatentEnergy(art.energy, art.generator, prior=True, unit=unit)
     propose = GaussianProposals(E.latent_dim)
     # the T rule's modes, and the same descents without the prior term (their radii)
-    t0 = time.perf_counter()
-    tT = tune_temperature(E, propose, seed=root, **s.temperature_options())
-    bare, _ = local_modes(LatentEnergy(art.energy, art.generator, prior=False, unit=unit),
-                          tT.starts, rate=s.descent_rate, n_steps=s.descent_steps)
-    tune_T = time.perf_counter() - t0
+    with timed() as tune_T:
+        tT = tune_temperature(E, propose, seed=root, **s.temperature_options())
+        bare, _ = local_modes(LatentEnergy(art.energy, art.generator, prior=False, unit=unit),
+                              tT.starts, rate=s.descent_rate, n_steps=s.descent_steps)
     m = tune_and_map(E, propose, s, temperature=tT, seed=root, progress=progress, name=name,
                      decoder=art.generator)
-    m.timings["tune_T"] = tune_T
+    m.timings["tune_T"] = tune_T.seconds
     m = LatentMap.from_map(m, artifact=art, radius_prior=float(tT.modes.norm(dim=1).mean()),
                            radius_no_prior=float(bare.detach().norm(dim=1).mean()))
     read(m, judge)
     if tsne_seeds:
-        t0 = time.perf_counter()
-        from sklearn.manifold import TSNE
-        X = m.modes.detach().numpy()
-        for ts in tsne_seeds:
-            m.tsne.append(TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(X) - 1) / 3)),
-                               init="pca", random_state=ts).fit_transform(X))
-        m.timings["tsne"] = time.perf_counter() - t0
+        with timed(m.timings, "tsne"):
+            from sklearn.manifold import TSNE
+            X = m.modes.detach().numpy()
+            for ts in tsne_seeds:
+                m.tsne.append(TSNE(n_components=2,
+                                   perplexity=min(30.0, max(2.0, (len(X) - 1) / 3)),
+                                   init="pca", random_state=ts).fit_transform(X))
     return m
 
 
@@ -317,31 +316,26 @@ class Result:
 
 def run(config: Config) -> Result:
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    bar = progress_bar(config.progress, total=5, desc="digit maps")
-    d03_art = load_pair("coop_digits03", config.model_size, config.device)
-    mn_art = load_pair("coop_mnist", config.model_size, config.device)
-    judge = fit_digit_judge(mn_art)
-    timings["load_and_judge"] = time.perf_counter() - t0
+    with timed(timings, "load_and_judge"):
+        bar = progress_bar(config.progress, total=5, desc="digit maps")
+        d03_art = load_pair("coop_digits03", config.model_size, config.device)
+        mn_art = load_pair("coop_mnist", config.model_size, config.device)
+        judge = fit_digit_judge(mn_art)
     bar.update()
     root = seed_sequence(config.seed)
-    t0 = time.perf_counter()
-    d03 = map_latent("digits 0-3", d03_art, config.digits03, judge, seed=child(root, 0),
-                     progress=config.progress, tsne_seeds=config.tsne_seeds)
-    timings["digits03"] = time.perf_counter() - t0
+    with timed(timings, "digits03"):
+        d03 = map_latent("digits 0-3", d03_art, config.digits03, judge, seed=child(root, 0),
+                         progress=config.progress, tsne_seeds=config.tsne_seeds)
     bar.update()
-    t0 = time.perf_counter()
-    mn = map_latent("MNIST", mn_art, config.mnist, judge, seed=child(root, 1),
-                    progress=config.progress)
-    timings["mnist"] = time.perf_counter() - t0
+    with timed(timings, "mnist"):
+        mn = map_latent("MNIST", mn_art, config.mnist, judge, seed=child(root, 1),
+                        progress=config.progress)
     bar.update()
-    t0 = time.perf_counter()
-    cl = basin_clusters(mn, config.cluster_images, seed=config.seed,
-                        n_starts=config.infer_starts, infer_steps=config.infer_steps)
-    timings["clusters"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    bc = compare_barriers(mn, config.barrier_pairs, seed=config.seed)
-    timings["barriers_fig58"] = time.perf_counter() - t0
+    with timed(timings, "clusters"):
+        cl = basin_clusters(mn, config.cluster_images, seed=config.seed,
+                            n_starts=config.infer_starts, infer_steps=config.infer_steps)
+    with timed(timings, "barriers_fig58"):
+        bc = compare_barriers(mn, config.barrier_pairs, seed=config.seed)
     bar.update()
     bar.close()
     return Result(config=config, judge=judge, digits03=d03, mnist=mn, clusters=cl,

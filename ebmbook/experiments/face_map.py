@@ -27,7 +27,6 @@ higher).
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 
 from .._config import require_choice, require_int
+from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Coherence, Judge, basin_readings, fit_judge,
                                       group_coherence)
@@ -210,23 +210,21 @@ def run(config: Config) -> Result:
     timings: dict[str, float] = {}
     bar = progress_bar(config.progress, total=2, desc="faces map")
     root = seed_sequence(config.seed)
-    t0 = time.perf_counter()
-    art = load_face_pair(config.faces, config.model_size, config.device, config.progress)
-    judge = fit_face_judge(art)
-    faces = map_pair("faces", art, config.settings, judge, seed=child(root, 0),
-                     progress=config.progress)
-    shape = map_shape(faces, art, n_samples=config.spread_samples, n_shuffles=config.n_shuffles,
-                      seed=config.seed)
-    timings["faces"] = time.perf_counter() - t0
+    with timed(timings, "faces"):
+        art = load_face_pair(config.faces, config.model_size, config.device, config.progress)
+        judge = fit_face_judge(art)
+        faces = map_pair("faces", art, config.settings, judge, seed=child(root, 0),
+                         progress=config.progress)
+        shape = map_shape(faces, art, n_samples=config.spread_samples, n_shuffles=config.n_shuffles,
+                          seed=config.seed)
     bar.update()
-    t0 = time.perf_counter()
-    d_art = load_or_train("coop_digits03", model_spec("coop_digits03", config.model_size),
-                          device=config.device, progress=config.progress)
-    digits = map_pair("digits 0-3", d_art, config.settings, _AnyFace(), seed=child(root, 1),
-                      progress=config.progress)
-    d_shape = map_shape(digits, d_art, n_samples=config.spread_samples,
-                        n_shuffles=config.n_shuffles, seed=config.seed)
-    timings["digits"] = time.perf_counter() - t0
+    with timed(timings, "digits"):
+        d_art = load_or_train("coop_digits03", model_spec("coop_digits03", config.model_size),
+                              device=config.device, progress=config.progress)
+        digits = map_pair("digits 0-3", d_art, config.settings, _AnyFace(), seed=child(root, 1),
+                          progress=config.progress)
+        d_shape = map_shape(digits, d_art, n_samples=config.spread_samples,
+                            n_shuffles=config.n_shuffles, seed=config.seed)
     bar.update()
     bar.close()
     return Result(config=config, judge=judge, faces=faces, shape=shape, digits=digits,

@@ -33,7 +33,6 @@ rays and no chain settles.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from itertools import permutations
 from typing import ClassVar
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 
 from .._config import require_choice, require_int, require_positive
+from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..data.images import load_images
 from ..diagnostics.clustering import Judge, fit_judge
@@ -409,33 +409,30 @@ def run(config: Config) -> Result:
     timings: dict[str, float] = {}
     root = seed_sequence(c.seed)
     bar = progress_bar(c.progress, total=3, desc="image-space AD")
-    t0 = time.perf_counter()
-    art = load_or_train(c.model, model_spec(c.model, c.model_size), device=c.device,
-                        progress=False)
-    judge = fit_digit_judge(art)
-    unit = float(art.metrics.get("data_energy_sd", 1.0))
-    energy = BoxedEnergy(art.energy, unit=unit, stiffness=c.stiffness)
-    for p in energy.parameters():
-        p.requires_grad_(False)
-    mi = find_minima(art, energy, judge, c)
-    timings["minima"] = time.perf_counter() - t0
+    with timed(timings, "minima"):
+        art = load_or_train(c.model, model_spec(c.model, c.model_size), device=c.device,
+                            progress=False)
+        judge = fit_digit_judge(art)
+        unit = float(art.metrics.get("data_energy_sd", 1.0))
+        energy = BoxedEnergy(art.energy, unit=unit, stiffness=c.stiffness)
+        for p in energy.parameters():
+            p.requires_grad_(False)
+        mi = find_minima(art, energy, judge, c)
     bar.update()
-    t0 = time.perf_counter()
-    X = mi.images
-    B = boundaries(energy, X, c, seed=child(root, 0), progress=c.progress)
-    lin = {}
-    for i, j in B:
-        lin[(i, j)] = float(linear_barrier(energy, X[i:i + 1], X[j:j + 1],
-                                           n_points=c.line_points)[0])
-    timings["boundaries"] = time.perf_counter() - t0
+    with timed(timings, "boundaries"):
+        X = mi.images
+        B = boundaries(energy, X, c, seed=child(root, 0), progress=c.progress)
+        lin = {}
+        for i, j in B:
+            lin[(i, j)] = float(linear_barrier(energy, X[i:i + 1], X[j:j + 1],
+                                               n_points=c.line_points)[0])
     bar.update()
-    t0 = time.perf_counter()
-    T0 = float(c.temperatures[0])
-    paths = [ad_path(energy, X, 0, 1, B[(0, 1)][0], c, T0, seed=child(root, 1), names=mi.names)]
-    # A -> D: D is not in the boundary search; walk it at the coldest T to find its alpha
-    dwalk = _walk(energy, X, 0, 3, c, T0, child(root, 2))
-    paths.append(ad_path(energy, X, 0, 3, dwalk, c, T0, seed=child(root, 3), names=mi.names))
-    timings["paths"] = time.perf_counter() - t0
+    with timed(timings, "paths"):
+        T0 = float(c.temperatures[0])
+        paths = [ad_path(energy, X, 0, 1, B[(0, 1)][0], c, T0, seed=child(root, 1), names=mi.names)]
+        # A -> D: D is not in the boundary search; walk it at the coldest T to find its alpha
+        dwalk = _walk(energy, X, 0, 3, c, T0, child(root, 2))
+        paths.append(ad_path(energy, X, 0, 3, dwalk, c, T0, seed=child(root, 3), names=mi.names))
     bar.update()
     bar.close()
     return Result(config=c, judge=judge, unit=unit, minima=mi,

@@ -44,7 +44,6 @@ unchanged; with fewer than two labels there is no judge and no label score.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -52,6 +51,7 @@ import numpy as np
 import torch
 
 from .._config import require_int, require_positive
+from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
                                       partition_scores)
@@ -180,11 +180,10 @@ def map_images(art: Artifact, c: Config, spread: Spread, judge: Judge | None, *,
     train = art.spec.load_data("train")
     ad = dict(delta=c.delta, improvement_limit=c.improvement_limit, max_steps=c.max_steps,
               descent_steps=0, chunk_size=c.chunk_size)
-    t0 = time.perf_counter()
-    tuned = tune_alpha(art.model, ChainProposals(art.model, train, c.mode_steps),
-                       temperature=1.0, alphas=c.tune_alphas, n_iterations=c.tune_iter,
-                       limit=c.leakage_limit, seed=child(root, 1), progress=c.progress, **ad)
-    tune_s = time.perf_counter() - t0
+    with timed() as tune_clock:
+        tuned = tune_alpha(art.model, ChainProposals(art.model, train, c.mode_steps),
+                           temperature=1.0, alphas=c.tune_alphas, n_iterations=c.tune_iter,
+                           limit=c.leakage_limit, seed=child(root, 1), progress=c.progress, **ad)
     propose = ChainProposals(art.model, train, c.mode_steps)
     m = map_energy(art.model, propose, temperature=1.0, alpha=tuned.alpha,
                    n_iterations=c.adelm_iter, barrier_factors=c.barrier_alpha_factors,
@@ -199,7 +198,7 @@ def map_images(art: Artifact, c: Config, spread: Spread, judge: Judge | None, *,
     return ImageMap.from_map(m, barriers=Mz, dg=disconnectivity_graph(Mz, counts=m.counts),
                              tune_counts=tuned.counts, tune_leakage=tuned.leakage, reads=reads,
                              basin_label=label, basin_share=share,
-                             timings={"tune_alpha": tune_s, **m.timings}, artifact=art,
+                             timings={"tune_alpha": tune_clock.seconds, **m.timings}, artifact=art,
                              starts=np.asarray(propose.drawn[:c.adelm_iter]))
 
 
@@ -312,21 +311,18 @@ def run(config: Config) -> Result:
     timings: dict[str, float] = {}
     root = seed_sequence(config.seed)
     bar = progress_bar(config.progress, total=3, desc="image-space map")
-    t0 = time.perf_counter()
-    art = load_model(config)
-    spread = energy_spread(art, config.n_data)
-    judge = fit_image_judge(art, config.judge_images)
-    timings["model_and_judge"] = time.perf_counter() - t0
+    with timed(timings, "model_and_judge"):
+        art = load_model(config)
+        spread = energy_spread(art, config.n_data)
+        judge = fit_image_judge(art, config.judge_images)
     bar.update()
-    t0 = time.perf_counter()
-    m = map_images(art, config, spread, judge, seed=child(root, 0),
-                   name=config.data or art.spec.dataset)
-    timings["map"] = time.perf_counter() - t0
+    with timed(timings, "map"):
+        m = map_images(art, config, spread, judge, seed=child(root, 0),
+                       name=config.data or art.spec.dataset)
     bar.update()
-    t0 = time.perf_counter()
-    scores = score_map(m, seed=config.seed)
-    descent = descend(m, spread, config.descent_steps)
-    timings["scores_and_descent"] = time.perf_counter() - t0
+    with timed(timings, "scores_and_descent"):
+        scores = score_map(m, seed=config.seed)
+        descent = descend(m, spread, config.descent_steps)
     bar.update()
     bar.close()
     return Result(config=config, judge=judge, spread=spread, map=m, scores=scores,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -34,6 +33,7 @@ from typing import ClassVar
 import numpy as np
 
 from .._config import require_int
+from .._timing import Stopwatch
 from ..diagnostics.stats import autocorrelation
 from ..learning.fit import read_checkpoint
 from ..learning.trainer import TrainingDivergedError, train
@@ -186,13 +186,13 @@ def run(config: Config) -> Result:
     if found is not None:
         return found
     done, before = _tables.load_partial(NAME, config, FILE)
-    t0, commit = time.perf_counter() - before, _tables.code_version()
+    clock, commit = Stopwatch(already=before), _tables.code_version()
     runs = [Run(**r) for r in done]
     for name, overrides in progress_bar(config.progress, config.settings[len(runs):],
                                         desc="sweep"):
         runs.append(one_run(config.spec(dict(overrides)), config.acf_steps, name, False))
         _tables.save_partial(NAME, config, [dataclasses.asdict(r) for r in runs],
-                             time.perf_counter() - t0, FILE)
+                             clock.seconds, FILE)
     manifest = _tables.save(NAME, config, {"runs": [dataclasses.asdict(r) for r in runs]},
-                            time.perf_counter() - t0, FILE, commit=commit)
+                            clock.seconds, FILE, commit=commit)
     return Result(config=config, runs=runs, manifest=manifest)

@@ -22,13 +22,13 @@ each loaded for its own config only; ``ebmbook run sk_sensitivity --size ci|pape
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from .._config import require_int
+from .._timing import Stopwatch
 from ..energies.spin import SKModel
 from ..landscape.adelm import SpinBackend, adelm, connected_groups
 from ..landscape.barriers import ad_barrier_matrix
@@ -137,7 +137,7 @@ def run(config: Config) -> Result:
     found = load(config)
     if found is not None:
         return found
-    t_all, commit = time.perf_counter(), _tables.code_version()
+    clock, commit = Stopwatch(), _tables.code_version()
     sk = config.sk()
     rng = np.random.default_rng(config.seed)
     model = SKModel.from_seed(sk.n_spins, sk.seed)
@@ -151,7 +151,7 @@ def run(config: Config) -> Result:
     rows, base = [], None
     for k, (alpha, limit, every) in enumerate(progress_bar(config.progress, config.grid,
                                                            desc="ADELM grid")):
-        t0 = time.perf_counter()
+        row_clock = Stopwatch()
         be = backend(float(alpha), int(limit))
         res = adelm(be, config.adelm_iter, consolidate_every=int(every), seed=[config.seed, k])
         if base is None:
@@ -170,7 +170,7 @@ def run(config: Config) -> Result:
                         in_gwl_lowest=int(in_gwl.sum()),
                         share=float(in_gwl.sum() / max(res.n_basins, 1)),
                         consolidated=int(groups.max()) + 1, below_gwl_cut=int(low.sum()),
-                        seconds=round(time.perf_counter() - t0, 1)))
+                        seconds=round(row_clock.seconds, 1)))
     # barriers of the base map against GWL's, over the pairs GWL's list holds
     be, res, gm = base
     M = ad_barrier_matrix(be, res.reps, res.rep_energies,
@@ -188,7 +188,7 @@ def run(config: Config) -> Result:
                "barrier_gap_frac_gwl_lower": float(np.mean(gaps > 0)) if gaps.size
                else float("nan"),
                "barrier_pairs": int(gaps.size)}
-    manifest = _tables.save(NAME, config, payload, time.perf_counter() - t_all, commit=commit)
+    manifest = _tables.save(NAME, config, payload, clock.seconds, commit=commit)
     return Result(config=config, rows=rows, barrier_gap_median=payload["barrier_gap_median"],
                   barrier_gap_frac_gwl_lower=payload["barrier_gap_frac_gwl_lower"],
                   barrier_pairs=payload["barrier_pairs"], manifest=manifest)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._timing import timed
 from ..energies.spin import SKModel
 from ..landscape.adelm import ADELMResult, SpinBackend, adelm, connected_groups
 from ..landscape.barriers import ad_barrier_matrix, greedy_barrier
@@ -30,7 +31,7 @@ from ..landscape.gwl import GWLMap, GWLResult, gwl, gwl_map
 from ..landscape.tuning import basins_vs_alpha, energy_drift
 from ..parallel import get_executor
 from ..results import Metric
-from ._common import SKMapConfig, find_rows, progress_bar, timed
+from ._common import SKMapConfig, find_rows, progress_bar
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ bundled texture whose scale-2 patches fall into the most distinct groups, measur
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from .._config import require_choice, require_int, require_positive
+from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..data.images import PATCH_DATASETS
 from ..data.patches import PATCH_SIZES, multiscale_patches, photo
@@ -281,37 +281,32 @@ def run(config: Config) -> Result:
     timings: dict[str, float] = {}
     bar = progress_bar(config.progress, total=4, desc="texture maps")
     root = seed_sequence(config.seed)
-    t0 = time.perf_counter()
-    u = photo(config.texture)
-    dist = texton_distinctness(tuple(dict.fromkeys(BUNDLED + (config.texture,))),
-                               k=config.distinctness_k, n=config.distinctness_patches,
-                               seed=config.seed)
-    timings["distinctness"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    tex = load_texture_pair("coop_texton", config.texture, config.model_size, config.device,
-                            config.progress)
-    sca = load_texture_pair("coop_scales", config.texture, config.model_size, config.device,
-                            config.progress)
-    judge = fit_scale_judge(sca)
-    timings["load_and_judge"] = time.perf_counter() - t0
+    with timed(timings, "distinctness"):
+        u = photo(config.texture)
+        dist = texton_distinctness(tuple(dict.fromkeys(BUNDLED + (config.texture,))),
+                                   k=config.distinctness_k, n=config.distinctness_patches,
+                                   seed=config.seed)
+    with timed(timings, "load_and_judge"):
+        tex = load_texture_pair("coop_texton", config.texture, config.model_size, config.device,
+                                config.progress)
+        sca = load_texture_pair("coop_scales", config.texture, config.model_size, config.device,
+                                config.progress)
+        judge = fit_scale_judge(sca)
     bar.update()
-    t0 = time.perf_counter()
-    weak = map_pair("textons", tex, config.texton, judge, seed=child(root, 0),
-                    progress=config.progress)
-    timings["texton_weak"] = time.perf_counter() - t0
+    with timed(timings, "texton_weak"):
+        weak = map_pair("textons", tex, config.texton, judge, seed=child(root, 0),
+                        progress=config.progress)
     bar.update()
-    t0 = time.perf_counter()
-    strong = read(weak.remap(weak.alpha * config.strong_factor, seed=child(root, 1),
-                             progress=config.progress), judge)
-    matches = match_basins(weak, strong)
-    timings["texton_strong"] = time.perf_counter() - t0
+    with timed(timings, "texton_strong"):
+        strong = read(weak.remap(weak.alpha * config.strong_factor, seed=child(root, 1),
+                                 progress=config.progress), judge)
+        matches = match_basins(weak, strong)
     bar.update()
-    t0 = time.perf_counter()
-    scales = map_pair("four scales", sca, config.scales, judge, seed=child(root, 2),
-                      progress=config.progress)
-    summary = scale_summary(scales)
-    coverage = generator_coverage(sca, judge, seed=config.seed)
-    timings["scales"] = time.perf_counter() - t0
+    with timed(timings, "scales"):
+        scales = map_pair("four scales", sca, config.scales, judge, seed=child(root, 2),
+                          progress=config.progress)
+        summary = scale_summary(scales)
+        coverage = generator_coverage(sca, judge, seed=config.seed)
     bar.update()
     bar.close()
     return Result(config=config, photo=u, distinctness=dist, judge=judge, texton_weak=weak,

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .._config import require_choice, require_int
+from .._timing import timed
 from ..artifacts import Artifact, artifact_from_checkpoint, load_or_train
 from .. import registry
 from ..registry import MODEL_SIZES, MODELS, model_spec
@@ -123,19 +124,20 @@ def load_model(config: Config, progress: bool = True) -> Artifact:
 
 
 def run(config: Config, progress: bool = True) -> Result:
-    import time
     art = load_model(config, progress)
     model = art.model
     data = art.spec.load_data("test")[: config.n_data].to(config.device)
     gen = torch.Generator(device=config.device).manual_seed(config.seed)
     x0 = data[random_index(len(data), config.n_chains, gen, config.device, replacement=False)]
-    t0 = time.perf_counter()
-    long = model.long_run(x0, config.longrun_steps, gamma=1.0, generator=gen, progress=progress)
-    t1 = time.perf_counter()
-    down = model.long_run(x0, config.descent_steps, gamma=0.0, generator=gen, progress=progress)
-    t2 = time.perf_counter()
+    seconds: dict[str, float] = {}
+    with timed(seconds, "longrun"):
+        long = model.long_run(x0, config.longrun_steps, gamma=1.0, generator=gen,
+                              progress=progress)
+    with timed(seconds, "descent"):
+        down = model.long_run(x0, config.descent_steps, gamma=0.0, generator=gen,
+                              progress=progress)
     return Result(config=config, artifact=art, data=x0.cpu(),
                   data_energy=model.energies(data).numpy(),
                   longrun=long.x.cpu(), longrun_energy=model.energies(long.x).numpy(),
                   descent=down.x.cpu(), descent_energy=model.energies(down.x).numpy(),
-                  seconds={"longrun": t1 - t0, "descent": t2 - t1})
+                  seconds=seconds)
