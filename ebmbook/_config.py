@@ -1,7 +1,10 @@
-"""Validation and hashing helpers shared by every frozen config dataclass.
+"""The one way of declaring parameter constraints, and the hashing of configs.
 
-Every config is a frozen dataclass that validates itself in ``__post_init__`` and raises a
-``ValueError`` that names the offending field and says what would be valid.
+Every config is a frozen dataclass that validates itself in ``__post_init__`` with the
+``require_*`` helpers beside its fields, and raises a ``ValueError`` that names the offending
+field and says what would be valid. A function's own arguments (a step count, a step size) are
+checked with :func:`check_int` and :func:`check_positive`, which return the value as a Python
+number and raise ``"<name> must be ..., got <value>"``.
 """
 
 from __future__ import annotations
@@ -64,6 +67,23 @@ def require_range(obj: Any, field: str, lo: float, hi: float) -> None:
     v = getattr(obj, field)
     if not (isinstance(v, (int, float)) and lo <= v <= hi):
         _fail(field, v, f"a number in [{lo}, {hi}]")
+
+
+def check_int(name: str, value: Any, minimum: int = 0) -> int:
+    """``value`` as a Python int (numpy integers are accepted, bools are not), or a ValueError
+    naming the argument ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_positive(name: str, value: Any) -> float:
+    """``value`` as a Python float if it is a finite number > 0, or a ValueError naming the
+    argument ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 \
+            or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 def config_dict(cfg: Any) -> dict:

@@ -42,6 +42,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .._config import check_int, check_positive
 from ..sampling.langevin import energy_and_grad, frozen_parameters
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
@@ -170,13 +171,6 @@ def neb_force(x: torch.Tensor, u: torch.Tensor, g: torch.Tensor, spring: float,
     return force, measure
 
 
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 \
-            or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
 def nudged_elastic_band(energy: Energy, a: torch.Tensor, b: torch.Tensor, *,
                         n_images: int = 16, spring: float = 1.0, doubly_nudged: bool = True,
                         climbing: bool = False, optimizer: str = "fire", max_iter: int = 2000,
@@ -214,18 +208,14 @@ def nudged_elastic_band(energy: Energy, a: torch.Tensor, b: torch.Tensor, *,
     for name, v in (("a", a), ("b", b)):
         if not torch.isfinite(v).all():
             raise ValueError(f"{name} must be finite")
-    if isinstance(n_images, bool) or not isinstance(n_images, numbers.Integral) or n_images < 1:
-        raise ValueError(f"n_images must be an integer >= 1, got {n_images!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
-        raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}")
-    n_images, max_iter = int(n_images), int(max_iter)
+    n_images, max_iter = check_int("n_images", n_images, 1), check_int("max_iter", max_iter, 0)
     if isinstance(spring, bool) or not isinstance(spring, numbers.Real) or not spring >= 0 \
             or not math.isfinite(spring):
         raise ValueError(f"spring must be a finite number >= 0, got {spring!r}")
-    step = _check_positive("step", step)
-    dt_max = 10 * step if dt_max is None else _check_positive("dt_max", dt_max)
+    step = check_positive("step", step)
+    dt_max = 10 * step if dt_max is None else check_positive("dt_max", dt_max)
     if max_move is not None:
-        max_move = _check_positive("max_move", max_move)
+        max_move = check_positive("max_move", max_move)
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     if optimizer not in ("fire", "quickmin"):

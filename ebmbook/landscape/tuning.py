@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._config import check_int
 from ..parallel import child, get_executor, map_tasks, numpy_rng, seed_sequence
 from ..sampling.spins import sk_sweeps
 from .adelm import ad_batches, adelm
@@ -154,9 +155,8 @@ def metastable_boundary(backend, a, b, *, alpha_start: float, n_trials: int = 20
     """
     if not (alpha_start > 0 and 0 < factor < 1 and alpha_min >= 0):
         raise ValueError("alpha_start must be > 0, factor in (0, 1) and alpha_min >= 0")
-    for name, v in (("alphas_per_batch", alphas_per_batch), ("n_trials", n_trials)):
-        if not (isinstance(v, (int, np.integer)) and v >= 1):
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    check_int("alphas_per_batch", alphas_per_batch, 1)
+    check_int("n_trials", n_trials, 1)
     ladder, alpha = [], float(alpha_start)
     while alpha > alpha_min:
         ladder.append(alpha)

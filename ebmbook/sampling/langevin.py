@@ -38,16 +38,10 @@ from typing import Callable, Iterator
 
 import torch
 
+from .._config import check_int
 from ..energies.precision import check_precision, evaluation
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
-
-
-def check_steps(name: str, value, minimum: int = 0) -> int:
-    """``value`` as a Python int (numpy integers are accepted) or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _memory_format(x: torch.Tensor) -> torch.Tensor:
@@ -306,8 +300,8 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
         ``(n_steps + 1, groups)``, one batch-mean per block, and ``r_groups`` gives r_st per
         block (``r`` stays the mean over all chains).
     """
-    n_steps = check_steps("n_steps", n_steps)
-    groups = check_steps("groups", groups, 1)
+    n_steps = check_int("n_steps", n_steps)
+    groups = check_int("groups", groups, 1)
     if x.shape[0] % groups:
         raise ValueError(f"groups = {groups} must divide the number of chains {x.shape[0]}")
     params = LangevinParams(eps=eps, noise=noise, mh=mh, clamp=clamp, precision=precision,

@@ -21,10 +21,11 @@ from typing import Callable
 
 import torch
 
+from .._config import check_int
 from ..energies.potentials import batched_energy
 from .init import Initializer, NoiseInit
-from .langevin import (LangevinParams, LangevinResult, check_steps, frozen_parameters, init,
-                       langevin, step)
+from .langevin import (LangevinParams, LangevinResult, frozen_parameters, init, langevin,
+                       step)
 
 
 @dataclass
@@ -54,7 +55,7 @@ class EnergyModel:
 
     def __post_init__(self) -> None:
         LangevinParams(eps=self.eps, noise=self.tau, precision=self.precision)  # validates
-        self.n_langevin = check_steps("n_langevin", self.n_langevin)
+        self.n_langevin = check_int("n_langevin", self.n_langevin)
         self.state_shape = tuple(self.state_shape)
 
     # ------------------------------------------------------------------ pieces
@@ -71,7 +72,7 @@ class EnergyModel:
 
     def init(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` starting states drawn the way the model was trained (noise, data or bank)."""
-        x, _ = self.initializer.draw(check_steps("n", n, 1), generator)
+        x, _ = self.initializer.draw(check_int("n", n, 1), generator)
         return x
 
     # ------------------------------------------------------------------ sampling
@@ -107,7 +108,7 @@ class EnergyModel:
 
         With ``differentiable`` the result stays on the autograd graph of ``z`` (to optimise Z
         through the unrolled chain); otherwise it is computed without a graph."""
-        n_steps = self.n_langevin if n_steps is None else check_steps("n_steps", n_steps)
+        n_steps = self.n_langevin if n_steps is None else check_int("n_steps", n_steps)
         if not differentiable:
             return langevin(self.energy, z.detach(), n_steps=n_steps, eps=self.eps, noise=0.0,
                             precision=self.precision).x

@@ -8,12 +8,11 @@ Same interface as :mod:`ebmbook.sampling.langevin`: :func:`init` makes the state
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import torch
 
+from .._config import check_positive
 from .langevin import Energy, _per_chain
 
 
@@ -26,9 +25,7 @@ class RWMParams:
 
     def __post_init__(self) -> None:
         for name in ("eps", "noise"):
-            v = getattr(self, name)
-            if not (isinstance(v, numbers.Real) and v > 0 and math.isfinite(v)):
-                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+            check_positive(name, getattr(self, name))
 
 
 @dataclass
