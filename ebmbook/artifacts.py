@@ -16,8 +16,9 @@ asked for, and raises :class:`~ebmbook.store.ArtifactError` (one line naming the
 fix) for a damaged file. :func:`load_or_train` trains a spec that has no artifact into a cache
 folder under ``_build/`` and never overwrites a committed artifact.
 
-``ImageModelSpec``, ``spec_hash`` and ``rebuild_command`` are re-exported from their homes
-(:mod:`ebmbook.models`, :mod:`ebmbook.registry`) for older imports.
+Specs and their hashes live in :mod:`ebmbook.models`, rebuild commands in
+:mod:`ebmbook.registry`, manifests and machine records in :mod:`ebmbook.store`: import them
+from there.
 """
 
 from __future__ import annotations
@@ -41,20 +42,18 @@ from .learning.coop import build_coop_model, train_coop
 from .learning.trainer import (TensorData, TrainLog, build_energy, build_model,
                                load_checkpoint_state, train)
 from .models import CoopModelSpec, ImageModelSpec, spec_hash
-from .registry import rebuild_command
 from .results import project_root
 from .sampling.init import DataInit, NoiseInit, StoredStates
 from .sampling.model import EnergyModel
-from .store import LOG, MANIFEST, ArtifactError, machine
+from .store import LOG, MANIFEST, ArtifactError
 
 WEIGHTS = "weights.pt"
 EXTRAS = "extras.pt"
 CHECKPOINT = "checkpoint.pt"
 
-__all__ = ["Artifact", "ArtifactError", "ImageModelSpec", "artifact_from_checkpoint",
-           "artifacts_root", "cache_root", "data_energy_stats", "load_artifact", "load_or_train",
-           "machine", "read_manifest", "rebuild_command", "save_artifact", "spec_hash",
-           "train_artifact", "LOG", "MANIFEST", "WEIGHTS", "EXTRAS"]
+__all__ = ["Artifact", "ArtifactError", "artifact_from_checkpoint", "artifacts_root",
+           "cache_root", "data_energy_stats", "load_artifact", "load_or_train", "read_manifest",
+           "save_artifact", "train_artifact", "WEIGHTS", "EXTRAS"]
 
 
 @dataclass
@@ -274,7 +273,7 @@ def artifact_from_checkpoint(name: str, spec: ImageModelSpec, directory: str | P
                       for key, v in state["log"].state_dict().items()})
     bank = state["bank"]["states"] if state.get("bank") else None
     return _finish(name, spec_k, directory, net, log, bank, ckpt_dir / "snapshots",
-                   rebuild_command(name, size, k), device, k)
+                   registry.rebuild_command(name, size, k), device, k)
 
 
 def load_or_train(name: str, spec: ImageModelSpec, *, device: str = "cpu", progress: bool = True,

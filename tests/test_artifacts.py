@@ -172,12 +172,6 @@ def test_the_registry_spec_hashes_to_the_committed_manifest(name):
     assert manifest["command"] == registry.rebuild_command(name, "cpu")
 
 
-def test_old_import_paths_still_work():
-    from ebmbook.artifacts import ImageModelSpec as Old, spec_hash as old_hash
-    assert Old is ImageModelSpec and old_hash(model_spec("fmnist_convergent")) == \
-        spec_hash(model_spec("fmnist_convergent"))
-
-
 def test_only_the_committed_spec_defaults_to_the_committed_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "committed_root", lambda: tmp_path / "committed")
     monkeypatch.setattr(registry, "cache_root", lambda: tmp_path / "cache")
