@@ -77,20 +77,13 @@ def _coop(classes, latent_dim: int, cpu_steps: int, descriptor_lr: float,
           dataset: str = "mnist_5k"):
     """A Co-Op pair on MNIST-5k digits (Sec 5.2.2.1-2). Descriptor steps follow Xie et al.
     (eps = 0.002, K = 15; see :mod:`ebmbook.learning.coop`). The Adam rates are raised from the
-    authors' 5e-5 so that the pair learns recognisable digits within a CPU hour: at 5e-5 the
-    syntheses of 1200 steps were still blobs, at 2e-4 for both nets they were digits. The digits
-    0-3 pair diverged at step 1519 with a descriptor rate of 2e-4 (|d_st| grew from 1e5 to 1e8
-    within 150 steps) and at step 2974 with 1e-4, after a stable stretch to step ~2700 (|d_st|
-    within 3e5); the MNIST pair at 2e-4 ran stably to step ~5000 and diverged at step 5126. In
-    each case the data energy ran away from the revised syntheses faster than 15 small Langevin
-    steps could follow (r_st and the revision's shift grew together). So each pair is trained
-    for the stable stretch only: digits 0-3 for 2500 steps at 1e-4, MNIST for 4500 at 2e-4 (the
-    first steps of those runs, bit for bit); a Co-Op recipe that stays stable is open work.
+    authors' 5e-5 so that the pair learns recognisable digits within a CPU hour, and each pair is
+    trained for its stable stretch only: digits 0-3 for 2500 steps at 1e-4, MNIST for 4500 at
+    2e-4 (the runs that diverged later are in ``TRAINING_NOTES.md``).
 
-    The texture and face pairs (Sec 5.2.2.3-5) use the same recipe for 2500 steps, except that
-    the texton pair diverged at step 854 with a descriptor rate of 1e-4 and is trained at 5e-5.
-    Their generators stay noisy, and the four-scale one proposes mostly scale-2-like patches
-    (the texture-maps page measures this); a generator rate of 5e-4 made the texton one worse."""
+    The texture and face pairs (Sec 5.2.2.3-5) use the same recipe for 2500 steps, the texton
+    pair at a descriptor rate of 5e-5. Their generators stay noisy, and the four-scale one
+    proposes mostly scale-2-like patches (the texture-maps page measures this)."""
     def spec(size: str) -> CoopModelSpec:
         if size == "ci":
             return CoopModelSpec(dataset=dataset, image_size=8, classes=classes,
@@ -126,11 +119,8 @@ def _convergent28(size: str) -> ImageModelSpec:
     Adam at 1e-4 to learn the features, then SGD (no momentum) annealed from 0.01 toward 0.0005
     to correct the steady state (Sec 3.1.1). Its energies run in bfloat16 (AMX on this CPU;
     ``benchmarks/langevin.py``), which makes a 28x28 update about three times cheaper than in
-    fp32; every number the book quotes is measured in fp32.
-
-    A first attempt with Adam at 2e-4 and eps_data = eps diverged at update 1865 (still in the
-    Adam phase): r_st rose from 0.10 to 0.25 over updates 1500-1750, then |d_st| went from 1e2
-    to 1e8 within about 100 updates, with the negatives' energy running far above the data's."""
+    fp32; every number the book quotes is measured in fp32. (Why Adam at 1e-4 and eps_data =
+    2 eps: the diverged first attempt is in ``TRAINING_NOTES.md``.)"""
     if size == "ci":
         return ImageModelSpec(image_size=8, width=8, n_down=2, n_per_class=50, bank_keep=32,
                               metric_images=200, train=TrainConfig(
