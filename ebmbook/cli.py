@@ -317,6 +317,9 @@ def _user_error(exc: Exception) -> bool:
         diverged = getattr(sys.modules.get(module), "TrainingDivergedError", None)
         if diverged is not None and isinstance(exc, diverged):
             return True
+    interrupted = getattr(sys.modules.get("ebmbook.landscape.adelm"), "MapInterrupted", None)
+    if interrupted is not None and isinstance(exc, interrupted):
+        return True
     return isinstance(exc, ValueError) and _raised_in_ebmbook(exc)
 
 

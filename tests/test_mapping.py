@@ -200,3 +200,72 @@ def test_the_top_level_names_and_bad_inputs():
     with pytest.raises(ValueError, match="barrier_alpha_factors"):
         MapSettings(barrier_alpha_factors=(2.0, 1.0))
     assert GaussianProposals(3)(5, torch.Generator().manual_seed(0)).shape == (5, 3)
+
+
+def _same_map(a, b):
+    assert a.n_basins == b.n_basins
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.barriers, b.barriers)
+    assert torch.equal(a.representatives, b.representatives)
+    assert torch.equal(a.modes, b.modes)
+
+
+@pytest.mark.parametrize("stop_at", [1, 7])
+def test_an_interrupted_map_resumes_to_the_uninterrupted_map(tmp_path, monkeypatch, wells_map,
+                                                             stop_at):
+    """Ctrl-C during the AD batch of an ADELM iteration (the first pairwise batch is iteration
+    1's): the finished iterations are saved, MapInterrupted names them and the same call resumes
+    to exactly the map an uninterrupted run gives."""
+    import importlib
+    adelm_module = importlib.import_module("ebmbook.landscape.adelm")
+    from ebmbook.landscape.adelm import MapInterrupted
+    real, calls = adelm_module.pairwise_ad, {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == stop_at:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    ckpt = tmp_path / "map.pt"
+    monkeypatch.setattr(adelm_module, "pairwise_ad", flaky)
+    with pytest.raises(MapInterrupted, match=rf"{stop_at} of 12 iterations are saved") as info:
+        map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS)
+    assert isinstance(info.value.__cause__, KeyboardInterrupt) and ckpt.exists()
+    monkeypatch.setattr(adelm_module, "pairwise_ad", real)
+    resumed = map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS)
+    _same_map(resumed, wells_map)
+    # a finished checkpoint answers at once with the same map; another seed is refused
+    _same_map(map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS),
+              wells_map)
+    from ebmbook.learning.fit import CheckpointError
+    with pytest.raises(CheckpointError, match="another map"):
+        map_energy(Wells(), WideProposals(), seed=1, checkpoint=ckpt, **SETTINGS)
+
+
+def test_a_lost_worker_error_keeps_the_finished_iterations(tmp_path, monkeypatch, wells_map):
+    """Any error inside an iteration (here what a Dask client raises when its scheduler goes
+    away) saves the iterations before it; the CLI reports it in one line."""
+    import concurrent.futures as cf
+
+    import importlib
+    adelm_module = importlib.import_module("ebmbook.landscape.adelm")
+    from ebmbook.cli import _one_line, _user_error
+    from ebmbook.landscape.adelm import MapInterrupted
+    real, calls = adelm_module.pairwise_ad, {"n": 0}
+
+    def lost(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise cf.CancelledError("scheduler connection lost")
+        return real(*args, **kwargs)
+
+    ckpt = tmp_path / "map.pt"
+    monkeypatch.setattr(adelm_module, "pairwise_ad", lost)
+    with pytest.raises(MapInterrupted) as info:
+        map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS)
+    line = _one_line(info.value)
+    assert _user_error(info.value) and "\n" not in line
+    assert "CancelledError" in line and "4 of 12 iterations are saved" in line
+    monkeypatch.setattr(adelm_module, "pairwise_ad", real)
+    _same_map(map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS), wells_map)

@@ -21,12 +21,24 @@ generator built from ``child(s, k)``; iteration ``n`` of :func:`adelm` seeds its
 ``child(root, n, 2)``, where ``root`` comes from the ``seed`` argument or, if none is given, from
 one draw of the backend's generator. So the map depends on the seed and the chunk size only, not
 on the executor or its number of workers.
+
+Resuming
+--------
+With ``checkpoint=path``, :func:`adelm` saves its state (the modes, labels and representatives
+so far, and the seed root) atomically every ``checkpoint_every`` iterations, and when it is
+interrupted (Ctrl-C, a lost Dask scheduler or worker, any error inside an iteration): the state
+after the last finished iteration is saved and :class:`MapInterrupted` says how many iterations
+are kept. Called again with the same arguments, it resumes from there; since iteration ``n``
+draws only from ``child(root, n, .)``, the resumed map is the uninterrupted one exactly. A
+checkpoint made with another seed, backend or ``consolidate_every`` is refused, and ``n_iter``
+may grow (continuing a finished map to more iterations).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -405,8 +417,32 @@ class ADELMResult:
         return len(self.rep_energies)
 
 
+class MapInterrupted(RuntimeError):
+    """An ADELM run stopped part-way (Ctrl-C, a lost scheduler, an error in an iteration) whose
+    finished iterations were saved to its checkpoint: the same call resumes it."""
+
+    def __init__(self, done: int, n_iter: int, checkpoint: Path, cause: BaseException):
+        what = "interrupted" if isinstance(cause, KeyboardInterrupt) else \
+            f"stopped by {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+        super().__init__(f"ADELM {what}; {done} of {n_iter} iterations are saved in "
+                         f"{checkpoint}: run the same command again to resume")
+        self.done, self.n_iter, self.checkpoint = done, n_iter, checkpoint
+
+
+def _fingerprint(backend, root, consolidate_every: int) -> dict:
+    """What a checkpoint must match to be resumed: the seed root, the backend's kind and its
+    sampler settings, and the consolidation schedule."""
+    fields = {k: getattr(backend, k) for k in ("temperature", "alpha", "eps", "delta",
+                                                "improvement_limit", "max_steps", "chunk_size")
+              if isinstance(getattr(backend, k, None), (int, float, str))}
+    return {"entropy": str(root.entropy), "spawn_key": list(root.spawn_key),
+            "backend": type(backend).__name__, "settings": fields,
+            "consolidate_every": int(consolidate_every)}
+
+
 def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidate_every: int = 0,
-          progress: bool = False, seed: Any = None, executor: Any = None) -> ADELMResult:
+          progress: bool = False, seed: Any = None, executor: Any = None,
+          checkpoint: str | Path | None = None, checkpoint_every: int = 1) -> ADELMResult:
     """Run Algorithm 3 for ``n_iter`` iterations (see module docstring).
 
     ``proposals(n)``, if given, replaces the backend's random initialisation (e.g. a GWL or a
@@ -415,6 +451,9 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
     from the backend's generator) fixes every random draw of the run; ``executor`` (an Executor
     or a spec of :func:`ebmbook.parallel.get_executor`; None: in-process) runs each iteration's
     AD trials. The iterations themselves are sequential (each depends on the map so far).
+    ``checkpoint``: a file to save the state to every ``checkpoint_every`` iterations and to
+    resume from (see "Resuming" in the module docstring; exact with the backend's own
+    proposals, not with a stateful ``proposals`` callable).
     """
     if not (isinstance(n_iter, int) and n_iter >= 1):
         raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
@@ -423,10 +462,36 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
     reps = None
     rep_E: list[float] = []
     alias = []  # alias[l] = current label of historical label l (after consolidations)
-    it = range(n_iter)
+    start = 0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and seed is None:
+        raise ValueError("a checkpointed ADELM run needs an explicit seed: a resumed run must "
+                         "draw the same random numbers")
+    fingerprint = _fingerprint(backend, root, consolidate_every)
+    if ckpt is not None and ckpt.exists():
+        from ..learning.fit import CheckpointError, read_checkpoint
+        state = read_checkpoint(ckpt)
+        if state.get("fingerprint") != fingerprint:
+            raise CheckpointError(f"ADELM checkpoint {ckpt} belongs to another map (another seed, "
+                                  "backend setting or consolidation schedule): delete it or "
+                                  "choose another checkpoint path")
+        modes, energies, raw_labels = state["modes"], state["energies"], state["raw_labels"]
+        bars, nsucc, reps = state["bars"], state["nsucc"], state["reps"]
+        rep_E, alias, start = state["rep_E"], state["alias"], int(state["done"])
+        if start > n_iter:
+            raise ValueError(f"the checkpoint {ckpt} holds {start} iterations, more than "
+                             f"n_iter = {n_iter}")
+
+    def save(done: int) -> None:
+        from ..io import atomic_torch_save
+        atomic_torch_save({"fingerprint": fingerprint, "done": done, "modes": modes,
+                           "energies": energies, "raw_labels": raw_labels, "bars": bars,
+                           "nsucc": nsucc, "reps": reps, "rep_E": rep_E, "alias": alias}, ckpt)
+
+    it = range(start, n_iter)
     if progress:
         from .._progress import tqdm
-        it = tqdm(it, desc="ADELM")
+        it = tqdm(it, desc="ADELM", initial=start, total=n_iter)
 
     def consolidate(ex, ss):
         nonlocal reps, rep_E
@@ -446,44 +511,64 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
         for h in range(len(alias)):
             alias[h] = int(group[alias[h]])
 
-    with get_executor(executor) as ex:
-        for n in it:
-            x = (proposals(1) if proposals is not None
-                 else backend.propose(1, seed=child(root, n, 0)))
-            y, ey = backend.local_modes(x)
-            ey = float(np.asarray(ey).reshape(-1)[0])
-            modes.append(y)
-            energies.append(ey)
-            if reps is None:
-                reps, rep_E = y, [ey]
-                alias.append(0)
-                raw_labels.append(0)
-                bars.append(np.nan)
-                nsucc.append(0)
-                continue
-            L = len(rep_E)
-            ok, bar = pairwise_ad(backend, backend.repeat(y, L), reps, seed=child(root, n, 1),
-                                  executor=ex)
-            nsucc.append(int(ok.sum()))
-            if ok.any():
-                lbl = int(np.argmin(bar))
-                bars.append(float(bar[lbl]))
-                if ey < rep_E[lbl]:
-                    reps = backend.cat([backend.take(reps, range(lbl)), y,
-                                        backend.take(reps, range(lbl + 1, L))])
-                    rep_E[lbl] = ey
-                # record in terms of a fresh historical label pointing at lbl
-                alias.append(lbl)
-            else:
-                reps = backend.cat([reps, y])
-                rep_E.append(ey)
-                bars.append(np.nan)
-                alias.append(L)
-            raw_labels.append(len(alias) - 1)
-            if consolidate_every and (n + 1) % consolidate_every == 0:
-                consolidate(ex, child(root, n, 2))
-        if consolidate_every:
-            consolidate(ex, child(root, n_iter, 2))
+    def iteration(n: int, ex) -> None:
+        nonlocal reps, rep_E
+        x = (proposals(1) if proposals is not None
+             else backend.propose(1, seed=child(root, n, 0)))
+        y, ey = backend.local_modes(x)
+        ey = float(np.asarray(ey).reshape(-1)[0])
+        modes.append(y)
+        energies.append(ey)
+        if reps is None:
+            reps, rep_E = y, [ey]
+            alias.append(0)
+            raw_labels.append(0)
+            bars.append(np.nan)
+            nsucc.append(0)
+            return
+        L = len(rep_E)
+        ok, bar = pairwise_ad(backend, backend.repeat(y, L), reps, seed=child(root, n, 1),
+                              executor=ex)
+        nsucc.append(int(ok.sum()))
+        if ok.any():
+            lbl = int(np.argmin(bar))
+            bars.append(float(bar[lbl]))
+            if ey < rep_E[lbl]:
+                reps = backend.cat([backend.take(reps, range(lbl)), y,
+                                    backend.take(reps, range(lbl + 1, L))])
+                rep_E[lbl] = ey
+            # record in terms of a fresh historical label pointing at lbl
+            alias.append(lbl)
+        else:
+            reps = backend.cat([reps, y])
+            rep_E.append(ey)
+            bars.append(np.nan)
+            alias.append(L)
+        raw_labels.append(len(alias) - 1)
+        if consolidate_every and (n + 1) % consolidate_every == 0:
+            consolidate(ex, child(root, n, 2))
+
+    done = start
+    snapshot = (reps, list(rep_E), list(alias))
+    try:
+        with get_executor(executor) as ex:
+            for n in it:
+                # what an iteration changes in place, to undo a half-done one
+                snapshot = (reps, list(rep_E), list(alias))
+                iteration(n, ex)
+                done = n + 1
+                if ckpt is not None and (done % checkpoint_every == 0 or done == n_iter):
+                    save(done)
+            snapshot = (reps, list(rep_E), list(alias))
+            if consolidate_every:
+                consolidate(ex, child(root, n_iter, 2))
+    except BaseException as exc:
+        if ckpt is None:
+            raise
+        reps, rep_E, alias = snapshot
+        del modes[done:], energies[done:], raw_labels[done:], bars[done:], nsucc[done:]
+        save(done)
+        raise MapInterrupted(done, n_iter, ckpt, exc) from exc
     labels = np.array([alias[h] for h in raw_labels], dtype=np.int64)
     L = len(rep_E)
     return ADELMResult(modes=backend.cat(modes), energies=np.array(energies), labels=labels,

@@ -407,7 +407,7 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
                barrier_factors=_D.barrier_alpha_factors, barrier_repeats: int = _D.barrier_repeats,
                chunk_size: int = _D.chunk_size, stage_seeds: tuple | None = None,
                name: str = "map", decoder: Callable | None = None,
-               progress: bool = False) -> EnergyMap:
+               checkpoint: str | None = None, progress: bool = False) -> EnergyMap:
     """Map ``energy`` at temperature T and magnetisation alpha: ADELM, the AD barrier matrix
     between its representatives and their disconnectivity graph (see the module docstring).
 
@@ -429,6 +429,9 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
     stage_seeds: (ADELM seed, barrier seed) given directly instead of the children of ``seed``
                  (to keep a map inside an existing tree of seeds)
     name, decoder: a title and a states-to-images function for figures
+    checkpoint:  a file where ADELM saves its state after every iteration and when it is
+                 interrupted (:class:`~ebmbook.landscape.adelm.MapInterrupted`); the same call
+                 resumes from it and gives the uninterrupted map exactly
 
     Returns an :class:`EnergyMap`; its ``settings`` hold the values used.
     """
@@ -450,7 +453,8 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
     timings: dict[str, float] = {}
     be = _backend(U, propose, T, alpha, s.ad_eps, **s.ad_options())
     t0 = time.perf_counter()
-    res = adelm(be, s.adelm_iter, progress=progress, seed=adelm_seed, executor=executor)
+    res = adelm(be, s.adelm_iter, progress=progress, seed=adelm_seed, executor=executor,
+                checkpoint=checkpoint)
     timings["adelm"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     M = ad_barrier_matrix(be, res.reps, res.rep_energies,
