@@ -350,13 +350,21 @@ def _digit_maps():
               "spectral_codes": {**score, "nmi": 0.35}}
     bc = dm.BarrierComparison(pairs=np.array([[0, 1], [0, 2]]), ad=np.array([-2.0, np.inf]),
                               dneb=np.array([-2.2, -1.2]), linear=np.array([-1.0, -0.5]),
-                              linear_profiles=None, dneb_results=[])
+                              linear_profiles=None, dneb_results=[],
+                              dneb_from_ad=np.array([-2.5, np.nan]),
+                              dneb_from_ad_verified=np.array([True, False]),
+                              dneb_from_ad_results=[SimpleNamespace(check=SimpleNamespace(
+                                  grad_norm=1e-4, index=1)), None])
     result = dm.Result(config=dm.Config(), judge=Judge(None, 0.88, 10, 20),
                        digits03=latent_map(2.0), mnist=latent_map(7.0),
                        clusters=dm.Clusters(labels=None, basin=None, codes=None, scores=scores),
                        barriers=bc, timings={})
     return result, {"median_barrier_ad": -2.0, "median_barrier_dneb": -1.7,
                     "median_barrier_1d": -0.75, "frac_ad_below_1d_latent": 1.0,
+                    "median_barrier_dneb_from_ad": -2.5, "frac_dneb_from_ad_below_ad": 1.0,
+                    "frac_dneb_from_ad_below_dneb_1d": 1.0, "refined_index1_share_latent": 0.5,
+                    "refined_median_grad_norm_latent": 1e-4,
+                    "refined_index1_only_share_latent": 1.0,
                     "barrier_pairs": 2, "judge_accuracy": 0.88, "digits03_basins": 3,
                     "digits03_single_digit_basins": 1, "digits03_digits_owned": 1,
                     "digits03_temperature": 0.1, "digits03_alpha": 3.0,

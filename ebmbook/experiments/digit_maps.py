@@ -266,6 +266,25 @@ class Result:
             "frac_ad_below_1d_latent": Metric(self.barriers.frac_ad_below_linear(),
                                               "share of pairs whose AD barrier is below the 1D "
                                               "one"),
+            "median_barrier_dneb_from_ad": Metric(
+                med["dneb_from_ad"], "median DNEB barrier, band started from an AD path with a "
+                "climbing image"),
+            "frac_dneb_from_ad_below_ad": Metric(
+                self.barriers.frac_dneb_from_ad_below("ad"), "share of pairs whose DNEB-from-AD "
+                "barrier is at most the AD one"),
+            "frac_dneb_from_ad_below_dneb_1d": Metric(
+                self.barriers.frac_dneb_from_ad_below("dneb"), "share of pairs whose "
+                "DNEB-from-AD barrier is at most the DNEB-from-the-line one"),
+            "refined_index1_share_latent": Metric(
+                self.barriers.verified_share(), "share of pairs whose DNEB-from-AD climbing image "
+                "is a verified index-1 saddle (gradient norm <= 0.01, Lanczos on Hessian-vector "
+                "products)"),
+            "refined_median_grad_norm_latent": Metric(
+                self.barriers.refined_checks()["median_grad_norm"], "median gradient norm of "
+                "the DNEB-from-AD climbing images"),
+            "refined_index1_only_share_latent": Metric(
+                self.barriers.refined_checks()["index1_share"], "share of those climbing images "
+                "whose Hessian has exactly one negative eigenvalue (whatever their gradient)"),
             "barrier_pairs": Metric(int(len(self.barriers.pairs)), "pairs compared"),
             "judge_accuracy": Metric(self.judge.accuracy, "the judge's accuracy on MNIST-5k "
                                      "images it was not fitted on"),

@@ -603,7 +603,7 @@ def tune_and_map(energy, proposals, settings: MapSettings | None = None, *,
 
 @dataclass
 class BarrierComparison:
-    """Barriers between pairs of basin representatives by three methods (Fig 5.8).
+    """Barriers between pairs of basin representatives by four methods (Fig 5.8; issue 26).
 
     pairs:           (P, 2) representative indices
     ad:              AD barrier (the map's barrier matrix)
@@ -612,6 +612,11 @@ class BarrierComparison:
     linear_profiles: (P, n_points) U along each line
     dneb_results:    the :class:`~ebmbook.landscape.neb.NEBResult` of each pair
     ad_path:         states of one successful AD trial for the first pair (or None)
+    dneb_from_ad:    DNEB barrier, band started from an AD path and relaxed with a climbing
+                     image (:func:`~ebmbook.landscape.saddles.refine_path`; nan where no AD
+                     trial arrived); empty if not computed
+    dneb_from_ad_verified: (P,) whether that climbing image is a verified index-1 saddle
+    dneb_from_ad_results: the :class:`~ebmbook.landscape.saddles.RefinedPath` of each pair
     """
 
     pairs: np.ndarray
@@ -621,11 +626,14 @@ class BarrierComparison:
     linear_profiles: np.ndarray
     dneb_results: list
     ad_path: object = None
+    dneb_from_ad: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dneb_from_ad_verified: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    dneb_from_ad_results: list = field(default_factory=list)
 
     def medians(self) -> dict[str, float]:
         """The median barrier of each method over the pairs where it is finite."""
         out = {}
-        for k in ("ad", "dneb", "linear"):
+        for k in ("ad", "dneb", "linear", "dneb_from_ad"):
             v = getattr(self, k)
             v = v[np.isfinite(v)]
             out[k] = float(np.median(v)) if v.size else float("nan")
@@ -636,14 +644,39 @@ class BarrierComparison:
         ok = np.isfinite(self.ad)
         return float(np.mean(self.ad[ok] < self.linear[ok])) if ok.any() else float("nan")
 
+    def frac_dneb_from_ad_below(self, other: str, slack: float = 1e-6) -> float:
+        """The share of pairs (where both are finite) whose DNEB-from-AD barrier is at most the
+        ``other`` method's (``"ad"`` or ``"dneb"``) + ``slack``."""
+        a, b = self.dneb_from_ad, getattr(self, other)
+        ok = np.isfinite(a) & np.isfinite(b) if len(a) else np.zeros(0, dtype=bool)
+        return float(np.mean(a[ok] <= b[ok] + slack)) if ok.any() else float("nan")
+
+    def refined_checks(self) -> dict[str, float]:
+        """Why DNEB-from-AD saddles pass or fail their check: the median gradient norm of the
+        climbing images and the share of them with Hessian index exactly 1 (nan if none)."""
+        checks = [r.check for r in self.dneb_from_ad_results if r is not None]
+        if not checks:
+            return {"median_grad_norm": float("nan"), "index1_share": float("nan")}
+        return {"median_grad_norm": float(np.median([c.grad_norm for c in checks])),
+                "index1_share": float(np.mean([c.index == 1 for c in checks]))}
+
+    def verified_share(self) -> float:
+        """The share of pairs whose DNEB-from-AD climbing image is a verified index-1 saddle."""
+        v = self.dneb_from_ad_verified
+        return float(np.mean(v)) if len(v) else float("nan")
+
 
 def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 14,
-                     max_iter: int = 400) -> BarrierComparison:
+                     max_iter: int = 400, from_ad: bool = True,
+                     grad_tol: float = 1e-2) -> BarrierComparison:
     """Fig 5.8: for up to ``n_pairs`` random pairs of the map's representatives (a permutation
     drawn from ``numpy.random.default_rng(seed)``), the 1D linear barrier, the DNEB barrier
     (:func:`ebmbook.landscape.neb.nudged_elastic_band`, climbing image, FIRE, started from the
     line) and the AD barrier of the map's barrier matrix, with one AD path of the first pair
-    (:meth:`EnergyMap.ad_path`, seeded ``child(seed, 8)``)."""
+    (:meth:`EnergyMap.ad_path`, seeded ``child(seed, 8)``). With ``from_ad``, a fourth method:
+    DNEB with a climbing image started from an AD path of each pair (seeded ``child(seed, 9,
+    k)`` for pair k; :func:`~ebmbook.landscape.saddles.refine_path`, the same band settings),
+    its climbing image checked for a gradient norm below ``grad_tol`` and Hessian index 1."""
     from .neb import nudged_elastic_band
     K = m.n_basins
     ii, jj = np.triu_indices(K, 1)
@@ -661,6 +694,21 @@ def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 1
         dneb.append(r.barrier)
     ad = np.array([m.barriers[a, b] for a, b in pairs], dtype=np.float64)
     path = (m.ad_path(*pairs[0], seed=child(seed_sequence(seed), 8)) if len(pairs) else None)
-    return BarrierComparison(pairs=pairs, ad=ad, dneb=np.asarray(dneb, dtype=np.float64),
-                             linear=np.asarray(lin, dtype=np.float64), linear_profiles=prof,
-                             dneb_results=runs, ad_path=path)
+    bc = BarrierComparison(pairs=pairs, ad=ad, dneb=np.asarray(dneb, dtype=np.float64),
+                           linear=np.asarray(lin, dtype=np.float64), linear_profiles=prof,
+                           dneb_results=runs, ad_path=path)
+    if from_ad:
+        from .saddles import refine_path
+        barrier, verified, refined = [], [], []
+        for k, (a, b) in enumerate(pairs):
+            p = m.ad_path(a, b, seed=child(seed_sequence(seed), 9, k))
+            if p is None:
+                barrier.append(np.nan), verified.append(False), refined.append(None)
+                continue
+            r = refine_path(m.energy, p, n_images=n_images, max_iter=max_iter, step=0.01,
+                            tol=1e-3, grad_tol=grad_tol)
+            barrier.append(r.barrier), verified.append(r.verified), refined.append(r)
+        bc.dneb_from_ad = np.asarray(barrier, dtype=np.float64)
+        bc.dneb_from_ad_verified = np.asarray(verified, dtype=bool)
+        bc.dneb_from_ad_results = refined
+    return bc

@@ -154,12 +154,19 @@ def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8):
     fig = plt.figure(figsize=(10, 7.4))
     gs = fig.add_gridspec(4, 2, height_ratios=[3, 1, 1, 1])
     a1, a2 = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
-    lo = np.nanmin(np.concatenate([bc.linear, bc.dneb, bc.ad[np.isfinite(bc.ad)]]))
-    hi = np.nanmax(np.concatenate([bc.linear, bc.dneb, bc.ad[np.isfinite(bc.ad)]]))
+    fa = bc.dneb_from_ad[np.isfinite(bc.dneb_from_ad)] if len(bc.dneb_from_ad) else []
+    every = np.concatenate([bc.linear, bc.dneb, bc.ad[np.isfinite(bc.ad)], fa])
+    lo, hi = np.nanmin(every), np.nanmax(every)
     a1.plot([lo, hi], [lo, hi], color="0.6", lw=1, label="equal to 1D")
-    a1.scatter(bc.linear, bc.dneb, marker="s", label="DNEB")
+    a1.scatter(bc.linear, bc.dneb, marker="s", label="DNEB from the line")
     ok = np.isfinite(bc.ad)
     a1.scatter(bc.linear[ok], bc.ad[ok], marker="o", label="AD")
+    if len(bc.dneb_from_ad):
+        ok = np.isfinite(bc.dneb_from_ad)
+        a1.scatter(bc.linear[ok], bc.dneb_from_ad[ok], marker="^",
+                   label="DNEB from AD (filled: verified saddle)",
+                   facecolors=["C2" if v else "none" for v in bc.dneb_from_ad_verified[ok]],
+                   edgecolors="C2")
     a1.set_xlabel("1D linear barrier")
     a1.set_ylabel("barrier by the method")
     a1.set_title(f"{len(bc.pairs)} pairs of representatives")
@@ -170,7 +177,10 @@ def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8):
         t = np.linspace(0, 1, bc.linear_profiles.shape[1])
         a2.plot(t, bc.linear_profiles[pair], label="1D line")
         s, u = path_energy_profile(m.energy, bc.dneb_results[pair].path)
-        a2.plot(s, u, label="DNEB band")
+        a2.plot(s, u, label="DNEB band from the line")
+        if len(bc.dneb_from_ad_results) and bc.dneb_from_ad_results[pair] is not None:
+            s, u = path_energy_profile(m.energy, bc.dneb_from_ad_results[pair].band.path)
+            a2.plot(s, u, color="C2", label="DNEB band from AD")
         if np.isfinite(bc.ad[pair]):
             a2.axhline(bc.ad[pair], color="k", ls=":", label="AD barrier (map)")
         if pair == 0 and bc.ad_path is not None:
