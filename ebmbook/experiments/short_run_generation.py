@@ -9,7 +9,12 @@ tau = 1, L = 100) and shows
 * latent interpolation: M((1 - a) Z1 + a Z2) for a in [0, 1];
 * reconstruction of unseen test images: ``Z* = argmin_Z ||M(Z) - X||^2`` by Adam through the
   unrolled generator, with its per-pixel MSE beside simple baselines (the training mean image,
-  and PCA with a handful of components).
+  and PCA with a handful of components);
+* sample quality (Table 3.1, issue 23): the Fréchet distance between the features of a small
+  ConvNet judge trained on half of the test images (:mod:`ebmbook.diagnostics.frechet`) of
+  ``n_quality`` short-run samples and of the other half of the test images, beside the same
+  distance for samples of a PCA-Gaussian and of a GMM fitted to the training images, and for
+  real training images (the floor that a finite sample sets).
 """
 
 from __future__ import annotations
@@ -43,13 +48,16 @@ class Config(ExperimentConfig):
     recon_iters: int = 25
     recon_lr: float = 0.05
     pca_components: int = 16
+    n_quality: int = neutral_field(1000)     # samples per set for the Fréchet distances
+    judge_epochs: int = neutral_field(10)
     # arithmetic of U in M(Z) and the chains: bf16 by measurement (benchmarks/precision.py:
     # the same verdict as fp32, 0.6x the time)
     precision: str = neutral_field("bf16")
 
     SIZES: ClassVar = {
         "ci": {},
-        "paper": {"model_size": "paper", "n_generate": 100, "n_recon": 256, "recon_iters": 200},
+        "paper": {"model_size": "paper", "n_generate": 100, "n_recon": 256, "recon_iters": 200,
+                  "n_quality": 5000, "judge_epochs": 10},
     }
 
     def __post_init__(self) -> None:
@@ -57,7 +65,7 @@ class Config(ExperimentConfig):
         require_choice(self, "model_size", MODEL_SIZES)
         require_choice(self, "precision", PRECISIONS)
         require_int(self, "n_generate", "n_interp_pairs", "n_recon", "recon_iters",
-                    "pca_components")
+                    "pca_components", "n_quality", "judge_epochs")
         require_int(self, "n_interp_steps", minimum=2)
         require_positive(self, "recon_lr")
 
@@ -78,6 +86,7 @@ class Result:
     recon_mse_init: float            # before optimising Z (random Z)
     recon_mse_baseline: float        # mean training image
     recon_mse_pca: float
+    quality: dict | None = None      # Fréchet distances: model, pca, gmm, real floor; judge
 
     def metrics(self) -> dict[str, Metric]:
         """Reconstruction errors (Table 3.1) beside the baselines, with their descriptions."""
@@ -92,9 +101,53 @@ class Result:
                                     f"MSE per pixel of PCA with {c.pca_components} components"),
             "recon_mse_init": Metric(self.recon_mse_init,
                                      "MSE per pixel of M(Z) for the random starting Z"),
+            **self._quality_metrics(),
             "image_size": Metric(self.artifact.spec.image_size, "side of the images (pixels)"),
             "latent_dim": Metric(int(np.prod(self.artifact.spec.shape)), "dimension of Z"),
         }
+
+
+    def _quality_metrics(self) -> dict[str, Metric]:
+        q = self.quality
+        if q is None:
+            return {}
+        n = self.config.n_quality
+        return {
+            "fd_model": Metric(q["model"], f"Fréchet distance (judge features) of {n} short-run "
+                               "samples from noise to held-out test images"),
+            "fd_pca": Metric(q["pca"], f"... of {n} samples of a Gaussian in the top "
+                             f"{self.config.pca_components} principal components"),
+            "fd_gmm": Metric(q["gmm"], f"... of {n} samples of a 10-component GMM in them"),
+            "fd_real_floor": Metric(q["real"], f"... of {n} real training images (the floor)"),
+            "judge_accuracy": Metric(q["judge_accuracy"], "the judge's accuracy on test images "
+                                     "it was not trained on"),
+        }
+
+
+def sample_quality(model: EnergyModel, spec, n: int, *, seed: int, epochs: int,
+                   pca_components: int, generator: torch.Generator,
+                   progress: bool = True) -> dict:
+    """The Fréchet distances of Table 3.1 (see the module docstring): a judge trained on one
+    half of the test split (shuffled by ``seed``), the other half the reference set."""
+    from ..diagnostics.frechet import fit_feature_judge, gmm_samples, pca_gaussian_samples
+    test, train = spec.load_labelled("test"), spec.load_labelled("train")
+    perm = torch.randperm(len(test.images), generator=torch.Generator().manual_seed(seed))
+    half = len(perm) // 2
+    fit_idx, ref_idx = perm[:half], perm[half:]
+    judge = fit_feature_judge(test.images[fit_idx], np.asarray(test.labels)[fit_idx.numpy()],
+                              test.images[ref_idx], np.asarray(test.labels)[ref_idx.numpy()],
+                              epochs=epochs, seed=seed, progress=progress)
+    ref = test.images[ref_idx]
+    samples = model.short_run(n, generator).x.cpu()
+    real = train.images[torch.randperm(len(train.images),
+                                       generator=torch.Generator().manual_seed(seed + 1))[:n]]
+    sets = {"model": samples, "real": real,
+            "pca": pca_gaussian_samples(train.images, n, n_components=pca_components, seed=seed),
+            "gmm": gmm_samples(train.images, n, n_components=pca_components, seed=seed)}
+    out = {k: judge.frechet(v, ref) for k, v in sets.items()}
+    out["judge_accuracy"] = judge.accuracy
+    out["samples"] = {k: v[:64] for k, v in sets.items()}
+    return out
 
 
 def reconstruct(model: EnergyModel, targets: torch.Tensor, z0: torch.Tensor, *, iters: int,
@@ -157,6 +210,9 @@ def run(config: Config, progress: bool = True) -> Result:
                                   lr=config.recon_lr, progress=progress)
     mean_image = train_x.mean(0, keepdim=True).to(dev)
     pca = _pca_reconstruct(train_x, targets.cpu(), config.pca_components).to(dev)
+    quality = sample_quality(model, spec, config.n_quality, seed=config.seed,
+                             epochs=config.judge_epochs, pca_components=config.pca_components,
+                             generator=gen, progress=progress)
     return Result(config=config, artifact=art, generated=generated.cpu(),
                   generator_samples=m_z.cpu(), interpolation=interp.cpu(), targets=targets.cpu(),
                   recon=recon.cpu(), recon_curve=curve, mean_image=mean_image.cpu(),
@@ -164,4 +220,4 @@ def run(config: Config, progress: bool = True) -> Result:
                   recon_mse=float((recon - targets).pow(2).mean()),
                   recon_mse_init=init_mse,
                   recon_mse_baseline=float((mean_image - targets).pow(2).mean()),
-                  recon_mse_pca=float((pca - targets).pow(2).mean()))
+                  recon_mse_pca=float((pca - targets).pow(2).mean()), quality=quality)
