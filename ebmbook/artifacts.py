@@ -79,13 +79,17 @@ class Artifact:
     def metrics(self) -> dict:
         return self.manifest.get("metrics", {})
 
-    def latent_energy(self, prior: bool = True) -> LatentEnergy:
+    def latent_energy(self, prior: bool = True, unit: float | str = 1.0) -> LatentEnergy:
         """The cooperative energy (5.2) over latent states, ``U(g(z)) [+ ||z||^2 / 2]``, of a
-        Co-Op artifact."""
+        Co-Op artifact, divided by ``unit``; ``unit="data"`` divides by the sd of U over the
+        training data recorded in the manifest (``data_energy_sd``), so that energies and
+        barriers read in data-energy sds, as the book's latent maps do."""
         if self.generator is None:
             raise ValueError(f"artifact {self.name} has no generator: the latent energy (5.2) "
                              "exists only for a Co-Op pair (a CoopModelSpec)")
-        return LatentEnergy(self.energy, self.generator, prior=prior)
+        if unit == "data":
+            unit = float(self.metrics.get("data_energy_sd", 1.0))
+        return LatentEnergy(self.energy, self.generator, prior=prior, unit=float(unit))
 
 
 def _initializer(spec: ImageModelSpec, extras: dict, device: str):

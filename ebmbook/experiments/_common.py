@@ -36,6 +36,27 @@ def progress_bar(enabled: bool, iterable=None, **kw):
     return tqdm(iterable, **kw)
 
 
+def read_basins(m, judge):
+    """The judge's reading of each mode's image of the map ``m``, and each basin's majority
+    reading and its share, set on ``m`` (returned)."""
+    from ..diagnostics.clustering import basin_readings
+    m.reads = judge.predict(m.images(m.modes))
+    m.basin_label, m.basin_share, _ = basin_readings(m.labels, m.reads)
+    return m
+
+
+def map_coop_pair(name: str, art: "Artifact", settings, judge, *, seed, progress: bool = True):
+    """The map of a Co-Op pair's latent energy (5.2) in data-energy sds, proposals
+    z ~ N(0, I), T and alpha tuned without labels
+    (:func:`ebmbook.landscape.mapping.tune_and_map`); each mode's image read by ``judge``
+    (:func:`read_basins`)."""
+    from ..landscape.mapping import GaussianProposals, tune_and_map
+    E = art.latent_energy(prior=True, unit="data")
+    m = tune_and_map(E, GaussianProposals(E.latent_dim), settings, seed=seed, progress=progress,
+                     name=name, decoder=art.generator)
+    return read_basins(m, judge)
+
+
 def find_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """For each row of A, the index of the identical row of B, or -1 (rows compared as int8,
     e.g. +-1 spin states; the last of several identical rows of B is the one returned)."""

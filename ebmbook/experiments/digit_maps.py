@@ -51,7 +51,6 @@ from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
                                       partition_scores)
-from ..energies.generator import LatentEnergy
 from ..landscape.mapping import (BarrierComparison, EnergyMap, GaussianProposals, MapSettings,
                                  basin_of, compare_barriers, tune_and_map, tune_temperature)
 from ..learning.coop import infer_latents
@@ -156,13 +155,12 @@ def map_latent(name: str, art: Artifact, s: MapSettings, judge: Judge, *, seed,
     pair (:func:`ebmbook.landscape.mapping.tune_and_map`), and read the images of its modes
     with ``judge``."""
     root = seed_sequence(seed)
-    unit = float(art.metrics.get("data_energy_sd", 1.0))
-    E = LatentEnergy(art.energy, art.generator, prior=True, unit=unit)
+    E = art.latent_energy(prior=True, unit="data")
     propose = GaussianProposals(E.latent_dim)
     # the T rule's modes, and the same descents without the prior term (their radii)
     with timed() as tune_T:
         tT = tune_temperature(E, propose, seed=root, **s.temperature_options())
-        bare, _ = local_modes(LatentEnergy(art.energy, art.generator, prior=False, unit=unit),
+        bare, _ = local_modes(art.latent_energy(prior=False, unit="data"),
                               tT.starts, rate=s.descent_rate, n_steps=s.descent_steps)
     m = tune_and_map(E, propose, s, temperature=tT, seed=root, progress=progress, name=name,
                      decoder=art.generator)

@@ -36,15 +36,14 @@ import torch
 from .._config import require_choice, require_int
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
-from ..diagnostics.clustering import (Coherence, Judge, basin_readings, fit_judge,
+from ..diagnostics.clustering import (Coherence, Judge, fit_judge,
                                       group_coherence)
-from ..energies.generator import LatentEnergy
-from ..landscape.mapping import EnergyMap, GaussianProposals, MapSettings, tune_and_map
+from ..landscape.mapping import EnergyMap, MapSettings
 from ..parallel import child, seed_sequence, torch_generator
 from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
-from ._common import progress_bar
+from ._common import map_coop_pair as map_pair, progress_bar
 
 
 @dataclass(frozen=True)
@@ -121,18 +120,6 @@ class Shape:
         return self.top_barrier / self.spread
 
 
-def map_pair(name: str, art: Artifact, settings: MapSettings, judge, *, seed,
-             progress: bool = True) -> EnergyMap:
-    """The map of a Co-Op pair's latent energy (5.2) in data-energy sds (the unit from the
-    artifact's manifest), proposals z ~ N(0, I), T and alpha tuned without labels
-    (:func:`ebmbook.landscape.mapping.tune_and_map`); each mode's image read by ``judge``."""
-    unit = float(art.metrics.get("data_energy_sd", 1.0))
-    E = LatentEnergy(art.energy, art.generator, prior=True, unit=unit)
-    m = tune_and_map(E, GaussianProposals(E.latent_dim), settings, seed=seed, progress=progress,
-                     name=name, decoder=art.generator)
-    m.reads = judge.predict(m.images(m.modes))
-    m.basin_label, m.basin_share, _ = basin_readings(m.labels, m.reads)
-    return m
 
 
 def map_shape(m: EnergyMap, art: Artifact, *, n_samples: int, n_shuffles: int,

@@ -45,7 +45,6 @@ from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..data.images import load_images
 from ..diagnostics.clustering import Judge, fit_judge
-from ..energies.generator import LatentEnergy
 from ..energies.potentials import BoxedEnergy
 from ..landscape.ad import ADResult, attraction_diffusion
 from ..landscape.adelm import ContinuousBackend
@@ -304,7 +303,7 @@ def find_minima(art: Artifact, energy: BoxedEnergy, judge: Judge, c: Config) -> 
     """A, B, C, D: settled images of latent modes, chosen by the judge's reading (see the
     module docstring)."""
     unit = energy.unit
-    L = LatentEnergy(art.energy, art.generator, prior=True, unit=unit)
+    L = art.latent_energy(prior=True, unit=unit)
     if L.latent_dim != 2:
         raise ValueError(f"{c.model} has a {L.latent_dim}-D latent space; the grid of latent "
                          "starts needs 2 (use a digits 0-3 pair such as coop_digits03)")

@@ -33,14 +33,13 @@ from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..data.images import PATCH_DATASETS
 from ..data.patches import PATCH_SIZES, multiscale_patches, photo
-from ..diagnostics.clustering import Judge, basin_readings, fit_judge
-from ..energies.generator import LatentEnergy
-from ..landscape.mapping import EnergyMap, GaussianProposals, MapSettings, basin_of, tune_and_map
+from ..diagnostics.clustering import Judge, fit_judge
+from ..landscape.mapping import EnergyMap, MapSettings, basin_of
 from ..parallel import child, seed_sequence, torch_generator
 from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
-from ._common import progress_bar
+from ._common import map_coop_pair as map_pair, progress_bar, read_basins as read
 
 BUNDLED = tuple(d.removesuffix("_patches") for d in PATCH_DATASETS)
 
@@ -136,24 +135,6 @@ def texton_distinctness(textures=BUNDLED, *, k: int = 5, n: int = 600, size: int
                         silhouette=S)
 
 
-def map_pair(name: str, art: Artifact, settings: MapSettings, judge: Judge, *, seed,
-             progress: bool = True) -> EnergyMap:
-    """The map of a Co-Op pair's latent energy (5.2) in data-energy sds (the unit from the
-    artifact's manifest), proposals z ~ N(0, I), T and alpha tuned without labels
-    (:func:`ebmbook.landscape.mapping.tune_and_map`); each mode's image read by ``judge``."""
-    unit = float(art.metrics.get("data_energy_sd", 1.0))
-    E = LatentEnergy(art.energy, art.generator, prior=True, unit=unit)
-    m = tune_and_map(E, GaussianProposals(E.latent_dim), settings, seed=seed, progress=progress,
-                     name=name, decoder=art.generator)
-    return read(m, judge)
-
-
-def read(m: EnergyMap, judge: Judge) -> EnergyMap:
-    """The judge's reading of each mode's image, and each basin's majority reading and its
-    share, set on ``m`` (returned)."""
-    m.reads = judge.predict(m.images(m.modes))
-    m.basin_label, m.basin_share, _ = basin_readings(m.labels, m.reads)
-    return m
 
 
 def match_basins(a: EnergyMap, b: EnergyMap) -> list[tuple[int, int]]:
