@@ -162,13 +162,14 @@ def public_names(module) -> list[str]:
     return out
 
 
-def _entry(qualified: str, obj) -> list[str]:
+def _entry(qualified: str, obj, no_index: bool = False) -> list[str]:
+    flag = ["   :no-index:"] if no_index else []
     if inspect.isclass(obj):
         kind = "exception" if issubclass(obj, BaseException) else "class"
-        return [f".. auto{kind}:: {qualified}", "   :members:", ""]
+        return [f".. auto{kind}:: {qualified}", "   :members:", *flag, ""]
     if callable(obj):
-        return [f".. autofunction:: {qualified}", ""]
-    return [f".. autodata:: {qualified}", ""]
+        return [f".. autofunction:: {qualified}", *flag, ""]
+    return [f".. autodata:: {qualified}", *flag, ""]
 
 
 class ApiModule(SphinxDirective):
@@ -180,11 +181,14 @@ class ApiModule(SphinxDirective):
 
     ``:optional-names: A B``: names to add when the module has them and to leave out while it
     does not (a place kept for an API that is on its way). A listed name the module has is
-    rendered once, whether or not it is also public."""
+    rendered once, whether or not it is also public.
+
+    ``:no-index:``: the entries are not added to the index, for names documented (and indexed)
+    on another page too, e.g. the top-level re-exports of ``ebmbook``."""
 
     required_arguments = 1
     has_content = False
-    option_spec = {"optional-names": directives.unchanged}
+    option_spec = {"optional-names": directives.unchanged, "no-index": directives.flag}
 
     def run(self) -> list[nodes.Node]:
         modname = self.arguments[0]
@@ -205,7 +209,7 @@ class ApiModule(SphinxDirective):
         if missing:
             raise self.error(f"{modname} has no {', '.join(missing)} (listed in its __all__)")
         for n in names:
-            lines += _entry(f"{modname}.{n}", getattr(module, n))
+            lines += _entry(f"{modname}.{n}", getattr(module, n), "no-index" in self.options)
         container = nodes.container(classes=["ebmbook-api"])
         self.state.nested_parse(StringList(lines, source=f"<ebmbook-api {modname}>"),
                                 self.content_offset, container)

@@ -40,7 +40,7 @@ Energy = Callable[[torch.Tensor], torch.Tensor]
 
 def hessian_vector_product(energy: Energy, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``H(x) v`` for one state ``x`` (no batch dimension) and a direction ``v`` of its shape,
-    by differentiating ``grad U(x) . v`` once more (double backward)."""
+    by differentiating the product of ``grad U(x)`` and ``v`` once more (double backward)."""
     with torch.enable_grad():
         xg = x.detach().unsqueeze(0).requires_grad_(True)
         u = energy(xg).sum()
