@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -48,6 +47,7 @@ import numpy as np
 import torch
 
 from .._config import require_int, require_positive
+from .._timing import timed
 from ..parallel import child, seed_sequence, torch_generator
 from ..sampling.descent import local_modes
 from .ad import attraction_diffusion
@@ -452,16 +452,14 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
     adelm_seed, barrier_seed = stage_seeds
     timings: dict[str, float] = {}
     be = _backend(U, propose, T, alpha, s.ad_eps, **s.ad_options())
-    t0 = time.perf_counter()
-    res = adelm(be, s.adelm_iter, progress=progress, seed=adelm_seed, executor=executor,
-                checkpoint=checkpoint)
-    timings["adelm"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    M = ad_barrier_matrix(be, res.reps, res.rep_energies,
-                          alpha * np.asarray(s.barrier_alpha_factors),
-                          n_repeats=s.barrier_repeats, progress=progress, seed=barrier_seed,
-                          executor=executor)
-    timings["barriers"] = time.perf_counter() - t0
+    with timed(timings, "adelm"):
+        res = adelm(be, s.adelm_iter, progress=progress, seed=adelm_seed, executor=executor,
+                    checkpoint=checkpoint)
+    with timed(timings, "barriers"):
+        M = ad_barrier_matrix(be, res.reps, res.rep_energies,
+                              alpha * np.asarray(s.barrier_alpha_factors),
+                              n_repeats=s.barrier_repeats, progress=progress, seed=barrier_seed,
+                              executor=executor)
     return EnergyMap(adelm=res, barriers=M, dg=disconnectivity_graph(M, counts=res.counts),
                      temperature=T, alpha=alpha, energy=U, settings=s, name=name,
                      decoder=decoder, proposals=propose, timings=timings)
@@ -575,19 +573,17 @@ def tune_and_map(energy, proposals, settings: MapSettings | None = None, *,
     propose = _as_proposals(proposals)
     root = seed_sequence(seed)
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    tT = temperature
-    if tT is None:
-        tT = tune_temperature(U, propose, seed=root, **s.temperature_options())
-    T = tT.temperature if isinstance(tT, TemperatureTuning) else float(tT)
-    timings["tune_T"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    tA = alpha
-    if tA is None:
-        tA = tune_alpha(U, propose, temperature=T, seed=child(root, 3), executor=executor,
-                        **s.alpha_options())
-    a = tA.alpha if isinstance(tA, AlphaTuning) else float(tA)
-    timings["tune_alpha"] = time.perf_counter() - t0
+    with timed(timings, "tune_T"):
+        tT = temperature
+        if tT is None:
+            tT = tune_temperature(U, propose, seed=root, **s.temperature_options())
+        T = tT.temperature if isinstance(tT, TemperatureTuning) else float(tT)
+    with timed(timings, "tune_alpha"):
+        tA = alpha
+        if tA is None:
+            tA = tune_alpha(U, propose, temperature=T, seed=child(root, 3), executor=executor,
+                            **s.alpha_options())
+        a = tA.alpha if isinstance(tA, AlphaTuning) else float(tA)
     m = map_energy(U, propose, temperature=T, alpha=a, seed=root, executor=executor,
                    progress=progress, name=name, decoder=decoder, **s.map_options())
     m.settings = s

@@ -200,10 +200,10 @@ def refine_barriers(emap, *, pairs: list[tuple[int, int]] | None = None, seed: i
     passing a map with an unscaled matrix).
     """
     import dataclasses
-    import time
 
+    from .._timing import Stopwatch
     from .dgraph import disconnectivity_graph
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     B = np.array(emap.barriers, dtype=float, copy=True)
     todo = merge_pairs(B, emap.dg) if pairs is None else [tuple(sorted(p)) for p in pairs]
     saddles, kinds = {}, {}
@@ -223,6 +223,6 @@ def refine_barriers(emap, *, pairs: list[tuple[int, int]] | None = None, seed: i
             saddles[(a, b)] = r.saddle
             kinds[(a, b)] = "saddle"
     dg = disconnectivity_graph(B, counts=emap.adelm.counts)
-    timings = {**emap.timings, "refine": time.perf_counter() - t0}
+    timings = {**emap.timings, "refine": clock.stop()}
     return dataclasses.replace(emap, barriers=B, dg=dg, saddles=saddles, barrier_kind=kinds,
                                timings=timings)
