@@ -179,3 +179,23 @@ def test_refine_barriers_puts_a_map_merges_on_the_exact_saddles():
     (other,) = {(0, 1), (0, 2), (1, 2)} - set(pairs)
     assert r.barriers[other] == m.barriers[other]
     assert "refine" in r.timings and r.timings["refine"] > 0
+
+
+def test_polishing_takes_a_rough_climbing_image_onto_the_saddle():
+    """A band stopped early leaves its climbing image off the saddle; minimum-mode following
+    from it lands on the exact saddle (the midpoint of two equal wells) and passes the check."""
+    from ebmbook.landscape.saddles import polish_saddle
+    U = wells([[1.5, 0, 0, 0], [-1.5, 0, 0, 0]])
+    rough = torch.tensor([0.3, 0.2, -0.1, 0.05], dtype=torch.float64)
+    assert not check_saddle(U, rough, grad_tol=1e-4).ok
+    x = polish_saddle(U, rough, n_steps=400, rate=0.5, grad_tol=1e-6)
+    assert check_saddle(U, x, grad_tol=1e-5).ok and float(x.norm()) < 1e-3
+    line = torch.zeros(20, 4, dtype=torch.float64)
+    line[:, 0] = torch.linspace(1.5, -1.5, 20, dtype=torch.float64)
+    line[:, 1] += 0.3 * torch.sin(torch.linspace(0, np.pi, 20, dtype=torch.float64))
+    short = refine_path(U, line, n_images=8, max_iter=5, grad_tol=1e-5)
+    polished = refine_path(U, line, n_images=8, max_iter=5, grad_tol=1e-5, polish_steps=400,
+                           polish_rate=0.5)
+    assert not short.verified and polished.verified
+    assert polished.barrier == pytest.approx(float(U(torch.zeros(1, 4, dtype=torch.float64))),
+                                             abs=1e-6)

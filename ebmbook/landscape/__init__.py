@@ -20,7 +20,8 @@ from .mapping import (AlphaTuning, BarrierComparison, ChainProposals, EnergyMap,
                       compare_barriers, map_energy, tune_alpha, tune_and_map, tune_temperature)
 from .neb import NEBResult, nudged_elastic_band, path_energy_profile
 from .saddles import (RefinedPath, SaddleCheck, check_saddle, hessian_vector_product,
-                      lowest_hessian_eigenvalues, refine_path, resample_path)
+                      lowest_hessian_eigenvalues, merge_pairs, polish_saddle, refine_barriers,
+                      refine_path, resample_path)
 from .tuning import (Boundary, basins_vs_alpha, energy_drift, metastable_boundary,
                      typical_barrier)
 
@@ -38,5 +39,6 @@ __all__ = [
     "typical_barrier",
     "NEBResult", "nudged_elastic_band", "path_energy_profile",
     "RefinedPath", "SaddleCheck", "check_saddle", "hessian_vector_product",
-    "lowest_hessian_eigenvalues", "refine_path", "resample_path",
+    "lowest_hessian_eigenvalues", "merge_pairs", "polish_saddle", "refine_barriers",
+    "refine_path", "resample_path",
 ]

@@ -664,7 +664,7 @@ class BarrierComparison:
 
 def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 14,
                      max_iter: int = 400, from_ad: bool = True,
-                     grad_tol: float = 1e-2) -> BarrierComparison:
+                     grad_tol: float = 1e-2, polish_steps: int = 50) -> BarrierComparison:
     """Fig 5.8: for up to ``n_pairs`` random pairs of the map's representatives (a permutation
     drawn from ``numpy.random.default_rng(seed)``), the 1D linear barrier, the DNEB barrier
     (:func:`ebmbook.landscape.neb.nudged_elastic_band`, climbing image, FIRE, started from the
@@ -672,7 +672,9 @@ def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 1
     (:meth:`EnergyMap.ad_path`, seeded ``child(seed, 8)``). With ``from_ad``, a fourth method:
     DNEB with a climbing image started from an AD path of each pair (seeded ``child(seed, 9,
     k)`` for pair k; :func:`~ebmbook.landscape.saddles.refine_path`, the same band settings),
-    its climbing image checked for a gradient norm below ``grad_tol`` and Hessian index 1."""
+    its climbing image checked for a gradient norm below ``grad_tol`` and Hessian index 1, and
+    polished by up to ``polish_steps`` steps of minimum-mode following where it fails
+    (:func:`~ebmbook.landscape.saddles.polish_saddle`)."""
     from .neb import nudged_elastic_band
     K = m.n_basins
     ii, jj = np.triu_indices(K, 1)
@@ -702,7 +704,7 @@ def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 1
                 barrier.append(np.nan), verified.append(False), refined.append(None)
                 continue
             r = refine_path(m.energy, p, n_images=n_images, max_iter=max_iter, step=0.01,
-                            tol=1e-3, grad_tol=grad_tol)
+                            tol=1e-3, grad_tol=grad_tol, polish_steps=polish_steps)
             barrier.append(r.barrier), verified.append(r.verified), refined.append(r)
         bc.dneb_from_ad = np.asarray(barrier, dtype=np.float64)
         bc.dneb_from_ad_verified = np.asarray(verified, dtype=bool)

@@ -143,23 +143,61 @@ class RefinedPath:
         return self.check.ok
 
 
+def polish_saddle(energy: Energy, x: torch.Tensor, *, n_steps: int = 50, rate: float = 0.1,
+                  max_move: float = 0.05, grad_tol: float = 1e-3) -> torch.Tensor:
+    """Minimum-mode following from ``x`` toward an index-1 saddle: each step moves along
+    ``-g + 2 (g·v) v``, where ``v`` is the Hessian's lowest eigenvector (Lanczos on
+    Hessian-vector products), so it climbs along the softest direction and descends along all
+    others (the dimer method's force, with the exact lowest mode). Steps are ``rate`` times the
+    force, capped at ``max_move``; it stops once the gradient norm is at most ``grad_tol``."""
+    x = x.detach().clone()
+    for _ in range(n_steps):
+        with torch.enable_grad(), frozen_parameters(energy):
+            xg = x.unsqueeze(0).requires_grad_(True)
+            (g,) = torch.autograd.grad(energy(xg).sum(), xg)
+        g = g.squeeze(0).detach()
+        if float(g.double().norm()) <= grad_tol:
+            break
+        _, vecs = lowest_hessian_eigenvalues(energy, x, k=1)
+        v = torch.as_tensor(vecs[0], dtype=x.dtype, device=x.device)
+        v = v / v.norm()
+        force = -g + 2 * (g * v).sum() * v
+        move = rate * force
+        norm = float(move.norm())
+        if norm > max_move:
+            move = move * (max_move / norm)
+        x = x + move
+    return x
+
+
 def refine_path(energy: Energy, path: torch.Tensor, *, n_images: int = 16,
                 spring: float = 1.0, climbing: bool = True, max_iter: int = 2000,
                 step: float = 0.01, tol: float = 1e-4, grad_tol: float = 1e-3, k: int = 2,
+                polish_steps: int = 0, polish_rate: float = 0.1,
                 progress: bool = False) -> RefinedPath:
     """Relax the band through ``path`` (``(m, ...)``, from one minimum to another) with DNEB and,
     by default, a climbing image, then verify the climbing image with :func:`check_saddle`.
 
     The band starts from ``n_images + 2`` states resampled evenly in arc length along ``path``
     (:func:`resample_path`); its endpoints stay fixed. ``tol`` is DNEB's force tolerance,
-    ``grad_tol`` the gradient norm a verified saddle may have."""
+    ``grad_tol`` the gradient norm a verified saddle may have. With ``polish_steps`` > 0 a
+    climbing image that fails the check is polished by :func:`polish_saddle`; the polished
+    state replaces it only if it passes."""
     band0 = resample_path(path.detach(), n_images + 2)
     neb = nudged_elastic_band(energy, band0[0], band0[-1], n_images=n_images, spring=spring,
                               climbing=climbing, max_iter=max_iter, step=step, tol=tol,
                               init_path=band0, progress=progress)
-    saddle = neb.saddle
+    saddle, barrier = neb.saddle, neb.barrier
     check = check_saddle(energy, saddle, grad_tol=grad_tol, k=k)
-    return RefinedPath(barrier=neb.barrier, saddle=saddle, check=check, band=neb)
+    if polish_steps and not check.ok:
+        polished = polish_saddle(energy, saddle, n_steps=polish_steps, rate=polish_rate,
+                                 grad_tol=grad_tol)
+        again = check_saddle(energy, polished, grad_tol=grad_tol, k=k)
+        if again.ok:
+            with torch.no_grad(), frozen_parameters(energy):
+                barrier = float(energy(polished.unsqueeze(0)).reshape(-1)[0])
+            saddle, check = polished, again
+    return RefinedPath(barrier=barrier, saddle=saddle, check=check, band=neb)
 
 
 def merge_pairs(barriers: np.ndarray, dg) -> list[tuple[int, int]]:
@@ -182,17 +220,18 @@ def refine_barriers(emap, *, pairs: list[tuple[int, int]] | None = None, seed: i
                     n_trials: int = 4, every: int = 5, n_images: int = 16,
                     climbing: bool = True, max_iter: int = 2000, step: float = 0.01,
                     tol: float = 1e-4, grad_tol: float = 1e-3, slack: float = 1e-6,
-                    progress: bool = False):
+                    polish_steps: int = 50, progress: bool = False):
     """The map ``emap`` (an :class:`~ebmbook.landscape.mapping.EnergyMap`) with its AD barriers
     refined to verified saddles where possible (issue 26; the proposal that ends Sec 5.2.2.2).
 
     For every pair of basins the DG merges (:func:`merge_pairs`; or the given ``pairs``), the
     first successful AD path between their representatives (:meth:`EnergyMap.ad_path`, states
     every ``every`` steps, from ``seed``) starts a DNEB band with a climbing image
-    (:func:`refine_path`). Where the climbing image passes :func:`check_saddle` and its energy
-    is at most the AD barrier (+ ``slack``), that energy replaces the barrier and the pair's
-    kind is ``"saddle"``; otherwise the AD upper bound stays (``"ad_bound"``). The DG is rebuilt
-    from the refined matrix. Returns a new EnergyMap with ``saddles`` and ``barrier_kind``;
+    (:func:`refine_path`; a climbing image that fails its check is polished by up to
+    ``polish_steps`` steps of :func:`polish_saddle`). Where it passes :func:`check_saddle` and
+    its energy is at most the AD barrier (+ ``slack``), that energy replaces the barrier and the
+    pair's kind is ``"saddle"``; otherwise the AD upper bound stays (``"ad_bound"``). The DG is
+    rebuilt from the refined matrix. Returns a new EnergyMap with ``saddles`` and ``barrier_kind``;
     ``timings["refine"]`` holds the seconds spent.
 
     Barriers are in the units of ``emap.barriers``, which must be those of ``emap.energy`` (a
@@ -217,7 +256,8 @@ def refine_barriers(emap, *, pairs: list[tuple[int, int]] | None = None, seed: i
         if path is None or len(path) < 2:
             continue
         r = refine_path(emap.energy, path, n_images=n_images, climbing=climbing,
-                        max_iter=max_iter, step=step, tol=tol, grad_tol=grad_tol)
+                        max_iter=max_iter, step=step, tol=tol, grad_tol=grad_tol,
+                        polish_steps=polish_steps)
         if r.verified and r.barrier <= B[a, b] + slack:
             B[a, b] = B[b, a] = r.barrier
             saddles[(a, b)] = r.saddle
