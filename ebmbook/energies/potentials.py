@@ -119,7 +119,7 @@ class StackedMLP(nn.Module):
         if k < 1 or dim < 1 or not widths or min(widths) < 1:
             raise ValueError(f"k, dim and widths must be positive, got k={k}, dim={dim}, "
                              f"widths={widths}")
-        _activation(activation, leak)           # raises on an unknown name
+        self.act = _activation(activation, leak)    # raises on an unknown name
         self.k, self.dim, self.widths = int(k), int(dim), tuple(widths)
         self.activation, self.leak = activation, float(leak)
         sizes = (dim, *widths, 1)
@@ -178,12 +178,11 @@ class StackedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self._split(x)
-        act = _activation(self.activation, self.leak)
         last = len(self._layers) - 1
         for j, (w, b) in enumerate(self._layers):
             a = torch.baddbmm(b.unsqueeze(1), a, w.transpose(1, 2))
             if j < last:
-                a = act(a)
+                a = self.act(a)
         return a.reshape(-1)
 
     @property

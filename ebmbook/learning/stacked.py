@@ -31,9 +31,8 @@ from ..energies.precision import evaluation
 from ..sampling.init import StackedInit
 from ..sampling.langevin import langevin
 from .fit import Divergence, TrainLog, check_data_batch, check_statistic, fit
-from .optim import OptimizerSchedule
 from .trainer import (ML_STATS, TrainConfig, TrainResult, as_data_source, build_model,
-                      make_initializer)
+                      build_optimizer, make_initializer, perturb_data)
 
 #: the fields in which the runs of one stack may differ
 PER_RUN_FIELDS = ("init", "noise_scale", "bank_size")
@@ -88,21 +87,14 @@ class StackedMLLearner:
         self.initializers = [i for i, _ in inits]
         self.banks = [b for _, b in inits]
         self.model = build_model(self.net, cfg, StackedInit(self.initializers), self.state_shape)
-        sgd_scale = cfg.eps ** 2 / 2 if cfg.rescale else 1.0
-        self.optimizer = OptimizerSchedule(self.net.parameters(), cfg.optimizer,
-                                           adam_lr=cfg.adam_lr, sgd_lr=cfg.sgd_lr,
-                                           sgd_lr_min=cfg.sgd_lr_min, sgd_decay=cfg.sgd_decay,
-                                           switch_step=cfg.switch_step, sgd_scale=sgd_scale)
+        self.optimizer = build_optimizer(self.net.parameters(), cfg)
         self.stat_names = tuple(_stat(s, k) for k in range(self.k) for s in ML_STATS)
 
     def step(self, t: int, generator: torch.Generator) -> dict[str, float]:
         """One update of every run (the stacked form of :func:`~ebmbook.learning.trainer.ml_step`)."""
         cfg, k, b = self.cfg, self.k, self.cfg.batch_size
-        x_pos = torch.cat([src.sample(b, generator=generator) for src in self.sources])
-        if cfg.eps_data > 0:
-            x_pos = x_pos + cfg.eps_data * torch.randn(x_pos.shape, generator=generator,
-                                                       device=generator.device,
-                                                       dtype=x_pos.dtype).to(x_pos.device)
+        x_pos = perturb_data(torch.cat([src.sample(b, generator=generator)
+                                        for src in self.sources]), cfg, generator)
         y0, handle = self.model.initializer.draw(b, generator)
         m = self.model
         neg = langevin(m.energy, y0, n_steps=cfg.n_langevin, eps=m.eps, noise=m.tau, mh=m.mh,

@@ -130,6 +130,26 @@ def build_model(net: nn.Module, cfg: TrainConfig, initializer, state_shape) -> E
                        precision=getattr(cfg, "precision", "fp32"))
 
 
+def perturb_data(x_pos: torch.Tensor, cfg: TrainConfig, generator: torch.Generator
+                 ) -> torch.Tensor:
+    """The positive samples of eq. (3.1): the data batch plus ``cfg.eps_data`` Gaussian noise
+    (drawn from ``generator``; unchanged when ``eps_data`` is 0)."""
+    if cfg.eps_data > 0:
+        x_pos = x_pos + cfg.eps_data * torch.randn(x_pos.shape, generator=generator,
+                                                   device=generator.device,
+                                                   dtype=x_pos.dtype).to(x_pos.device)
+    return x_pos
+
+
+def build_optimizer(params, cfg: TrainConfig) -> OptimizerSchedule:
+    """The optimiser schedule of ``cfg`` over ``params`` (SGD's rate rescaled by eps^2 / 2 when
+    U is the rescaled energy, eq. 3.4)."""
+    sgd_scale = cfg.eps ** 2 / 2 if cfg.rescale else 1.0
+    return OptimizerSchedule(params, cfg.optimizer, adam_lr=cfg.adam_lr, sgd_lr=cfg.sgd_lr,
+                             sgd_lr_min=cfg.sgd_lr_min, sgd_decay=cfg.sgd_decay,
+                             switch_step=cfg.switch_step, sgd_scale=sgd_scale)
+
+
 def make_initializer(cfg: TrainConfig, source: DataSource, state_shape: tuple[int, ...],
                      dtype: torch.dtype, generator: torch.Generator, device
                      ) -> tuple[Any, PersistentBank | None]:
@@ -163,11 +183,7 @@ def ml_step(model: EnergyModel, source: DataSource, optimizer: OptimizerSchedule
     Raises :class:`Divergence` before any state changes if the data batch or d_st / r_st are
     not finite, or ``|d_st|`` exceeds ``cfg.divergence_threshold``.
     """
-    x_pos = source.sample(cfg.batch_size, generator=generator)
-    if cfg.eps_data > 0:
-        x_pos = x_pos + cfg.eps_data * torch.randn(x_pos.shape, generator=generator,
-                                                   device=generator.device,
-                                                   dtype=x_pos.dtype).to(x_pos.device)
+    x_pos = perturb_data(source.sample(cfg.batch_size, generator=generator), cfg, generator)
     y0, handle = model.initializer.draw(cfg.batch_size, generator)
     neg = model.short_run(x=y0, generator=generator)
     check_data_batch(x_pos)
@@ -204,11 +220,7 @@ class MLLearner:
         initializer, self.bank = make_initializer(cfg, self.source, state_shape, dtype,
                                                   generator, device)
         self.model = build_model(self.net, cfg, initializer, state_shape)
-        sgd_scale = cfg.eps ** 2 / 2 if cfg.rescale else 1.0
-        self.optimizer = OptimizerSchedule(self.net.parameters(), cfg.optimizer,
-                                           adam_lr=cfg.adam_lr, sgd_lr=cfg.sgd_lr,
-                                           sgd_lr_min=cfg.sgd_lr_min, sgd_decay=cfg.sgd_decay,
-                                           switch_step=cfg.switch_step, sgd_scale=sgd_scale)
+        self.optimizer = build_optimizer(self.net.parameters(), cfg)
 
     @property
     def energy(self) -> RescaledPotential:

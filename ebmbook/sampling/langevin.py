@@ -332,18 +332,25 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
             if k in keep:
                 path.append(state.x.clone())
 
+    return _result(state.x, n_steps, params, norms, energies, path, groups,
+                   accept_rate=float(accepted / n_steps) if (mh and n_steps) else 1.0)
+
+
+def _result(x: torch.Tensor, n_steps: int, params: LangevinParams, norms: list,
+            energies: list | None, path: list, groups: int,
+            accept_rate: float = 1.0) -> LangevinResult:
+    """The :class:`LangevinResult` of a finished run from its per-step records."""
     grad_norm = torch.stack(norms)
-    out = state.x.contiguous()
+    out = x.contiguous()
     return LangevinResult(
         x=out.clone() if n_steps == 0 else out,
         grad_norm=grad_norm,
         r=float(params.drift * grad_norm.mean()),
         r_groups=params.drift * grad_norm.mean(0) if groups > 1 else None,
-        energy=torch.stack(energies) if record_energy else None,
+        energy=torch.stack(energies) if energies is not None else None,
         path=torch.stack(path).contiguous() if path else None,
-        accept_rate=float(accepted / n_steps) if (mh and n_steps) else 1.0,
+        accept_rate=accept_rate,
     )
-
 
 
 def _fast_path(energy: Energy, x: torch.Tensor, params: LangevinParams) -> bool:
@@ -392,11 +399,4 @@ def _value_and_grad_chain(energy: Energy, x: torch.Tensor, n_steps: int, params:
                 energies.append(u)
             if k in keep:
                 path.append(x.clone())
-    grad_norm = torch.stack(norms)
-    out = x.contiguous()
-    return LangevinResult(
-        x=out.clone() if n_steps == 0 else out, grad_norm=grad_norm,
-        r=float(drift * grad_norm.mean()),
-        r_groups=drift * grad_norm.mean(0) if groups > 1 else None,
-        energy=torch.stack(energies) if energies is not None else None,
-        path=torch.stack(path).contiguous() if path else None)
+    return _result(x, n_steps, params, norms, energies, path, groups)
