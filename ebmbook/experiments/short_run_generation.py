@@ -124,13 +124,13 @@ class Result:
         }
 
 
-def sample_quality(model: EnergyModel, spec, n: int, *, seed: int, epochs: int,
+def sample_quality(model: EnergyModel, train, test, n: int, *, seed: int, epochs: int,
                    pca_components: int, generator: torch.Generator,
                    progress: bool = True) -> dict:
-    """The Fréchet distances of Table 3.1 (see the module docstring): a judge trained on one
-    half of the test split (shuffled by ``seed``), the other half the reference set."""
+    """The Fréchet distances of Table 3.1 (see the module docstring) for the labelled image
+    sets ``train`` and ``test``: a judge trained on one half of ``test`` (shuffled by
+    ``seed``), the other half the reference set."""
     from ..diagnostics.frechet import fit_feature_judge, gmm_samples, pca_gaussian_samples
-    test, train = spec.load_labelled("test"), spec.load_labelled("train")
     perm = torch.randperm(len(test.images), generator=torch.Generator().manual_seed(seed))
     half = len(perm) // 2
     fit_idx, ref_idx = perm[:half], perm[half:]
@@ -200,8 +200,8 @@ def run(config: Config, progress: bool = True) -> Result:
     zi = ((1 - a) * z1[:, None] + a * z2[:, None]).reshape(p * s, *spec.shape)
     interp = model.generator_map(zi)
 
-    train_x = spec.load_data("train")
-    test_x = spec.load_data("test")
+    train, test = spec.load_labelled("train"), spec.load_labelled("test")
+    train_x, test_x = train.images, test.images
     idx = torch.randperm(len(test_x), generator=torch.Generator().manual_seed(config.seed))
     targets = test_x[idx[: config.n_recon]].to(dev)
     z0 = model.init(len(targets), gen)
@@ -210,7 +210,7 @@ def run(config: Config, progress: bool = True) -> Result:
                                   lr=config.recon_lr, progress=progress)
     mean_image = train_x.mean(0, keepdim=True).to(dev)
     pca = _pca_reconstruct(train_x, targets.cpu(), config.pca_components).to(dev)
-    quality = sample_quality(model, spec, config.n_quality, seed=config.seed,
+    quality = sample_quality(model, train, test, config.n_quality, seed=config.seed,
                              epochs=config.judge_epochs, pca_components=config.pca_components,
                              generator=gen, progress=progress)
     return Result(config=config, artifact=art, generated=generated.cpu(),

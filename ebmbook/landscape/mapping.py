@@ -697,16 +697,14 @@ def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 1
                            dneb_results=runs, ad_path=path)
     if from_ad:
         from .saddles import refine_path
-        barrier, verified, refined = [], [], []
+        refined = []
         for k, (a, b) in enumerate(pairs):
             p = m.ad_path(a, b, seed=child(seed_sequence(seed), 9, k))
-            if p is None:
-                barrier.append(np.nan), verified.append(False), refined.append(None)
-                continue
-            r = refine_path(m.energy, p, n_images=n_images, max_iter=max_iter, step=0.01,
-                            tol=1e-3, grad_tol=grad_tol, polish_steps=polish_steps)
-            barrier.append(r.barrier), verified.append(r.verified), refined.append(r)
-        bc.dneb_from_ad = np.asarray(barrier, dtype=np.float64)
-        bc.dneb_from_ad_verified = np.asarray(verified, dtype=bool)
+            refined.append(None if p is None else refine_path(
+                m.energy, p, n_images=n_images, max_iter=max_iter, step=0.01, tol=1e-3,
+                grad_tol=grad_tol, polish_steps=polish_steps))
+        bc.dneb_from_ad = np.array([np.nan if r is None else r.barrier for r in refined])
+        bc.dneb_from_ad_verified = np.array([r is not None and r.verified for r in refined],
+                                            dtype=bool)
         bc.dneb_from_ad_results = refined
     return bc
