@@ -269,3 +269,15 @@ def test_a_lost_worker_error_keeps_the_finished_iterations(tmp_path, monkeypatch
     assert "CancelledError" in line and "4 of 12 iterations are saved" in line
     monkeypatch.setattr(adelm_module, "pairwise_ad", real)
     _same_map(map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS), wells_map)
+
+
+def test_a_checkpointed_map_needs_an_explicit_seed(tmp_path):
+    """Without a seed the root is drawn afresh, so a resumed run could not match: refused."""
+    import importlib
+    adelm_module = importlib.import_module("ebmbook.landscape.adelm")
+    from ebmbook.landscape.mapping import _backend
+    be = _backend(Wells(), WideProposals(), 0.1, 5.0, 0.1, delta=0.3, improvement_limit=50,
+                  max_steps=400, descent_rate=0.3, descent_steps=300, chunk_size=8)
+    with pytest.raises(ValueError, match="needs an explicit seed"):
+        adelm_module.adelm(be, 3, checkpoint=tmp_path / "m.pt")
+    assert not (tmp_path / "m.pt").exists()
