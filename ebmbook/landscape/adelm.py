@@ -457,6 +457,9 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
     """
     if not (isinstance(n_iter, int) and n_iter >= 1):
         raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
+    if checkpoint is not None and seed is None:
+        raise ValueError("a checkpointed ADELM run needs an explicit seed: a resumed run must "
+                         "draw the same random numbers")
     root = seed_sequence(backend.seed_source() if seed is None else seed)
     modes, energies, raw_labels, bars, nsucc = [], [], [], [], []
     reps = None
@@ -464,9 +467,6 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
     alias = []  # alias[l] = current label of historical label l (after consolidations)
     start = 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and seed is None:
-        raise ValueError("a checkpointed ADELM run needs an explicit seed: a resumed run must "
-                         "draw the same random numbers")
     fingerprint = _fingerprint(backend, root, consolidate_every)
     if ckpt is not None and ckpt.exists():
         from ..learning.fit import CheckpointError, read_checkpoint
