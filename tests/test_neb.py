@@ -1,6 +1,7 @@
 """The doubly-nudged elastic band against oracles: the Müller–Brown potential's stationary points
 (found here with scipy from an independent numpy implementation), a quadratic bowl whose minimum
-energy path is a straight line, hand-computed (D)NEB forces and the linear-interpolation bound."""
+energy path is a straight line, hand-computed (D)NEB forces and the linear-interpolation bound;
+a batch of bands against each band relaxed alone."""
 
 import math
 
@@ -11,7 +12,8 @@ from scipy import optimize
 
 from ebmbook.energies.landscapes import MullerBrown
 from ebmbook.landscape import linear_barrier, nudged_elastic_band, path_energy_profile
-from ebmbook.landscape.neb import improved_tangent, neb_force
+from ebmbook.landscape.neb import (improved_tangent, linear_bands, neb_force,
+                                  nudged_elastic_bands)
 
 # --- an independent numpy Müller–Brown with analytic gradient and Hessian -----------------------
 _A = np.array([-200.0, -100.0, -170.0, 15.0])
@@ -195,6 +197,12 @@ def test_tangent_and_dneb_force_by_hand():
     f, measure = neb_force(x, u, g, k, doubly_nudged=True, climb_index=0)
     torch.testing.assert_close(f[0], torch.tensor([-0.6, -0.8, -1.0], dtype=torch.float64))
     assert float(measure[0]) == pytest.approx(2 ** .5)
+    # a batch of bands, one climbing index each: each band's force as alone
+    fb, mb = neb_force(torch.stack([x, x]), torch.stack([u, u]), torch.stack([g, g]), k,
+                       climb_index=torch.tensor([0, -1]))
+    fn, mn = neb_force(x, u, g, k)
+    assert torch.equal(fb[0], f) and torch.equal(mb[0], measure)
+    assert torch.equal(fb[1], fn) and torch.equal(mb[1], mn)
     # uneven segments: spring k (|x2-x1| - |x1-x0|) along the tangent
     x2 = x.clone()
     x2[2] = torch.tensor([3.0, -1, 0])
@@ -232,6 +240,88 @@ def test_one_energy_call_per_iteration_with_all_images(mb_points):
     r = nudged_elastic_band(e, _t(m_mid), _t(m_second), n_images=3, max_iter=0)
     assert e.batches == [5] and r.iterations == 0
     torch.testing.assert_close(r.path[2], (_t(m_mid) + _t(m_second)) / 2)
+
+
+# --- (6b) a batch of bands: each band as if alone; a converged band stops ------------------------
+def _same(r, q):
+    assert torch.equal(r.path, q.path) and torch.equal(r.energy, q.energy)
+    assert (r.barrier, r.saddle_index, r.iterations, r.converged, r.max_force, r.climbing) == \
+        (q.barrier, q.saddle_index, q.iterations, q.converged, q.max_force, q.climbing)
+
+
+@pytest.mark.parametrize("options", [dict(climbing=True, step=1e-3, spring=10.0),
+                                     dict(climbing=False, step=3e-3, spring=10.0, max_move=0.01),
+                                     dict(climbing=True, step=3e-3, optimizer="quickmin"),
+                                     dict(climbing=True, step=1e-3, doubly_nudged=False)])
+def test_a_batch_of_bands_gives_each_band_its_result_alone(mb_points, options):
+    (m_deep, m_second, m_mid), _ = mb_points
+    mb = MullerBrown()
+    pairs = [(m_deep, m_second), (m_mid, m_second), (m_deep, m_mid), (m_second, m_deep)]
+    a = torch.stack([_t(p) for p, _ in pairs])
+    b = torch.stack([_t(q) for _, q in pairs])
+    batch = nudged_elastic_bands(mb, linear_bands(a, b, 12), tol=1e-2, max_iter=1500, **options)
+    alone = [nudged_elastic_band(mb, _t(p), _t(q), n_images=12, tol=1e-2, max_iter=1500,
+                                 **options) for p, q in pairs]
+    assert len(batch) == 4
+    for r, q in zip(batch, alone):
+        _same(r, q)
+    # the bands really took different numbers of steps (each stopped on its own)
+    assert len({r.iterations for r in batch}) > 1
+    assert any(r.converged for r in batch)
+
+
+def test_a_converged_band_is_no_longer_evaluated_or_moved(mb_points):
+    (m_deep, m_second, m_mid), _ = mb_points
+    n, opts = 7, dict(spring=10.0, climbing=True, step=3e-3, tol=1e-2, max_iter=3000)
+    fast = nudged_elastic_band(MullerBrown(), _t(m_mid), _t(m_second), n_images=n, **opts)
+    slow = nudged_elastic_band(MullerBrown(), _t(m_deep), _t(m_second), n_images=n, **opts)
+    assert fast.converged and slow.converged and 0 < fast.iterations < slow.iterations
+    # band 0: the fast band from its line; band 1: the slow one; band 2: the fast band's own
+    # relaxed path, converged before it moves
+    lines = linear_bands(torch.stack([_t(m_mid), _t(m_deep)]),
+                         torch.stack([_t(m_second), _t(m_second)]), n)
+    bands = torch.cat([lines, fast.path.unsqueeze(0)])
+    e = _CountingMB()
+    r = nudged_elastic_bands(e, bands, **opts)
+    _same(r[0], fast)
+    _same(r[1], slow)
+    assert r[2].iterations == 0 and r[2].converged and torch.equal(r[2].path, fast.path)
+    # one call per iteration over the images of the bands still moving
+    k0, k1 = fast.iterations, slow.iterations
+    assert e.batches == [3 * (n + 2)] + [2 * n] * k0 + [n] * (k1 - k0)
+    assert not any(e.param_grad_flags)
+
+
+def test_linear_bands_and_batch_errors():
+    a = torch.tensor([[0.0, 0.0], [1.0, 2.0]], dtype=torch.float64)
+    b = torch.tensor([[4.0, 0.0], [1.0, -2.0]], dtype=torch.float64)
+    bands = linear_bands(a, b, 3)
+    assert bands.shape == (2, 5, 2)
+    torch.testing.assert_close(bands[0, :, 0], torch.tensor([0.0, 1, 2, 3, 4],
+                                                            dtype=torch.float64))
+    assert torch.equal(bands[:, 0], a) and torch.equal(bands[:, -1], b)
+    # the single band's default start is this line
+    r = nudged_elastic_band(MullerBrown(), a[1], b[1], n_images=3, max_iter=0)
+    assert torch.equal(r.path, bands[1])
+    assert nudged_elastic_bands(MullerBrown(), bands[:0]) == []
+    with pytest.raises(ValueError, match="at least one image"):
+        nudged_elastic_bands(MullerBrown(), bands[:, :2])
+    with pytest.raises(ValueError, match=r"\(B, n_images \+ 2, ...\)"):
+        nudged_elastic_bands(MullerBrown(), bands[0])
+    bad = bands.clone()
+    bad[1, 2, 0] = float("nan")
+    with pytest.raises(ValueError, match="bands must be finite"):
+        nudged_elastic_bands(MullerBrown(), bad)
+    with pytest.raises(ValueError, match="tol"):
+        nudged_elastic_bands(MullerBrown(), bands, tol=-1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        linear_bands(a, b[:, :1], 3)
+    # an exploding band names itself: band 0 lies on the ridge y = 0, band 1 slides off it
+    explode = lambda x: -(x[:, 1] ** 2) ** 4                       # noqa: E731
+    two = linear_bands(torch.tensor([[0.0, 0.0], [0.0, 1.0]], dtype=torch.float64),
+                       torch.tensor([[1.0, 0.0], [4.0, 1.0]], dtype=torch.float64), 3)
+    with pytest.raises(ValueError, match=r"not finite on band\(s\) 1;"):
+        nudged_elastic_bands(explode, two, step=10.0, max_iter=200)
 
 
 # --- (7) errors ----------------------------------------------------------------------------------

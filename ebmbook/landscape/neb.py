@@ -26,6 +26,10 @@ A band of ``n_images`` states between fixed endpoints ``a`` and ``b`` relaxes un
 All images are evaluated as one batch per iteration through
 :func:`ebmbook.sampling.langevin.energy_and_grad`. The band moves by FIRE (Bitzek et al. 2006)
 over the whole band as one system, or by quick-min (velocity projected on the force, per image).
+:func:`nudged_elastic_bands` relaxes many bands at once: one energy call per iteration over the
+images of every band still moving, each band with its own optimiser state, climbing image and
+stopping point (:func:`nudged_elastic_band` is its case of one band; :func:`linear_bands` gives
+the straight initial bands).
 
 The barrier is the highest energy among the images; :func:`path_energy_profile` evaluates U
 densely along the piecewise-linear band (an upper bound of the minimax barrier, like
@@ -121,54 +125,259 @@ def path_energy_profile(energy: Energy, path: torch.Tensor, n_points: int = 128,
 
 
 def _dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    return (u * v).sum(dim=1, keepdim=True)
+    return (u * v).sum(dim=-1, keepdim=True)
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
-    return v / v.norm(dim=1, keepdim=True).clamp_min(torch.finfo(v.dtype).tiny)
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(v.dtype).tiny)
 
 
 def improved_tangent(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Unit tangents (m, D) at the interior images of a flat band ``x`` (m + 2, D) with energies
-    ``u`` (m + 2,): the upwind tangent of Henkelman & Jónsson (2000)."""
-    tp = x[2:] - x[1:-1]
-    tm = x[1:-1] - x[:-2]
-    up, ui, um = u[2:], u[1:-1], u[:-2]
+    """Unit tangents (..., m, D) at the interior images of flat bands ``x`` (..., m + 2, D) with
+    energies ``u`` (..., m + 2): the upwind tangent of Henkelman & Jónsson (2000). Leading
+    dimensions are bands, each handled on its own."""
+    tp = x[..., 2:, :] - x[..., 1:-1, :]
+    tm = x[..., 1:-1, :] - x[..., :-2, :]
+    up, ui, um = u[..., 2:], u[..., 1:-1], u[..., :-2]
     dvp, dvm = (up - ui).abs(), (um - ui).abs()
-    dmax, dmin = torch.maximum(dvp, dvm), torch.minimum(dvp, dvm)
-    mixed = torch.where((up > um)[:, None], tp * dmax[:, None] + tm * dmin[:, None],
-                        tp * dmin[:, None] + tm * dmax[:, None])
-    t = torch.where(((up > ui) & (ui > um))[:, None], tp,
-                    torch.where(((up < ui) & (ui < um))[:, None], tm, mixed))
+    dmax, dmin = torch.maximum(dvp, dvm)[..., None], torch.minimum(dvp, dvm)[..., None]
+    mixed = torch.where((up > um)[..., None], tp * dmax + tm * dmin, tp * dmin + tm * dmax)
+    t = torch.where(((up > ui) & (ui > um))[..., None], tp,
+                    torch.where(((up < ui) & (ui < um))[..., None], tm, mixed))
     return _unit(t)
 
 
 def neb_force(x: torch.Tensor, u: torch.Tensor, g: torch.Tensor, spring: float,
-              doubly_nudged: bool = True, climb_index: int | None = None
+              doubly_nudged: bool = True, climb_index: int | torch.Tensor | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (D)NEB force on the interior images of a flat band.
+    """The (D)NEB force on the interior images of a flat band, or of a batch of them.
 
-    x: (m + 2, D) band with endpoints; u: (m + 2,) energies; g: (m, D) gradients of the interior
-    images; climb_index: interior index (0..m-1) of the climbing image, or None.
-    Returns the force (m, D) and the per-image convergence measure (m,): the norm of the
-    perpendicular true force (of the full gradient for the climbing image)."""
+    x: (..., m + 2, D) bands with endpoints; u: (..., m + 2) energies; g: (..., m, D) gradients
+    of the interior images; climb_index: interior index (0..m-1) of the climbing image (an int,
+    or one per band as an integer tensor of shape ``(...)``, where -1 means none in that band),
+    or None.
+    Returns the force (..., m, D) and the per-image convergence measure (..., m): the norm of
+    the perpendicular true force (of the full gradient for the climbing image)."""
+    climb = None
+    if climb_index is not None:
+        c = torch.as_tensor(climb_index, device=g.device)
+        climb = torch.arange(g.shape[-2], device=g.device) == c.unsqueeze(-1)
+    return _neb_force(x, u, g, spring, doubly_nudged, climb)
+
+
+def _neb_force(x: torch.Tensor, u: torch.Tensor, g: torch.Tensor, spring: float,
+               doubly_nudged: bool, climb: torch.Tensor | None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`neb_force` with the climbing image given as a mask (..., m) (or None)."""
     t = improved_tangent(x, u)
     gt = _dot(g, t)
     f_perp = -g + gt * t
-    tp = x[2:] - x[1:-1]
-    tm = x[1:-1] - x[:-2]
-    force = f_perp + spring * (tp.norm(dim=1, keepdim=True) - tm.norm(dim=1, keepdim=True)) * t
+    tp = x[..., 2:, :] - x[..., 1:-1, :]
+    tm = x[..., 1:-1, :] - x[..., :-2, :]
+    force = f_perp + spring * (tp.norm(dim=-1, keepdim=True) - tm.norm(dim=-1, keepdim=True)) * t
     if doubly_nudged:
         fs = spring * (tp - tm)
         fs_perp = fs - _dot(fs, t) * t
         fhat = _unit(f_perp)
         force = force + fs_perp - _dot(fs_perp, fhat) * fhat
-    measure = f_perp.norm(dim=1)
-    if climb_index is not None:
-        c = climb_index
-        force[c] = -g[c] + 2 * gt[c] * t[c]
-        measure[c] = g[c].norm()
+    measure = f_perp.norm(dim=-1)
+    if climb is not None:
+        # the climbing image: the true force with its tangent component inverted, no springs
+        force = torch.where(climb.unsqueeze(-1), -g + 2 * gt * t, force)
+        measure = torch.where(climb, g.norm(dim=-1), measure)
     return force, measure
+
+
+def _check_options(n_images: int, spring: float, optimizer: str, max_iter: int, step: float,
+                   dt_max: float | None, max_move: float | None, tol: float
+                   ) -> tuple[int, float, float, float | None]:
+    """Validate the band settings shared by :func:`nudged_elastic_band` and
+    :func:`nudged_elastic_bands`; returns ``(max_iter, step, dt_max, max_move)``."""
+    check_int("n_images", n_images, 1)
+    max_iter = check_int("max_iter", max_iter, 0)
+    if isinstance(spring, bool) or not isinstance(spring, numbers.Real) or not spring >= 0 \
+            or not math.isfinite(spring):
+        raise ValueError(f"spring must be a finite number >= 0, got {spring!r}")
+    step = check_positive("step", step)
+    dt_max = 10 * step if dt_max is None else check_positive("dt_max", dt_max)
+    if max_move is not None:
+        max_move = check_positive("max_move", max_move)
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
+        raise ValueError(f"tol must be a number >= 0, got {tol!r}")
+    if optimizer not in ("fire", "quickmin"):
+        raise ValueError(f"optimizer must be 'fire' or 'quickmin', got {optimizer!r}")
+    return max_iter, step, dt_max, max_move
+
+
+def linear_bands(a: torch.Tensor, b: torch.Tensor, n_images: int) -> torch.Tensor:
+    """Straight bands ``(B, n_images + 2, ...)`` from ``a[k]`` to ``b[k]`` (each ``(B, ...)``),
+    images equally spaced, endpoints exactly ``a[k]`` and ``b[k]``: the 1D linear initialisation
+    of DNEB, for :func:`nudged_elastic_bands`."""
+    n_images = check_int("n_images", n_images, 1)
+    a = torch.as_tensor(a)
+    b = torch.as_tensor(b, dtype=a.dtype, device=a.device)
+    if a.shape != b.shape or a.dim() < 2:
+        raise ValueError(f"a and b must be batches (B, ...) of the same shape, got a "
+                         f"{tuple(a.shape)} and b {tuple(b.shape)}")
+    B, shape = a.shape[0], tuple(a.shape[1:])
+    fa, fb = a.reshape(B, 1, -1), b.reshape(B, 1, -1)
+    s = torch.linspace(0, 1, n_images + 2, dtype=a.dtype, device=a.device)[1:-1, None]
+    inner = (1 - s) * fa + s * fb
+    return torch.cat([fa, inner, fb], 1).reshape((B, n_images + 2) + shape)
+
+
+def nudged_elastic_bands(energy: Energy, bands: torch.Tensor, *, spring: float = 1.0,
+                         doubly_nudged: bool = True, climbing: bool = False,
+                         optimizer: str = "fire", max_iter: int = 2000, step: float = 0.01,
+                         dt_max: float | None = None, max_move: float | None = None,
+                         tol: float = 1e-4, progress: bool = False) -> list[NEBResult]:
+    """Relax B (doubly-)nudged elastic bands at once: ``bands`` is ``(B, n_images + 2, ...)``,
+    each band's first and last states its fixed endpoints (e.g. from :func:`linear_bands`, or an
+    AD path resampled by :func:`ebmbook.landscape.saddles.resample_path`).
+
+    Every band is the system :func:`nudged_elastic_band` relaxes, with the same settings (see
+    there), and keeps its own optimiser state (FIRE's velocity, time step, mixing and count of
+    downhill steps), its own climbing image and its own iteration count. A band stops -- and is
+    no longer evaluated or moved -- once its ``max_force <= tol`` or after ``max_iter`` steps; the
+    others go on. Each iteration evaluates the interior images of all moving bands as one batch,
+    one call of ``energy`` on ``(moving bands x n_images, ...)`` states (the first call also
+    evaluates the endpoints: ``B x (n_images + 2)`` states).
+
+    Returns one :class:`NEBResult` per band, in order. Every computation on a band is done on that
+    band alone (per-band reductions), so a band's result is the one it gets relaxed by itself
+    whenever ``energy`` evaluates each state independently of the rest of its batch, exactly so
+    for elementwise energies (wells, Müller–Brown); a network whose kernels pick another
+    algorithm for another batch size may differ in the last bits, and a band near a FIRE
+    decision (the sign of its power) may then take another step.
+    """
+    bands = torch.as_tensor(bands)
+    if not bands.is_floating_point():
+        bands = bands.double()
+    if bands.dim() < 3:
+        raise ValueError(f"bands must have shape (B, n_images + 2, ...), got "
+                         f"{tuple(bands.shape)}")
+    B, n = int(bands.shape[0]), int(bands.shape[1])
+    if n < 3:
+        raise ValueError(f"a band needs at least one image between its endpoints "
+                         f"(n_images + 2 >= 3 states), got {n}")
+    max_iter, step, dt_max, max_move = _check_options(n - 2, spring, optimizer, max_iter, step,
+                                                      dt_max, max_move, tol)
+    shape = tuple(bands.shape[2:])
+    D = math.prod(shape)
+    if D == 0:
+        raise ValueError("the bands' states must be non-empty")
+    if not torch.isfinite(bands).all():
+        raise ValueError("bands must be finite")
+    if B == 0:
+        return []
+    dtype, device = bands.dtype, bands.device
+    flat = bands.reshape(B, n, D)
+
+    def evaluate(x: torch.Tensor, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        k, j = x.shape[:2]
+        u, g = energy_and_grad(energy, x.reshape((k * j,) + shape))
+        u, g = u.reshape(k, j), g.reshape(k, j, D)
+        if not bool(torch.isfinite(u).all() & torch.isfinite(g).all()):
+            ok = (torch.isfinite(u).all(1) & torch.isfinite(g).reshape(k, -1).all(1)).cpu()
+            bad = ", ".join(str(i) for i in ids[~ok.numpy()])
+            raise ValueError(f"the energy or its gradient is not finite on band(s) {bad}; lower "
+                             "step (or set max_move) or start from a better band")
+        return u, g
+
+    bar = None
+    if progress:
+        from .._progress import tqdm
+        bar = tqdm(total=max_iter, desc="DNEB" if doubly_nudged else "NEB", leave=False)
+
+    results: list[NEBResult | None] = [None] * B
+    with frozen_parameters(energy):
+        u_all, g_all = evaluate(flat, np.arange(B))
+        # the state of the bands still moving, compacted whenever some stop; FIRE's scalars
+        # (time step, mixing, count of downhill steps) are Python floats per band, so each
+        # band's arithmetic is exactly that of a band relaxed alone
+        ids = np.arange(B)
+        e0, e1 = flat[:, :1], flat[:, -1:]
+        u0, u1 = u_all[:, :1], u_all[:, -1:]
+        inner, u, g = flat[:, 1:-1].clone(), u_all[:, 1:-1], g_all[:, 1:-1]
+        v = torch.zeros_like(inner)
+        dt, alpha, n_pos = [step] * B, [FIRE_ALPHA_START] * B, [0] * B
+        slots = torch.arange(n - 2, device=device)
+        it = 0
+        fire = optimizer == "fire"
+        while True:
+            k = len(ids)
+            x = torch.cat([e0, inner, e1], 1)
+            ub = torch.cat([u0, u, u1], 1)
+            climb = slots == torch.argmax(u, dim=1, keepdim=True) if climbing else None
+            force, measure = _neb_force(x, ub, g, spring, doubly_nudged, climb)
+            # one transfer per iteration: each band's max_force and (FIRE) power F . v
+            per_band = measure.amax(1)
+            if fire:
+                per_band = torch.stack([per_band, (force * v).reshape(k, -1).sum(1)])
+            per_band = per_band.reshape(-1, k).tolist()
+            max_force, power = per_band[0], per_band[-1]
+            stop = [mf <= tol or it >= max_iter for mf in max_force]
+            if any(stop):
+                for j in np.flatnonzero(stop):
+                    c = int(torch.argmax(ub[j]))
+                    results[ids[j]] = NEBResult(
+                        path=x[j].reshape((n,) + shape).clone(), energy=ub[j].clone(),
+                        barrier=float(ub[j, c]), saddle_index=c, iterations=it,
+                        converged=max_force[j] <= tol, max_force=max_force[j],
+                        climbing=bool(climbing))
+                if all(stop):
+                    break
+                keep = [j for j, done in enumerate(stop) if not done]
+                ids = ids[keep]
+                dt, alpha, n_pos, max_force, power = ([z[j] for j in keep] for z in
+                                                      (dt, alpha, n_pos, max_force, power))
+                kt = torch.as_tensor(keep, device=device)
+                e0, e1, u0, u1, inner, u, g, v, force = (
+                    z[kt] for z in (e0, e1, u0, u1, inner, u, g, v, force))
+                k = len(ids)
+            if bar is not None:
+                bar.set_postfix(max_force=f"{max(max_force):.3g}", bands=k, refresh=False)
+            if fire:
+                pos = [p > 0 for p in power]
+                mix = [[1 - a for a in alpha], alpha[:]]      # this step mixes with the old alpha
+                for j in range(k):
+                    if pos[j]:
+                        n_pos[j] += 1
+                        if n_pos[j] > FIRE_N_MIN:
+                            dt[j] = min(dt[j] * FIRE_F_INC, dt_max)
+                            alpha[j] = alpha[j] * FIRE_F_ALPHA
+                    else:
+                        dt[j] *= FIRE_F_DEC
+                        alpha[j] = FIRE_ALPHA_START
+                        n_pos[j] = 0
+                # in the bands' dtype, as a Python float meets a tensor
+                keep_v, mix_f, dtt = torch.tensor(mix + [dt], dtype=dtype,
+                                                  device=device).view(3, k, 1, 1).unbind(0)
+                if any(pos):
+                    fn = force.reshape(k, -1).norm(dim=1).clamp_min(torch.finfo(dtype).tiny)
+                    vn = v.reshape(k, -1).norm(dim=1)
+                    mixed = keep_v * v + mix_f * vn.view(k, 1, 1) * force / fn.view(k, 1, 1)
+                    v = mixed if all(pos) else torch.where(
+                        torch.tensor(pos, device=device).view(k, 1, 1), mixed, 0.0)
+                else:
+                    v = torch.zeros_like(v)
+            else:  # quick-min: keep only the velocity along each image's force
+                fhat = _unit(force)
+                v = _dot(v, fhat).clamp_min(0) * fhat
+                dtt = torch.tensor(dt, dtype=dtype, device=device).view(k, 1, 1)
+            v = v + dtt * force
+            dx = dtt * v
+            if max_move is not None:
+                nrm = dx.norm(dim=-1, keepdim=True)
+                dx = dx * (max_move / nrm.clamp_min(max_move))
+            inner = inner + dx
+            u, g = evaluate(inner, ids)
+            it += 1
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return results
 
 
 def nudged_elastic_band(energy: Energy, a: torch.Tensor, b: torch.Tensor, *,
@@ -194,7 +403,8 @@ def nudged_elastic_band(energy: Energy, a: torch.Tensor, b: torch.Tensor, *,
     ``b``); default the straight line. progress: a tqdm bar.
 
     One call of ``energy`` evaluates all images per iteration (plus one first call that also
-    evaluates the endpoints). Returns a :class:`NEBResult`.
+    evaluates the endpoints). Returns a :class:`NEBResult`. This is :func:`nudged_elastic_bands`
+    with one band; relax many bands with that, in one batch.
     """
     a = torch.as_tensor(a)
     b = torch.as_tensor(b, dtype=a.dtype, device=a.device)
@@ -208,25 +418,11 @@ def nudged_elastic_band(energy: Energy, a: torch.Tensor, b: torch.Tensor, *,
     for name, v in (("a", a), ("b", b)):
         if not torch.isfinite(v).all():
             raise ValueError(f"{name} must be finite")
-    n_images, max_iter = check_int("n_images", n_images, 1), check_int("max_iter", max_iter, 0)
-    if isinstance(spring, bool) or not isinstance(spring, numbers.Real) or not spring >= 0 \
-            or not math.isfinite(spring):
-        raise ValueError(f"spring must be a finite number >= 0, got {spring!r}")
-    step = check_positive("step", step)
-    dt_max = 10 * step if dt_max is None else check_positive("dt_max", dt_max)
-    if max_move is not None:
-        max_move = check_positive("max_move", max_move)
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
-        raise ValueError(f"tol must be a number >= 0, got {tol!r}")
-    if optimizer not in ("fire", "quickmin"):
-        raise ValueError(f"optimizer must be 'fire' or 'quickmin', got {optimizer!r}")
-
+    n_images = check_int("n_images", n_images, 1)
+    _check_options(n_images, spring, optimizer, max_iter, step, dt_max, max_move, tol)
     shape = tuple(a.shape)
-    D = a.numel()
-    fa, fb = a.reshape(1, D), b.reshape(1, D)
     if init_path is None:
-        s = torch.linspace(0, 1, n_images + 2, dtype=a.dtype, device=a.device)[1:-1, None]
-        inner = (1 - s) * fa + s * fb
+        band = linear_bands(a.unsqueeze(0), b.unsqueeze(0), n_images)
     else:
         init_path = torch.as_tensor(init_path, dtype=a.dtype, device=a.device)
         if tuple(init_path.shape) != (n_images + 2,) + shape:
@@ -234,68 +430,9 @@ def nudged_elastic_band(energy: Energy, a: torch.Tensor, b: torch.Tensor, *,
                              f"{(n_images + 2,) + shape}, got {tuple(init_path.shape)}")
         if not torch.isfinite(init_path).all():
             raise ValueError("init_path must be finite")
-        inner = init_path.reshape(n_images + 2, D)[1:-1].clone()
-
-    def evaluate(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        u, g = energy_and_grad(energy, flat.reshape((flat.shape[0],) + shape))
-        if not (torch.isfinite(u).all() and torch.isfinite(g).all()):
-            raise ValueError("the energy or its gradient is not finite on the band; lower step "
-                             "(or set max_move) or start from a better init_path")
-        return u, g.reshape(flat.shape[0], D)
-
-    bar = None
-    if progress:
-        from .._progress import tqdm
-        bar = tqdm(total=max_iter, desc="DNEB" if doubly_nudged else "NEB", leave=False)
-
-    with frozen_parameters(energy):
-        u_all, g_all = evaluate(torch.cat([fa, fb, inner]))
-        u_ends, u, g = u_all[:2], u_all[2:], g_all[2:]
-        v = torch.zeros_like(inner)
-        dt, alpha, n_pos = step, FIRE_ALPHA_START, 0
-        it = 0
-        while True:
-            x = torch.cat([fa, inner, fb])
-            ub = torch.cat([u_ends[:1], u, u_ends[1:]])
-            climb = int(torch.argmax(u)) if climbing else None
-            force, measure = neb_force(x, ub, g, spring, doubly_nudged, climb)
-            max_force = float(measure.max())
-            if bar is not None:
-                bar.set_postfix(max_force=f"{max_force:.3g}", refresh=False)
-            if max_force <= tol or it >= max_iter:
-                break
-            if optimizer == "fire":
-                power = float((force * v).sum())
-                if power > 0:
-                    fn = force.norm().clamp_min(torch.finfo(force.dtype).tiny)
-                    v = (1 - alpha) * v + alpha * v.norm() * force / fn
-                    n_pos += 1
-                    if n_pos > FIRE_N_MIN:
-                        dt = min(dt * FIRE_F_INC, dt_max)
-                        alpha *= FIRE_F_ALPHA
-                else:
-                    v = torch.zeros_like(v)
-                    dt *= FIRE_F_DEC
-                    alpha = FIRE_ALPHA_START
-                    n_pos = 0
-            else:  # quick-min: keep only the velocity along each image's force
-                fhat = _unit(force)
-                v = _dot(v, fhat).clamp_min(0) * fhat
-            v = v + dt * force
-            dx = dt * v
-            if max_move is not None:
-                nrm = dx.norm(dim=1, keepdim=True)
-                dx = dx * (max_move / nrm.clamp_min(max_move))
-            inner = inner + dx
-            u, g = evaluate(inner)
-            it += 1
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-
-    path = torch.cat([fa, inner, fb]).reshape((n_images + 2,) + shape)
-    ub = torch.cat([u_ends[:1], u, u_ends[1:]])
-    k = int(torch.argmax(ub))
-    return NEBResult(path=path, energy=ub, barrier=float(ub[k]), saddle_index=k, iterations=it,
-                     converged=max_force <= tol, max_force=max_force, climbing=bool(climbing))
+        band = torch.cat([a.unsqueeze(0), init_path[1:-1], b.unsqueeze(0)]).unsqueeze(0)
+    (res,) = nudged_elastic_bands(energy, band, spring=spring, doubly_nudged=doubly_nudged,
+                                  climbing=climbing, optimizer=optimizer, max_iter=max_iter,
+                                  step=step, dt_max=dt_max, max_move=max_move, tol=tol,
+                                  progress=progress)
+    return res
