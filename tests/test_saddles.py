@@ -1,6 +1,7 @@
 """Paths refined into saddles, checked against saddles known exactly (by symmetry, or found by
 scipy from a dense Hessian, which only a test may form), and the Hessian-vector index check on
-points of known index."""
+points of known index; many paths refined as one batch against each path alone, and a map's
+barriers refined on a process pool against the same in-process."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ import scipy.optimize
 import torch
 
 from ebmbook.landscape.saddles import (check_saddle, hessian_vector_product,
-                                       lowest_hessian_eigenvalues, refine_path, resample_path)
+                                       lowest_hessian_eigenvalues, refine_path, refine_paths,
+                                       resample_path)
 
 
 def wells(centres, weights=None, sigma=1.0):
@@ -115,10 +117,19 @@ def test_saddles_of_four_wells_are_exact_stationary_points_of_index_one():
     centres = np.array([[0, 0, 0, 0, 0, 0], [2.4, 0.5, 0, 0.3, 0, 0],
                         [0.4, 2.6, 0.5, 0, 0, 0.2], [2.2, 2.5, -0.6, 0, 0.4, 0]], dtype=float)
     U = wells(centres, weights=[1.0, 0.6, 0.8, 0.5], sigma=0.9)
-    for a, b in ((0, 1), (0, 2), (1, 3)):
-        ma, mb = _minimum(U, centres[a]), _minimum(U, centres[b])
-        r = refine_path(U, _wiggly(ma, mb, rng), n_images=14, max_iter=8000, tol=1e-6,
-                        grad_tol=1e-4)
+    pairs = ((0, 1), (0, 2), (1, 3))
+    ends = [(_minimum(U, centres[a]), _minimum(U, centres[b])) for a, b in pairs]
+    # AD-like paths of different lengths, refined as one batch (a missing path gives None)
+    paths = [_wiggly(ma, mb, rng, n=n) for (ma, mb), n in zip(ends, (30, 41, 23))]
+    opts = dict(n_images=14, max_iter=8000, tol=1e-6, grad_tol=1e-4)
+    batch = refine_paths(U, paths[:2] + [None] + paths[2:], **opts)
+    assert len(batch) == 4 and batch[2] is None
+    del batch[2]
+    for (a, b), (ma, mb), path, r in zip(pairs, ends, paths, batch):
+        # the batch gives each path what it gets alone, bit for bit
+        alone = refine_path(U, path, **opts)
+        assert torch.equal(r.band.path, alone.band.path) and r.barrier == alone.barrier
+        assert r.band.iterations == alone.band.iterations and torch.equal(r.saddle, alone.saddle)
         assert r.verified, (a, b, r.band.max_force, r.check)
         # Newton with the dense Hessian (a test may form it) from the refined saddle lands on
         # an exact stationary point next to it, of index 1 by the dense eigenvalues
@@ -146,6 +157,25 @@ def _minimum(U, x0):
     return res.x
 
 
+MAP_CENTRES = torch.zeros(3, 4, dtype=torch.float64)
+MAP_CENTRES[0, 0], MAP_CENTRES[1, 0], MAP_CENTRES[2, 1] = -3.0, 3.0, 5.0
+
+
+class MapWells(torch.nn.Module):
+    """``wells(MAP_CENTRES, weights=[0.5, 0.3, 0.2])`` as a module, which a process pool can
+    pickle (by reference to this module)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("c", MAP_CENTRES.clone())
+        self.register_buffer("logw", torch.log(torch.tensor([0.5, 0.3, 0.2],
+                                                            dtype=torch.float64)))
+
+    def forward(self, x):
+        d2 = ((x.unsqueeze(1) - self.c) ** 2).sum(-1)
+        return -torch.logsumexp(self.logw - d2 / 2, dim=1)
+
+
 def test_refine_barriers_puts_a_map_merges_on_the_exact_saddles():
     """A map of three wells: AD barriers are upper bounds; refined, every DG merge sits on an
     exact saddle (here on the segment between two wells, by the axial symmetry of two isotropic
@@ -154,9 +184,8 @@ def test_refine_barriers_puts_a_map_merges_on_the_exact_saddles():
     from ebmbook.landscape.mapping import map_energy
     from ebmbook.landscape.saddles import merge_pairs, refine_barriers
 
-    centres = torch.zeros(3, 4, dtype=torch.float64)
-    centres[0, 0], centres[1, 0], centres[2, 1] = -3.0, 3.0, 5.0
-    U = wells(centres, weights=[0.5, 0.3, 0.2])
+    centres = MAP_CENTRES
+    U = MapWells()
     propose = lambda n, g: 4.0 * torch.randn((n, 4), generator=g, dtype=torch.float64)  # noqa
     m = map_energy(U, propose, temperature=0.1, alpha=5.0, eps=0.1, n_iterations=12, delta=0.3,
                    max_steps=400, descent_steps=300, barrier_factors=(1.0, 2.0, 4.0, 8.0),
@@ -179,6 +208,16 @@ def test_refine_barriers_puts_a_map_merges_on_the_exact_saddles():
     (other,) = {(0, 1), (0, 2), (1, 2)} - set(pairs)
     assert r.barriers[other] == m.barriers[other]
     assert "refine" in r.timings and r.timings["refine"] > 0
+    # the bands one after another, and in tasks of one band on a process pool: the same map
+    opts = dict(n_images=12, max_iter=4000, tol=1e-6, grad_tol=1e-4)
+    for again in (refine_barriers(m, batch=False, **opts),
+                  refine_barriers(m, executor="process:2", chunk_size=1, **opts)):
+        np.testing.assert_array_equal(again.barriers, r.barriers)
+        assert again.barrier_kind == r.barrier_kind and set(again.saddles) == set(r.saddles)
+        assert all(torch.equal(again.saddles[p], r.saddles[p]) for p in r.saddles)
+        np.testing.assert_array_equal(again.dg.merges, r.dg.merges)
+    with pytest.raises(ValueError, match="chunk_size"):
+        refine_barriers(m, chunk_size=0, **opts)
 
 
 def test_polishing_takes_a_rough_climbing_image_onto_the_saddle():

@@ -7,8 +7,9 @@ This module does that for any path, and checks what it finds:
 
 * :func:`resample_path` places ``n`` states evenly in arc length along a piecewise-linear path
   (an AD chain's recorded states, a line, a band);
-* :func:`refine_path` relaxes that band with the package's DNEB and a climbing image
-  (:func:`ebmbook.landscape.neb.nudged_elastic_band`), then verifies the climbing image;
+* :func:`refine_paths` relaxes the bands through many paths as one batch with the package's
+  DNEB and a climbing image (:func:`ebmbook.landscape.neb.nudged_elastic_bands`), then verifies
+  each climbing image; :func:`refine_path` is its case of one path;
 * :func:`check_saddle` verifies a state: its gradient norm is below ``grad_tol`` and its
   Hessian has exactly one negative eigenvalue among the lowest few. The eigenvalues come from
   Lanczos iterations (:func:`lowest_hessian_eigenvalues`) on Hessian-vector products by double
@@ -17,7 +18,8 @@ This module does that for any path, and checks what it finds:
 * :func:`hessian_vector_product` is that product;
 * :func:`refine_barriers` does it for a whole map: for every pair of basins that the
   disconnectivity graph merges, the lowest successful AD path between them is refined, and a
-  verified saddle that is no higher than the AD bound replaces it in the barrier matrix.
+  verified saddle that is no higher than the AD bound replaces it in the barrier matrix. All
+  bands of a call relax as one batch on the energy's device, or in tasks on an executor.
 
 The energy must be twice differentiable in the state (smooth activations, or piecewise-linear
 networks where the second derivative is zero almost everywhere, whose Hessian is then that of
@@ -27,13 +29,13 @@ the parts that are smooth, e.g. a latent prior).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from ..sampling.langevin import frozen_parameters
-from .neb import NEBResult, nudged_elastic_band
+from .neb import NEBResult, nudged_elastic_bands
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
@@ -170,23 +172,47 @@ def polish_saddle(energy: Energy, x: torch.Tensor, *, n_steps: int = 50, rate: f
     return x
 
 
-def refine_path(energy: Energy, path: torch.Tensor, *, n_images: int = 16,
-                spring: float = 1.0, climbing: bool = True, max_iter: int = 2000,
-                step: float = 0.01, tol: float = 1e-4, grad_tol: float = 1e-3, k: int = 2,
-                polish_steps: int = 0, polish_rate: float = 0.1,
-                progress: bool = False) -> RefinedPath:
-    """Relax the band through ``path`` (``(m, ...)``, from one minimum to another) with DNEB and,
-    by default, a climbing image, then verify the climbing image with :func:`check_saddle`.
+def refine_paths(energy: Energy, paths: Sequence[torch.Tensor | None], *, n_images: int = 16,
+                 spring: float = 1.0, climbing: bool = True, max_iter: int = 2000,
+                 step: float = 0.01, max_move: float | None = None, tol: float = 1e-4,
+                 grad_tol: float = 1e-3, k: int = 2, polish_steps: int = 0,
+                 polish_rate: float = 0.1, progress: bool = False) -> list[RefinedPath | None]:
+    """:func:`refine_path` for many paths at once: each path (``(m_i, ...)``, from one minimum to
+    another; the lengths ``m_i`` may differ, the state shape, dtype and device may not) is
+    resampled to ``n_images + 2`` states evenly in arc length (:func:`resample_path`), all bands
+    relax as one batch (:func:`~ebmbook.landscape.neb.nudged_elastic_bands`: one energy call per
+    iteration over the images of every band still moving, each band stopping on its own), then
+    each climbing image is verified (:func:`check_saddle`) and, with ``polish_steps`` > 0,
+    polished where it fails (:func:`polish_saddle`), one state at a time.
 
-    The band starts from ``n_images + 2`` states resampled evenly in arc length along ``path``
-    (:func:`resample_path`); its endpoints stay fixed. ``tol`` is DNEB's force tolerance,
-    ``grad_tol`` the gradient norm a verified saddle may have. With ``polish_steps`` > 0 a
-    climbing image that fails the check is polished by :func:`polish_saddle`; the polished
-    state replaces it only if it passes."""
-    band0 = resample_path(path.detach(), n_images + 2)
-    neb = nudged_elastic_band(energy, band0[0], band0[-1], n_images=n_images, spring=spring,
-                              climbing=climbing, max_iter=max_iter, step=step, tol=tol,
-                              init_path=band0, progress=progress)
+    Returns one :class:`RefinedPath` per path, in order; ``None`` for a path given as ``None``.
+    A band's result is the one :func:`refine_path` gives for its path alone (exactly so for an
+    energy that evaluates each state independently of its batch; see
+    :func:`~ebmbook.landscape.neb.nudged_elastic_bands`)."""
+    live = [i for i, p in enumerate(paths) if p is not None]
+    out: list[RefinedPath | None] = [None] * len(paths)
+    if not live:
+        return out
+    bands = [resample_path(paths[i].detach(), n_images + 2) for i in live]
+    first = bands[0]
+    for i, band in zip(live, bands):
+        if band.shape != first.shape or band.dtype != first.dtype or band.device != first.device:
+            raise ValueError(f"every path must have states of one shape, dtype and device: path "
+                             f"{i} has {tuple(band.shape[1:])} {band.dtype} on {band.device}, "
+                             f"path {live[0]} {tuple(first.shape[1:])} {first.dtype} on "
+                             f"{first.device}")
+    nebs = nudged_elastic_bands(energy, torch.stack(bands), spring=spring, climbing=climbing,
+                                max_iter=max_iter, step=step, max_move=max_move, tol=tol,
+                                progress=progress)
+    for i, neb in zip(live, nebs):
+        out[i] = _verify(energy, neb, grad_tol=grad_tol, k=k, polish_steps=polish_steps,
+                         polish_rate=polish_rate)
+    return out
+
+
+def _verify(energy: Energy, neb: NEBResult, *, grad_tol: float, k: int, polish_steps: int,
+            polish_rate: float) -> RefinedPath:
+    """Check a relaxed band's climbing image; polish it where it fails and ``polish_steps``."""
     saddle, barrier = neb.saddle, neb.barrier
     check = check_saddle(energy, saddle, grad_tol=grad_tol, k=k)
     if polish_steps and not check.ok:
@@ -198,6 +224,27 @@ def refine_path(energy: Energy, path: torch.Tensor, *, n_images: int = 16,
                 barrier = float(energy(polished.unsqueeze(0)).reshape(-1)[0])
             saddle, check = polished, again
     return RefinedPath(barrier=barrier, saddle=saddle, check=check, band=neb)
+
+
+def refine_path(energy: Energy, path: torch.Tensor, *, n_images: int = 16,
+                spring: float = 1.0, climbing: bool = True, max_iter: int = 2000,
+                step: float = 0.01, max_move: float | None = None, tol: float = 1e-4,
+                grad_tol: float = 1e-3, k: int = 2, polish_steps: int = 0,
+                polish_rate: float = 0.1, progress: bool = False) -> RefinedPath:
+    """Relax the band through ``path`` (``(m, ...)``, from one minimum to another) with DNEB and,
+    by default, a climbing image, then verify the climbing image with :func:`check_saddle`.
+
+    The band starts from ``n_images + 2`` states resampled evenly in arc length along ``path``
+    (:func:`resample_path`); its endpoints stay fixed. ``tol`` is DNEB's force tolerance,
+    ``grad_tol`` the gradient norm a verified saddle may have, ``max_move`` an optional cap on an
+    image's move per step. With ``polish_steps`` > 0 a climbing image that fails the check is
+    polished by :func:`polish_saddle`; the polished state replaces it only if it passes. This is
+    :func:`refine_paths` with one path; refine many with that, as one batch."""
+    (r,) = refine_paths(energy, [path], n_images=n_images, spring=spring, climbing=climbing,
+                        max_iter=max_iter, step=step, max_move=max_move, tol=tol,
+                        grad_tol=grad_tol, k=k, polish_steps=polish_steps,
+                        polish_rate=polish_rate, progress=progress)
+    return r
 
 
 def merge_pairs(barriers: np.ndarray, dg) -> list[tuple[int, int]]:
@@ -216,23 +263,44 @@ def merge_pairs(barriers: np.ndarray, dg) -> list[tuple[int, int]]:
     return pairs
 
 
-def refine_barriers(emap, *, pairs: list[tuple[int, int]] | None = None, seed: int = 0,
+def _refine_task(energy: Energy, paths: list[torch.Tensor], batch: bool,
+                 options: dict) -> list[RefinedPath]:
+    """One task of :func:`refine_barriers`: its paths refined as one batch (``batch``) or one
+    after another. Top-level, so that a process pool or Dask can pickle it."""
+    if batch:
+        return refine_paths(energy, paths, **options)
+    return [refine_paths(energy, [p], **options)[0] for p in paths]
+
+
+def refine_barriers(emap, *, pairs: list[tuple[int, int]] | None = None, seed: Any = 0,
                     n_trials: int = 4, every: int = 5, n_images: int = 16,
                     climbing: bool = True, max_iter: int = 2000, step: float = 0.01,
                     tol: float = 1e-4, grad_tol: float = 1e-3, slack: float = 1e-6,
-                    polish_steps: int = 50, progress: bool = False):
+                    polish_steps: int = 50, executor: Any = None, batch: bool = True,
+                    chunk_size: int | None = None, progress: bool = False):
     """The map ``emap`` (an :class:`~ebmbook.landscape.mapping.EnergyMap`) with its AD barriers
     refined to verified saddles where possible (issue 26; the proposal that ends Sec 5.2.2.2).
 
     For every pair of basins the DG merges (:func:`merge_pairs`; or the given ``pairs``), the
     first successful AD path between their representatives (:meth:`EnergyMap.ad_path`, states
-    every ``every`` steps, from ``seed``) starts a DNEB band with a climbing image
-    (:func:`refine_path`; a climbing image that fails its check is polished by up to
-    ``polish_steps`` steps of :func:`polish_saddle`). Where it passes :func:`check_saddle` and
-    its energy is at most the AD barrier (+ ``slack``), that energy replaces the barrier and the
-    pair's kind is ``"saddle"``; otherwise the AD upper bound stays (``"ad_bound"``). The DG is
-    rebuilt from the refined matrix. Returns a new EnergyMap with ``saddles`` and ``barrier_kind``;
-    ``timings["refine"]`` holds the seconds spent.
+    every ``every`` steps, pair ``k`` seeded ``(seed, k)``) starts a DNEB band with a climbing
+    image. The AD paths are found first, in-process; then their bands relax together
+    (:func:`refine_paths`: one batch, one energy call per iteration; a climbing image that fails
+    its check is polished by up to ``polish_steps`` steps of :func:`polish_saddle`). Where it
+    passes :func:`check_saddle` and its energy is at most the AD barrier (+ ``slack``), that
+    energy replaces the barrier and the pair's kind is ``"saddle"``; otherwise (no AD path, a
+    failed check, or a saddle above the bound) the AD upper bound stays (``"ad_bound"``). The DG
+    is rebuilt from the refined matrix. Returns a new EnergyMap with ``saddles`` and
+    ``barrier_kind``; ``timings["refine"]`` holds the seconds spent.
+
+    executor:   where the relaxations run, as for :func:`~ebmbook.landscape.mapping.map_energy`
+                (None: in-process; ``"process:N"``; ``"dask:..."``; an Executor). The bands are
+                cut into tasks of ``chunk_size`` bands (None: all in one task, one batch), each
+                task a call of a top-level function on the energy (which must then be
+                picklable) and its paths; results are gathered in order. The relaxation draws
+                nothing at random, so the executor does not change the result; the cut does
+                not either for an energy that evaluates each state independently of its batch.
+    batch:      False relaxes the bands of a task one after another (the sequential reference).
 
     Barriers are in the units of ``emap.barriers``, which must be those of ``emap.energy`` (a
     map whose matrix is rescaled, e.g. to data sds, is refined in its energy's own units by
@@ -240,25 +308,38 @@ def refine_barriers(emap, *, pairs: list[tuple[int, int]] | None = None, seed: i
     """
     import dataclasses
 
+    from .._config import check_int
     from .._timing import Stopwatch
+    from ..parallel import map_tasks, validate_executor_spec
     from .dgraph import disconnectivity_graph
+    validate_executor_spec(executor)
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, 1)
     clock = Stopwatch()
     B = np.array(emap.barriers, dtype=float, copy=True)
     todo = merge_pairs(B, emap.dg) if pairs is None else [tuple(sorted(p)) for p in pairs]
-    saddles, kinds = {}, {}
     it = todo
     if progress:
         from .._progress import tqdm
-        it = tqdm(todo, desc="refine", leave=False)
+        it = tqdm(todo, desc="AD paths", leave=False)
+    paths = []
     for k, (a, b) in enumerate(it):
-        kinds[(a, b)] = "ad_bound"
         path = emap.ad_path(a, b, seed=(seed, k), n_trials=n_trials, every=every)
-        if path is None or len(path) < 2:
-            continue
-        r = refine_path(emap.energy, path, n_images=n_images, climbing=climbing,
-                        max_iter=max_iter, step=step, tol=tol, grad_tol=grad_tol,
-                        polish_steps=polish_steps)
-        if r.verified and r.barrier <= B[a, b] + slack:
+        paths.append(None if path is None or len(path) < 2 else path.detach())
+    live = [i for i, p in enumerate(paths) if p is not None]
+    size = chunk_size or max(len(live), 1)
+    chunks = [live[lo:lo + size] for lo in range(0, len(live), size)]
+    options = dict(n_images=n_images, climbing=climbing, max_iter=max_iter, step=step, tol=tol,
+                   grad_tol=grad_tol, polish_steps=polish_steps)
+    done = map_tasks(executor, _refine_task,
+                     [(emap.energy, [paths[i] for i in c], bool(batch), options) for c in chunks],
+                     desc="refine" if progress else None)
+    refined = dict(zip(live, (r for part in done for r in part)))
+    saddles, kinds = {}, {}
+    for k, (a, b) in enumerate(todo):
+        kinds[(a, b)] = "ad_bound"
+        r = refined.get(k)
+        if r is not None and r.verified and r.barrier <= B[a, b] + slack:
             B[a, b] = B[b, a] = r.barrier
             saddles[(a, b)] = r.saddle
             kinds[(a, b)] = "saddle"
