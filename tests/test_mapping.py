@@ -271,6 +271,76 @@ def test_a_lost_worker_error_keeps_the_finished_iterations(tmp_path, monkeypatch
     _same_map(map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS), wells_map)
 
 
+class SchedulerClosingProposals(WideProposals):
+    """WideProposals (the same draws) that close ``cluster``'s scheduler when asked for the
+    proposal of iteration ``at``, before that iteration's AD batch is submitted: a scheduler
+    lost mid-map, at an iteration fixed in advance. Records how many tasks the workers had run by
+    then."""
+
+    def __init__(self, cluster, at):
+        self.cluster, self.at, self.calls, self.tasks_run = cluster, at, 0, None
+
+    def __call__(self, n, generator):
+        if self.calls == self.at:
+            self.tasks_run = sum(w.state.executed_count for w in self.cluster.workers.values())
+            self.cluster.sync(self.cluster.scheduler.close)
+        self.calls += 1
+        return super().__call__(n, generator)
+
+
+@pytest.mark.timeout(180)
+def test_a_map_whose_dask_scheduler_is_closed_resumes_in_process(tmp_path, monkeypatch,
+                                                                 wells_map):
+    """A real Dask scheduler (a LocalCluster on loopback: 2 workers of 1 thread each) closed
+    mid-map: one MapInterrupted naming the iterations saved (not the client's CancelledError),
+    and the same call in-process resumes to exactly the uninterrupted in-process map. Nothing
+    can hang: the client gives a lost scheduler up after 3 s, connections time out after 3 s."""
+    distributed = pytest.importorskip("distributed")
+    import importlib
+
+    import dask
+
+    from ebmbook import parallel
+    from ebmbook.cli import _one_line, _user_error
+    from ebmbook.landscape.adelm import MapInterrupted
+    adelm_module = importlib.import_module("ebmbook.landscape.adelm")
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT_S", 3.0)
+    ckpt, at = tmp_path / "map.pt", 5
+    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
+        # worker threads, not processes: they start in a fraction of a second and unpickle
+        # this test module's energy; the tasks still travel through the scheduler over TCP
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                           protocol="tcp", host="127.0.0.1",
+                                           dashboard_address=None)
+        try:
+            proposals = SchedulerClosingProposals(cluster, at)
+            with pytest.raises(MapInterrupted) as info:
+                map_energy(Wells(), proposals, seed=0, checkpoint=ckpt,
+                           executor="dask:" + cluster.scheduler_address, **SETTINGS)
+        finally:
+            cluster.close(timeout=30)
+    # iterations 1 .. at-1 ran their AD batches on the cluster (iteration 0 has no AD)
+    assert proposals.tasks_run >= at - 1
+    err = info.value
+    assert (err.done, err.n_iter) == (at, 12) and not isinstance(err.__cause__, KeyboardInterrupt)
+    line = _one_line(err)
+    assert _user_error(err) and "\n" not in line and len(line) < 300
+    assert f"{at} of 12 iterations are saved in {ckpt}" in line
+    # resumed in-process: only the iterations not saved run again, and the map is the same
+    real, calls = adelm_module.pairwise_ad, {"n": 0}
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(adelm_module, "pairwise_ad", counted)
+    resumed = map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS)
+    assert calls["n"] == 12 - at
+    _same_map(resumed, wells_map)
+    np.testing.assert_array_equal(resumed.energies, wells_map.energies)
+    np.testing.assert_array_equal(resumed.dg.merges, wells_map.dg.merges)
+
+
 def test_a_checkpointed_map_needs_an_explicit_seed(tmp_path):
     """Without a seed the root is drawn afresh, so a resumed run could not match: refused."""
     import importlib

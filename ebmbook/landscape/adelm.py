@@ -25,18 +25,22 @@ on the executor or its number of workers.
 Resuming
 --------
 With ``checkpoint=path``, :func:`adelm` saves its state (the modes, labels and representatives
-so far, and the seed root) atomically every ``checkpoint_every`` iterations, and when it is
-interrupted (Ctrl-C, a lost Dask scheduler or worker, any error inside an iteration): the state
-after the last finished iteration is saved and :class:`MapInterrupted` says how many iterations
-are kept. Called again with the same arguments, it resumes from there; since iteration ``n``
-draws only from ``child(root, n, .)``, the resumed map is the uninterrupted one exactly. A
-checkpoint made with another seed, backend or ``consolidate_every`` is refused, and ``n_iter``
-may grow (continuing a finished map to more iterations).
+so far, and the seed root) atomically every ``checkpoint_every`` iterations (skipping a save
+while saving would take more than ``SAVE_SHARE`` of the run's time: the file grows with the
+map), at the end, and when it is interrupted (Ctrl-C, a lost Dask scheduler or worker, any
+error inside an iteration): the state after the last finished iteration is saved and
+:class:`MapInterrupted` says how many iterations are kept. Called again with the same
+arguments, it resumes from there; since iteration ``n`` draws only from ``child(root, n, .)``,
+the resumed map is the uninterrupted one exactly. A checkpoint made with another seed, backend
+or ``consolidate_every`` is refused, and ``n_iter`` may grow (continuing a finished map to more
+iterations).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -417,16 +421,31 @@ class ADELMResult:
         return len(self.rep_energies)
 
 
+#: the largest share of an ADELM run's time that its periodic checkpoint saves may take
+SAVE_SHARE = 0.05
+
+
 class MapInterrupted(RuntimeError):
     """An ADELM run stopped part-way (Ctrl-C, a lost scheduler, an error in an iteration) whose
     finished iterations were saved to its checkpoint: the same call resumes it."""
 
     def __init__(self, done: int, n_iter: int, checkpoint: Path, cause: BaseException):
-        what = "interrupted" if isinstance(cause, KeyboardInterrupt) else \
-            f"stopped by {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
-        super().__init__(f"ADELM {what}; {done} of {n_iter} iterations are saved in "
-                         f"{checkpoint}: run the same command again to resume")
         self.done, self.n_iter, self.checkpoint = done, n_iter, checkpoint
+        if isinstance(cause, KeyboardInterrupt):
+            self.what = "interrupted"
+        else:
+            why = str(cause).strip().splitlines()
+            self.what = f"stopped by {type(cause).__name__}" + (f": {why[0]}" if why else "")
+            if isinstance(cause, concurrent.futures.CancelledError) and not why:
+                # what a Dask client raises for its tasks once its scheduler is gone
+                self.what += " (the executor cancelled its tasks: a lost Dask scheduler?)"
+        super().__init__(self.describe("run the same command again to resume"))
+
+    def describe(self, resume: str) -> str:
+        """The message with another way to resume than "run the same command again" (the CLI
+        gives the command itself)."""
+        return (f"ADELM {self.what}; {self.done} of {self.n_iter} iterations are saved in "
+                f"{self.checkpoint}: {resume}")
 
 
 def _fingerprint(backend, root, consolidate_every: int) -> dict:
@@ -482,11 +501,21 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
             raise ValueError(f"the checkpoint {ckpt} holds {start} iterations, more than "
                              f"n_iter = {n_iter}")
 
-    def save(done: int) -> None:
+    last_save = {"end": time.perf_counter(), "cost": 0.0}
+
+    def save(done: int, periodic: bool = False) -> None:
+        # a file of every mode so far: a periodic save waits until the time since the last one
+        # is SAVE_SHARE^-1 times what that one cost, so that saving stays a small share of a
+        # long run of quick iterations; the saves at the end and on interruption always happen
+        if periodic and time.perf_counter() - last_save["end"] < last_save["cost"] / SAVE_SHARE:
+            return
         from ..io import atomic_torch_save
+        t0 = time.perf_counter()
         atomic_torch_save({"fingerprint": fingerprint, "done": done, "modes": modes,
                            "energies": energies, "raw_labels": raw_labels, "bars": bars,
                            "nsucc": nsucc, "reps": reps, "rep_E": rep_E, "alias": alias}, ckpt)
+        last_save["end"] = time.perf_counter()
+        last_save["cost"] = last_save["end"] - t0
 
     it = range(start, n_iter)
     if progress:
@@ -558,7 +587,7 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
                 iteration(n, ex)
                 done = n + 1
                 if ckpt is not None and (done % checkpoint_every == 0 or done == n_iter):
-                    save(done)
+                    save(done, periodic=done < n_iter)
             snapshot = (reps, list(rep_E), list(alias))
             if consolidate_every:
                 consolidate(ex, child(root, n_iter, 2))
