@@ -271,6 +271,43 @@ def test_a_lost_worker_error_keeps_the_finished_iterations(tmp_path, monkeypatch
     _same_map(map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS), wells_map)
 
 
+def test_chain_proposals_replay_the_starts_a_resumed_map_did_not_draw(tmp_path, monkeypatch):
+    """ChainProposals records the training rows its chains start from, but a map resumed from
+    its checkpoint never draws the saved iterations' rows: ``rows_for`` replays them from the
+    iterations' seeds, and gives exactly the rows an uninterrupted map drew."""
+    import importlib
+
+    from ebmbook.landscape.adelm import MapInterrupted, proposal_seed
+    from ebmbook.landscape.mapping import ChainProposals
+    from ebmbook.parallel import child, seed_sequence
+    adelm_module = importlib.import_module("ebmbook.landscape.adelm")
+    model = noise_model(Wells(), eps=0.1, state_shape=(D,))
+    states = 4.0 * torch.randn((40, D), generator=torch.Generator().manual_seed(3))
+    kw = {**{k: v for k, v in SETTINGS.items() if k != "eps"}, "n_iterations": 8}
+    whole = ChainProposals(model, states, 2)
+    m = map_energy(model, whole, seed=0, **kw)
+    seeds = [proposal_seed(child(seed_sequence(0), 4), n) for n in range(8)]   # ADELM's seed
+    np.testing.assert_array_equal(whole.rows_for(seeds), whole.drawn)
+    real, calls = adelm_module.pairwise_ad, {"n": 0}
+
+    def stop(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(adelm_module, "pairwise_ad", stop)
+    with pytest.raises(MapInterrupted, match="3 of 8"):
+        map_energy(model, ChainProposals(model, states, 2), seed=0, checkpoint=tmp_path / "c.pt",
+                   **kw)
+    monkeypatch.setattr(adelm_module, "pairwise_ad", real)
+    again = ChainProposals(model, states, 2)
+    resumed = map_energy(model, again, seed=0, checkpoint=tmp_path / "c.pt", **kw)
+    _same_map(resumed, m)
+    assert again.drawn == whole.drawn[3:]            # only the iterations not saved drew
+    np.testing.assert_array_equal(again.rows_for(seeds), whole.drawn)
+
+
 class SchedulerClosingProposals(WideProposals):
     """WideProposals (the same draws) that close ``cluster``'s scheduler when asked for the
     proposal of iteration ``at``, before that iteration's AD batch is submitted: a scheduler

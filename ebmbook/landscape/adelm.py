@@ -448,6 +448,14 @@ class MapInterrupted(RuntimeError):
                 f"{self.checkpoint}: {resume}")
 
 
+def proposal_seed(root: Any, n: int) -> np.random.SeedSequence:
+    """The seed of iteration ``n``'s proposal in an :func:`adelm` run seeded ``root`` (an int
+    or SeedSequence): ``child(root, n, 0)``. A proposal that records what it drew (e.g.
+    :class:`~ebmbook.landscape.mapping.ChainProposals`) replays from it the iterations that a
+    run resumed from its checkpoint did not redo."""
+    return child(seed_sequence(root), n, 0)
+
+
 def _fingerprint(backend, root, consolidate_every: int) -> dict:
     """What a checkpoint must match to be resumed: the seed root, the backend's kind and its
     sampler settings, and the consolidation schedule."""
@@ -543,7 +551,7 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
     def iteration(n: int, ex) -> None:
         nonlocal reps, rep_E
         x = (proposals(1) if proposals is not None
-             else backend.propose(1, seed=child(root, n, 0)))
+             else backend.propose(1, seed=proposal_seed(root, n)))
         y, ey = backend.local_modes(x)
         ey = float(np.asarray(ey).reshape(-1)[0])
         modes.append(y)

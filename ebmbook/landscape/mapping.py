@@ -215,6 +215,15 @@ class ChainProposals:
         self.drawn.extend(int(i) for i in idx)
         return self.model.long_run(self.states[idx], self.n_steps, generator=generator).x
 
+    def rows_for(self, seeds) -> np.ndarray:
+        """The row that a call for one proposal draws from the generator of each seed: the
+        starts of a map's chains, ``drawn`` included, even for the iterations of a map resumed
+        from its checkpoint, which this object never drew (seeds from
+        :func:`~ebmbook.landscape.adelm.proposal_seed`)."""
+        return np.array([int(torch.randint(len(self.states), (1,),
+                                           generator=torch_generator(seed_sequence(s))))
+                         for s in seeds], dtype=np.int64)
+
 
 class _Rows:
     """Proposals from a tensor of starting states: ``n`` rows drawn at random."""
