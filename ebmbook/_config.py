@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import numbers
+import os
 from typing import Any, Iterable
 
 
@@ -69,6 +70,16 @@ def require_range(obj: Any, field: str, lo: float, hi: float) -> None:
         _fail(field, v, f"a number in [{lo}, {hi}]")
 
 
+def require_folder(obj: Any, field: str) -> None:
+    """The named field must be a path string ("" for none) that is not an existing file: a
+    folder, made when first written to."""
+    v = getattr(obj, field)
+    if not isinstance(v, str):
+        _fail(field, v, 'a folder path (a string; "" for none)')
+    if v and os.path.exists(v) and not os.path.isdir(v):
+        _fail(field, v, "a folder, not an existing file")
+
+
 def check_int(name: str, value: Any, minimum: int = 0) -> int:
     """``value`` as a Python int (numpy integers are accepted, bools are not), or a ValueError
     naming the argument ``name``."""
@@ -100,11 +111,25 @@ def neutral_field(default: Any, **kwargs: Any) -> Any:
     return dataclasses.field(default=default, metadata={"hash_neutral": True}, **kwargs)
 
 
+def runtime_field(default: Any, **kwargs: Any) -> Any:
+    """A config field that says how a run is carried out, never what it computes (e.g. the
+    folder where long maps save checkpoints): it never enters :func:`config_hash`, whatever its
+    value, so setting it orphans no stored result."""
+    return dataclasses.field(default=default, metadata={"runtime": True}, **kwargs)
+
+
+def is_runtime_field(f: dataclasses.Field) -> bool:
+    """Whether ``f`` was declared with :func:`runtime_field`."""
+    return bool(f.metadata.get("runtime"))
+
+
 def _hashed(obj: Any) -> Any:
-    """``dataclasses.asdict`` without the :func:`neutral_field` fields at their default."""
+    """``dataclasses.asdict`` without the :func:`runtime_field` fields and the
+    :func:`neutral_field` fields at their default."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: _hashed(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if not (f.metadata.get("hash_neutral") and getattr(obj, f.name) == f.default)}
+                if not (is_runtime_field(f) or (f.metadata.get("hash_neutral")
+                                                and getattr(obj, f.name) == f.default))}
     if isinstance(obj, (list, tuple)):
         return [_hashed(v) for v in obj]
     if isinstance(obj, dict):
@@ -112,9 +137,12 @@ def _hashed(obj: Any) -> Any:
     return obj
 
 
-def config_hash(cfg: Any) -> str:
+def config_hash(cfg: Any, ignore: tuple[str, ...] = ()) -> str:
     """A short, stable hash of a config: equal configs give equal hashes across runs. Fields
-    declared with :func:`neutral_field` count only when they differ from their default."""
+    declared with :func:`neutral_field` count only when they differ from their default, those
+    declared with :func:`runtime_field` and the top-level fields named in ``ignore`` never."""
     fields = json.loads(json.dumps(_hashed(cfg), default=str))
+    for name in ignore:
+        fields.pop(name, None)
     payload = json.dumps({"type": type(cfg).__name__, **fields}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

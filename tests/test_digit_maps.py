@@ -9,13 +9,16 @@ import torch
 from ebmbook.experiments import digit_maps as dm
 
 
+TINY = dm.MapSettings(adelm_iter=4, tune_iter=2, drift_modes=4, drift_steps=20, max_steps=100,
+                      descent_steps=50, tune_alphas=(1.0, 100.0), barrier_alpha_factors=(1.0, 4.0),
+                      drift_temperatures=(0.1, 1.0))
+
+
 @pytest.fixture(scope="module")
 def tiny_result():
-    s = dm.MapSettings(adelm_iter=4, tune_iter=2, drift_modes=4, drift_steps=20, max_steps=100,
-                       descent_steps=50, tune_alphas=(1.0, 100.0), barrier_alpha_factors=(1.0, 4.0),
-                       drift_temperatures=(0.1, 1.0))
-    cfg = dm.Config.for_size("ci", model_size="ci", digits03=s, mnist=s, cluster_images=120,
-                             barrier_pairs=2, progress=False, tsne_seeds=(0,))
+    cfg = dm.Config.for_size("ci", model_size="ci", digits03=TINY, mnist=TINY,
+                             cluster_images=120, barrier_pairs=2, progress=False,
+                             tsne_seeds=(0,))
     return dm.run(cfg)
 
 
@@ -55,3 +58,51 @@ def test_bad_map_settings_name_the_field():
         dm.MapSettings(tune_alphas=(10.0, 1.0))
     with pytest.raises(ValueError, match="model_size"):
         dm.Config(model_size="huge")
+
+
+def test_each_map_resumes_from_its_own_checkpoint(tiny_result, tmp_path, monkeypatch):
+    """With ``map_checkpoint``, the two maps save into two files of the folder; Ctrl-C in the
+    second map's ADELM (iteration 2) keeps the first map whole and two iterations of the
+    second, and the same run again redoes only the second map's last two iterations. Both maps
+    are those of the run without checkpoints (the settings that are not maps differ, so that
+    this runs quicker, and change nothing in them)."""
+    import importlib
+    adelm_module = importlib.import_module("ebmbook.landscape.adelm")
+    from ebmbook.landscape import mapping
+    from ebmbook.landscape.adelm import MapInterrupted
+    cfg = dm.Config.for_size("ci", model_size="ci", digits03=TINY, mnist=TINY,
+                             cluster_images=60, barrier_pairs=0, progress=False, tsne_seeds=(),
+                             map_checkpoint=str(tmp_path / "maps"))
+    real_adelm, real_pairwise = mapping.adelm, adelm_module.pairwise_ad
+    calls, in_map = [], []
+
+    def watched_adelm(*args, **kwargs):     # a map's ADELM (the alpha tuning runs ADELM too)
+        in_map.append(1)
+        try:
+            return real_adelm(*args, **kwargs)
+        finally:
+            in_map.clear()
+
+    def pairwise(*args, **kwargs):          # ADELM's AD batches, one per iteration after the 1st
+        if in_map:
+            calls.append(1)
+            if len(calls) == TINY.adelm_iter - 1 + 2:   # the second map's iteration 2
+                raise KeyboardInterrupt
+        return real_pairwise(*args, **kwargs)
+
+    monkeypatch.setattr(mapping, "adelm", watched_adelm)
+    monkeypatch.setattr(adelm_module, "pairwise_ad", pairwise)
+    with pytest.raises(MapInterrupted, match="2 of 4 iterations are saved in .*-mnist.pt"):
+        dm.run(cfg)
+    files = sorted(p.name for p in (tmp_path / "maps").iterdir())
+    assert len(files) == 2 and files[0].endswith("-digits03.pt") and files[1].endswith("-mnist.pt")
+    assert all(f.startswith("digit_maps-") for f in files)
+    calls.clear()
+    again = dm.run(cfg)
+    assert len(calls) == 2                  # only the MNIST map's iterations 2 and 3 ran
+    for got, want in ((again.digits03, tiny_result.digits03), (again.mnist, tiny_result.mnist)):
+        for name in ("labels", "energies", "barriers", "rep_energies"):
+            np.testing.assert_array_equal(getattr(got.adelm, name), getattr(want.adelm, name))
+        assert torch.equal(got.adelm.modes, want.adelm.modes)
+        np.testing.assert_array_equal(got.barriers, want.barriers)
+        assert (got.temperature, got.alpha) == (want.temperature, want.alpha)

@@ -78,3 +78,33 @@ def test_sk_sensitivity_reads_the_sk_page_config_at_its_size():
         assert dataclasses.asdict(shared) == dataclasses.asdict(page)
     with pytest.raises(ValueError, match="n_spins"):
         sk_spin_glass.Config(n_spins=200)
+
+
+MAP_EXPERIMENTS = ("sk_spin_glass", "digit_maps", "texture_maps", "face_map")
+
+
+@pytest.mark.parametrize("name", MAP_EXPERIMENTS)
+def test_a_map_checkpoint_folder_changes_no_hash_and_names_one_file_per_map(name, tmp_path):
+    """``map_checkpoint`` says where maps are saved, not what they are: the config's hash and
+    its result-table key ignore it. Each map of a run gets its own file, named after the
+    experiment, the settings that shape the numbers (not progress or executor) and the map."""
+    from ebmbook._config import config_hash
+    from ebmbook.experiments import _tables, get_experiment
+    Config = get_experiment(name).Config
+    plain, saved = Config.for_size("ci"), Config.for_size("ci", map_checkpoint=str(tmp_path))
+    assert config_hash(saved) == config_hash(plain)
+    assert _tables.config_key(saved) == _tables.config_key(plain)
+    assert _common.map_checkpoint(plain, "a") is None
+    a = _common.map_checkpoint(saved, "a")
+    assert a.parent == tmp_path and a.name.startswith(f"{name}-") and a.name.endswith("-a.pt")
+    assert _common.map_checkpoint(saved, "b") != a
+    quiet = dataclasses.replace(saved, progress=False)
+    assert _common.map_checkpoint(quiet, "a") == a
+    others = (dataclasses.replace(saved, seed=1),
+              Config.for_size("paper", map_checkpoint=str(tmp_path)))
+    assert all(_common.map_checkpoint(other, "a") != a for other in others)
+    with pytest.raises(ValueError, match="file-name-safe"):
+        _common.map_checkpoint(saved, "digits 0-3")
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ValueError, match="'map_checkpoint'.*a folder, not an existing file"):
+        Config.for_size("ci", map_checkpoint=str(tmp_path / "f"))

@@ -4,13 +4,16 @@ two of them share lives here or in a layer below)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 
-from .._config import require_int, require_positive
+from .._config import (config_hash, require_folder, require_int, require_positive,
+                       runtime_field)
 from ..diagnostics.lyapunov import LyapunovResult, maximal_lyapunov
 from ..parallel import validate_executor_spec
 from ._base import ExperimentConfig
@@ -45,15 +48,35 @@ def read_basins(m, judge):
     return m
 
 
-def map_coop_pair(name: str, art: "Artifact", settings, judge, *, seed, progress: bool = True):
+def map_checkpoint(config: ExperimentConfig, map_id: str) -> Path | None:
+    """The file where the ADELM map ``map_id`` of a run of ``config`` saves its checkpoint, in
+    the folder ``config.map_checkpoint`` (None when that is empty: no checkpoint).
+
+    ``<folder>/<experiment>-<key>-<map_id>.pt``, where ``<key>`` hashes every config field that
+    shapes the numbers (not ``progress``, ``executor`` nor the folder itself): the same command
+    finds its files again, and another size, seed or setting never picks up a map it did not
+    make. ``map_id`` tells an experiment's maps apart (a short name, e.g. ``"mnist"``)."""
+    folder = getattr(config, "map_checkpoint", "")
+    if not folder:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", map_id):
+        raise ValueError(f"map_id {map_id!r} must be a file-name-safe word")
+    experiment = type(config).__module__.rsplit(".", 1)[-1]
+    key = config_hash(config, ignore=("progress", "executor"))[:12]
+    return Path(folder) / f"{experiment}-{key}-{map_id}.pt"
+
+
+def map_coop_pair(name: str, art: "Artifact", settings, judge, *, seed, progress: bool = True,
+                  checkpoint: Path | str | None = None):
     """The map of a Co-Op pair's latent energy (5.2) in data-energy sds, proposals
     z ~ N(0, I), T and alpha tuned without labels
     (:func:`ebmbook.landscape.mapping.tune_and_map`); each mode's image read by ``judge``
-    (:func:`read_basins`)."""
+    (:func:`read_basins`). ``checkpoint``: the file its ADELM run saves to and resumes from
+    (see :func:`map_checkpoint`)."""
     from ..landscape.mapping import GaussianProposals, tune_and_map
     E = art.latent_energy(prior=True, unit="data")
     m = tune_and_map(E, GaussianProposals(E.latent_dim), settings, seed=seed, progress=progress,
-                     name=name, decoder=art.generator)
+                     name=name, decoder=art.generator, checkpoint=checkpoint)
     return read_basins(m, judge)
 
 
@@ -130,6 +153,8 @@ class SKMapConfig(ExperimentConfig):
     # None/"inline", "process:N", "dask", "dask:N" or "dask:tcp://host:8786"; the numbers do
     # not depend on it
     executor: str | None = None
+    # a folder where the ADELM map saves its checkpoint ("": none; see map_checkpoint)
+    map_checkpoint: str = runtime_field("")
 
     SIZES: ClassVar = {
         "ci": {},
@@ -163,6 +188,7 @@ class SKMapConfig(ExperimentConfig):
             validate_executor_spec(self.executor)
         except ValueError as exc:
             raise ValueError(f"config field 'executor' is invalid: {exc}") from None
+        require_folder(self, "map_checkpoint")
         for name in ("tune_alphas", "drift_temperatures", "barrier_alpha_factors"):
             v = getattr(self, name)
             if not (len(v) >= 1 and all(x > 0 for x in v)):

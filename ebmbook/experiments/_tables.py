@@ -16,6 +16,7 @@ import json
 import time
 from pathlib import Path
 
+from .._config import is_runtime_field
 from ..io import atomic_write_text
 from ..registry import cache_root, committed_root
 
@@ -23,9 +24,10 @@ FILE = "table.json"
 
 
 def config_key(config) -> str:
-    """Hash of every config field that determines the numbers (not progress, device, size)."""
+    """Hash of every config field that determines the numbers (not progress, device, size,
+    executor, nor a :func:`~ebmbook._config.runtime_field` such as a checkpoint folder)."""
     d = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-         if f.name not in ("progress", "device", "size", "executor")}
+         if f.name not in ("progress", "device", "size", "executor") and not is_runtime_field(f)}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -64,7 +66,7 @@ def save(name: str, config, payload: dict, wall_time_s: float, file: str = FILE,
     from ..store import machine
     manifest = {"name": name, "config_key": config_key(config),
                 "config": {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-                           if f.name not in ("progress", "executor")},
+                           if f.name not in ("progress", "executor") and not is_runtime_field(f)},
                 "command": f"ebmbook run {name} --size {config.size}",
                 "git_commit": commit if commit is not None else code_version(),
                 "wall_time_s": round(wall_time_s, 1), "machine": machine(),

@@ -46,7 +46,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_choice, require_int
+from .._config import require_choice, require_folder, require_int, runtime_field
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
@@ -59,7 +59,7 @@ from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ..sampling.descent import local_modes
 from ._base import ExperimentConfig
-from ._common import progress_bar
+from ._common import map_checkpoint, progress_bar
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ class Config(ExperimentConfig):
     infer_steps: int = 150
     tsne_seeds: tuple = (0, 1)
     progress: bool = True
+    map_checkpoint: str = runtime_field("")   # a folder for the maps' checkpoints ("": none)
 
     SIZES: ClassVar = {
         "ci": {},
@@ -92,6 +93,7 @@ class Config(ExperimentConfig):
         require_int(self, "infer_starts", "infer_steps")
         require_int(self, "cluster_images")
         require_int(self, "barrier_pairs", minimum=0)
+        require_folder(self, "map_checkpoint")
         for name in ("digits03", "mnist"):
             if not isinstance(getattr(self, name), MapSettings):
                 raise ValueError(f"config field {name!r} must be a MapSettings")
@@ -150,10 +152,10 @@ def fit_digit_judge(art: Artifact) -> Judge:
 
 
 def map_latent(name: str, art: Artifact, s: MapSettings, judge: Judge, *, seed,
-               progress: bool = True, tsne_seeds=()) -> LatentMap:
+               progress: bool = True, tsne_seeds=(), checkpoint=None) -> LatentMap:
     """Tune T and alpha, run ADELM and the AD barrier matrix on the latent energy of a Co-Op
-    pair (:func:`ebmbook.landscape.mapping.tune_and_map`), and read the images of its modes
-    with ``judge``."""
+    pair (:func:`ebmbook.landscape.mapping.tune_and_map`; ``checkpoint``: the file ADELM saves
+    to and resumes from), and read the images of its modes with ``judge``."""
     root = seed_sequence(seed)
     E = art.latent_energy(prior=True, unit="data")
     propose = GaussianProposals(E.latent_dim)
@@ -163,7 +165,7 @@ def map_latent(name: str, art: Artifact, s: MapSettings, judge: Judge, *, seed,
         bare, _ = local_modes(art.latent_energy(prior=False, unit="data"),
                               tT.starts, rate=s.descent_rate, n_steps=s.descent_steps)
     m = tune_and_map(E, propose, s, temperature=tT, seed=root, progress=progress, name=name,
-                     decoder=art.generator)
+                     decoder=art.generator, checkpoint=checkpoint)
     m.timings["tune_T"] = tune_T.seconds
     m = LatentMap.from_map(m, artifact=art, radius_prior=float(tT.modes.norm(dim=1).mean()),
                            radius_no_prior=float(bare.detach().norm(dim=1).mean()))
@@ -342,11 +344,12 @@ def run(config: Config) -> Result:
     root = seed_sequence(config.seed)
     with timed(timings, "digits03"):
         d03 = map_latent("digits 0-3", d03_art, config.digits03, judge, seed=child(root, 0),
-                         progress=config.progress, tsne_seeds=config.tsne_seeds)
+                         progress=config.progress, tsne_seeds=config.tsne_seeds,
+                         checkpoint=map_checkpoint(config, "digits03"))
     bar.update()
     with timed(timings, "mnist"):
         mn = map_latent("MNIST", mn_art, config.mnist, judge, seed=child(root, 1),
-                        progress=config.progress)
+                        progress=config.progress, checkpoint=map_checkpoint(config, "mnist"))
     bar.update()
     with timed(timings, "clusters"):
         cl = basin_clusters(mn, config.cluster_images, seed=config.seed,

@@ -33,7 +33,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_choice, require_int
+from .._config import require_choice, require_folder, require_int, runtime_field
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Coherence, Judge, fit_judge,
@@ -43,7 +43,7 @@ from ..parallel import child, seed_sequence, torch_generator
 from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
-from ._common import map_coop_pair as map_pair, progress_bar
+from ._common import map_checkpoint, map_coop_pair as map_pair, progress_bar
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class Config(ExperimentConfig):
     n_shuffles: int = 200
     members_shown: int = 3
     progress: bool = True
+    map_checkpoint: str = runtime_field("")   # a folder for the maps' checkpoints ("": none)
 
     SIZES: ClassVar = {
         "ci": {},
@@ -70,6 +71,7 @@ class Config(ExperimentConfig):
                              "'lfw_subset' or the path of a folder of images")
         require_int(self, "spread_samples", minimum=2)
         require_int(self, "n_shuffles", "members_shown", minimum=0)
+        require_folder(self, "map_checkpoint")
         if not isinstance(self.settings, MapSettings):
             raise ValueError("config field 'settings' must be a MapSettings")
 
@@ -201,7 +203,7 @@ def run(config: Config) -> Result:
         art = load_face_pair(config.faces, config.model_size, config.device, config.progress)
         judge = fit_face_judge(art)
         faces = map_pair("faces", art, config.settings, judge, seed=child(root, 0),
-                         progress=config.progress)
+                         progress=config.progress, checkpoint=map_checkpoint(config, "faces"))
         shape = map_shape(faces, art, n_samples=config.spread_samples, n_shuffles=config.n_shuffles,
                           seed=config.seed)
     bar.update()
@@ -209,7 +211,7 @@ def run(config: Config) -> Result:
         d_art = load_or_train("coop_digits03", model_spec("coop_digits03", config.model_size),
                               device=config.device, progress=config.progress)
         digits = map_pair("digits 0-3", d_art, config.settings, _AnyFace(), seed=child(root, 1),
-                          progress=config.progress)
+                          progress=config.progress, checkpoint=map_checkpoint(config, "digits03"))
         d_shape = map_shape(digits, d_art, n_samples=config.spread_samples,
                             n_shuffles=config.n_shuffles, seed=config.seed)
     bar.update()

@@ -14,6 +14,9 @@ barriers, and compare the two maps: overlap of modes, DG merge order, mirror sym
 ``Config.executor`` chooses where the independent AD trials, the tuning sweeps and the barrier
 matrix run (:mod:`ebmbook.parallel`: in-process by default, a process pool, or Dask). Seeds are
 split per task from ``Config.seed``, so the numbers are the same whichever executor runs them.
+With ``Config.map_checkpoint`` (a folder; ``ebmbook run sk_spin_glass --map-checkpoint DIR``) the
+ADELM map saves its progress there, and the same run started again resumes it
+(:func:`~ebmbook.experiments._common.map_checkpoint`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ..landscape.gwl import GWLMap, GWLResult, gwl, gwl_map
 from ..landscape.tuning import basins_vs_alpha, energy_drift
 from ..parallel import get_executor
 from ..results import Metric
-from ._common import SKMapConfig, find_rows, progress_bar
+from ._common import SKMapConfig, find_rows, map_checkpoint, progress_bar
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,11 @@ def _run(config: Config, ex) -> Result:
         drift, counts = _tune(config, be, rng, ex)
     bar.update()
     with timed(timings, "adelm"):
+        # seed=rng: the root is one draw of the run's stream, as with no seed, but explicit,
+        # as a checkpointed map needs (the stream is the same when the command is run again)
         res = adelm(be, config.adelm_iter, consolidate_every=config.consolidate_every,
-                    progress=config.progress, executor=ex)
+                    progress=config.progress, executor=ex, seed=rng,
+                    checkpoint=map_checkpoint(config, "adelm"))
     timings["adelm_it_per_s"] = config.adelm_iter / timings["adelm"]
     bar.update()
     with timed(timings, "ad_barriers"):

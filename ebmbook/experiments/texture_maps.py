@@ -28,7 +28,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_choice, require_int, require_positive
+from .._config import (require_choice, require_folder, require_int, require_positive,
+                       runtime_field)
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..data.images import PATCH_DATASETS
@@ -39,7 +40,7 @@ from ..parallel import child, seed_sequence, torch_generator
 from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
-from ._common import map_coop_pair as map_pair, progress_bar, read_basins as read
+from ._common import map_checkpoint, map_coop_pair as map_pair, progress_bar, read_basins as read
 
 BUNDLED = tuple(d.removesuffix("_patches") for d in PATCH_DATASETS)
 
@@ -56,6 +57,7 @@ class Config(ExperimentConfig):
     distinctness_patches: int = 600
     members_shown: int = 3
     progress: bool = True
+    map_checkpoint: str = runtime_field("")   # a folder for the maps' checkpoints ("": none)
 
     SIZES: ClassVar = {
         "ci": {},
@@ -74,6 +76,7 @@ class Config(ExperimentConfig):
         require_int(self, "distinctness_k", minimum=2)
         require_int(self, "distinctness_patches", minimum=10)
         require_int(self, "members_shown", minimum=0)
+        require_folder(self, "map_checkpoint")
         for name in ("texton", "scales"):
             if not isinstance(getattr(self, name), MapSettings):
                 raise ValueError(f"config field {name!r} must be a MapSettings")
@@ -276,16 +279,17 @@ def run(config: Config) -> Result:
     bar.update()
     with timed(timings, "texton_weak"):
         weak = map_pair("textons", tex, config.texton, judge, seed=child(root, 0),
-                        progress=config.progress)
+                        progress=config.progress, checkpoint=map_checkpoint(config, "textons"))
     bar.update()
     with timed(timings, "texton_strong"):
         strong = read(weak.remap(weak.alpha * config.strong_factor, seed=child(root, 1),
-                                 progress=config.progress), judge)
+                                 progress=config.progress,
+                                 checkpoint=map_checkpoint(config, "textons_strong")), judge)
         matches = match_basins(weak, strong)
     bar.update()
     with timed(timings, "scales"):
         scales = map_pair("four scales", sca, config.scales, judge, seed=child(root, 2),
-                          progress=config.progress)
+                          progress=config.progress, checkpoint=map_checkpoint(config, "scales"))
         summary = scale_summary(scales)
         coverage = generator_coverage(sca, judge, seed=config.seed)
     bar.update()

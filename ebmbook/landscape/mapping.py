@@ -383,13 +383,15 @@ class EnergyMap:
         return None
 
     def remap(self, alpha: float, *, seed: Any = 0, executor: Any = None,
-              progress: bool = False) -> "EnergyMap":
+              progress: bool = False, checkpoint: str | None = None) -> "EnergyMap":
         """The same landscape mapped again at another magnetisation ``alpha`` (Fig 5.10): the
         same energy, proposals, T and settings (the tuning records are kept), ADELM and the
-        barriers run anew from ``seed``. Readings are not carried over."""
+        barriers run anew from ``seed`` (``checkpoint``: as in :func:`map_energy`). Readings
+        are not carried over."""
         m = map_energy(self.energy, self.proposals, temperature=self.temperature, alpha=alpha,
                        seed=seed, executor=executor, progress=progress, name=self.name,
-                       decoder=self.decoder, **self.settings.map_options())
+                       decoder=self.decoder, checkpoint=checkpoint,
+                       **self.settings.map_options())
         return dataclasses.replace(m, settings=self.settings, barrier_scale=self.barrier_scale,
                                    drift=self.drift, tune_counts=self.tune_counts,
                                    tune_leakage=self.tune_leakage)
@@ -438,9 +440,10 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
     stage_seeds: (ADELM seed, barrier seed) given directly instead of the children of ``seed``
                  (to keep a map inside an existing tree of seeds)
     name, decoder: a title and a states-to-images function for figures
-    checkpoint:  a file where ADELM saves its state after every iteration and when it is
-                 interrupted (:class:`~ebmbook.landscape.adelm.MapInterrupted`); the same call
-                 resumes from it and gives the uninterrupted map exactly
+    checkpoint:  a file where ADELM saves its state as it goes (every iteration, unless saving
+                 would take over 5 % of the run) and when it is interrupted
+                 (:class:`~ebmbook.landscape.adelm.MapInterrupted`); the same call resumes from
+                 it and gives the uninterrupted map exactly
 
     Returns an :class:`EnergyMap`; its ``settings`` hold the values used.
     """
@@ -569,12 +572,13 @@ def tune_and_map(energy, proposals, settings: MapSettings | None = None, *,
                  temperature: "float | TemperatureTuning | None" = None,
                  alpha: "float | AlphaTuning | None" = None, seed: Any = 0,
                  executor: Any = None, progress: bool = False, name: str = "map",
-                 decoder: Callable | None = None) -> EnergyMap:
+                 decoder: Callable | None = None, checkpoint: str | None = None) -> EnergyMap:
     """Tune T (:func:`tune_temperature`) and alpha (:func:`tune_alpha`) without labels, then
-    map (:func:`map_energy`), all from ``settings`` and one ``seed`` (draws as in the module
-    docstring). ``temperature`` or ``alpha`` given as a number skips that rule; given as a
-    :class:`TemperatureTuning` / :class:`AlphaTuning` (run with the same seed) reuses it. For a
-    trained model the AD step is the model's own eps (recorded in the map's settings)."""
+    map (:func:`map_energy`, whose ADELM run saves to and resumes from ``checkpoint``), all
+    from ``settings`` and one ``seed`` (draws as in the module docstring). ``temperature`` or
+    ``alpha`` given as a number skips that rule; given as a :class:`TemperatureTuning` /
+    :class:`AlphaTuning` (run with the same seed) reuses it. For a trained model the AD step is
+    the model's own eps (recorded in the map's settings)."""
     s = settings if settings is not None else MapSettings()
     U, eps = _energy_and_eps(energy, s.ad_eps if callable(energy) else None)
     if eps != s.ad_eps:
@@ -594,7 +598,8 @@ def tune_and_map(energy, proposals, settings: MapSettings | None = None, *,
                             **s.alpha_options())
         a = tA.alpha if isinstance(tA, AlphaTuning) else float(tA)
     m = map_energy(U, propose, temperature=T, alpha=a, seed=root, executor=executor,
-                   progress=progress, name=name, decoder=decoder, **s.map_options())
+                   progress=progress, name=name, decoder=decoder, checkpoint=checkpoint,
+                   **s.map_options())
     m.settings = s
     if isinstance(tT, TemperatureTuning):
         m.barrier_scale, m.drift = tT.barrier_scale, tT.drift
