@@ -9,6 +9,9 @@
                                               the same recipe on your own images
     ebmbook run image_map --model-size ci --data folder:photos/
                                               map that model in image space
+    ebmbook run digit_maps --map-checkpoint ckpt/
+                                              long maps save their progress in ckpt/; after
+                                              Ctrl-C the same command resumes them
     ebmbook book --size ci --jobs 2           execute every notebook and build the HTML book
 
 A user error (an unknown name, an unavailable device, a bad number, a damaged artifact file)
@@ -18,6 +21,7 @@ prints one line ``error: ...`` saying what to do, and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import re
 import sys
@@ -101,7 +105,8 @@ def _cmd_run(args) -> int:
                          "work; it applies to sk_spin_glass")
     fields = mod.Config.__dataclass_fields__
     for opt, field in (("data", "data"), ("model_size", "model_size"),
-                       ("precision", "precision"), ("checkpoint", "checkpoint")):
+                       ("precision", "precision"), ("checkpoint", "checkpoint"),
+                       ("map_checkpoint", "map_checkpoint")):
         value = getattr(args, opt)
         if value is None:
             continue
@@ -119,7 +124,25 @@ def _cmd_run(args) -> int:
         import torch
         torch.set_num_threads(args.threads)
     clock = Stopwatch()
-    result = mod.run(cfg)
+    from .landscape.adelm import MapInterrupted
+    try:
+        result = mod.run(cfg)
+    except MapInterrupted as exc:
+        # the line names what is saved and the command that resumes: this very command line
+        anywhere = " (on any --executor, or none: the map is the same)" if args.executor else ""
+        print(f"error: {_one_line(exc.describe(f'resume with `{_command(args)}`{anywhere}'))}",
+              file=sys.stderr)
+        return 2
+    except concurrent.futures.CancelledError:
+        if not (args.executor or "").lower().startswith("dask"):
+            raise
+        # a Dask scheduler lost outside an ADELM loop (tuning, barriers): its tasks were
+        # cancelled; one line instead of the client's traceback
+        hint = _saved_maps_hint(args) or (
+            "; with --map-checkpoint DIR the ADELM maps would resume" if "map_checkpoint" in fields
+            else "")
+        raise UsageError(f"the tasks on --executor {args.executor} were cancelled (a lost Dask "
+                         f"scheduler or worker?){hint}") from None
     metrics = result.metrics() if hasattr(result, "metrics") else {}
     # a Metric is a float (json writes its number); its description goes beside it
     descriptions = {name: getattr(value, "description", "") for name, value in metrics.items()}
@@ -127,6 +150,24 @@ def _cmd_run(args) -> int:
                       "elapsed_s": round(clock.seconds, 1), "metrics": metrics,
                       "descriptions": descriptions}, indent=2, default=float))
     return 0
+
+
+def _command(args) -> str:
+    """The command line being run, as the user can type it again."""
+    import shlex
+    return "ebmbook " + shlex.join(args.argv)
+
+
+def _saved_maps_hint(args) -> str:
+    """After Ctrl-C in ``ebmbook run ... --map-checkpoint DIR``: how to resume the maps saved
+    in DIR ("" when none of this experiment's are there)."""
+    folder = getattr(args, "map_checkpoint", None)
+    if getattr(args, "command", None) != "run" or not folder:
+        return ""
+    if not any(Path(folder).glob(f"{args.experiment}-*.pt")):
+        return ""
+    return (f"; the ADELM maps saved in {folder} resume when the same command runs again: "
+            f"`{_command(args)}`")
 
 
 def _describe(name: str, spec_or_manifest) -> str:
@@ -348,6 +389,11 @@ def _parser() -> argparse.ArgumentParser:
                         "more threads than free cores can make a run ten times slower)")
     r.add_argument("--checkpoint", default=None,
                    help="thesis_regime: evaluate an unfinished run from this checkpoint folder")
+    r.add_argument("--map-checkpoint", metavar="DIR", default=None,
+                   help="sk_spin_glass, digit_maps, texture_maps, face_map: each ADELM map saves "
+                        "its progress in a file of DIR named after the experiment, its settings "
+                        "and the map; after Ctrl-C or a lost Dask scheduler, the same command "
+                        "resumes it (the same numbers as an uninterrupted run)")
     r.add_argument("--precision", default=None, choices=PRECISION_CHOICES,
                    help="arithmetic of the energy (fp32 | bf16; tf32 on CUDA) where an "
                         "experiment has that setting")
@@ -416,11 +462,13 @@ def main(argv: list[str] | None = None) -> int:
     reported as one line on stderr)."""
     args = None
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
         args = _parser().parse_args(argv)
+        args.argv = argv
         return args.func(args)
     except KeyboardInterrupt:
         hint = ("; run the same command again to resume from the last checkpoint"
-                if getattr(args, "command", None) == "train" else "")
+                if getattr(args, "command", None) == "train" else _saved_maps_hint(args))
         print(f"error: interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as exc:

@@ -5,6 +5,7 @@ committed artifact by another spec unless told to (``--out`` elsewhere, or ``--f
 The committed-artifact tests work on copies: the registry's roots are pointed at ``tmp_path``,
 and a fixture checks that the real ``artifacts/`` folder is byte-for-byte unchanged."""
 
+import concurrent.futures as cf
 import dataclasses
 import hashlib
 import json
@@ -314,3 +315,116 @@ def test_run_sets_the_thread_count_and_passes_the_precision(monkeypatch):
     monkeypatch.setattr(toy_densities, "run", run)
     assert main(["run", "toy_densities", "--precision", "bf16", "--threads", "1"]) == 0
     assert seen["threads"] == 1 and seen["cfg"].precision == "bf16"
+
+
+# ----------------------------------------------------------------------------- maps that resume
+
+TINY_SK = dict(n_spins=24, adelm_iter=30, tune_iter=6, tune_alphas=(0.5, 1.35, 5.0),
+               drift_modes=3, drift_sweeps=20, gwl_iter=20_000, n_lowest=30, e_min=-0.9,
+               progress=False)
+
+
+def _metrics(out: str) -> dict:
+    m = json.loads(out)["metrics"]
+    m.pop("adelm_it_per_s")          # a speed, not a result
+    return m
+
+
+def test_an_interrupted_map_resumes_with_the_command_its_error_line_gives(tmp_path, monkeypatch,
+                                                                         capsys):
+    """``ebmbook run sk_spin_glass --map-checkpoint DIR`` (at a tiny size) stopped by Ctrl-C at
+    a random ADELM iteration k: one error line naming the k saved iterations, their file and
+    the command that resumes; that command runs only the remaining iterations and prints every
+    number of an uninterrupted run without the flag, from exactly the same map."""
+    import importlib
+
+    import numpy as np
+
+    from ebmbook.experiments import sk_spin_glass as sk
+    adelm_module = importlib.import_module("ebmbook.landscape.adelm")
+    monkeypatch.setitem(sk.Config.SIZES, "ci", TINY_SK)
+    n_iter = TINY_SK["adelm_iter"]
+    stop_at = int(np.random.default_rng(26).integers(2, n_iter))   # an iteration with AD
+    state = {"in_map": False, "calls": 0, "stop_at": None}
+    maps = []
+    real_adelm, real_pairwise = sk.adelm, adelm_module.pairwise_ad
+
+    def watched_adelm(*args, **kwargs):       # the page's map (tuning runs ADELM too)
+        state["in_map"], state["calls"] = True, 0
+        try:
+            maps.append(real_adelm(*args, **kwargs))
+        finally:
+            state["in_map"] = False
+        return maps[-1]
+
+    def pairwise(*args, **kwargs):            # one call per iteration after the first
+        if state["in_map"]:
+            state["calls"] += 1
+            if state["calls"] == state["stop_at"]:
+                raise KeyboardInterrupt
+        return real_pairwise(*args, **kwargs)
+
+    monkeypatch.setattr(sk, "adelm", watched_adelm)
+    monkeypatch.setattr(adelm_module, "pairwise_ad", pairwise)
+    assert main(["run", "sk_spin_glass", "--threads", "1"]) == 0
+    plain = _metrics(capsys.readouterr().out)
+    assert state["calls"] == n_iter - 1
+
+    folder = tmp_path / "maps"
+    argv = ["run", "sk_spin_glass", "--map-checkpoint", str(folder), "--threads", "1"]
+    state["stop_at"] = stop_at
+    assert main(argv) == 2
+    line = _error_line(capsys)
+    saved = sorted(folder.glob("*.pt"))
+    assert len(saved) == 1 and saved[0].name.startswith("sk_spin_glass-")
+    assert saved[0].name.endswith("-adelm.pt")
+    assert line == (f"error: ADELM interrupted; {stop_at} of {n_iter} iterations are saved in "
+                    f"{saved[0]}: resume with `ebmbook run sk_spin_glass --map-checkpoint "
+                    f"{folder} --threads 1`")
+
+    state["stop_at"] = None
+    assert main(argv) == 0
+    assert state["calls"] == n_iter - stop_at      # iterations 0 .. stop_at-1 were not redone
+    assert _metrics(capsys.readouterr().out) == plain
+    whole, resumed = maps[0], maps[-1]
+    for name in ("labels", "energies", "barriers", "n_success", "rep_energies", "counts",
+                 "modes", "reps"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name), err_msg=name)
+
+
+def test_map_checkpoint_is_refused_where_an_experiment_makes_no_map(tmp_path, capsys):
+    assert main(["run", "toy_densities", "--map-checkpoint", str(tmp_path)]) == 2
+    assert _error_line(capsys).startswith(
+        "error: --map-checkpoint: experiment 'toy_densities' has no 'map_checkpoint' setting; "
+        "it applies to digit_maps, face_map")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("")
+    assert main(["run", "sk_spin_glass", "--map-checkpoint", str(a_file)]) == 2
+    assert "it must be a folder, not an existing file" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("stop,status,says", [
+    (KeyboardInterrupt, 130, "error: interrupted"),
+    (cf.CancelledError, 2, "error: the tasks on --executor dask:tcp://127.0.0.1:9 were cancelled "
+                           "(a lost Dask scheduler or worker?)")])
+def test_a_stop_outside_a_map_says_the_saved_maps_resume(fake_experiment, tmp_path, capsys,
+                                                         stop, status, says):
+    """Ctrl-C, or a Dask scheduler lost, after a map was saved (e.g. while its barriers are
+    computed): one error line saying that the same command resumes from the maps saved."""
+    from ebmbook._config import runtime_field
+
+    @dataclasses.dataclass(frozen=True)
+    class MapConfig(_Config):
+        executor: str | None = None
+        map_checkpoint: str = runtime_field("")
+
+    def run(cfg):
+        (Path(cfg.map_checkpoint) / "fake-0123-map.pt").write_bytes(b"")
+        raise stop()
+
+    fake_experiment.Config, fake_experiment.run = MapConfig, run
+    argv = ["run", "fake", "--map-checkpoint", str(tmp_path),
+            "--executor", "dask:tcp://127.0.0.1:9"]
+    assert main(argv) == status
+    assert _error_line(capsys) == (f"{says}; the ADELM maps saved in {tmp_path} resume when the "
+                                   f"same command runs again: `ebmbook {' '.join(argv)}`")
