@@ -390,8 +390,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint", default=None,
                    help="thesis_regime: evaluate an unfinished run from this checkpoint folder")
     r.add_argument("--map-checkpoint", metavar="DIR", default=None,
-                   help="sk_spin_glass, digit_maps, texture_maps, face_map: each ADELM map saves "
-                        "its progress in a file of DIR named after the experiment, its settings "
+                   help="sk_spin_glass, digit_maps, texture_maps, face_map, image_map: each "
+                        "ADELM map saves its progress in a file of DIR named after the "
+                        "experiment, its settings "
                         "and the map; after Ctrl-C or a lost Dask scheduler, the same command "
                         "resumes it (the same numbers as an uninterrupted run)")
     r.add_argument("--precision", default=None, choices=PRECISION_CHOICES,

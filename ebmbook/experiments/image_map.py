@@ -50,11 +50,12 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_int, require_positive
+from .._config import require_folder, require_int, require_positive, runtime_field
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
                                       partition_scores)
+from ..landscape.adelm import proposal_seed
 from ..landscape.dgraph import disconnectivity_graph
 from ..landscape.mapping import ChainProposals, EnergyMap, map_energy, tune_alpha
 from ..parallel import child, seed_sequence
@@ -62,7 +63,7 @@ from ..registry import IMAGE_MODELS, MODEL_SIZES, model_spec
 from ..results import Metric
 from ..sampling.descent import local_modes
 from ._base import ExperimentConfig
-from ._common import progress_bar
+from ._common import map_checkpoint, progress_bar
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Config(ExperimentConfig):
     members_shown: int = 3
     chunk_size: int = 256
     progress: bool = True
+    map_checkpoint: str = runtime_field("")   # a folder for the map's checkpoint ("": none)
 
     SIZES: ClassVar = {
         "ci": {},
@@ -111,6 +113,7 @@ class Config(ExperimentConfig):
         require_int(self, "mode_steps", "improvement_limit", "max_steps", "tune_iter",
                     "adelm_iter", "barrier_repeats", "n_data", "judge_images", "chunk_size")
         require_int(self, "descent_steps", "members_shown", minimum=0)
+        require_folder(self, "map_checkpoint")
         for name in ("tune_alphas", "barrier_alpha_factors"):
             v = getattr(self, name)
             if len(v) < 1 or any(not a > 0 for a in v) or list(v) != sorted(set(v)):
@@ -188,7 +191,7 @@ def map_images(art: Artifact, c: Config, spread: Spread, judge: Judge | None, *,
     m = map_energy(art.model, propose, temperature=1.0, alpha=tuned.alpha,
                    n_iterations=c.adelm_iter, barrier_factors=c.barrier_alpha_factors,
                    barrier_repeats=c.barrier_repeats, stage_seeds=(child(root, 2), child(root, 3)),
-                   progress=c.progress, name=name, **ad)
+                   progress=c.progress, name=name, checkpoint=map_checkpoint(c, "map"), **ad)
     Mz = spread.z(m.barriers)
     reads = judge.predict(m.modes) if judge is not None else None
     if reads is not None:
@@ -199,7 +202,9 @@ def map_images(art: Artifact, c: Config, spread: Spread, judge: Judge | None, *,
                              tune_counts=tuned.counts, tune_leakage=tuned.leakage, reads=reads,
                              basin_label=label, basin_share=share,
                              timings={"tune_alpha": tune_clock.seconds, **m.timings}, artifact=art,
-                             starts=np.asarray(propose.drawn[:c.adelm_iter]))
+                             # the rows of every iteration, a resumed map's saved ones too
+                             starts=propose.rows_for([proposal_seed(child(root, 2), n)
+                                                      for n in range(c.adelm_iter)]))
 
 
 @dataclass
