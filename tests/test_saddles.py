@@ -44,6 +44,23 @@ def test_hessian_vector_product_and_lanczos_match_the_dense_hessian():
     assert vecs.shape == (2, 5)
 
 
+def test_a_piecewise_linear_energy_has_a_zero_hessian_and_no_saddle():
+    """A LeakyReLU network is linear between its kinks: its Hessian is exactly zero almost
+    everywhere (ARPACK cannot even start there). The eigenvalues are zeros, orthonormal
+    eigenvectors come back, and no point is accepted as a saddle (index 0)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.LeakyReLU(0.05),
+                              torch.nn.Linear(16, 1)).double()
+    U = lambda x: net(x).squeeze(-1)  # noqa: E731
+    x = torch.randn(6, dtype=torch.float64)
+    assert not hessian_vector_product(U, x, torch.randn(6, dtype=torch.float64)).any()
+    vals, vecs = lowest_hessian_eigenvalues(U, x, k=3)
+    assert np.array_equal(vals, np.zeros(3))
+    np.testing.assert_allclose(vecs.reshape(3, -1) @ vecs.reshape(3, -1).T, np.eye(3), atol=1e-12)
+    got = check_saddle(U, x, grad_tol=1e9)
+    assert got.index == 0 and not got.ok
+
+
 @pytest.mark.parametrize("diag, index", [([1.0, 2.0, 3.0, 4.0], 0), ([-1.0, 2.0, 3.0, 4.0], 1),
                                          ([-1.0, -0.5, 3.0, 4.0], 2)])
 def test_index_check_accepts_only_index_one(diag, index):

@@ -688,8 +688,9 @@ def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 1
     k)`` for pair k; :func:`~ebmbook.landscape.saddles.refine_path`, the same band settings),
     its climbing image checked for a gradient norm below ``grad_tol`` and Hessian index 1, and
     polished by up to ``polish_steps`` steps of minimum-mode following where it fails
-    (:func:`~ebmbook.landscape.saddles.polish_saddle`)."""
-    from .neb import nudged_elastic_band
+    (:func:`~ebmbook.landscape.saddles.polish_saddle`). The bands of each method relax as one
+    batch (:func:`~ebmbook.landscape.neb.nudged_elastic_bands`)."""
+    from .neb import linear_bands, nudged_elastic_bands
     K = m.n_basins
     ii, jj = np.triu_indices(K, 1)
     rng = np.random.default_rng(seed)
@@ -698,25 +699,22 @@ def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 1
     reps = m.adelm.reps.detach()
     lin, prof = (linear_barrier(m.energy, reps[pairs[:, 0]], reps[pairs[:, 1]], return_path=True)
                  if len(pairs) else (np.zeros(0), np.zeros((0, 64))))
-    dneb, runs = [], []
-    for a, b in pairs:
-        r = nudged_elastic_band(m.energy, reps[a], reps[b], n_images=n_images, climbing=True,
-                                max_iter=max_iter, step=0.01, max_move=0.1, tol=1e-3)
-        runs.append(r)
-        dneb.append(r.barrier)
+    runs = (nudged_elastic_bands(m.energy, linear_bands(reps[pairs[:, 0]], reps[pairs[:, 1]],
+                                                        n_images),
+                                 climbing=True, max_iter=max_iter, step=0.01, max_move=0.1,
+                                 tol=1e-3) if len(pairs) else [])
+    dneb = [r.barrier for r in runs]
     ad = np.array([m.barriers[a, b] for a, b in pairs], dtype=np.float64)
     path = (m.ad_path(*pairs[0], seed=child(seed_sequence(seed), 8)) if len(pairs) else None)
     bc = BarrierComparison(pairs=pairs, ad=ad, dneb=np.asarray(dneb, dtype=np.float64),
                            linear=np.asarray(lin, dtype=np.float64), linear_profiles=prof,
                            dneb_results=runs, ad_path=path)
     if from_ad:
-        from .saddles import refine_path
-        refined = []
-        for k, (a, b) in enumerate(pairs):
-            p = m.ad_path(a, b, seed=child(seed_sequence(seed), 9, k))
-            refined.append(None if p is None else refine_path(
-                m.energy, p, n_images=n_images, max_iter=max_iter, step=0.01, tol=1e-3,
-                grad_tol=grad_tol, polish_steps=polish_steps))
+        from .saddles import refine_paths
+        paths = [m.ad_path(a, b, seed=child(seed_sequence(seed), 9, k))
+                 for k, (a, b) in enumerate(pairs)]
+        refined = refine_paths(m.energy, paths, n_images=n_images, max_iter=max_iter, step=0.01,
+                               tol=1e-3, grad_tol=grad_tol, polish_steps=polish_steps)
         bc.dneb_from_ad = np.array([np.nan if r is None else r.barrier for r in refined])
         bc.dneb_from_ad_verified = np.array([r is not None and r.verified for r in refined],
                                             dtype=bool)

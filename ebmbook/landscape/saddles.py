@@ -56,7 +56,11 @@ def lowest_hessian_eigenvalues(energy: Energy, x: torch.Tensor, k: int = 2, *,
                                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` smallest eigenvalues of the Hessian of U at ``x`` (ascending) and their
     eigenvectors ``(k, *x.shape)``, by Lanczos iterations (``scipy.sparse.linalg.eigsh``) on
-    :func:`hessian_vector_product`; the Hessian is never formed."""
+    :func:`hessian_vector_product`; the Hessian is never formed.
+
+    Where the Hessian is zero (a piecewise-linear network, e.g. LeakyReLU, whose second
+    derivative vanishes almost everywhere; ARPACK cannot start on a zero operator) the
+    eigenvalues are ``k`` zeros and the eigenvectors an orthonormal set drawn from ``seed``."""
     from scipy.sparse.linalg import LinearOperator, eigsh
     shape, n = tuple(x.shape), x.numel()
     if not 1 <= k < n:
@@ -70,6 +74,9 @@ def lowest_hessian_eigenvalues(energy: Energy, x: torch.Tensor, k: int = 2, *,
     op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
     v0 = np.random.default_rng(seed).normal(size=n)
     with frozen_parameters(energy):
+        if not np.any(matvec(v0)):     # H v0 = 0 exactly: a zero Hessian (v0 is generic)
+            q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(n, k)))
+            return np.zeros(k), q.T.reshape((k,) + shape)
         vals, vecs = eigsh(op, k=k, which="SA", tol=tol, v0=v0,
                            maxiter=max_iter or max(1000, 20 * n))
     order = np.argsort(vals)
