@@ -34,7 +34,7 @@ class TwoWells(nn.Module):
         return -torch.logsumexp(torch.stack([-self.k * a / 2, -self.k * b / 2]), 0)
 
 
-def _toy_artifact(n_per_well: int = 20, seed: int = 0):
+def _toy_artifact(n_per_well: int = 20, seed: int = 0, k: float = 25.0):
     g = torch.Generator().manual_seed(seed)
     X = torch.cat([C + 0.1 * torch.randn((n_per_well,) + SHAPE, generator=g),
                    -C + 0.1 * torch.randn((n_per_well,) + SHAPE, generator=g)])
@@ -43,7 +43,7 @@ def _toy_artifact(n_per_well: int = 20, seed: int = 0):
     spec = SimpleNamespace(load_data=lambda split="train": X,
                            load_labelled=lambda split="train": labelled, image_size=4,
                            dataset="two wells")
-    energy = TwoWells()
+    energy = TwoWells(k)
     # the model carries its own sampler: step eps = 0.1, noise 1 (the training temperature)
     model = noise_model(energy, eps=0.1, state_shape=SHAPE)
     return SimpleNamespace(energy=energy, spec=spec, model=model), X, y
@@ -188,3 +188,30 @@ def test_sixteen_bit_images_are_refused_with_the_fix(tmp_path):
     Image.fromarray(np.full((20, 20), 40000, dtype=np.uint16)).save(p)
     with pytest.raises(ImageFileError, match="8-bit PNG or JPEG"):
         read_grey(p)
+
+
+def test_fig58_in_image_space_refines_the_two_wells_merge_to_the_exact_saddle_in_data_sds():
+    """Issue 26 on an image map: the map's matrix is in data sds, the saddle search runs in U.
+    The two wells' saddle is the origin by symmetry, at U = k |C|^2 / 2 - log 2, with one
+    negative Hessian eigenvalue (k - k^2 |C|^2, along C; k in every other direction); read in
+    data sds through the spread. k = 4 keeps the wells soft enough for a float32 climbing image
+    to meet the gradient tolerance (at k = 25 it lands on the saddle's energy to 1e-4 but the
+    negative curvature of -6400 leaves a gradient of 0.15)."""
+    k = 4.0
+    art, X, y = _toy_artifact(k=k)
+    c = _toy_config(fig58_pairs=1, fig58_iter=400)
+    spread = im.Spread(5.0, 2.0, 1.0, 9.0)
+    m = im.map_images(art, c, spread, None, seed=0)
+    assert m.n_basins == 2
+    b = im.image_barriers(m, spread, c, seed=0)
+    exact = float(spread.z(k * float(C.pow(2).sum()) / 2 - np.log(2)))
+    assert b.kinds == {(0, 1): "saddle"} and b.verified_share == 1.0
+    assert b.zero_hessian == 0.0
+    bc = b.comparison
+    assert bc.ad[0] == m.barriers[0, 1]               # the map's AD bound, already in data sds
+    assert bc.dneb_from_ad_verified[0]
+    assert abs(bc.dneb_from_ad[0] - exact) < 1e-3 / spread.sd
+    assert bc.dneb_from_ad[0] <= bc.ad[0] and bc.dneb_from_ad[0] <= bc.linear[0]
+    # the 1D line's barrier is the top of its profile, in the same units
+    assert abs(bc.linear[0] - bc.linear_profiles[0].max()) < 1e-9
+    assert b.map_seconds > 0 and b.refine_seconds > 0

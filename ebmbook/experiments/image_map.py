@@ -57,7 +57,8 @@ from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_
                                       partition_scores)
 from ..landscape.adelm import proposal_seed
 from ..landscape.dgraph import disconnectivity_graph
-from ..landscape.mapping import ChainProposals, EnergyMap, map_energy, tune_alpha
+from ..landscape.mapping import (BarrierComparison, ChainProposals, EnergyMap,
+                                 compare_barriers, map_energy, tune_alpha)
 from ..parallel import child, seed_sequence
 from ..registry import IMAGE_MODELS, MODEL_SIZES, model_spec
 from ..results import Metric
@@ -85,6 +86,8 @@ class Config(ExperimentConfig):
     n_data: int = 1000                 # held-out images for the data's energy spread
     judge_images: int = 3000           # images (per split) the judge is fitted / scored on
     members_shown: int = 3
+    fig58_pairs: int = 4               # Fig 5.8 in image space: pairs of representatives (0: off)
+    fig58_iter: int = 200              # DNEB band iterations there and in the refinement
     chunk_size: int = 256
     progress: bool = True
     map_checkpoint: str = runtime_field("")   # a folder for the map's checkpoint ("": none)
@@ -95,7 +98,8 @@ class Config(ExperimentConfig):
                   "improvement_limit": 300, "tune_iter": 50, "adelm_iter": 1000,
                   "tune_alphas": (40.0, 60.0, 85.0, 120.0, 170.0, 240.0),
                   "barrier_alpha_factors": (1.0, 1.25, 1.5, 2.0), "barrier_repeats": 3,
-                  "descent_steps": 5000, "n_data": 5000, "judge_images": 10000},
+                  "descent_steps": 5000, "n_data": 5000, "judge_images": 10000,
+                  "fig58_pairs": 12, "fig58_iter": 1000},
     }
 
     def __post_init__(self):
@@ -112,7 +116,8 @@ class Config(ExperimentConfig):
         require_positive(self, "delta", "leakage_limit")
         require_int(self, "mode_steps", "improvement_limit", "max_steps", "tune_iter",
                     "adelm_iter", "barrier_repeats", "n_data", "judge_images", "chunk_size")
-        require_int(self, "descent_steps", "members_shown", minimum=0)
+        require_int(self, "descent_steps", "members_shown", "fig58_pairs", minimum=0)
+        require_int(self, "fig58_iter")
         require_folder(self, "map_checkpoint")
         for name in ("tune_alphas", "barrier_alpha_factors"):
             v = getattr(self, name)
@@ -253,6 +258,57 @@ def descend(m: ImageMap, spread: Spread, n_steps: int) -> Descent:
 
 
 @dataclass
+class ImageBarriers:
+    """Fig 5.8 in image space (issue 26): the four barrier methods on pairs of the map's
+    representatives, and the map's DG merges refined toward saddles.
+
+    comparison:    :class:`~ebmbook.landscape.mapping.BarrierComparison` with every barrier
+                   (and line profile) in data-energy sds, like the map
+    kinds:         each DG merge's kind after :func:`~ebmbook.landscape.saddles.refine_barriers`
+                   (``"saddle"`` or ``"ad_bound"``)
+    zero_hessian:  the share of checked climbing images whose lowest Hessian eigenvalues are all
+                   exactly zero (a LeakyReLU network is linear between kinks, so it has no
+                   index-1 saddle to verify)
+    refine_seconds, map_seconds: the refinement of the merges against ADELM + barrier matrix
+    """
+
+    comparison: BarrierComparison
+    kinds: dict
+    zero_hessian: float
+    refine_seconds: float
+    map_seconds: float
+
+    @property
+    def verified_share(self) -> float:
+        """The share of DG merges refined to verified index-1 saddles (nan: no merge)."""
+        k = list(self.kinds.values())
+        return float(np.mean([v == "saddle" for v in k])) if k else float("nan")
+
+
+def image_barriers(m: ImageMap, spread: Spread, c: Config, *, seed: int) -> ImageBarriers:
+    """Compare barriers on ``c.fig58_pairs`` pairs (:func:`compare_barriers`, seeded ``seed``)
+    and refine the DG's merges (:func:`~ebmbook.landscape.saddles.refine_barriers`, AD paths
+    seeded ``(seed + 1, k)``), both in the energy's own units U (a map of the same modes whose
+    matrix is U), then read everything in data sds."""
+    from ..landscape.saddles import refine_barriers
+    raw = m.barriers * spread.sd + spread.mean           # the map's matrix back in U
+    em = EnergyMap.from_map(m, barriers=raw, dg=disconnectivity_graph(raw, counts=m.counts))
+    bc = compare_barriers(em, c.fig58_pairs, seed=seed, max_iter=c.fig58_iter)
+    bc = dataclasses.replace(bc, ad=spread.z(bc.ad), dneb=spread.z(bc.dneb),
+                             linear=spread.z(bc.linear),
+                             linear_profiles=spread.z(bc.linear_profiles),
+                             dneb_from_ad=spread.z(bc.dneb_from_ad))
+    refined = refine_barriers(em, seed=seed + 1, max_iter=c.fig58_iter, step=0.01,
+                              tol=1e-3, grad_tol=1e-2)
+    checks = [r.check for r in bc.dneb_from_ad_results if r is not None]
+    zero = (float(np.mean([not np.any(ch.eigenvalues) for ch in checks])) if checks
+            else float("nan"))
+    return ImageBarriers(comparison=bc, kinds=dict(refined.barrier_kind), zero_hessian=zero,
+                         refine_seconds=refined.timings["refine"],
+                         map_seconds=m.timings["adelm"] + m.timings["barriers"])
+
+
+@dataclass
 class Result:
     config: Config
     judge: Judge | None
@@ -261,6 +317,7 @@ class Result:
     scores: Scores | None
     descent: Descent
     timings: dict
+    barriers: ImageBarriers | None = None
 
     def metrics(self) -> dict[str, Metric]:
         m, s = self.map, self.scores
@@ -309,13 +366,48 @@ class Result:
                                              "starting images"),
             "fmnist_model_image_size": Metric(int(m.artifact.spec.image_size),
                                               "side of the model's images (px)"),
+            **self._barrier_metrics(),
+        }
+
+    def _barrier_metrics(self) -> dict[str, Metric]:
+        b = self.barriers
+        if b is None:
+            return {}
+        bc, med = b.comparison, b.comparison.medians()
+        rc = bc.refined_checks()
+        return {
+            "fmnist_median_barrier_ad": Metric(med["ad"], "Fig 5.8 in image space: median AD "
+                                               "barrier over the pairs it connects (data sds)"),
+            "fmnist_median_barrier_dneb": Metric(med["dneb"], "median DNEB barrier, band from "
+                                                 "the 1D line (data sds)"),
+            "fmnist_median_barrier_1d": Metric(med["linear"], "median 1D line barrier"),
+            "fmnist_median_barrier_dneb_from_ad": Metric(med["dneb_from_ad"], "median DNEB "
+                                                         "barrier, band from an AD path"),
+            "fmnist_pairs_ad_connected": Metric(int(np.isfinite(bc.ad).sum()), "pairs of the "
+                                                "comparison that AD connects"),
+            "fmnist_frac_dneb_from_ad_below_ad": Metric(bc.frac_dneb_from_ad_below("ad"),
+                                                        "share of pairs: DNEB from AD <= AD"),
+            "fmnist_frac_dneb_from_ad_below_dneb_1d": Metric(
+                bc.frac_dneb_from_ad_below("dneb"), "share of pairs: DNEB from AD <= DNEB from "
+                "the line"),
+            "fmnist_refined_median_grad_norm": Metric(rc["median_grad_norm"], "median gradient "
+                                                      "norm of the climbing images (U per px)"),
+            "fmnist_hessian_zero_share": Metric(b.zero_hessian, "share of climbing images whose "
+                                                "Hessian is exactly zero"),
+            "refined_index1_share_image": Metric(b.verified_share, "share of the DG's merges "
+                                                 "refined to verified index-1 saddles"),
+            "fmnist_dg_merges_refined": Metric(len(b.kinds), "DG merges refined"),
+            "refine_seconds": Metric(b.refine_seconds, "seconds to refine the DG's merges"),
+            "map_seconds": Metric(b.map_seconds, "seconds of the same map (ADELM + barrier "
+                                  "matrix)"),
         }
 
 
 def run(config: Config) -> Result:
     timings: dict[str, float] = {}
     root = seed_sequence(config.seed)
-    bar = progress_bar(config.progress, total=3, desc="image-space map")
+    bar = progress_bar(config.progress, total=3 + bool(config.fig58_pairs),
+                       desc="image-space map")
     with timed(timings, "model_and_judge"):
         art = load_model(config)
         spread = energy_spread(art, config.n_data)
@@ -329,6 +421,11 @@ def run(config: Config) -> Result:
         scores = score_map(m, seed=config.seed)
         descent = descend(m, spread, config.descent_steps)
     bar.update()
+    barriers = None
+    if config.fig58_pairs:
+        with timed(timings, "barriers_fig58"):
+            barriers = image_barriers(m, spread, config, seed=config.seed)
+        bar.update()
     bar.close()
     return Result(config=config, judge=judge, spread=spread, map=m, scores=scores,
-                  descent=descent, timings=timings)
+                  descent=descent, timings=timings, barriers=barriers)
