@@ -2,7 +2,9 @@
 plus the wrappers that turn a network F into the energy U that Langevin samples.
 
 * :class:`MLPPotential` - the toy net (2 -> 32 -> 64 -> 64 -> 64 -> 1, LeakyReLU(0.05)).
-* :class:`StackedMLP` - K independent MLPs of one shape run as one batched program.
+* :class:`StackedMLP` - K independent MLPs of one shape run as one batched program, and
+  :class:`StackedGradient` - the input gradient of one or more stacks at fixed weights, the
+  inner loop of their Langevin chains.
 * :class:`DeepFRAME` - a 3x3 conv, then ``n_down`` 4x4 stride-2 convs that double the width
   from ``width``, and a scalar fully connected head.
 * :class:`RescaledPotential` - U = F / (eps^2 / 2) (eq. 3.2), optionally plus the Gaussian
@@ -211,6 +213,68 @@ class StackedMLP(nn.Module):
             for h, (w, _) in zip(reversed(pre), reversed(params[:-1])):
                 g = torch.bmm(leaky_back(g, h, slope, False), w)
         return f.reshape(-1), g.reshape(-1, self.dim)
+
+
+class StackedGradient:
+    """The input gradients ``dF_k/dx`` of the networks of one or more :class:`StackedMLP` of one
+    shape, at their current weights, for many evaluations at one batch size.
+
+    A Langevin chain between two optimiser steps evaluates the gradient of fixed networks L
+    times. At the toy size each evaluation is a few dozen small ops, so everything that does not
+    depend on the states is done once here: the weights of the stacks are concatenated (K = the
+    sum of their sizes), their transposes and the biases' broadcast views are made, and the
+    output layer's row is expanded to the batch. The network's value F is not computed (a
+    chain needs only its gradient). The arithmetic is that of :meth:`StackedMLP.value_and_grad`,
+    op for op, so the gradients are the same bit for bit (``tests/test_stacked.py``).
+
+    Call it with states ``(K, n, dim)`` (block k for network k); it returns ``(K, n, dim)``.
+    The weights are read when it is built: build a new one after the weights change.
+    """
+
+    def __init__(self, stacks, n: int):
+        stacks = list(stacks)
+        if not stacks or not all(isinstance(s, StackedMLP) for s in stacks):
+            raise TypeError("StackedGradient needs a non-empty list of StackedMLP")
+        first = stacks[0]
+        shape = (first.dim, first.widths, first.activation, first.leak)
+        for s in stacks[1:]:
+            if (s.dim, s.widths, s.activation, s.leak) != shape:
+                raise ValueError("only stacks of one network shape can share a gradient program")
+        if not first.has_value_and_grad:
+            raise ValueError(f"StackedGradient needs (leaky) ReLU networks, not "
+                             f"{first.activation!r}")
+        self.slope = first.leak if first.activation == "leaky_relu" else 0.0
+        with torch.no_grad():
+            def cat(tensors):
+                return tensors[0].detach() if len(tensors) == 1 else torch.cat(tensors)
+            weights = [cat([s.weights[j] for s in stacks]) for j in range(len(first.weights))]
+            biases = [cat([s.biases[j] for s in stacks]) for j in range(len(first.biases))]
+        self.k, self.n, self.dim = int(weights[0].shape[0]), int(n), first.dim
+        # the hidden layers as (transposed weight, bias view) for baddbmm, and their weights
+        # for the backward products, exactly as StackedMLP.value_and_grad forms them
+        self._forward = [(w.transpose(1, 2), b.unsqueeze(1))
+                         for w, b in zip(weights[:-1], biases[:-1])]
+        self._backward = weights[-2::-1]
+        self._g_out = weights[-1].expand(-1, self.n, -1)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape != (self.k, self.n, self.dim):
+            raise ValueError(f"this gradient program takes states of shape ({self.k}, {self.n}, "
+                             f"{self.dim}), got {tuple(x.shape)}")
+        leaky, leaky_back = torch._C._nn.leaky_relu, torch.ops.aten.leaky_relu_backward
+        slope = self.slope
+        # the weights are detached copies or views: autograd records nothing here unless x
+        # itself requires grad, so no no_grad block is needed (it costs microseconds a call)
+        pre = []
+        a = x
+        for wt, b in self._forward:
+            h = torch.baddbmm(b, a, wt)
+            pre.append(h)
+            a = leaky(h, slope)
+        g = self._g_out
+        for h, w in zip(reversed(pre), self._backward):
+            g = torch.bmm(leaky_back(g, h, slope, False), w)
+        return g
 
 
 def _mlp_shape(net: MLPPotential) -> tuple:
