@@ -1,6 +1,7 @@
 """Langevin throughput: ebmbook's sampler against the authors' style of loop, in one run.
 
     .venv/bin/python benchmarks/langevin.py [--threads 1] [--steps 10] [--repeats 5] [--device cpu]
+                                          [--only stacked]
 
 Targets (issue 21), each the ratio of the authors' fp32 NCHW loop to ebmbook's sampler in the
 precision the book uses for that network, measured side by side in this run:
@@ -13,6 +14,9 @@ precision the book uses for that network, measured side by side in this run:
   fp32 (the code path before the precision setting existed): >= 2x
 * toy MLPs at batch 100, K networks stacked into one program (``StackedMLP``, what
   ``train_stacked`` runs for the toy chapters) against K separate chains: reported
+* the toy chapter's training (``toy_densities``, ci): updates per second of its four-model stack
+  with each group's chains through ``langevin()`` against the merged chain program, and the
+  estimated training time of the ci schedule: reported
 
 The reference is the loop the authors' public scripts use: one batch whose states require grad,
 the network's parameters requiring grad as in training, and each step
@@ -160,6 +164,47 @@ def stacked_mlp(steps: int, repeats: int, device: str = "cpu") -> dict:
     return out
 
 
+def toy_training(updates: int, repeats: int, device: str = "cpu") -> float:
+    """Updates per second of the toy chapter's stack (``toy_densities`` at ``ci`` size: two
+    convergent and two non-convergent MLPs, batch 100, L = 100) while both groups are active and
+    after the non-convergent group has finished: each group's chains through ``langevin()`` (the
+    code path of the page before its chains were merged) against the merged chain program
+    (``ebmbook.learning.stacked.merged_chain``). Returns the speed-up over the ci schedule
+    (2000 updates with both groups, 6000 with the convergent group alone)."""
+    from ebmbook.data.toy2d import toy_density
+    from ebmbook.experiments.toy_densities import MODELS, Config
+    from ebmbook.learning.stacked import StackedMLLearner
+    cfg = Config.for_size("ci", device=device)
+    configs = [cfg.train_config(m) for m in MODELS for _ in cfg.densities]
+    datas = [toy_density(d) for _ in MODELS for d in cfg.densities]
+    phases = {"both groups": 0, "convergent alone": cfg.nonconv_steps}
+    best = {}
+    for _ in range(repeats):
+        for phase, t0 in phases.items():
+            for merged in (False, True):
+                learner = StackedMLLearner([MLPPotential() for _ in configs], datas, configs,
+                                           torch.Generator(device=device).manual_seed(0), device)
+                for g in learner.groups:
+                    g.fast = g.fast and merged
+                gen = learner.groups[0].generator
+                start = time.perf_counter()
+                for t in range(t0, t0 + updates):
+                    learner.step(t, gen)
+                rate = updates / (time.perf_counter() - start)
+                best[(phase, merged)] = max(best.get((phase, merged), 0.0), rate)
+    n_both, n_conv = cfg.nonconv_steps, cfg.conv_steps - cfg.nonconv_steps
+    for phase in phases:
+        print(f"{'toy chapter training, ' + phase:<36s} langevin() per group "
+              f"{best[(phase, False)]:6.2f} updates/s   merged {best[(phase, True)]:6.2f} "
+              f"updates/s   speed-up {best[(phase, True)] / best[(phase, False)]:5.2f}x",
+              flush=True)
+    before = n_both / best[("both groups", False)] + n_conv / best[("convergent alone", False)]
+    after = n_both / best[("both groups", True)] + n_conv / best[("convergent alone", True)]
+    print(f"{'toy chapter ci schedule (est.)':<36s} langevin() per group {before:6.1f} s   "
+          f"merged {after:6.1f} s   ratio {after / before:5.2f}", flush=True)
+    return before / after
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,11 +213,17 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--updates", type=int, default=20, help="updates per training measurement")
+    p.add_argument("--only", choices=("all", "stacked"), default="all",
+                   help="'stacked': only the stacked toy-MLP measurements (no targets)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = a.device
     print(f"torch {torch.__version__}, {a.threads} thread(s), best of {a.repeats}, {dev}")
+    if a.only == "stacked":
+        stacked_mlp(20 * a.steps, a.repeats, dev)
+        toy_training(a.updates, max(1, a.repeats // 2), dev)
+        return
     ratios = {}
     for side, width, n_down, target in ((28, 32, 3, 3.0), (16, 16, 2, 2.0)):
         frame = RescaledPotential(DeepFRAME(1, side, width, n_down), eps=0.01).to(dev)
@@ -189,6 +240,7 @@ def main():
     ratios[("mlp100", "fp32")] = bench("toy MLP 2D, batch 100", mlp, (100, 2), 20 * a.steps,
                                        a.repeats, 0.125, device=dev)
     stacked_mlp(20 * a.steps, a.repeats, dev)
+    toy_training(a.updates, max(1, a.repeats // 2), dev)
     ratios["train"] = training_throughput(max(1, a.repeats // 2), a.updates, dev)
     met = [ratios[(28, "bf16")] >= 3, ratios[(16, "bf16")] >= 2, ratios[("mlp", "bf16")] >= 1.5,
            ratios["train"] >= 2]
