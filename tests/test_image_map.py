@@ -206,7 +206,7 @@ def test_fig58_in_image_space_refines_the_two_wells_merge_to_the_exact_saddle_in
     b = im.image_barriers(m, spread, c, seed=0)
     exact = float(spread.z(k * float(C.pow(2).sum()) / 2 - np.log(2)))
     assert b.kinds == {(0, 1): "saddle"} and b.verified_share == 1.0
-    assert b.zero_hessian == 0.0
+    assert b.zero_hessian == 0.0 and b.merges_with_path == 1 and b.merge_grad_norm <= 1e-2
     bc = b.comparison
     assert bc.ad[0] == m.barriers[0, 1]               # the map's AD bound, already in data sds
     assert bc.dneb_from_ad_verified[0]

@@ -388,3 +388,27 @@ def test_a_checkpointed_map_needs_an_explicit_seed(tmp_path):
     with pytest.raises(ValueError, match="needs an explicit seed"):
         adelm_module.adelm(be, 3, checkpoint=tmp_path / "m.pt")
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_compare_barriers_on_connected_pairs_only_draws_pairs_with_a_finite_ad_barrier(wells_map):
+    """A map whose AD left a pair unconnected (inf): with connected_only every compared pair has
+    a finite AD barrier, so the four methods are compared on the same pairs; the 1D line's
+    barrier is the top of its profile and does not depend on which other pairs are drawn."""
+    import dataclasses
+
+    from ebmbook.landscape.mapping import compare_barriers
+    m = wells_map
+    assert m.n_basins == 3
+    B = np.array(m.barriers, copy=True)
+    B[0, 2] = B[2, 0] = np.inf
+    cut = dataclasses.replace(m, barriers=B)
+    everything = compare_barriers(cut, 3, seed=0, from_ad=False, max_iter=50)
+    assert {tuple(p) for p in everything.pairs} == {(0, 1), (0, 2), (1, 2)}
+    bc = compare_barriers(cut, 3, seed=0, from_ad=False, max_iter=50, connected_only=True)
+    assert {tuple(p) for p in bc.pairs} == {(0, 1), (1, 2)}
+    assert np.isfinite(bc.ad).all()
+    np.testing.assert_allclose(bc.linear, bc.linear_profiles.max(1))
+    # the same pairs, drawn from the same permutation: the same numbers as in the full draw
+    for p, lin in zip(bc.pairs, bc.linear):
+        k = [tuple(q) for q in everything.pairs].index(tuple(p))
+        assert lin == everything.linear[k]

@@ -266,15 +266,19 @@ class ImageBarriers:
                    (and line profile) in data-energy sds, like the map
     kinds:         each DG merge's kind after :func:`~ebmbook.landscape.saddles.refine_barriers`
                    (``"saddle"`` or ``"ad_bound"``)
-    zero_hessian:  the share of checked climbing images whose lowest Hessian eigenvalues are all
-                   exactly zero (a LeakyReLU network is linear between kinks, so it has no
-                   index-1 saddle to verify)
+    zero_hessian:  the share of the merges' checked climbing images whose lowest Hessian
+                   eigenvalues are all exactly zero (a LeakyReLU network is linear between
+                   kinks, so it has no index-1 saddle to verify)
+    merge_grad_norm: their median gradient norm
+    merges_with_path: merges for which an AD trial arrived (the others keep the AD bound)
     refine_seconds, map_seconds: the refinement of the merges against ADELM + barrier matrix
     """
 
     comparison: BarrierComparison
     kinds: dict
     zero_hessian: float
+    merge_grad_norm: float
+    merges_with_path: int
     refine_seconds: float
     map_seconds: float
 
@@ -293,17 +297,20 @@ def image_barriers(m: ImageMap, spread: Spread, c: Config, *, seed: int) -> Imag
     from ..landscape.saddles import refine_barriers
     raw = m.barriers * spread.sd + spread.mean           # the map's matrix back in U
     em = EnergyMap.from_map(m, barriers=raw, dg=disconnectivity_graph(raw, counts=m.counts))
-    bc = compare_barriers(em, c.fig58_pairs, seed=seed, max_iter=c.fig58_iter)
+    bc = compare_barriers(em, c.fig58_pairs, seed=seed, max_iter=c.fig58_iter,
+                          connected_only=True)
     bc = dataclasses.replace(bc, ad=spread.z(bc.ad), dneb=spread.z(bc.dneb),
                              linear=spread.z(bc.linear),
                              linear_profiles=spread.z(bc.linear_profiles),
                              dneb_from_ad=spread.z(bc.dneb_from_ad))
-    refined = refine_barriers(em, seed=seed + 1, max_iter=c.fig58_iter, step=0.01,
-                              tol=1e-3, grad_tol=1e-2)
-    checks = [r.check for r in bc.dneb_from_ad_results if r is not None]
+    refined = refine_barriers(em, seed=seed + 1, n_trials=8, max_iter=c.fig58_iter,
+                              step=0.01, tol=1e-3, grad_tol=1e-2)
+    checks = [r.check for r in refined.refinements.values() if r is not None]
     zero = (float(np.mean([not np.any(ch.eigenvalues) for ch in checks])) if checks
             else float("nan"))
+    grad = float(np.median([ch.grad_norm for ch in checks])) if checks else float("nan")
     return ImageBarriers(comparison=bc, kinds=dict(refined.barrier_kind), zero_hessian=zero,
+                         merge_grad_norm=grad, merges_with_path=len(checks),
                          refine_seconds=refined.timings["refine"],
                          map_seconds=m.timings["adelm"] + m.timings["barriers"])
 
@@ -391,9 +398,14 @@ class Result:
                 bc.frac_dneb_from_ad_below("dneb"), "share of pairs: DNEB from AD <= DNEB from "
                 "the line"),
             "fmnist_refined_median_grad_norm": Metric(rc["median_grad_norm"], "median gradient "
-                                                      "norm of the climbing images (U per px)"),
-            "fmnist_hessian_zero_share": Metric(b.zero_hessian, "share of climbing images whose "
-                                                "Hessian is exactly zero"),
+                                                      "norm of the compared pairs' DNEB-from-AD "
+                                                      "climbing images (U per px)"),
+            "fmnist_merge_median_grad_norm": Metric(b.merge_grad_norm, "the same for the DG's "
+                                                    "refined merges"),
+            "fmnist_merges_with_ad_path": Metric(b.merges_with_path, "DG merges an AD trial "
+                                                 "connected (refined)"),
+            "fmnist_hessian_zero_share": Metric(b.zero_hessian, "share of the refined merges' "
+                                                "climbing images whose Hessian is exactly zero"),
             "refined_index1_share_image": Metric(b.verified_share, "share of the DG's merges "
                                                  "refined to verified index-1 saddles"),
             "fmnist_dg_merges_refined": Metric(len(b.kinds), "DG merges refined"),

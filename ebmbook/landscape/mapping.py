@@ -284,6 +284,9 @@ class EnergyMap:
     saddles, barrier_kind: after :func:`~ebmbook.landscape.saddles.refine_barriers`, the
                 verified saddle state of each refined pair ``(a, b)``, ``a < b``, and each
                 refined pair's kind, ``"saddle"`` or ``"ad_bound"``; None before
+    refinements: after refine_barriers, each refined pair's
+                :class:`~ebmbook.landscape.saddles.RefinedPath` (its band and saddle check), or
+                None where no AD trial connected the pair
     """
 
     adelm: ADELMResult
@@ -306,6 +309,7 @@ class EnergyMap:
     timings: dict = field(default_factory=dict)
     saddles: dict | None = None
     barrier_kind: dict | None = None
+    refinements: dict | None = None
 
     @classmethod
     def from_map(cls, m: "EnergyMap", **changes) -> "EnergyMap":
@@ -678,7 +682,8 @@ class BarrierComparison:
 
 def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 14,
                      max_iter: int = 400, from_ad: bool = True,
-                     grad_tol: float = 1e-2, polish_steps: int = 50) -> BarrierComparison:
+                     grad_tol: float = 1e-2, polish_steps: int = 50,
+                     connected_only: bool = False) -> BarrierComparison:
     """Fig 5.8: for up to ``n_pairs`` random pairs of the map's representatives (a permutation
     drawn from ``numpy.random.default_rng(seed)``), the 1D linear barrier, the DNEB barrier
     (:func:`ebmbook.landscape.neb.nudged_elastic_band`, climbing image, FIRE, started from the
@@ -689,10 +694,15 @@ def compare_barriers(m: EnergyMap, n_pairs: int, *, seed: Any, n_images: int = 1
     its climbing image checked for a gradient norm below ``grad_tol`` and Hessian index 1, and
     polished by up to ``polish_steps`` steps of minimum-mode following where it fails
     (:func:`~ebmbook.landscape.saddles.polish_saddle`). The bands of each method relax as one
-    batch (:func:`~ebmbook.landscape.neb.nudged_elastic_bands`)."""
+    batch (:func:`~ebmbook.landscape.neb.nudged_elastic_bands`). With ``connected_only`` the
+    pairs are drawn from those with a finite AD barrier, so every method is compared on the
+    same pairs."""
     from .neb import linear_bands, nudged_elastic_bands
     K = m.n_basins
     ii, jj = np.triu_indices(K, 1)
+    if connected_only:          # only pairs the map's AD barrier connects (a finite barrier)
+        keep = np.isfinite(np.asarray(m.barriers)[ii, jj])
+        ii, jj = ii[keep], jj[keep]
     rng = np.random.default_rng(seed)
     pick = rng.permutation(len(ii))[:n_pairs]
     pairs = np.stack([ii[pick], jj[pick]], 1) if len(ii) else np.zeros((0, 2), dtype=np.int64)

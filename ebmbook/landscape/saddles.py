@@ -342,10 +342,10 @@ def refine_barriers(emap, *, pairs: list[tuple[int, int]] | None = None, seed: A
                      [(emap.energy, [paths[i] for i in c], bool(batch), options) for c in chunks],
                      desc="refine" if progress else None)
     refined = dict(zip(live, (r for part in done for r in part)))
-    saddles, kinds = {}, {}
+    saddles, kinds, records = {}, {}, {}
     for k, (a, b) in enumerate(todo):
         kinds[(a, b)] = "ad_bound"
-        r = refined.get(k)
+        r = records[(a, b)] = refined.get(k)
         if r is not None and r.verified and r.barrier <= B[a, b] + slack:
             B[a, b] = B[b, a] = r.barrier
             saddles[(a, b)] = r.saddle
@@ -353,4 +353,4 @@ def refine_barriers(emap, *, pairs: list[tuple[int, int]] | None = None, seed: A
     dg = disconnectivity_graph(B, counts=emap.adelm.counts)
     timings = {**emap.timings, "refine": clock.stop()}
     return dataclasses.replace(emap, barriers=B, dg=dg, saddles=saddles, barrier_kind=kinds,
-                               timings=timings)
+                               refinements=records, timings=timings)

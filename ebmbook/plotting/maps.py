@@ -146,10 +146,15 @@ def cluster_scores_figure(scores: dict):
     return fig
 
 
-def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8):
+def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8, units=None,
+                              ylabel: str = "latent energy"):
     """Fig 5.8: barriers of each pair by AD and DNEB against the 1D linear barrier (left); for
     one pair, U along the line, the DNEB band and one AD path, with the map's AD barrier
-    (right); image strips g(z) along the line, the band and the AD path (bottom)."""
+    (right); image strips g(z) along the line, the band and the AD path (bottom).
+
+    ``units`` maps energies U to the units of ``bc`` (e.g. ``spread.z`` when ``bc`` is in
+    data-energy sds); the profiles computed here pass through it. None: ``bc`` is in U."""
+    to = units or (lambda u: u)
     from ..landscape.neb import path_energy_profile
     fig = plt.figure(figsize=(10, 7.4))
     gs = fig.add_gridspec(4, 2, height_ratios=[3, 1, 1, 1])
@@ -177,23 +182,23 @@ def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8):
         t = np.linspace(0, 1, bc.linear_profiles.shape[1])
         a2.plot(t, bc.linear_profiles[pair], label="1D line")
         s, u = path_energy_profile(m.energy, bc.dneb_results[pair].path)
-        a2.plot(s, u, label="DNEB band from the line")
+        a2.plot(s, to(u), label="DNEB band from the line")
         if len(bc.dneb_from_ad_results) and bc.dneb_from_ad_results[pair] is not None:
             s, u = path_energy_profile(m.energy, bc.dneb_from_ad_results[pair].band.path)
-            a2.plot(s, u, color="C2", label="DNEB band from AD")
+            a2.plot(s, to(u), color="C2", label="DNEB band from AD")
         if np.isfinite(bc.ad[pair]):
             a2.axhline(bc.ad[pair], color="k", ls=":", label="AD barrier (map)")
         if pair == 0 and bc.ad_path is not None:
             with torch.no_grad():
                 u_ad = m.energy(bc.ad_path).numpy()
-            a2.plot(np.linspace(0, 1, len(u_ad)), u_ad, lw=0.8, alpha=0.8,
+            a2.plot(np.linspace(0, 1, len(u_ad)), to(u_ad), lw=0.8, alpha=0.8,
                     label="an AD path (by step)")
         a2.set_xlabel("position along the path (arc length)")
-        a2.set_ylabel("latent energy")
+        a2.set_ylabel(ylabel)
         a2.set_title(f"representatives {a} and {b}")
         a2.legend(fontsize=8)
         reps = m.adelm.reps.detach()
-        tt = torch.linspace(0, 1, n_strip)[:, None]
+        tt = torch.linspace(0, 1, n_strip).reshape((-1,) + (1,) * reps[a].dim())
         line = (1 - tt) * reps[a] + tt * reps[b]
         band = bc.dneb_results[pair].path
         idx = torch.linspace(0, len(band) - 1, n_strip).round().long()
