@@ -399,7 +399,7 @@ class Result:
                 "the line"),
             "fmnist_refined_median_grad_norm": Metric(rc["median_grad_norm"], "median gradient "
                                                       "norm of the compared pairs' DNEB-from-AD "
-                                                      "climbing images (U per px)"),
+                                                      "climbing images"),
             "fmnist_merge_median_grad_norm": Metric(b.merge_grad_norm, "the same for the DG's "
                                                     "refined merges"),
             "fmnist_merges_with_ad_path": Metric(b.merges_with_path, "DG merges an AD trial "
