@@ -3,8 +3,8 @@ plus the wrappers that turn a network F into the energy U that Langevin samples.
 
 * :class:`MLPPotential` - the toy net (2 -> 32 -> 64 -> 64 -> 64 -> 1, LeakyReLU(0.05)).
 * :class:`StackedMLP` - K independent MLPs of one shape run as one batched program, and
-  :class:`StackedGradient` - the input gradient of one or more stacks at fixed weights, the
-  inner loop of their Langevin chains.
+  :class:`StackedGradient` - the input gradient of one or more stacks at fixed weights, which
+  :meth:`RescaledPotential.prepared_gradient` offers the sampler's gradient-only chains.
 * :class:`DeepFRAME` - a 3x3 conv, then ``n_down`` 4x4 stride-2 convs that double the width
   from ``width``, and a scalar fully connected head.
 * :class:`RescaledPotential` - U = F / (eps^2 / 2) (eq. 3.2), optionally plus the Gaussian
@@ -217,21 +217,26 @@ class StackedMLP(nn.Module):
 
 class StackedGradient:
     """The input gradients ``dF_k/dx`` of the networks of one or more :class:`StackedMLP` of one
-    shape, at their current weights, for many evaluations at one batch size.
+    shape, at their current weights, for many evaluations at one batch size (optionally times a
+    factor per stack: the gradient of U = scale * F).
 
     A Langevin chain between two optimiser steps evaluates the gradient of fixed networks L
     times. At the toy size each evaluation is a few dozen small ops, so everything that does not
     depend on the states is done once here: the weights of the stacks are concatenated (K = the
     sum of their sizes), their transposes and the biases' broadcast views are made, and the
     output layer's row is expanded to the batch. The network's value F is not computed (a
-    chain needs only its gradient). The arithmetic is that of :meth:`StackedMLP.value_and_grad`,
-    op for op, so the gradients are the same bit for bit (``tests/test_stacked.py``).
+    chain needs only its gradient). The arithmetic is that of :meth:`StackedMLP.value_and_grad`
+    (and of :meth:`RescaledPotential.value_and_grad` with ``scales``), op for op, so the
+    gradients are the same bit for bit (``tests/test_stacked.py``). It is what
+    :meth:`RescaledPotential.prepared_gradient` returns for the sampler's gradient-only chains.
 
-    Call it with states ``(K, n, dim)`` (block k for network k); it returns ``(K, n, dim)``.
-    The weights are read when it is built: build a new one after the weights change.
+    Call it with states ``(K, n, dim)`` (block k for network k), or with the same states as the
+    flat batch ``(K * n, dim)`` of :class:`StackedMLP`; it returns a new tensor of gradients in
+    the same shape. The weights are read when it is built: build a new one after the weights
+    change.
     """
 
-    def __init__(self, stacks, n: int):
+    def __init__(self, stacks, n: int, scales=None):
         stacks = list(stacks)
         if not stacks or not all(isinstance(s, StackedMLP) for s in stacks):
             raise TypeError("StackedGradient needs a non-empty list of StackedMLP")
@@ -243,6 +248,9 @@ class StackedGradient:
         if not first.has_value_and_grad:
             raise ValueError(f"StackedGradient needs (leaky) ReLU networks, not "
                              f"{first.activation!r}")
+        if scales is not None and len(scales) != len(stacks):
+            raise ValueError(f"give one scale per stack: {len(stacks)} stacks, "
+                             f"{len(scales)} scales")
         self.slope = first.leak if first.activation == "leaky_relu" else 0.0
         with torch.no_grad():
             def cat(tensors):
@@ -250,23 +258,36 @@ class StackedGradient:
             weights = [cat([s.weights[j] for s in stacks]) for j in range(len(first.weights))]
             biases = [cat([s.biases[j] for s in stacks]) for j in range(len(first.biases))]
         self.k, self.n, self.dim = int(weights[0].shape[0]), int(n), first.dim
+        self._shape, self._flat = (self.k, self.n, self.dim), (self.k * self.n, self.dim)
         # the hidden layers as (transposed weight, bias view) for baddbmm, and their weights
         # for the backward products, exactly as StackedMLP.value_and_grad forms them
         self._forward = [(w.transpose(1, 2), b.unsqueeze(1))
                          for w, b in zip(weights[:-1], biases[:-1])]
         self._backward = weights[-2::-1]
         self._g_out = weights[-1].expand(-1, self.n, -1)
+        # the factor of each stack: the float itself for one stack, else a (K, 1, 1) tensor
+        # holding each stack's factor once per network (a float32 multiply by either gives the
+        # same numbers, so a stack's gradients do not depend on the stacks beside it)
+        if scales is None or len(scales) == 1:
+            self._scale = None if scales is None else float(scales[0])
+        else:
+            w0 = weights[0]
+            self._scale = torch.tensor([float(c) for c, s in zip(scales, stacks)
+                                        for _ in range(s.k)], dtype=w0.dtype,
+                                       device=w0.device).view(-1, 1, 1)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape != (self.k, self.n, self.dim):
+        flat = x.dim() == 2
+        if x.shape != (self._flat if flat else self._shape):
             raise ValueError(f"this gradient program takes states of shape ({self.k}, {self.n}, "
-                             f"{self.dim}), got {tuple(x.shape)}")
+                             f"{self.dim}) or ({self.k * self.n}, {self.dim}), got "
+                             f"{tuple(x.shape)}")
         leaky, leaky_back = torch._C._nn.leaky_relu, torch.ops.aten.leaky_relu_backward
         slope = self.slope
         # the weights are detached copies or views: autograd records nothing here unless x
         # itself requires grad, so no no_grad block is needed (it costs microseconds a call)
         pre = []
-        a = x
+        a = x.view(self._shape) if flat else x
         for wt, b in self._forward:
             h = torch.baddbmm(b, a, wt)
             pre.append(h)
@@ -274,7 +295,9 @@ class StackedGradient:
         g = self._g_out
         for h, w in zip(reversed(pre), self._backward):
             g = torch.bmm(leaky_back(g, h, slope, False), w)
-        return g
+        if self._scale is not None:
+            g = g.mul_(self._scale)
+        return g.view(self._flat) if flat else g
 
 
 def _mlp_shape(net: MLPPotential) -> tuple:
@@ -386,6 +409,30 @@ class RescaledPotential(nn.Module):
             u = u + x.reshape(x.shape[0], -1).pow(2).sum(1) / (2 * var)
             g = g + x / var
         return u, g
+
+    def prepared_gradient(self, n: int, others=()) -> StackedGradient | None:
+        """dU/dx at the current weights, prepared once for the many evaluations of a Langevin
+        chain: the gradient-only protocol of :mod:`ebmbook.sampling.langevin`.
+
+        Returns a callable mapping ``n`` states ``(n, dim)`` of this energy, followed by the
+        ``n_i`` states of each ``(energy, n_i)`` of ``others``, to their gradients in one
+        program (a :class:`StackedGradient` with each energy's scale): the arithmetic of
+        :meth:`value_and_grad`, without the value. None where that is not possible: unless
+        every energy is a RescaledPotential without a prior around a (leaky) ReLU
+        :class:`StackedMLP` of one shape and every energy's states split into equal blocks, one
+        per network, of one size.
+        """
+        energies = [(self, n), *others]
+        nets = [e.net for e, _ in energies if isinstance(e, RescaledPotential)
+                and e.prior_sigma is None and isinstance(e.net, StackedMLP)]
+        if len(nets) != len(energies) or not nets[0].has_value_and_grad:
+            return None
+        shapes = {(net.dim, net.widths, net.activation, net.leak) for net in nets}
+        sizes = {int(m) // net.k if int(m) % net.k == 0 else 0
+                 for net, (_, m) in zip(nets, energies)}
+        if len(shapes) > 1 or len(sizes) > 1 or min(sizes) < 1:
+            return None
+        return StackedGradient(nets, sizes.pop(), [e.scale for e, _ in energies])
 
 
 class BoxedEnergy(nn.Module):
