@@ -26,15 +26,32 @@ Speed: while sampling, an ``nn.Module`` energy's parameters are switched to
 ``requires_grad=False`` (:func:`frozen_parameters`, restored afterwards so learning is
 untouched) and image batches travel in channels-last memory, which the DeepFRAME convolutions
 are laid out for; ``benchmarks/langevin.py`` measures both against the authors' style of loop.
+For fp32 plain ULA, :func:`langevin` has two fast paths that do :func:`step`'s arithmetic op for
+op without its per-step bookkeeping (the same numbers bit for bit, tested):
+
+* an energy with ``has_value_and_grad`` and ``value_and_grad(x) -> (U, grad U)`` (the toy MLPs'
+  hand-written backpropagation) is evaluated through it;
+* **gradient-only protocol** (opt-in, ``gradient_only=True``, and :func:`langevin_together`):
+  an energy may offer ``prepared_gradient(n, others=()) -> grad | None``, where ``grad(x)``
+  maps a batch of ``n`` states (followed by the ``n_i`` states of each ``(energy_i, n_i)`` of
+  ``others``) to a new tensor of their gradients grad U at the energies' current parameters
+  (the numbers ``value_and_grad`` gives, where there is one); the parameters must not change
+  while it is in use, and None means it cannot (then the other paths run). The chain then prepares the gradient
+  once, never computes U, and writes the noise and the per-chain gradient norms into
+  preallocated buffers. :func:`langevin_together` runs several batches of chains (each with its
+  own energy, eps, noise and generator, as :func:`langevin` would run it alone) as one such
+  program: ``train_stacked``'s negative chains
+  (:meth:`~ebmbook.energies.potentials.RescaledPotential.prepared_gradient`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -277,7 +294,8 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
              generator: torch.Generator | None = None,
              record_energy: bool = False, record_at: list[int] | tuple[int, ...] | None = None,
              clamp: tuple[float, float] | None = None, progress: bool = False,
-             precision: str = "fp32", groups: int = 1) -> LangevinResult:
+             precision: str = "fp32", groups: int = 1,
+             gradient_only: bool = False) -> LangevinResult:
     """Run ``n_steps`` of Langevin dynamics from the batch ``x`` (see module docstring).
 
     Parameters
@@ -299,14 +317,22 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
         a :class:`~ebmbook.energies.potentials.StackedMLP`); ``grad_norm`` is then
         ``(n_steps + 1, groups)``, one batch-mean per block, and ``r_groups`` gives r_st per
         block (``r`` stays the mean over all chains).
+    gradient_only: run the chain on the energy's ``prepared_gradient`` where it offers one (the
+        gradient-only protocol of the module docstring; fp32 plain ULA with one scalar noise and
+        no ``record_energy`` only): U is not evaluated along the chain. Opt-in, so that no
+        other caller's numbers depend on it; where tested it gives the numbers of the default
+        path bit for bit (``tests/test_langevin_gradient.py``).
     """
     n_steps = check_int("n_steps", n_steps)
-    groups = check_int("groups", groups, 1)
-    if x.shape[0] % groups:
-        raise ValueError(f"groups = {groups} must divide the number of chains {x.shape[0]}")
+    groups = _check_groups(groups, x)
     params = LangevinParams(eps=eps, noise=noise, mh=mh, clamp=clamp, precision=precision,
                             exact_energy=record_energy)
     keep = set(record_at or ())
+    if gradient_only and _gradient_path(energy, x, params):
+        grad = energy.prepared_gradient(x.shape[0])
+        if grad is not None:
+            return _gradient_chain([x], [params], [generator], [groups], grad, n_steps, keep,
+                                   progress)[0]
     if _fast_path(energy, x, params):
         return _value_and_grad_chain(energy, x, n_steps, params, generator, keep, progress,
                                      groups)
@@ -332,15 +358,73 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
             if k in keep:
                 path.append(state.x.clone())
 
-    return _result(state.x, n_steps, params, norms, energies, path, groups,
+    return _result(state.x, n_steps, params, torch.stack(norms), energies, path, groups,
                    accept_rate=float(accepted / n_steps) if (mh and n_steps) else 1.0)
 
 
-def _result(x: torch.Tensor, n_steps: int, params: LangevinParams, norms: list,
+@dataclass(frozen=True)
+class Chains:
+    """One batch of chains for :func:`langevin_together`, with what :func:`langevin` would take
+    for it: its energy, initial states ``x``, step size, noise tau * gamma (one number), MH,
+    generator, precision and ``groups``."""
+
+    energy: Energy
+    x: torch.Tensor
+    eps: float
+    noise: float = 1.0
+    mh: bool = False
+    generator: torch.Generator | None = None
+    precision: str = "fp32"
+    groups: int = 1
+
+
+def langevin_together(chains: Sequence[Chains], *, n_steps: int) -> list[LangevinResult]:
+    """``n_steps`` Langevin steps of several batches of chains in lockstep: for each
+    :class:`Chains` ``c``, what ``langevin(c.energy, c.x, n_steps=n_steps, eps=c.eps,
+    noise=c.noise, mh=c.mh, generator=c.generator, precision=c.precision, groups=c.groups)``
+    gives, bit for bit (``tests/test_langevin_gradient.py``), and the same draws from each
+    batch's generator.
+
+    When every batch is fp32 plain ULA and the first energy's ``prepared_gradient(n_0,
+    [(energy_1, n_1), ...])`` (the gradient-only protocol, see the module docstring) gives one
+    program for all of them, the batches run as one chain: one gradient evaluation per step for
+    every batch (e.g. the networks of several stacks of MLPs at once), each batch with its own
+    drift, noise and generator. Otherwise each batch runs alone through
+    ``langevin(..., gradient_only=True)``. The batches must have states of one shape, dtype and
+    device to share a program.
+    """
+    n_steps = check_int("n_steps", n_steps)
+    chains = list(chains)
+    params = [LangevinParams(eps=c.eps, noise=c.noise, mh=c.mh, precision=c.precision)
+              for c in chains]
+    groups = [_check_groups(c.groups, c.x) for c in chains]
+    grad = None
+    first = chains[0].x if chains else None
+    if chains and all(_gradient_path(c.energy, c.x, p) and c.x.shape[1:] == first.shape[1:]
+                      and c.x.dtype == first.dtype and c.x.device == first.device
+                      for c, p in zip(chains, params)):
+        grad = chains[0].energy.prepared_gradient(
+            first.shape[0], [(c.energy, c.x.shape[0]) for c in chains[1:]])
+    if grad is None:
+        return [langevin(c.energy, c.x, n_steps=n_steps, eps=c.eps, noise=c.noise, mh=c.mh,
+                         generator=c.generator, precision=c.precision, groups=c.groups,
+                         gradient_only=True) for c in chains]
+    return _gradient_chain([c.x for c in chains], params, [c.generator for c in chains],
+                           groups, grad, n_steps)
+
+
+def _check_groups(groups: int, x: torch.Tensor) -> int:
+    groups = check_int("groups", groups, 1)
+    if x.shape[0] % groups:
+        raise ValueError(f"groups = {groups} must divide the number of chains {x.shape[0]}")
+    return groups
+
+
+def _result(x: torch.Tensor, n_steps: int, params: LangevinParams, grad_norm: torch.Tensor,
             energies: list | None, path: list, groups: int,
             accept_rate: float = 1.0) -> LangevinResult:
-    """The :class:`LangevinResult` of a finished run from its per-step records."""
-    grad_norm = torch.stack(norms)
+    """The :class:`LangevinResult` of a finished run from its per-step records (``grad_norm``:
+    ``(n_steps + 1,)``, or ``(n_steps + 1, groups)`` with groups)."""
     out = x.contiguous()
     return LangevinResult(
         x=out.clone() if n_steps == 0 else out,
@@ -353,13 +437,25 @@ def _result(x: torch.Tensor, n_steps: int, params: LangevinParams, norms: list,
     )
 
 
+def _plain_ula(x: torch.Tensor, params: LangevinParams) -> bool:
+    """Full precision, plain ULA (no MH, no clamp) and a chain not differentiated through."""
+    return (params.precision == "fp32" and not params.mh and params.clamp is None
+            and not params.differentiable and not x.requires_grad)
+
+
 def _fast_path(energy: Energy, x: torch.Tensor, params: LangevinParams) -> bool:
     """Whether :func:`langevin` may run :func:`_value_and_grad_chain`: an energy that computes
-    its own gradient (``has_value_and_grad``), full precision, plain ULA (no MH, no clamp) and
-    a chain that is not differentiated through."""
-    return (params.precision == "fp32" and not params.mh and params.clamp is None
-            and not params.differentiable and not x.requires_grad
-            and bool(getattr(energy, "has_value_and_grad", False)))
+    its own gradient (``has_value_and_grad``) in a plain ULA chain."""
+    return _plain_ula(x, params) and bool(getattr(energy, "has_value_and_grad", False))
+
+
+def _gradient_path(energy: Energy, x: torch.Tensor, params: LangevinParams) -> bool:
+    """Whether a chain may run on the energy's prepared gradient (:func:`_gradient_chain`): a
+    plain ULA chain with one scalar noise whose energies are not recorded, and an energy that
+    offers ``prepared_gradient``."""
+    return (_plain_ula(x, params) and not params.exact_energy
+            and not isinstance(params.noise, torch.Tensor)
+            and callable(getattr(energy, "prepared_gradient", None)))
 
 
 def _value_and_grad_chain(energy: Energy, x: torch.Tensor, n_steps: int, params: LangevinParams,
@@ -399,4 +495,81 @@ def _value_and_grad_chain(energy: Energy, x: torch.Tensor, n_steps: int, params:
                 energies.append(u)
             if k in keep:
                 path.append(x.clone())
-    return _result(x, n_steps, params, norms, energies, path, groups)
+    return _result(x, n_steps, params, torch.stack(norms), energies, path, groups)
+
+
+def _chain_constant(values: list[float], sizes: list[int], like: torch.Tensor):
+    """A per-batch constant of :func:`_gradient_chain`: the float itself for one batch, else a
+    tensor of the states' shape holding each batch's value (a float32 multiply by either gives
+    the same numbers, so a batch's chains do not depend on the batches beside it; a multiply of
+    two tensors of one shape costs a fraction of a broadcast over 2-D states' short rows)."""
+    if len(values) == 1:
+        return values[0]
+    per_chain = torch.tensor(values, dtype=like.dtype, device=like.device).repeat_interleave(
+        torch.tensor(sizes, device=like.device))
+    return per_chain.view((-1,) + (1,) * (like.dim() - 1)).expand_as(like).contiguous()
+
+
+def _gradient_chain(xs: list[torch.Tensor], params: list[LangevinParams],
+                    generators: list[torch.Generator | None], groups: list[int],
+                    grad: Callable[[torch.Tensor], torch.Tensor], n_steps: int,
+                    keep: set[int] = frozenset(), progress: bool = False
+                    ) -> list[LangevinResult]:
+    """Plain ULA chains of one or more batches ``xs`` on a prepared gradient program ``grad``
+    (the gradient-only protocol) that takes their states concatenated: :func:`step`'s
+    arithmetic op for op (``X - drift * g``, plus ``sd * Z`` with Z drawn from each batch's
+    generator where its sd > 0), as :func:`_value_and_grad_chain` does, so the numbers of
+    :func:`langevin` bit for bit. U is not computed; the noise is drawn into one buffer and the
+    gradient norm of every chain at every step into one array, reduced to the batch means of
+    each group at the end. Scalar noise per batch only."""
+    sizes = [x.shape[0] for x in xs]
+    x = (xs[0] if len(xs) == 1 else torch.cat(xs)).detach()
+    bounds = list(itertools.accumulate(sizes, initial=0))
+    spans = list(zip(bounds[:-1], bounds[1:]))
+    drift = _chain_constant([p.drift for p in params], sizes, x)
+    sds = [p.noise_sd(x) for p in params]
+    noisy = [(gen, lo, hi, sd) for gen, (lo, hi), sd in zip(generators, spans, sds) if sd > 0]
+    sd = _chain_constant(sds, sizes, x) if len(noisy) == len(xs) else None
+    norms = torch.empty((n_steps + 1, x.shape[0]), dtype=x.dtype, device=x.device)
+    z = torch.empty_like(x) if noisy else None
+    n_event = x.dim() - 1
+
+    def norm_into(g, out):      # ||g|| of each chain, as flat_norm computes it
+        torch.linalg.vector_norm(g if n_event == 1 else g.reshape(g.shape[0], -1), dim=1,
+                                 out=out)
+
+    path = []
+    with torch.no_grad():
+        g = grad(x)
+        norm_into(g, norms[0])
+        if 0 in keep:
+            path.append(x.clone())
+        steps = range(1, n_steps + 1)
+        if progress:
+            from .._progress import tqdm
+            steps = tqdm(steps, desc="Langevin", leave=False)
+        for t in steps:
+            x = x - g.mul_(drift)
+            for gen, lo, hi, _ in noisy:
+                torch.randn(z[lo:hi].shape, generator=gen, out=z[lo:hi])
+            if sd is not None:
+                x.add_(z.mul_(sd))
+            else:
+                for _, lo, hi, s in noisy:
+                    x[lo:hi].add_(z[lo:hi].mul_(s))
+            g = grad(x)
+            norm_into(g, norms[t])
+            if t in keep:
+                path.append(x.clone())
+        # the batch mean of each group at each step (n_steps + 1, groups) per batch
+        per_group = {n // k for n, k in zip(sizes, groups)}
+        if len(per_group) == 1:
+            means = norms.view(n_steps + 1, -1, per_group.pop()).mean(2)
+            cols = list(itertools.accumulate(groups, initial=0))
+            blocks = [means[:, a:b] for a, b in zip(cols[:-1], cols[1:])]
+        else:
+            blocks = [norms[:, lo:hi].reshape(n_steps + 1, k, -1).mean(2)
+                      for (lo, hi), k in zip(spans, groups)]
+    return [_result(x[lo:hi], n_steps, p, block[:, 0].contiguous() if k == 1
+                    else block.contiguous(), None, [s[lo:hi] for s in path], k)
+            for (lo, hi), p, k, block in zip(spans, params, groups, blocks)]

@@ -1,0 +1,153 @@
+"""The sampler's gradient-only chains (``langevin(..., gradient_only=True)`` and
+``langevin_together``) against the oracle of the default chain: the same numbers bit for bit,
+and the same draws from every generator; and against a quadratic's closed form."""
+
+import pytest
+import torch
+
+from ebmbook.energies.potentials import (MLPPotential, RescaledPotential, StackedGradient,
+                                         StackedMLP)
+from ebmbook.sampling.langevin import Chains, langevin, langevin_together
+
+
+def _stack(k, seed, eps=0.125, **kw):
+    torch.manual_seed(seed)
+    return RescaledPotential(StackedMLP.from_nets([MLPPotential() for _ in range(k)]), eps, **kw)
+
+
+@pytest.fixture
+def prepared_calls(monkeypatch):
+    """Every call of RescaledPotential.prepared_gradient: (n, number of others, returned None)."""
+    calls = []
+    original = RescaledPotential.prepared_gradient
+
+    def counted(self, n, others=()):
+        out = original(self, n, others)
+        calls.append((n, len(others), out is None))
+        return out
+
+    monkeypatch.setattr(RescaledPotential, "prepared_gradient", counted)
+    return calls
+
+
+def _same(a, b):
+    assert torch.equal(a.x, b.x)
+    assert torch.equal(a.grad_norm, b.grad_norm)
+    assert a.r == b.r
+    assert (a.r_groups is None) == (b.r_groups is None)
+    if a.r_groups is not None:
+        assert torch.equal(a.r_groups, b.r_groups)
+    assert (a.path is None) == (b.path is None)
+    if a.path is not None:
+        assert torch.equal(a.path, b.path)
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+@pytest.mark.parametrize("noise,rescale", [(1.0, True), (0.0, True), (1.0, False)])
+def test_gradient_only_chain_is_the_default_chain_bit_for_bit(prepared_calls, groups, noise,
+                                                              rescale):
+    energy = _stack(3, 0, rescale=rescale)
+    x = torch.randn(3 * 50, 2)
+    runs = {}
+    for opt in (False, True):
+        gen = torch.Generator().manual_seed(1)
+        runs[opt] = langevin(energy, x, n_steps=25, eps=0.125, noise=noise, generator=gen,
+                             groups=groups, record_at=[0, 4, 25], gradient_only=opt)
+        runs[opt, "gen"] = gen.get_state()
+    assert prepared_calls == [(150, 0, False)]      # used once, and only when asked for
+    _same(runs[True], runs[False])
+    assert torch.equal(runs[True, "gen"], runs[False, "gen"])
+
+
+@pytest.mark.parametrize("groups_a", [2, 1])
+def test_batches_together_are_each_batch_alone_bit_for_bit(prepared_calls, groups_a):
+    """Three batches with their own stacks, eps, scales, noise (one noiseless) and generators
+    in one program give each what langevin() gives it alone; a one-network batch beside the
+    others included (its r is the mean of a contiguous path, as langevin's)."""
+    energies = [_stack(2, 0), _stack(1, 1, eps=0.01), _stack(2, 2, rescale=False)]
+    eps, noise, groups = [0.125, 0.01, 0.3], [1.0, 1.0, 0.0], [groups_a, 1, 2]
+    xs = [torch.randn(2 * 40, 2), torch.randn(40, 2), torch.randn(2 * 40, 2)]
+    gens = [torch.Generator().manual_seed(s) for s in (3, 4, 5)]
+    refs = [torch.Generator().manual_seed(s) for s in (3, 4, 5)]
+    together = langevin_together([Chains(e, x, eps=ep, noise=nz, generator=g, groups=k)
+                                  for e, x, ep, nz, g, k in zip(energies, xs, eps, noise, gens,
+                                                                groups)], n_steps=100)
+    assert prepared_calls == [(80, 2, False)]       # one program for the three batches
+    for e, x, ep, nz, k, out, gen, ref in zip(energies, xs, eps, noise, groups, together, gens,
+                                              refs):
+        alone = langevin(e, x, n_steps=100, eps=ep, noise=nz, generator=ref, groups=k)
+        _same(out, alone)
+        assert torch.equal(gen.get_state(), ref.get_state())
+
+
+def test_batches_that_cannot_share_a_program_run_alone():
+    """An MH batch and a batch with a prior beside a plain one: each as langevin() alone."""
+    energies = [_stack(2, 0), _stack(1, 1, prior_sigma=1.0), _stack(1, 2)]
+    mh = [False, False, True]
+    xs = [torch.randn(2 * 30, 2), torch.randn(30, 2), torch.randn(30, 2)]
+    together = langevin_together(
+        [Chains(e, x, eps=0.1, mh=m, generator=torch.Generator().manual_seed(i), groups=len(x) // 30)
+         for i, (e, x, m) in enumerate(zip(energies, xs, mh))], n_steps=12)
+    for i, (e, x, m, out) in enumerate(zip(energies, xs, mh, together)):
+        alone = langevin(e, x, n_steps=12, eps=0.1, mh=m,
+                         generator=torch.Generator().manual_seed(i), groups=len(x) // 30)
+        _same(out, alone)
+        assert out.accept_rate == alone.accept_rate
+    with pytest.raises(ValueError, match="must divide"):
+        langevin_together([Chains(energies[0], xs[0][:59], eps=0.1, groups=2)], n_steps=1)
+    assert langevin_together([], n_steps=3) == []
+
+
+class _Quadratic:
+    """U = lam / 2 * ||x||^2 with the gradient-only protocol (a second, independent user)."""
+
+    def __init__(self, lam):
+        self.lam, self.calls = lam, 0
+
+    def __call__(self, x):
+        return 0.5 * self.lam * x.pow(2).sum(1)
+
+    def prepared_gradient(self, n, others=()):
+        self.calls += 1
+        if others:
+            return None
+        return lambda x: x * self.lam
+
+
+def test_the_protocol_is_opt_in_and_follows_the_closed_form():
+    energy, x0 = _Quadratic(2.0), torch.randn(64, 3)
+    default = langevin(energy, x0, n_steps=20, eps=0.3, noise=0.0)
+    assert energy.calls == 0                         # no caller's chain changes unasked
+    out = langevin(energy, x0, n_steps=20, eps=0.3, noise=0.0, gradient_only=True)
+    assert energy.calls == 1
+    factor = (1 - 0.045 * 2.0) ** torch.arange(21.0)     # x_t = (1 - drift lam)^t x_0
+    assert torch.allclose(out.x, x0 * factor[-1], rtol=1e-5)
+    assert torch.allclose(out.grad_norm, 2.0 * x0.norm(dim=1).mean() * factor, rtol=1e-5)
+    assert torch.allclose(out.x, default.x, rtol=1e-5)
+    # MH, a recorded energy path or a per-chain noise need U: the default chain runs
+    for kw in ({"mh": True}, {"record_energy": True}, {"noise": torch.full((64,), 0.5)}):
+        langevin(energy, x0, n_steps=3, eps=0.3, gradient_only=True, **kw)
+    assert energy.calls == 1
+    # an energy whose program cannot be shared: each batch alone, each on its own program
+    a, b = langevin_together([Chains(energy, x0, eps=0.3, noise=0.0),
+                              Chains(energy, x0[:8], eps=0.3, noise=0.0)], n_steps=20)
+    assert energy.calls == 4 and torch.equal(a.x, out.x)
+
+
+def test_prepared_gradient_only_where_one_program_is_exact():
+    a, b = _stack(2, 0), _stack(3, 1, eps=0.5)
+    g = a.prepared_gradient(2 * 10, [(b, 3 * 10)])
+    assert isinstance(g, StackedGradient) and g.k == 5 and g.n == 10
+    x = torch.randn(50, 2)
+    ga, gb = g(x).split([20, 30])
+    assert torch.equal(ga, a.value_and_grad(x[:20])[1])
+    assert torch.equal(gb, b.value_and_grad(x[20:])[1])
+    torch.manual_seed(0)
+    assert a.prepared_gradient(21) is None                       # not one block per network
+    assert a.prepared_gradient(20, [(b, 3 * 11)]) is None        # blocks of two sizes
+    assert a.prepared_gradient(20, [(_stack(1, 2, prior_sigma=1.0), 10)]) is None
+    assert RescaledPotential(MLPPotential(), 0.1).prepared_gradient(10) is None
+    swish = RescaledPotential(StackedMLP.from_nets([MLPPotential(activation="swish")]), 0.1)
+    assert swish.prepared_gradient(10) is None
+    other = RescaledPotential(StackedMLP.from_nets([MLPPotential(widths=(8, 8))]), 0.1)
+    assert a.prepared_gradient(20, [(other, 10)]) is None
