@@ -151,3 +151,36 @@ def test_prepared_gradient_only_where_one_program_is_exact():
     assert swish.prepared_gradient(10) is None
     other = RescaledPotential(StackedMLP.from_nets([MLPPotential(widths=(8, 8))]), 0.1)
     assert a.prepared_gradient(20, [(other, 10)]) is None
+
+
+class _ShapedQuadratic(_Quadratic):
+    """The quadratic whose program declares a layout of rows of ``per_row`` chains."""
+
+    def __init__(self, lam, per_row, dim):
+        super().__init__(lam)
+        self.per_row, self.dim = per_row, dim
+
+    def prepared_gradient(self, n, others=()):
+        total = n + sum(m for _, m in others)
+
+        def grad(x):
+            return x * self.lam
+
+        grad.shape = (total // self.per_row, self.per_row, self.dim)
+        return grad
+
+
+@pytest.mark.parametrize("sizes", [(32, 32), (8, 56)])    # rows of 16: aligned, or not
+def test_a_declared_shape_changes_no_number(sizes):
+    """The chain keeps its states in the program's shape where every batch is whole rows, and
+    in the flat shape otherwise; either way each batch gets what it gets alone."""
+    x = torch.randn(sum(sizes), 3)
+    xs = x.split(list(sizes))
+    shaped = langevin_together([Chains(_ShapedQuadratic(2.0, 16, 3), b, eps=0.3, groups=2,
+                                       generator=torch.Generator().manual_seed(i))
+                                for i, b in enumerate(xs)], n_steps=15)
+    for i, (b, out) in enumerate(zip(xs, shaped)):
+        alone = langevin(_Quadratic(2.0), b, n_steps=15, eps=0.3, groups=2, gradient_only=True,
+                         generator=torch.Generator().manual_seed(i))
+        _same(out, alone)
+        assert out.x.shape == b.shape

@@ -230,10 +230,10 @@ class StackedGradient:
     gradients are the same bit for bit (``tests/test_stacked.py``). It is what
     :meth:`RescaledPotential.prepared_gradient` returns for the sampler's gradient-only chains.
 
-    Call it with states ``(K, n, dim)`` (block k for network k), or with the same states as the
-    flat batch ``(K * n, dim)`` of :class:`StackedMLP`; it returns a new tensor of gradients in
-    the same shape. The weights are read when it is built: build a new one after the weights
-    change.
+    Call it with states ``(K, n, dim)`` (block k for network k; :attr:`shape`, the layout a
+    chain keeps its states in), or with the same states as the flat batch ``(K * n, dim)`` of
+    :class:`StackedMLP`; it returns a new tensor of gradients in the same shape. The weights are
+    read when it is built: build a new one after the weights change.
     """
 
     def __init__(self, stacks, n: int, scales=None):
@@ -258,7 +258,7 @@ class StackedGradient:
             weights = [cat([s.weights[j] for s in stacks]) for j in range(len(first.weights))]
             biases = [cat([s.biases[j] for s in stacks]) for j in range(len(first.biases))]
         self.k, self.n, self.dim = int(weights[0].shape[0]), int(n), first.dim
-        self._shape, self._flat = (self.k, self.n, self.dim), (self.k * self.n, self.dim)
+        self.shape, self._flat = (self.k, self.n, self.dim), (self.k * self.n, self.dim)
         # the hidden layers as (transposed weight, bias view) for baddbmm, and their weights
         # for the backward products, exactly as StackedMLP.value_and_grad forms them
         self._forward = [(w.transpose(1, 2), b.unsqueeze(1))
@@ -278,7 +278,7 @@ class StackedGradient:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.dim() == 2
-        if x.shape != (self._flat if flat else self._shape):
+        if x.shape != (self._flat if flat else self.shape):
             raise ValueError(f"this gradient program takes states of shape ({self.k}, {self.n}, "
                              f"{self.dim}) or ({self.k * self.n}, {self.dim}), got "
                              f"{tuple(x.shape)}")
@@ -287,7 +287,7 @@ class StackedGradient:
         # the weights are detached copies or views: autograd records nothing here unless x
         # itself requires grad, so no no_grad block is needed (it costs microseconds a call)
         pre = []
-        a = x.view(self._shape) if flat else x
+        a = x.view(self.shape) if flat else x
         for wt, b in self._forward:
             h = torch.baddbmm(b, a, wt)
             pre.append(h)

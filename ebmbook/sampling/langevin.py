@@ -34,13 +34,15 @@ op without its per-step bookkeeping (the same numbers bit for bit, tested):
 * **gradient-only protocol** (opt-in, ``gradient_only=True``, and :func:`langevin_together`):
   an energy may offer ``prepared_gradient(n, others=()) -> grad | None``, where ``grad(x)``
   maps a batch of ``n`` states (followed by the ``n_i`` states of each ``(energy_i, n_i)`` of
-  ``others``) to a new tensor of their gradients grad U at the energies' current parameters
-  (the numbers ``value_and_grad`` gives, where there is one); the parameters must not change
-  while it is in use, and None means it cannot (then the other paths run). The chain then prepares the gradient
-  once, never computes U, and writes the noise and the per-chain gradient norms into
-  preallocated buffers. :func:`langevin_together` runs several batches of chains (each with its
-  own energy, eps, noise and generator, as :func:`langevin` would run it alone) as one such
-  program: ``train_stacked``'s negative chains
+  ``others``) to a new tensor of their gradients grad U at the energies' current parameters,
+  in the shape of ``x`` (the numbers ``value_and_grad`` gives, where there is one). ``grad``
+  may name a ``shape`` (a reshape of the flat batch into rows of whole chains, e.g. ``(K, n,
+  dim)`` for K networks) that the chain then keeps its states in. The parameters must not
+  change while ``grad`` is in use; None means it cannot (then the other paths run). The chain
+  prepares the gradient once, never computes U, and writes the noise and the per-chain gradient
+  norms into preallocated buffers. :func:`langevin_together` runs several batches of chains
+  (each with its own energy, eps, noise and generator, as :func:`langevin` would run it alone)
+  as one such program: ``train_stacked``'s negative chains
   (:meth:`~ebmbook.energies.potentials.RescaledPotential.prepared_gradient`).
 """
 
@@ -510,6 +512,21 @@ def _chain_constant(values: list[float], sizes: list[int], like: torch.Tensor):
     return per_chain.view((-1,) + (1,) * (like.dim() - 1)).expand_as(like).contiguous()
 
 
+def _layout(grad, flat: torch.Size, spans: list[tuple[int, int]]) -> tuple[int, ...]:
+    """The shape the chain keeps its states in: ``grad.shape`` where the program declares one
+    that holds the flat batch ``flat`` and splits it into rows of whole chains with every
+    batch's chains whole rows; else the flat batch's own shape."""
+    shape = tuple(getattr(grad, "shape", None) or flat)
+    n_event = len(flat) - 1
+    rows = shape[0] if shape else 0
+    if (shape == tuple(flat) or math.prod(shape) != math.prod(flat) or len(shape) <= n_event
+            or shape[len(shape) - n_event:] != tuple(flat[1:]) or flat[0] % max(rows, 1)):
+        return tuple(flat)
+    per_row = flat[0] // rows
+    return shape if all(lo % per_row == 0 and hi % per_row == 0 for lo, hi in spans) \
+        else tuple(flat)
+
+
 def _gradient_chain(xs: list[torch.Tensor], params: list[LangevinParams],
                     generators: list[torch.Generator | None], groups: list[int],
                     grad: Callable[[torch.Tensor], torch.Tensor], n_steps: int,
@@ -521,47 +538,55 @@ def _gradient_chain(xs: list[torch.Tensor], params: list[LangevinParams],
     generator where its sd > 0), as :func:`_value_and_grad_chain` does, so the numbers of
     :func:`langevin` bit for bit. U is not computed; the noise is drawn into one buffer and the
     gradient norm of every chain at every step into one array, reduced to the batch means of
-    each group at the end. Scalar noise per batch only."""
+    each group at the end. The states stay in the program's ``shape`` where it declares one (a
+    stack of networks: ``(K, n, dim)``). Scalar noise per batch only."""
     sizes = [x.shape[0] for x in xs]
     x = (xs[0] if len(xs) == 1 else torch.cat(xs)).detach()
+    flat = x.shape
     bounds = list(itertools.accumulate(sizes, initial=0))
     spans = list(zip(bounds[:-1], bounds[1:]))
+    shape = _layout(grad, flat, spans)
+    per_row = flat[0] // shape[0]
+    rows = [(lo // per_row, hi // per_row) for lo, hi in spans]     # each batch's rows
     drift = _chain_constant([p.drift for p in params], sizes, x)
     sds = [p.noise_sd(x) for p in params]
-    noisy = [(gen, lo, hi, sd) for gen, (lo, hi), sd in zip(generators, spans, sds) if sd > 0]
+    noisy = [(gen, lo, hi, sd) for gen, (lo, hi), sd in zip(generators, rows, sds) if sd > 0]
     sd = _chain_constant(sds, sizes, x) if len(noisy) == len(xs) else None
-    norms = torch.empty((n_steps + 1, x.shape[0]), dtype=x.dtype, device=x.device)
+    x = x.reshape(shape)
+    drift, sd = [c.view(shape) if isinstance(c, torch.Tensor) else c for c in (drift, sd)]
+    chain_dims = shape[:len(shape) - (len(flat) - 1)]
+    norms = torch.empty((n_steps + 1, *chain_dims), dtype=x.dtype, device=x.device)
     z = torch.empty_like(x) if noisy else None
-    n_event = x.dim() - 1
-
-    def norm_into(g, out):      # ||g|| of each chain, as flat_norm computes it
-        torch.linalg.vector_norm(g if n_event == 1 else g.reshape(g.shape[0], -1), dim=1,
-                                 out=out)
-
+    # each noisy batch's block of the noise buffer: (its generator, the block, its shape)
+    draws = [(gen, z[lo:hi], z[lo:hi].shape) for gen, lo, hi, _ in noisy]
+    # ||g|| of each chain, as flat_norm computes it (over its flattened state)
+    one_dim = len(flat) == 2
+    vector_norm = torch.linalg.vector_norm
     path = []
     with torch.no_grad():
         g = grad(x)
-        norm_into(g, norms[0])
+        vector_norm(g if one_dim else g.reshape(*chain_dims, -1), dim=-1, out=norms[0])
         if 0 in keep:
-            path.append(x.clone())
+            path.append(x.reshape(flat).clone())
         steps = range(1, n_steps + 1)
         if progress:
             from .._progress import tqdm
             steps = tqdm(steps, desc="Langevin", leave=False)
         for t in steps:
             x = x - g.mul_(drift)
-            for gen, lo, hi, _ in noisy:
-                torch.randn(z[lo:hi].shape, generator=gen, out=z[lo:hi])
+            for gen, block, size in draws:
+                torch.randn(size, generator=gen, out=block)
             if sd is not None:
                 x.add_(z.mul_(sd))
             else:
                 for _, lo, hi, s in noisy:
                     x[lo:hi].add_(z[lo:hi].mul_(s))
             g = grad(x)
-            norm_into(g, norms[t])
+            vector_norm(g if one_dim else g.reshape(*chain_dims, -1), dim=-1, out=norms[t])
             if t in keep:
-                path.append(x.clone())
+                path.append(x.reshape(flat).clone())
         # the batch mean of each group at each step (n_steps + 1, groups) per batch
+        norms = norms.view(n_steps + 1, -1)
         per_group = {n // k for n, k in zip(sizes, groups)}
         if len(per_group) == 1:
             means = norms.view(n_steps + 1, -1, per_group.pop()).mean(2)
@@ -570,6 +595,7 @@ def _gradient_chain(xs: list[torch.Tensor], params: list[LangevinParams],
         else:
             blocks = [norms[:, lo:hi].reshape(n_steps + 1, k, -1).mean(2)
                       for (lo, hi), k in zip(spans, groups)]
+    x = x.view(flat)
     return [_result(x[lo:hi], n_steps, p, block[:, 0].contiguous() if k == 1
                     else block.contiguous(), None, [s[lo:hi] for s in path], k)
             for (lo, hi), p, k, block in zip(spans, params, groups, blocks)]
