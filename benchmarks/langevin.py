@@ -15,8 +15,8 @@ precision the book uses for that network, measured side by side in this run:
 * toy MLPs at batch 100, K networks stacked into one program (``StackedMLP``, what
   ``train_stacked`` runs for the toy chapters) against K separate chains: reported
 * the toy chapter's training (``toy_densities``, ci): updates per second of its four-model stack
-  with each group's chains through ``langevin()`` against the merged chain program, and the
-  estimated training time of the ci schedule: reported
+  with each group's chains through ``langevin()`` against all groups' chains as one program
+  (``langevin_together``), and the estimated training time of the ci schedule: reported
 
 The reference is the loop the authors' public scripts use: one batch whose states require grad,
 the network's parameters requiring grad as in training, and each step
@@ -168,9 +168,10 @@ def toy_training(updates: int, repeats: int, device: str = "cpu") -> float:
     """Updates per second of the toy chapter's stack (``toy_densities`` at ``ci`` size: two
     convergent and two non-convergent MLPs, batch 100, L = 100) while both groups are active and
     after the non-convergent group has finished: each group's chains through ``langevin()`` (the
-    code path of the page before its chains were merged) against the merged chain program
-    (``ebmbook.learning.stacked.merged_chain``). Returns the speed-up over the ci schedule
-    (2000 updates with both groups, 6000 with the convergent group alone)."""
+    code path of the page before its chains were merged) against the groups' chains as one
+    program (``ebmbook.sampling.langevin.langevin_together``, ``train_stacked``'s default).
+    Returns the speed-up over the ci schedule (2000 updates with both groups, 6000 with the
+    convergent group alone)."""
     from ebmbook.data.toy2d import toy_density
     from ebmbook.experiments.toy_densities import MODELS, Config
     from ebmbook.learning.stacked import StackedMLLearner
@@ -184,8 +185,7 @@ def toy_training(updates: int, repeats: int, device: str = "cpu") -> float:
             for merged in (False, True):
                 learner = StackedMLLearner([MLPPotential() for _ in configs], datas, configs,
                                            torch.Generator(device=device).manual_seed(0), device)
-                for g in learner.groups:
-                    g.fast = g.fast and merged
+                learner.chains_together = merged
                 gen = learner.groups[0].generator
                 start = time.perf_counter()
                 for t in range(t0, t0 + updates):

@@ -11,11 +11,11 @@ import torch
 from ebmbook.energies.potentials import (MLPPotential, RescaledPotential, StackedGradient,
                                          StackedMLP)
 from ebmbook.learning.fit import Divergence
-from ebmbook.learning.stacked import (StackedMLLearner, check_stackable, merged_chain,
-                                      stack_groups, train_stacked)
+from ebmbook.learning.stacked import (StackedMLLearner, check_stackable, stack_groups,
+                                      train_stacked)
 from ebmbook.learning.trainer import TrainConfig, train
 from ebmbook.sampling.init import StackedInit, StoredStates
-from ebmbook.sampling.langevin import langevin
+from ebmbook.sampling.langevin import langevin, langevin_together
 
 
 def _nets(k, seed=0, **kw):
@@ -168,8 +168,8 @@ def _two_group_configs(**kw):
     return sgd, adam
 
 
-def test_merged_chain_is_langevin_of_each_group_bit_for_bit():
-    """One program for two groups with different eps, scale and streams (and one noiseless
+def test_groups_chains_together_are_langevin_of_each_group_bit_for_bit():
+    """One program (langevin_together) for two groups with different eps, scale and streams (and one noiseless
     group) gives each group exactly what langevin() gives it alone."""
     from ebmbook.data.toy2d import toy_density
     sgd, adam = _two_group_configs()
@@ -181,7 +181,9 @@ def test_merged_chain_is_langevin_of_each_group_bit_for_bit():
     assert [g.runs for g in groups] == [(0, 2), (1, 4), (3,)]
     y0s = [g.model.initializer.draw(20, g.generator)[0] for g in groups]
     states = [g.generator.get_state() for g in groups]
-    outs, rs = merged_chain(groups, y0s)
+    negs = langevin_together([g.chains(y0) for g, y0 in zip(groups, y0s)], n_steps=6)
+    outs = [neg.x for neg in negs]
+    rs = [neg.r_groups.tolist() if g.k > 1 else [neg.r] for g, neg in zip(groups, negs)]
     for g, y0, state, out, r in zip(groups, y0s, states, outs, rs):
         gen = torch.Generator().set_state(state)
         m = g.model

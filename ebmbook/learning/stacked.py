@@ -19,10 +19,11 @@ stops updating (its weights, bank and optimiser are left as they were after its 
 and the program holds the other two.
 
 Each group draws from its own generator, in the order in which a stack of that group alone draws
-(data, then initial states, then the chains' noise step by step), and the merged chain does the
-arithmetic of :func:`~ebmbook.sampling.langevin.langevin` op for op. So a run's numbers are the
-same, bit for bit, whether its group is trained alone or beside other groups, and the same as
-``langevin()`` would give (both tested in ``tests/test_stacked.py``).
+(data, then initial states, then the chains' noise step by step), and the groups' negative
+chains run through :func:`~ebmbook.sampling.langevin.langevin_together`, which gives each group
+what :func:`~ebmbook.sampling.langevin.langevin` gives it alone, bit for bit. So a run's numbers
+are the same whether its group is trained alone or beside other groups (tested in
+``tests/test_stacked.py``).
 
 A stacked run is K honest runs of Algorithm 1, but not bit-identical to K separate
 :func:`~ebmbook.learning.trainer.train` calls: the random numbers of a group are drawn in another
@@ -30,15 +31,17 @@ order and the batched matrix products round differently. The tests check it agai
 number for number where no random draw is made (tolerance 1e-4), and each network's gradient
 against its own loss.
 
-**Speed.** For fp32 (leaky) ReLU networks without MH or a prior, the chains skip the generic
-sampler's per-step bookkeeping: the weights are prepared once per update
-(:class:`~ebmbook.energies.potentials.StackedGradient`), the network's value is not computed
-(a chain needs only its gradient), the noise is drawn into one buffer and the per-step gradient
-norms into one array. For the toy MLP at batch 100 a chain step costs about two thirds of a
-step of ``langevin()`` on the same stack, and a training update (with its loss, optimiser and
+**Speed.** For fp32 (leaky) ReLU networks without MH or a prior, the energies offer the
+sampler's gradient-only protocol
+(:meth:`~ebmbook.energies.potentials.RescaledPotential.prepared_gradient`), so the chains of all
+active groups run as one program that skips the generic sampler's per-step bookkeeping: the
+weights are prepared once per update, the network's value is not computed (a chain needs only
+its gradient), the noise is drawn into one buffer and the per-step gradient norms into one
+array. For the toy MLP at batch 100 a chain step costs about two thirds of a step of
+``langevin()`` on the same stack, and a training update (with its loss, optimiser and
 bookkeeping) about 0.7 to 0.75 (``benchmarks/langevin.py --only stacked``); the batched matrix
 products themselves are about half of what is left (cProfile). Other settings (bf16, MH, a prior,
-smooth activations) run each group through ``langevin()`` as before.
+smooth activations) run each group through ``langevin()`` alone.
 """
 
 from __future__ import annotations
@@ -50,10 +53,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..energies.potentials import MLPPotential, StackedGradient, StackedMLP
+from ..energies.potentials import MLPPotential, StackedMLP
 from ..energies.precision import evaluation
 from ..sampling.init import StackedInit
-from ..sampling.langevin import langevin
+from ..sampling.langevin import Chains, langevin, langevin_together
 from .fit import Divergence, TrainLog, check_data_batch, check_statistic, fit
 from .trainer import (ML_STATS, TrainConfig, TrainResult, as_data_source, build_model,
                       build_optimizer, make_initializer, perturb_data)
@@ -123,83 +126,22 @@ class _Group:
         self.banks = [b for _, b in inits]
         self.model = build_model(self.net, cfg, StackedInit(self.initializers), self.state_shape)
         self.optimizer = build_optimizer(self.net.parameters(), cfg)
-        # Langevin constants exactly as LangevinParams forms them from (eps, tau)
-        self.drift = cfg.eps * cfg.eps / 2.0
-        self.sd = cfg.eps * float(cfg.tau)
-        self.scale = self.model.energy.scale
-        # the merged chain applies: fp32, plain ULA, U = scale * F, a piecewise-linear network
-        self.fast = (cfg.precision == "fp32" and not cfg.mh and cfg.prior_sigma is None
-                     and len(self.state_shape) == 1 and self.net.has_value_and_grad)
 
-
-def _block_constant(values: list[float], sizes: list[int], like: torch.Tensor):
-    """A group constant for the chains of every network: the float itself for one group, else a
-    ``(K, 1, 1)`` tensor holding each group's value once per network (a float32 multiply by
-    either gives the same numbers, so one group alone and the same group beside others agree
-    bit for bit)."""
-    if len(values) == 1:
-        return values[0]
-    return torch.tensor([v for v, k in zip(values, sizes) for _ in range(k)], dtype=like.dtype,
-                        device=like.device).view(-1, 1, 1)
-
-
-def merged_chain(groups: Sequence[_Group], y0s: Sequence[torch.Tensor]
-                 ) -> tuple[list[torch.Tensor], list[list[float]]]:
-    """The negative chains of every group in ``groups`` as one program (fast groups only).
-
-    ``y0s[i]``: the initial states ``(k_i * n, dim)`` of group i. Each group's chains take the
-    group's ``n_langevin`` steps ``X <- X - drift * scale * grad F(X) + sd * Z`` with its own
-    constants, and Z drawn from the group's generator, exactly as
-    ``langevin(group.model.energy, y0, ..., generator=group.generator, groups=k_i)`` would, op
-    for op. Returns each group's final states ``(k_i * n, dim)`` and its runs' r_st.
-    """
-    cfg = groups[0].cfg
-    n, steps = cfg.batch_size, cfg.n_langevin
-    sizes = [g.k for g in groups]
-    k = sum(sizes)
-    x = (y0s[0] if len(y0s) == 1 else torch.cat(y0s)).detach()
-    dim = x.shape[1]
-    x = x.reshape(k, n, dim)
-    grad = StackedGradient([g.net for g in groups], n)
-    drift = _block_constant([g.drift for g in groups], sizes, x)
-    scale = _block_constant([g.scale for g in groups], sizes, x)
-    sd = _block_constant([g.sd for g in groups], sizes, x)
-    bounds = np.cumsum([0, *sizes])
-    noisy = [(g, lo, hi) for g, lo, hi in zip(groups, bounds[:-1], bounds[1:]) if g.sd > 0]
-    all_noisy = len(noisy) == len(groups)
-    norms = torch.empty((steps + 1, k, n), dtype=x.dtype, device=x.device)
-    z = torch.empty_like(x) if noisy else None
-    with torch.no_grad():
-        g = grad(x).mul_(scale)
-        torch.linalg.vector_norm(g, dim=2, out=norms[0])
-        for t in range(1, steps + 1):
-            x = x - g.mul_(drift)
-            for grp, lo, hi in noisy:
-                torch.randn((hi - lo, n, dim), generator=grp.generator, out=z[lo:hi])
-            if all_noisy:
-                x.add_(z.mul_(sd))
-            else:
-                for grp, lo, hi in noisy:
-                    x[lo:hi].add_(z[lo:hi].mul_(grp.sd))
-            g = grad(x).mul_(scale)
-            torch.linalg.vector_norm(g, dim=2, out=norms[t])
-        grad_norm = norms.mean(2)                  # (steps + 1, k): batch means per network
-    flat = x.reshape(k * n, dim)
-    outs, rs = [], []
-    for grp, lo, hi in zip(groups, bounds[:-1], bounds[1:]):
-        outs.append(flat[lo * n:hi * n])
-        block = grad_norm[:, lo:hi]
-        if grp.k == 1:      # langevin()'s r for one block: drift times the path mean
-            rs.append([float(grp.drift * block.reshape(-1).mean())])
-        else:
-            rs.append((grp.drift * block.contiguous().mean(0)).tolist())
-    return outs, rs
+    def chains(self, y0: torch.Tensor) -> Chains:
+        """The group's negative chains from ``y0`` (its model's sampler, its generator)."""
+        m = self.model
+        return Chains(m.energy, y0, eps=m.eps, noise=m.tau, mh=m.mh, generator=self.generator,
+                      precision=m.precision, groups=self.k)
 
 
 class StackedMLLearner:
     """Algorithm 1 for a stack of K MLPs in groups (see the module docstring), as a learner for
     :func:`~ebmbook.learning.fit.fit`. ``generator`` is the first group's stream (the one
     :func:`fit` saves); the other groups' generators are part of :meth:`state_dict`."""
+
+    #: run the active groups' chains together (:func:`langevin_together`); False runs each
+    #: group's through :func:`langevin` alone (the same numbers; the benchmark's reference)
+    chains_together = True
 
     def __init__(self, nets: Sequence[MLPPotential], datas: Sequence[Any],
                  configs: Sequence[TrainConfig], generator: torch.Generator,
@@ -226,16 +168,16 @@ class StackedMLLearner:
         self.stat_names = tuple(_stat(s, k) for k in range(self.k) for s in ML_STATS)
 
     def _negatives(self, active: list[_Group], y0s: list[torch.Tensor]):
-        if all(g.fast for g in active):
-            return merged_chain(active, y0s)
-        outs, rs = [], []
-        for g, y0 in zip(active, y0s):
-            m = g.model
-            neg = langevin(m.energy, y0, n_steps=g.cfg.n_langevin, eps=m.eps, noise=m.tau,
-                           mh=m.mh, generator=g.generator, precision=m.precision, groups=g.k)
-            outs.append(neg.x)
-            rs.append(neg.r_groups.tolist() if g.k > 1 else [neg.r])
-        return outs, rs
+        chains = [g.chains(y0) for g, y0 in zip(active, y0s)]
+        n_steps = active[0].cfg.n_langevin      # shared by every run of the stack
+        if self.chains_together:
+            negs = langevin_together(chains, n_steps=n_steps)
+        else:
+            negs = [langevin(c.energy, c.x, n_steps=n_steps, eps=c.eps, noise=c.noise, mh=c.mh,
+                             generator=c.generator, precision=c.precision, groups=c.groups)
+                    for c in chains]
+        return ([neg.x for neg in negs],
+                [neg.r_groups.tolist() if g.k > 1 else [neg.r] for g, neg in zip(active, negs)])
 
     def step(self, t: int, generator: torch.Generator) -> dict[str, float]:
         """One update of every run that has updates left (the stacked form of
