@@ -143,7 +143,10 @@ IMAGE_MODELS = {"fmnist_nonconvergent": _nonconvergent, "fmnist_convergent": _co
 #: models whose committed run is still in training (hours, across sessions): ``ebmbook train``
 #: knows them, and ``artifacts/<name>/partial.json`` says how far they got and how to resume;
 #: no page uses them until their artifact is finished
-IN_TRAINING = {"fmnist_convergent28": _convergent28}
+IN_TRAINING: dict = {}
+#: issue 23's thesis-regime models, finished and committed (``thesis_regime`` evaluates them);
+#: the learning pages move onto them in later work
+THESIS_REGIME_MODELS = {"fmnist_convergent28": _convergent28}
 #: Co-Op pairs (Algorithm 4), the latent maps' models
 COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4),
                "coop_mnist": _coop(None, 8, 4500, 2e-4),
@@ -152,7 +155,7 @@ COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4),
                "coop_texton": _coop((2,), 4, 2500, 5e-5, "brick_patches"),
                "coop_scales": _coop(None, 8, 2500, 1e-4, "brick_patches"),
                "coop_faces": _coop((1,), 8, 2500, 1e-4, "lfw_subset")}
-MODELS = {**IMAGE_MODELS, **IN_TRAINING, **COOP_MODELS}
+MODELS = {**IMAGE_MODELS, **THESIS_REGIME_MODELS, **IN_TRAINING, **COOP_MODELS}
 
 
 def model_spec(name: str, size: str = "cpu", steps: int | None = None,
