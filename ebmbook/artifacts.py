@@ -336,3 +336,40 @@ def _load_coop(d: Path, spec: CoopModelSpec, stored, fix: str, device: str,
     return Artifact(name=name or stored.manifest.get("name", d.name), spec=spec, net=descriptor,
                     energy=model.energy, manifest=stored.manifest, directory=d, log=log,
                     model=model, generator=generator)
+
+
+@dataclass
+class TrainingRecord:
+    """The training log of a committed model, finished or still in training."""
+    name: str
+    log: TrainLog
+    steps_done: int
+    n_steps: int
+    status: str                     # "finished" or "partial, N of M updates"
+    command: str                    # rebuilds it, or resumes it
+
+
+def training_record(name: str, size: str = registry.COMMITTED_SIZE,
+                    device: str = "cpu") -> TrainingRecord:
+    """The per-update log of the committed model ``name``: from its finished artifact, or from
+    the committed checkpoint of a run still in training (``artifacts/<name>/partial.json``), so a
+    page can show the record of a run that spans sessions. Raises ``FileNotFoundError`` naming
+    the command that trains it when there is neither."""
+    from .learning.fit import read_checkpoint
+    spec = registry.model_spec(name, size)
+    folder = artifacts_root() / name
+    art = load_artifact(folder, spec, device, name)
+    if art is not None and art.log is not None:
+        n = int(art.manifest["steps_done"])
+        return TrainingRecord(name, art.log, n, n, "finished", art.manifest["command"])
+    partial = store.read_partial(folder)
+    if partial is None or partial.get("spec_hash") != spec_hash(spec):
+        raise FileNotFoundError(
+            f"no committed artifact or partial run of {name} at size {size!r} in {folder}: "
+            f"train it with `{registry.command_for(name, spec)}`")
+    state = read_checkpoint(project_root() / partial["checkpoint"])
+    log = state["log"]
+    log = TrainLog(**{k: (float(v) if k == "wall_s" else np.asarray(v)) for k, v in log.items()})
+    return TrainingRecord(name, log, int(state["step"]), int(partial["n_steps"]),
+                          f"partial, {int(state['step'])} of {partial['n_steps']} updates",
+                          partial["resume_command"])

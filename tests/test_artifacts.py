@@ -360,3 +360,31 @@ def test_an_image_model_has_no_latent_energy():
     art = load_artifact(ROOT / "artifacts" / "fmnist_convergent", spec)
     with pytest.raises(ValueError, match="Co-Op"):
         art.latent_energy()
+
+
+def test_training_record_reads_a_partial_run_and_then_its_finished_artifact(tmp_path,
+                                                                              monkeypatch):
+    # a page shows the record of a run that spans sessions: first from the committed
+    # checkpoint (partial.json), then, once it finished, from the artifact - the same numbers
+    from ebmbook.cli import _record_partial
+    root = tmp_path / "artifacts"
+    monkeypatch.setattr(artifacts, "artifacts_root", lambda: root)
+    monkeypatch.setattr(artifacts, "project_root", lambda: tmp_path)
+    monkeypatch.setattr(registry, "artifacts_root", lambda: root, raising=False)
+    name = "fmnist_convergent"
+    spec = model_spec(name, "ci")
+    out = root / name
+    with pytest.raises(FileNotFoundError, match="ebmbook train"):
+        artifacts.training_record(name, "ci")
+    assert artifacts.train_artifact(name, spec, out, progress=False, stop_after=12,
+                                    checkpoint_dir=out / "partial") is None
+    monkeypatch.chdir(tmp_path)
+    _record_partial(name, spec, out, out / "partial", "ebmbook train fmnist_convergent --size ci")
+    rec = artifacts.training_record(name, "ci")
+    assert rec.status == f"partial, 12 of {spec.train.n_steps} updates"
+    assert rec.steps_done == 12 and np.isfinite(rec.log.d_st[:12]).all()
+    assert np.isnan(rec.log.d_st[12:]).all() and "--checkpoint-dir" in rec.command
+    artifacts.train_artifact(name, spec, out, progress=False, checkpoint_dir=out / "partial")
+    done = artifacts.training_record(name, "ci")
+    assert done.status == "finished" and done.steps_done == spec.train.n_steps
+    np.testing.assert_array_equal(done.log.d_st[:12], rec.log.d_st[:12])

@@ -51,3 +51,27 @@ def test_scalar_summaries_and_errors():
         autocorrelation(np.ones(10), 3)
     with pytest.raises(ValueError, match="NaN"):
         autocorrelation([1.0, np.nan, 2.0], 1)
+
+
+def test_oscillation_window_recovers_an_ar1_after_burn_in_and_ignores_unrun_steps():
+    # an AR(1) with phi = -0.6 around a mean of 50 after a transient of 200 steps far away, and
+    # 300 steps not run yet (NaN): the centred ACF is phi^k and the halves agree
+    from ebmbook.diagnostics.stats import oscillation_window
+    rng = np.random.default_rng(0)
+    phi, n = -0.6, 20_000
+    x = np.empty(n)
+    x[0] = 0.0
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + rng.normal()
+    series = np.concatenate([np.full(200, 1e4), 50 + x, np.full(300, np.nan)])
+    w = oscillation_window(series, burn_in=200, max_lag=5)
+    assert w["n"] == n
+    np.testing.assert_allclose(w["acf"][1:], phi ** np.arange(1, 6), atol=0.03)
+    (m1, s1), (m2, s2) = w["halves"]
+    sd = 1 / np.sqrt(1 - phi ** 2)
+    assert abs(m1 - 50) < 0.1 and abs(m2 - 50) < 0.1
+    assert abs(s1 - sd) < 0.05 * sd and abs(s2 - sd) < 0.05 * sd
+    # without the burn-in the transient dominates: lag-1 ACF near +1
+    assert oscillation_window(series, burn_in=0)["acf"][1] > 0.9
+    with pytest.raises(ValueError, match="too few"):
+        oscillation_window(series, burn_in=n + 190)

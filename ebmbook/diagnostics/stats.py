@@ -56,3 +56,25 @@ def pearson(x, y) -> float:
     """Pearson correlation of two series (e.g. d_st and r_st, Fig 2.4)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     return float(np.corrcoef(x, y)[0, 1])
+
+
+def oscillation_window(x, burn_in: int, max_lag: int = 5) -> dict:
+    """Fig 3.3's summary of one training record after ``burn_in`` steps: the centred ACF at
+    lags 0..``max_lag`` over the window ``x[burn_in:]`` (NaN entries, steps not yet run, are
+    dropped from its end) and its stationarity as the mean and sd of each half of the window.
+    Returns ``{"acf", "acf_uncentred", "n", "halves": [(mean, sd), (mean, sd)]}``."""
+    x = np.asarray(x, dtype=float)
+    if not (isinstance(burn_in, (int, np.integer)) and 0 <= burn_in < x.size):
+        raise ValueError(f"burn_in must be an integer in [0, {x.size}), got {burn_in!r}")
+    w = x[burn_in:]
+    run = np.isfinite(w)
+    n = int(np.argmin(run)) if not run.all() else w.size    # the finite prefix
+    w = w[:n]
+    if n < 4 * max(max_lag, 1):
+        raise ValueError(f"only {n} finite steps after burn-in {burn_in}: too few for an ACF "
+                         f"to lag {max_lag}; train longer or lower burn_in")
+    h = n // 2
+    return {"acf": autocorrelation(w, max_lag, center=True),
+            "acf_uncentred": autocorrelation(w, max_lag, center=False), "n": n,
+            "halves": [(float(w[:h].mean()), float(w[:h].std())),
+                       (float(w[h:].mean()), float(w[h:].std()))]}
