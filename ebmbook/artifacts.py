@@ -373,3 +373,26 @@ def training_record(name: str, size: str = registry.COMMITTED_SIZE,
     return TrainingRecord(name, log, int(state["step"]), int(partial["n_steps"]),
                           f"partial, {int(state['step'])} of {partial['n_steps']} updates",
                           partial["resume_command"])
+
+
+def committed_model(name: str, size: str = registry.COMMITTED_SIZE,
+                    device: str = "cpu") -> tuple[Artifact, str]:
+    """The committed model ``name`` and its status: the finished artifact (``"finished"``), or,
+    while it is still in training, the model of its committed checkpoint (saved under the build
+    cache as the artifact of its first k updates; ``"partial, k of M updates"``). Never trains:
+    raises ``FileNotFoundError`` naming the command when there is neither."""
+    spec = registry.model_spec(name, size)
+    folder = artifacts_root() / name
+    art = load_artifact(folder, spec, device, name)
+    if art is not None:
+        return art, "finished"
+    partial = store.read_partial(folder)
+    if partial is None or partial.get("spec_hash") != spec_hash(spec):
+        raise FileNotFoundError(
+            f"no committed artifact or partial run of {name} in {folder}: train it with "
+            f"`{registry.command_for(name, spec)}`")
+    ckpt = (project_root() / partial["checkpoint"]).parent
+    art = artifact_from_checkpoint(name, spec, cache_root() / f"{name}-{size}-from-checkpoint",
+                                   size=size, checkpoint_dir=ckpt, device=device)
+    k = int(art.manifest["steps_done"])
+    return art, f"partial, {k} of {spec.train.n_steps} updates"

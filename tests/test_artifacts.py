@@ -362,7 +362,7 @@ def test_an_image_model_has_no_latent_energy():
         art.latent_energy()
 
 
-def test_training_record_reads_a_partial_run_and_then_its_finished_artifact(tmp_path,
+def test_training_record_and_model_read_a_partial_run_and_then_its_finished_artifact(tmp_path,
                                                                               monkeypatch):
     # a page shows the record of a run that spans sessions: first from the committed
     # checkpoint (partial.json), then, once it finished, from the artifact - the same numbers
@@ -384,7 +384,14 @@ def test_training_record_reads_a_partial_run_and_then_its_finished_artifact(tmp_
     assert rec.status == f"partial, 12 of {spec.train.n_steps} updates"
     assert rec.steps_done == 12 and np.isfinite(rec.log.d_st[:12]).all()
     assert np.isnan(rec.log.d_st[12:]).all() and "--checkpoint-dir" in rec.command
+    monkeypatch.setattr(artifacts, "cache_root", lambda: tmp_path / "cache")
+    model12, status = artifacts.committed_model(name, "ci")
+    assert status == rec.status and model12.manifest["steps_done"] == 12
     artifacts.train_artifact(name, spec, out, progress=False, checkpoint_dir=out / "partial")
     done = artifacts.training_record(name, "ci")
     assert done.status == "finished" and done.steps_done == spec.train.n_steps
     np.testing.assert_array_equal(done.log.d_st[:12], rec.log.d_st[:12])
+    final, status = artifacts.committed_model(name, "ci")
+    assert status == "finished" and final.manifest["steps_done"] == spec.train.n_steps
+    assert any(not torch.equal(v, model12.net.state_dict()[k])
+               for k, v in final.net.state_dict().items())

@@ -99,3 +99,28 @@ def test_bad_experiment_config_names_the_field(mod, field, value):
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="unknown image model"):
         image_learning.model_spec("cifar_convergent")
+
+
+def test_short_run_generation_reports_the_record_of_its_model_and_flags_a_divergence():
+    from types import SimpleNamespace
+    from ebmbook.learning.trainer import TrainLog
+    cfg = short_run_generation.Config.for_size("ci", model="fmnist_nonconvergent28")
+
+    def result(d_st, steps_done):
+        art = SimpleNamespace(spec=SimpleNamespace(image_size=28, shape=(1, 28, 28),
+                                                   train=SimpleNamespace(divergence_threshold=1e8)),
+                              log=TrainLog(d_st=np.asarray(d_st, float)),
+                              manifest={"steps_done": steps_done})
+        return short_run_generation.Result(
+            config=cfg, artifact=art, generated=None, generator_samples=None,
+            interpolation=None, targets=None, recon=None, recon_curve=None, mean_image=None,
+            pca_recon=None, recon_mse=0.01, recon_mse_init=0.5, recon_mse_baseline=0.1,
+            recon_mse_pca=0.05, status=f"partial, {steps_done} of 20000 updates")
+
+    ok = result([5e4, -3e4, 1e3, np.nan], 3).metrics("_28")   # NaN: not run yet
+    assert ok["noise_init_updates_28"] == 3 and ok["noise_init_diverged_28"] == 0
+    assert "partial, 3 of 20000" in ok["noise_init_updates_28"].description
+    assert result([5e4, -2e8, 1e3], 3).metrics()["noise_init_diverged"] == 1
+    assert result([5e4, np.inf, 1e3], 3).metrics()["noise_init_diverged"] == 1
+    with pytest.raises(ValueError, match="model"):
+        short_run_generation.Config(model="fmnist_convergent")

@@ -559,24 +559,25 @@ def _sk_sensitivity():
 
 
 def _thesis_regime():
-    """Hand-made: data with 1 of 8 pixels saturated, a saturated descent, a grey long run."""
-    from ebmbook import registry
-    from ebmbook.experiments import thesis_regime as tr
-
-    class Art:
-        spec = registry.model_spec("fmnist_convergent28", "ci")
-        manifest = {"steps_done": 30}
-
-    data = torch.zeros(2, 1, 2, 2)
-    data[0, 0, 0, 0] = 1.0
-    result = tr.Result(config=tr.Config(), artifact=Art(), data=data,
-                       data_energy=np.array([1.0, 3.0]), longrun=torch.full((2, 1, 2, 2), 0.5),
-                       longrun_energy=np.array([2.5, 3.5]), descent=torch.ones(2, 1, 2, 2),
-                       descent_energy=np.array([-4.0, -6.0]), seconds={})
-    return result, {"conv_model_image_size": 8, "conv_train_updates": 30,
-                    "conv_longrun_steps": 20_000, "conv_longrun_z": 1.0, "conv_descent_z": -7.0,
+    """Hand-made: data with 1 of 8 pixels saturated, a saturated descent, a grey long run, and
+    Lyapunov rows with known zero crossings."""
+    from test_thesis_regime import hand_made_result
+    result = hand_made_result()
+    return result, {"conv_model_image_size": 28, "conv_train_updates": 30,
+                    "conv_longrun_steps": 20_000, "conv_descent_steps": 100_000,
+                    "conv_longrun_z": 1.0, "conv_descent_z": -7.0,
                     "conv_descent_saturation_excess": 7 / 8,
-                    "conv_longrun_saturation_excess": -1 / 8}
+                    "conv_longrun_saturation_excess": -1 / 8, "conv_data_saturation": 1 / 8,
+                    "conv_longrun_z_other": 1.0, "conv_descent_z_other": -7.0,
+                    "conv_descent_saturation_excess_other": 7 / 8,
+                    "lyapunov_zero_gamma_shared": 1 + 1 / 3,
+                    "lyapunov_zero_gamma_shared_delta0_0.1": 1 + 1 / 3,
+                    "lyapunov_gamma1_shared_delta0_0.1": -0.5,
+                    "lyapunov_zero_gamma_independent": 0.5,
+                    "lyapunov_zero_gamma_independent_delta0_0.1": 0.5,
+                    "lyapunov_gamma1_independent_delta0_0.1": 1.0,
+                    "conv_saturation_gamma0": 0.5, "conv_saturation_gamma1": 0.25,
+                    "conv_saturation_gamma2": 0.0}
 
 
 # a Result per experiment, built cheaply (a tiny real run, or the dataclass filled with

@@ -102,15 +102,16 @@ def start_states(art: Artifact, n: int, seed: int) -> torch.Tensor:
 
 
 def lyapunov_estimate(art: Artifact, x0: torch.Tensor, gammas, delta0: float, base_steps: int,
-                      substeps: int, seed: int) -> LyapunovResult:
+                      substeps: int, seed: int, noise: str = "shared") -> LyapunovResult:
     """One Benettin estimate per gamma: ``base_steps`` sampler steps of burn-in and of
     measurement (a quarter to align the perturbation), each split into ``substeps``
-    integration steps, renormalised every sampler step, separation ``delta0``."""
+    integration steps, renormalised every sampler step, separation ``delta0``; ``noise``: the
+    convention of :func:`~ebmbook.diagnostics.lyapunov.maximal_lyapunov`."""
     k = substeps
     return maximal_lyapunov(art.model.energy, x0, gammas, eps=art.model.eps, substeps=k,
                             n_burn=base_steps * k, n_align=base_steps // 4 * k,
                             n_steps=base_steps * k, renorm_every=k, delta0=delta0,
-                            generator=torch.Generator().manual_seed(seed))
+                            generator=torch.Generator().manual_seed(seed), noise=noise)
 
 
 # ----------------------------------------------------------------------------- SK glass (Sec 5.2.1)

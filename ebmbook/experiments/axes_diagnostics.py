@@ -204,3 +204,52 @@ def run(config: Config, progress: bool = True) -> Result:
             r_first[(init, level, L)] = float(res.log.r_st[0])
     return Result(config=config, logs=logs, oscillation=osc, r_final=r_final,
                   r_first=r_first, grid_logs=grid_logs)
+
+
+# ----------------------------------------------------------------------------- Fig 3.3, thesis regime
+
+REGIME_MODEL = "fmnist_nonconvergent28"
+
+
+@dataclass
+class RegimeOscillation:
+    """Fig 3.3 in the thesis's regime: the d_st record of the 28x28 noise-initialised run (uniform
+    noise, L = 100, eps_data = 3 eps, Adam), finished or still in training."""
+    name: str
+    status: str                 # "finished" or "partial, N of M updates"
+    steps_done: int
+    burn_in: int
+    d_st: np.ndarray            # the record, first steps_done updates
+    acf: np.ndarray             # centred ACF of d_st after burn-in, lags 0..max_lag
+    acf_uncentred: np.ndarray
+    halves: list                # [(mean, sd), (mean, sd)] of d_st over the window's halves
+    command: str
+
+    def metrics(self) -> dict[str, Metric]:
+        out = {"acf_lag1_thesis_regime": Metric(
+                   self.acf[1], f"centred lag-1 ACF of d_st after update {self.burn_in}, "
+                   f"{self.name} ({self.status})"),
+               "thesis_regime_updates": Metric(self.steps_done,
+                                               f"updates of {self.name} in its d_st record")}
+        for k in range(2, len(self.acf)):
+            out[f"acf_lag{k}_thesis_regime"] = Metric(
+                self.acf[k], f"centred lag-{k} ACF of d_st after burn-in, {self.name}")
+        for i, (m, s) in enumerate(self.halves, 1):
+            out[f"thesis_regime_half{i}_mean"] = Metric(m, f"mean d_st, half {i} of the window")
+            out[f"thesis_regime_half{i}_sd"] = Metric(s, f"sd of d_st, half {i} of the window")
+        return out
+
+
+def thesis_regime_oscillation(name: str = REGIME_MODEL, burn_in: int = 1000,
+                              max_lag: int = 5) -> RegimeOscillation:
+    """The committed record of ``name`` (:func:`ebmbook.artifacts.training_record`) summarised by
+    :func:`ebmbook.diagnostics.stats.oscillation_window` after ``burn_in`` updates."""
+    from ..artifacts import training_record
+    from ..diagnostics.stats import oscillation_window
+    rec = training_record(name)
+    d = np.asarray(rec.log.d_st, dtype=float)[: rec.steps_done]
+    w = oscillation_window(d, burn_in, max_lag)
+    return RegimeOscillation(name=name, status=rec.status, steps_done=rec.steps_done,
+                             burn_in=burn_in, d_st=d, acf=w["acf"],
+                             acf_uncentred=w["acf_uncentred"], halves=w["halves"],
+                             command=rec.command)

@@ -36,10 +36,14 @@ from ..energies.precision import PRECISIONS
 from ..registry import MODEL_SIZES, model_spec
 
 MODEL = "fmnist_nonconvergent"
+#: the same recipe at 28x28 in the thesis's setting (issue 23), trained across sessions: at the
+#: committed size a page evaluates its finished artifact or, while it trains, its checkpoint
+MODEL28 = "fmnist_nonconvergent28"
 
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
+    model: str = MODEL
     model_size: str = "cpu"
     n_generate: int = 64
     n_interp_pairs: int = 4
@@ -62,6 +66,7 @@ class Config(ExperimentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        require_choice(self, "model", (MODEL, MODEL28))
         require_choice(self, "model_size", MODEL_SIZES)
         require_choice(self, "precision", PRECISIONS)
         require_int(self, "n_generate", "n_interp_pairs", "n_recon", "recon_iters",
@@ -87,11 +92,14 @@ class Result:
     recon_mse_baseline: float        # mean training image
     recon_mse_pca: float
     quality: dict | None = None      # Fréchet distances: model, pca, gmm, real floor; judge
+    status: str = "finished"         # or "partial, k of M updates" (a committed checkpoint)
 
-    def metrics(self) -> dict[str, Metric]:
-        """Reconstruction errors (Table 3.1) beside the baselines, with their descriptions."""
+    def metrics(self, suffix: str = "") -> dict[str, Metric]:
+        """Reconstruction errors (Table 3.1) beside the baselines, sample quality, and the
+        model's training record, with their descriptions; ``suffix`` is appended to every name
+        (two models on one page)."""
         c = self.config
-        return {
+        out = {
             "recon_mse": Metric(self.recon_mse,
                                 f"MSE per pixel of M(Z*) on {c.n_recon} test images "
                                 f"({c.recon_iters} Adam iterations)"),
@@ -104,7 +112,22 @@ class Result:
             **self._quality_metrics(),
             "image_size": Metric(self.artifact.spec.image_size, "side of the images (pixels)"),
             "latent_dim": Metric(int(np.prod(self.artifact.spec.shape)), "dimension of Z"),
+            **self._record_metrics(),
         }
+        return {f"{k}{suffix}": v for k, v in out.items()}
+
+    def _record_metrics(self) -> dict[str, Metric]:
+        log = getattr(self.artifact, "log", None)
+        if log is None:
+            return {}
+        n = int(self.artifact.manifest["steps_done"])
+        d = np.asarray(log.d_st, dtype=float)[:n]
+        limit = self.artifact.spec.train.divergence_threshold
+        return {"noise_init_updates": Metric(n, f"updates of {self.config.model} ({self.status})"),
+                "noise_init_diverged": Metric(int(not np.all(np.isfinite(d))
+                                                  or bool(np.any(np.abs(d) > limit))),
+                                              f"1 if its d_st left the finite range or passed "
+                                              f"the divergence threshold {limit:g}, else 0")}
 
 
     def _quality_metrics(self) -> dict[str, Metric]:
@@ -184,8 +207,15 @@ def _pca_reconstruct(train: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tens
 
 
 def run(config: Config, progress: bool = True) -> Result:
-    spec = model_spec(MODEL, config.model_size)
-    art = load_or_train(MODEL, spec, device=config.device, progress=progress)
+    from ..artifacts import committed_model
+    from ..registry import COMMITTED_SIZE
+    spec = model_spec(config.model, config.model_size)
+    status = "finished"
+    if config.model_size == COMMITTED_SIZE:        # never start an hours-long training here
+        art, status = committed_model(config.model, COMMITTED_SIZE, config.device)
+        spec = art.spec
+    else:
+        art = load_or_train(config.model, spec, device=config.device, progress=progress)
     model = art.model.with_precision(config.precision)
     dev = config.device
     gen = torch.Generator(device=dev).manual_seed(config.seed)
@@ -220,4 +250,5 @@ def run(config: Config, progress: bool = True) -> Result:
                   recon_mse=float((recon - targets).pow(2).mean()),
                   recon_mse_init=init_mse,
                   recon_mse_baseline=float((mean_image - targets).pow(2).mean()),
-                  recon_mse_pca=float((pca - targets).pow(2).mean()), quality=quality)
+                  recon_mse_pca=float((pca - targets).pow(2).mean()), quality=quality,
+                  status=status)

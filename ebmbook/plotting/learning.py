@@ -217,3 +217,83 @@ def oscillation_sweep_figure(result, max_lag: int = 15):
     a1.set_title(f"lowest lag-1 ACF: {best.setting}", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def descent_curves_figure(runs):
+    """Issue 23's yardstick over time: for each model (a
+    :class:`ebmbook.experiments.thesis_regime.ModelRuns`), the chains' mean energy as a data
+    z-score (top) and their saturated-pixel share minus the starting images' (bottom) along the
+    gamma = 1 long run (dashed) and the gamma = 0 descent (solid)."""
+    fig, (a0, a1) = plt.subplots(2, 1, figsize=(7.0, 5.2), sharex=True)
+    for i, r in enumerate(runs):
+        c = f"C{i}"
+        sat0 = float((np.abs(r.data) > 0.95).mean())
+        lab = f"{r.name} ({r.image_size}x{r.image_size})"
+        a0.plot(r.curve_steps, r.descent_curve_z, "-", color=c, label=f"{lab}, gamma = 0")
+        a0.plot(r.curve_steps, r.longrun_curve_z, "--", color=c, label=f"{lab}, gamma = 1")
+        a1.plot(r.curve_steps, r.descent_curve_saturation - sat0, "-", color=c)
+        a1.plot(r.curve_steps, r.longrun_curve_saturation - sat0, "--", color=c)
+    d = runs[0].data_energy
+    lo, hi = (np.quantile(d, [0.025, 0.975]) - d.mean()) / d.std()
+    a0.axhspan(lo, hi, color="tab:green", alpha=0.12, lw=0,
+               label=f"{runs[0].name}: data's central 95 %")
+    a0.axhline(-3, color="0.3", ls=":", lw=1)
+    a1.axhline(0.2, color="0.3", ls=":", lw=1)
+    a1.axhline(0.0, color="0.6", lw=0.8)
+    a0.set_ylabel("mean energy\n(data z-score)")
+    a1.set_ylabel("saturated share\nminus the start's")
+    a1.set_xlabel("sampler steps from test images")
+    a0.set_xscale("log")
+    a0.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def lyapunov_conventions_figure(chaos, name: str = ""):
+    """Fig 3.8 with both noise conventions: the finite-size exponent against gamma, one line per
+    initial separation delta0, for shared noise (left, the SDE's exponent) and independent noise
+    (right); a sign-preserving log axis (:class:`ebmbook.experiments.thesis_regime.Chaos`)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6), sharey=True)
+    for ax, noise in zip(axes, ("shared", "independent")):
+        for i, d0 in enumerate(chaos.delta0s):
+            ax.plot(chaos.gammas, chaos.maps[noise][i], "o-", ms=3, label=f"delta0 = {d0:g}")
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.axvline(1.0, color="0.3", ls=":", lw=1)
+        ax.set_yscale("symlog", linthresh=10.0)
+        ax.set_xlabel("gamma (1 = training temperature)")
+        ax.set_title(f"{noise} noise", fontsize=10)
+    axes[0].set_ylabel("exponent per unit time")
+    axes[1].legend(fontsize=8)
+    if name:
+        fig.suptitle(name, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def regime_oscillation_figure(reg):
+    """Fig 3.3 in the thesis's regime (an
+    :class:`ebmbook.experiments.axes_diagnostics.RegimeOscillation`): d_st over the record with
+    the burn-in shaded and each half's mean (left), and its ACF after burn-in, centred and
+    uncentred (right)."""
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(9.0, 3.4), gridspec_kw={"width_ratios": [2, 1]})
+    t = np.arange(len(reg.d_st))
+    a0.plot(t, reg.d_st, lw=0.4, color="C0")
+    a0.axvspan(0, reg.burn_in, color="0.85", lw=0, label="burn-in")
+    n = len(reg.d_st) - reg.burn_in
+    for i, (m, s) in enumerate(reg.halves):
+        lo = reg.burn_in + i * (n // 2)
+        hi = reg.burn_in + (n // 2 if i == 0 else n)
+        a0.hlines(m, lo, hi, color="C3", lw=1.5, label="mean of each half" if i == 0 else None)
+    a0.set_xlabel("update")
+    a0.set_ylabel("d_st")
+    a0.set_title(f"{reg.name} ({reg.status})", fontsize=9)
+    a0.legend(fontsize=7)
+    lags = np.arange(len(reg.acf))
+    a1.bar(lags - 0.18, reg.acf, width=0.36, label="centred")
+    a1.bar(lags + 0.18, reg.acf_uncentred, width=0.36, label="uncentred")
+    a1.axhline(0.0, color="k", lw=0.8)
+    a1.set_xlabel("lag (updates)")
+    a1.set_ylabel("ACF of d_st after burn-in")
+    a1.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
