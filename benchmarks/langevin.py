@@ -116,15 +116,16 @@ def bench(name, energy, shape, steps, repeats, eps, reference=None, precision="f
     return ratio
 
 
-def training_throughput(repeats: int, updates: int, device: str = "cpu") -> float:
-    """Updates per second of the committed convergent recipe (``fmnist_convergent`` at ``cpu``
-    size, 16x16 FashionMNIST stand-in data of the same shape), fp32 against bf16, interleaved;
-    returns the bf16 / fp32 ratio of throughputs."""
+def training_throughput(repeats: int, updates: int, device: str = "cpu",
+                        recipe: str = "fmnist_convergent") -> float:
+    """Updates per second of a committed recipe (default ``fmnist_convergent`` at ``cpu`` size;
+    stand-in data of its image shape), fp32 against bf16, interleaved; returns the bf16 / fp32
+    ratio of throughputs."""
     import dataclasses
 
     from ebmbook.learning.trainer import train
     from ebmbook.registry import model_spec
-    spec = model_spec("fmnist_convergent", "cpu")
+    spec = model_spec(recipe, "cpu")
     data = torch.rand(2000, *spec.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
     best = {}
     for _ in range(repeats):
@@ -136,7 +137,7 @@ def training_throughput(repeats: int, updates: int, device: str = "cpu") -> floa
             rate = updates / (time.perf_counter() - t0)
             best[precision] = max(best.get(precision, 0.0), rate)
     ratio = best["bf16"] / best["fp32"]
-    print(f"{'training, fmnist_convergent recipe':<36s} fp32 {best['fp32']:6.2f} updates/s   "
+    print(f"{'training, ' + recipe + ' recipe':<36s} fp32 {best['fp32']:6.2f} updates/s   "
           f"bf16 {best['bf16']:6.2f} updates/s   speed-up {ratio:5.2f}x  target >= 2x: "
           + ("met" if ratio >= 2 else "NOT MET"), flush=True)
     return ratio
@@ -213,8 +214,11 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--updates", type=int, default=20, help="updates per training measurement")
-    p.add_argument("--only", choices=("all", "stacked"), default="all",
-                   help="'stacked': only the stacked toy-MLP measurements (no targets)")
+    p.add_argument("--only", choices=("all", "stacked", "train"), default="all",
+                   help="'stacked': only the stacked toy-MLP measurements (no targets); "
+                        "'train': only the training throughput of each --recipe")
+    p.add_argument("--recipe", nargs="+", default=["fmnist_convergent"],
+                   help="with --only train: registered models whose recipes to time")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -223,6 +227,10 @@ def main():
     if a.only == "stacked":
         stacked_mlp(20 * a.steps, a.repeats, dev)
         toy_training(a.updates, max(1, a.repeats // 2), dev)
+        return
+    if a.only == "train":
+        for name in a.recipe:
+            training_throughput(max(1, a.repeats // 2), a.updates, dev, recipe=name)
         return
     ratios = {}
     for side, width, n_down, target in ((28, 32, 3, 3.0), (16, 16, 2, 2.0)):
