@@ -25,7 +25,7 @@ gamma from the same states (the visual side of the figure).
 
 Every energy is measured in fp32, whatever precision the chains ran in. The numbers of a named
 size's config are a committed table (``artifacts/thesis_regime[-<size>]/table.json``, with its
-manifest; about 15 minutes of one CPU core at ``ci`` size); a page loads it, and any other config
+manifest; about 21 minutes of one CPU core at ``ci`` size); a page loads it, and any other config
 is computed and cached. ``checkpoint`` evaluates an unfinished run from its latest checkpoint
 (the model of its first k updates), so a long training can be followed while it runs; such an
 evaluation is never saved as a table.
