@@ -349,6 +349,23 @@ class TrainingRecord:
     command: str                    # rebuilds it, or resumes it
 
 
+def _committed(name: str, size: str, device: str) -> tuple[Any, Artifact | None, dict | None]:
+    """The spec of the committed model ``name`` at ``size`` with its finished artifact, or (when
+    there is none) the ``partial.json`` record of its run still in training. Raises
+    ``FileNotFoundError`` naming the command that trains it when there is neither."""
+    spec = registry.model_spec(name, size)
+    folder = artifacts_root() / name
+    art = load_artifact(folder, spec, device, name)
+    if art is not None:
+        return spec, art, None
+    partial = store.read_partial(folder)
+    if partial is None or partial.get("spec_hash") != spec_hash(spec):
+        raise FileNotFoundError(
+            f"no committed artifact or partial run of {name} at size {size!r} in {folder}: "
+            f"train it with `{registry.command_for(name, spec)}`")
+    return spec, None, partial
+
+
 def training_record(name: str, size: str = registry.COMMITTED_SIZE,
                     device: str = "cpu") -> TrainingRecord:
     """The per-update log of the committed model ``name``: from its finished artifact, or from
@@ -356,22 +373,19 @@ def training_record(name: str, size: str = registry.COMMITTED_SIZE,
     page can show the record of a run that spans sessions. Raises ``FileNotFoundError`` naming
     the command that trains it when there is neither."""
     from .learning.fit import read_checkpoint
-    spec = registry.model_spec(name, size)
-    folder = artifacts_root() / name
-    art = load_artifact(folder, spec, device, name)
-    if art is not None and art.log is not None:
+    spec, art, partial = _committed(name, size, device)
+    if art is not None:
+        if art.log is None:
+            raise FileNotFoundError(f"the artifact of {name} in {art.directory} keeps no "
+                                    f"training log: rebuild it with `{art.manifest['command']}`")
         n = int(art.manifest["steps_done"])
         return TrainingRecord(name, art.log, n, n, "finished", art.manifest["command"])
-    partial = store.read_partial(folder)
-    if partial is None or partial.get("spec_hash") != spec_hash(spec):
-        raise FileNotFoundError(
-            f"no committed artifact or partial run of {name} at size {size!r} in {folder}: "
-            f"train it with `{registry.command_for(name, spec)}`")
     state = read_checkpoint(project_root() / partial["checkpoint"])
-    log = state["log"]
-    log = TrainLog(**{k: (float(v) if k == "wall_s" else np.asarray(v)) for k, v in log.items()})
-    return TrainingRecord(name, log, int(state["step"]), int(partial["n_steps"]),
-                          f"partial, {int(state['step'])} of {partial['n_steps']} updates",
+    k = int(state["step"])
+    log = TrainLog(**{key: (float(v) if key == "wall_s" else np.asarray(v))
+                      for key, v in state["log"].items()})
+    return TrainingRecord(name, log, k, int(partial["n_steps"]),
+                          store.partial_status(k, partial["n_steps"]),
                           partial["resume_command"])
 
 
@@ -381,18 +395,10 @@ def committed_model(name: str, size: str = registry.COMMITTED_SIZE,
     while it is still in training, the model of its committed checkpoint (saved under the build
     cache as the artifact of its first k updates; ``"partial, k of M updates"``). Never trains:
     raises ``FileNotFoundError`` naming the command when there is neither."""
-    spec = registry.model_spec(name, size)
-    folder = artifacts_root() / name
-    art = load_artifact(folder, spec, device, name)
+    spec, art, partial = _committed(name, size, device)
     if art is not None:
         return art, "finished"
-    partial = store.read_partial(folder)
-    if partial is None or partial.get("spec_hash") != spec_hash(spec):
-        raise FileNotFoundError(
-            f"no committed artifact or partial run of {name} in {folder}: train it with "
-            f"`{registry.command_for(name, spec)}`")
     ckpt = (project_root() / partial["checkpoint"]).parent
     art = artifact_from_checkpoint(name, spec, cache_root() / f"{name}-{size}-from-checkpoint",
                                    size=size, checkpoint_dir=ckpt, device=device)
-    k = int(art.manifest["steps_done"])
-    return art, f"partial, {k} of {spec.train.n_steps} updates"
+    return art, store.partial_status(art.manifest["steps_done"], spec.train.n_steps)

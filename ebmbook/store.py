@@ -194,6 +194,11 @@ def save(directory: str | Path, spec: Any, *, tensors: Mapping[str, Any],
     return d
 
 
+def partial_status(steps_done: int, n_steps: int) -> str:
+    """The status of an unfinished run, as ``partial.json`` and the pages print it."""
+    return f"partial, {int(steps_done)} of {int(n_steps)} updates"
+
+
 def write_partial(directory: str | Path, spec: Any, *, name: str, steps_done: int,
                   n_steps: int, checkpoint: str | Path, resume_command: str,
                   wall_s: float = 0.0, started_commit: str | None = None) -> Path:
@@ -204,7 +209,7 @@ def write_partial(directory: str | Path, spec: Any, *, name: str, steps_done: in
     file, and whoever comes next runs ``resume_command``. The artifact's own ``manifest.json``
     replaces it when the run finishes (:func:`clear_partial`)."""
     d = Path(directory)
-    info = {"name": name, "status": f"partial, {steps_done} of {n_steps} updates",
+    info = {"name": name, "status": partial_status(steps_done, n_steps),
             "steps_done": int(steps_done), "n_steps": int(n_steps),
             "spec": config_dict(spec), "spec_hash": spec_hash(spec),
             "checkpoint": show_path(checkpoint), "resume_command": resume_command,

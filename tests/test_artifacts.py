@@ -395,3 +395,12 @@ def test_training_record_and_model_read_a_partial_run_and_then_its_finished_arti
     assert status == "finished" and final.manifest["steps_done"] == spec.train.n_steps
     assert any(not torch.equal(v, model12.net.state_dict()[k])
                for k, v in final.net.state_dict().items())
+
+
+def test_training_record_of_an_artifact_without_a_log_names_the_rebuild(monkeypatch):
+    from types import SimpleNamespace
+    fake = SimpleNamespace(log=None, directory=Path("artifacts/x"),
+                           manifest={"command": "ebmbook train fmnist_convergent --size cpu"})
+    monkeypatch.setattr(artifacts, "load_artifact", lambda *a, **k: fake)
+    with pytest.raises(FileNotFoundError, match="keeps no training log.*ebmbook train"):
+        artifacts.training_record("fmnist_convergent")
