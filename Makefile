@@ -34,7 +34,7 @@ book: env
 	$(VENV)/bin/ebmbook book --size $(SIZE) --jobs $(JOBS)
 
 test: env
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(JOBS)
 
 bench: env
 	$(PY) benchmarks/langevin.py

@@ -6,7 +6,7 @@ import torch
 
 from ebmbook.diagnostics.frechet import (fit_feature_judge, frechet_distance,
                                          frechet_from_moments, gmm_samples,
-                                         pca_gaussian_samples)
+                                         pca_basis, pca_gaussian_samples)
 
 
 def test_moments_match_closed_forms():
@@ -83,3 +83,26 @@ def test_baselines_sample_the_data_they_are_fitted_to():
         assert float((free.mean(0) - x.mean(0)).abs().max()) < 0.06
     with pytest.raises(ValueError, match="n_components"):
         pca_gaussian_samples(x, 10, n_components=0)
+
+
+def test_pca_basis_matches_the_svd_projection():
+    # oracle: the top-k right singular vectors of the centred data span the same plane, so the
+    # two projections agree; the components are orthonormal and ordered by variance
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(500, 1, 6, 6, generator=g) * torch.linspace(3, 0.1, 36).reshape(1, 1, 6, 6)
+         + 0.5)
+    basis = pca_basis(x, 5)
+    a = x.reshape(500, -1).double()
+    mu = a.mean(0)
+    _, _, v = torch.linalg.svd(a - mu, full_matrices=False)
+    oracle = ((a - mu) @ v[:5].T @ v[:5] + mu).reshape(x.shape)
+    np.testing.assert_allclose(basis.reconstruct(x).double().numpy(), oracle.numpy(), atol=1e-5)
+    np.testing.assert_allclose(basis.components @ basis.components.T, np.eye(5), atol=1e-10)
+    var = basis.transform(x).var(0)
+    assert np.all(np.diff(var) <= 0)
+    assert basis.reconstruct(x).shape == x.shape
+    # a basis handed in must have the requested number of components
+    with pytest.raises(ValueError, match="components"):
+        gmm_samples(x, 10, n_components=4, basis=basis)
+    with pytest.raises(ValueError, match="pixels"):
+        basis.transform(torch.zeros(3, 1, 5, 5))

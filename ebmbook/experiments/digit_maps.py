@@ -74,6 +74,7 @@ class Config(ExperimentConfig):
     infer_starts: int = 2
     infer_steps: int = 150
     tsne_seeds: tuple = (0, 1)
+    plane_side: int = 21             # the latent-plane figure's grid is plane_side^2 descents
     progress: bool = True
     map_checkpoint: str = runtime_field("")   # a folder for the maps' checkpoints ("": none)
 
@@ -81,7 +82,7 @@ class Config(ExperimentConfig):
         "ci": {},
         "paper": {"model_size": "paper",
                   "cluster_images": 4000, "barrier_pairs": 30, "infer_starts": 4,
-                  "infer_steps": 300,
+                  "infer_steps": 300, "plane_side": 41,
                   "digits03": MapSettings.paper(1000),
                   "mnist": MapSettings.paper(5000, delta=0.5)},
     }
@@ -91,7 +92,7 @@ class Config(ExperimentConfig):
         require_choice(self, "model_size", MODEL_SIZES)
         require_int(self, "members_shown", minimum=0)
         require_int(self, "infer_starts", "infer_steps")
-        require_int(self, "cluster_images")
+        require_int(self, "cluster_images", "plane_side")
         require_int(self, "barrier_pairs", minimum=0)
         require_folder(self, "map_checkpoint")
         for name in ("digits03", "mnist"):

@@ -33,6 +33,7 @@ from ..sampling.model import EnergyModel
 from ._base import ExperimentConfig
 from ..artifacts import load_or_train
 from ..energies.precision import PRECISIONS
+from ..diagnostics.frechet import pca_basis
 from ..registry import MODEL_SIZES, model_spec
 
 MODEL = "fmnist_nonconvergent"
@@ -149,11 +150,14 @@ class Result:
 
 def sample_quality(model: EnergyModel, train, test, n: int, *, seed: int, epochs: int,
                    pca_components: int, generator: torch.Generator,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, basis=None) -> dict:
     """The Fréchet distances of Table 3.1 (see the module docstring) for the labelled image
     sets ``train`` and ``test``: a judge trained on one half of ``test`` (shuffled by
     ``seed``), the other half the reference set."""
-    from ..diagnostics.frechet import fit_feature_judge, gmm_samples, pca_gaussian_samples
+    from ..diagnostics.frechet import (fit_feature_judge, gmm_samples, pca_basis,
+                                       pca_gaussian_samples)
+    if basis is None:
+        basis = pca_basis(train.images, pca_components)
     perm = torch.randperm(len(test.images), generator=torch.Generator().manual_seed(seed))
     half = len(perm) // 2
     fit_idx, ref_idx = perm[:half], perm[half:]
@@ -165,8 +169,10 @@ def sample_quality(model: EnergyModel, train, test, n: int, *, seed: int, epochs
     real = train.images[torch.randperm(len(train.images),
                                        generator=torch.Generator().manual_seed(seed + 1))[:n]]
     sets = {"model": samples, "real": real,
-            "pca": pca_gaussian_samples(train.images, n, n_components=pca_components, seed=seed),
-            "gmm": gmm_samples(train.images, n, n_components=pca_components, seed=seed)}
+            "pca": pca_gaussian_samples(train.images, n, n_components=pca_components, seed=seed,
+                                        basis=basis),
+            "gmm": gmm_samples(train.images, n, n_components=pca_components, seed=seed,
+                               basis=basis)}
     out = {k: judge.frechet(v, ref) for k, v in sets.items()}
     out["judge_accuracy"] = judge.accuracy
     out["samples"] = {k: v[:64] for k, v in sets.items()}
@@ -195,15 +201,6 @@ def reconstruct(model: EnergyModel, targets: torch.Tensor, z0: torch.Tensor, *, 
             curve.append(float(loss.detach()))
     x = model.generator_map(z.detach(), n_steps)
     return x.detach(), z.detach(), np.asarray(curve)
-
-
-def _pca_reconstruct(train: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:
-    a = train.reshape(len(train), -1).double()
-    mu = a.mean(0)
-    _, _, v = torch.linalg.svd(a - mu, full_matrices=False)
-    basis = v[:k]
-    b = x.reshape(len(x), -1).double() - mu
-    return ((b @ basis.T) @ basis + mu).float().reshape(x.shape)
 
 
 def run(config: Config, progress: bool = True) -> Result:
@@ -239,10 +236,12 @@ def run(config: Config, progress: bool = True) -> Result:
     recon, _, curve = reconstruct(model, targets, z0, iters=config.recon_iters,
                                   lr=config.recon_lr, progress=progress)
     mean_image = train_x.mean(0, keepdim=True).to(dev)
-    pca = _pca_reconstruct(train_x, targets.cpu(), config.pca_components).to(dev)
+    # one principal basis of the training images for every PCA baseline of the table
+    basis = pca_basis(train_x, config.pca_components)
+    pca = basis.reconstruct(targets.cpu()).to(dev)
     quality = sample_quality(model, train, test, config.n_quality, seed=config.seed,
                              epochs=config.judge_epochs, pca_components=config.pca_components,
-                             generator=gen, progress=progress)
+                             generator=gen, progress=progress, basis=basis)
     return Result(config=config, artifact=art, generated=generated.cpu(),
                   generator_samples=m_z.cpu(), interpolation=interp.cpu(), targets=targets.cpu(),
                   recon=recon.cpu(), recon_curve=curve, mean_image=mean_image.cpu(),
