@@ -143,12 +143,18 @@ class ModelRuns:
         return self.z(self.descent_energy)
 
     @property
+    def start_saturation(self) -> float:
+        """The saturated share of the chains' starting test images (the yardstick of the
+        saturation excesses; ``data_saturation`` is that of all n_data test images)."""
+        return saturation(self.data)
+
+    @property
     def descent_saturation_excess(self) -> float:
-        return saturation(self.descent) - saturation(self.data)
+        return saturation(self.descent) - self.start_saturation
 
     @property
     def longrun_saturation_excess(self) -> float:
-        return saturation(self.longrun) - saturation(self.data)
+        return saturation(self.longrun) - self.start_saturation
 
 
 @dataclass
@@ -205,7 +211,7 @@ class Result:
             "conv_longrun_saturation_excess": Metric(
                 m.longrun_saturation_excess,
                 "saturated-pixel share after the long run minus the data's"),
-            "conv_data_saturation": Metric(saturation(m.data),
+            "conv_data_saturation": Metric(m.start_saturation,
                                            "saturated-pixel share of the starting test images"),
         }
         for o in self.others:

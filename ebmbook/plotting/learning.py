@@ -227,7 +227,7 @@ def descent_curves_figure(runs):
     fig, (a0, a1) = plt.subplots(2, 1, figsize=(7.0, 5.2), sharex=True)
     for i, r in enumerate(runs):
         c = f"C{i}"
-        sat0 = float((np.abs(r.data) > 0.95).mean())
+        sat0 = r.start_saturation
         lab = f"{r.name} ({r.image_size}x{r.image_size})"
         a0.plot(r.curve_steps, r.descent_curve_z, "-", color=c, label=f"{lab}, gamma = 0")
         a0.plot(r.curve_steps, r.longrun_curve_z, "--", color=c, label=f"{lab}, gamma = 1")
