@@ -125,6 +125,8 @@ def _cmd_run(args) -> int:
         torch.set_num_threads(args.threads)
     clock = Stopwatch()
     from .landscape.adelm import MapInterrupted
+    from .store import git_commit
+    commit = git_commit(Path(__file__).parent)     # the code that runs, not the code at the end
     try:
         result = mod.run(cfg)
     except MapInterrupted as exc:
@@ -143,6 +145,9 @@ def _cmd_run(args) -> int:
             else "")
         raise UsageError(f"the tasks on --executor {args.executor} were cancelled (a lost Dask "
                          f"scheduler or worker?){hint}") from None
+    if getattr(cfg, "map_checkpoint", ""):
+        from .experiments._common import write_map_manifest
+        write_map_manifest(cfg, command=_command(args), commit=commit, seconds=clock.seconds)
     metrics = result.metrics() if hasattr(result, "metrics") else {}
     # a Metric is a float (json writes its number); its description goes beside it
     descriptions = {name: getattr(value, "description", "") for name, value in metrics.items()}

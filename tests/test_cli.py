@@ -386,6 +386,10 @@ def test_an_interrupted_map_resumes_with_the_command_its_error_line_gives(tmp_pa
     assert main(argv) == 0
     assert state["calls"] == n_iter - stop_at      # iterations 0 .. stop_at-1 were not redone
     assert _metrics(capsys.readouterr().out) == plain
+    # the finished run leaves the manifest of its maps: the command that rebuilds them
+    manifest = json.loads(next(folder.glob("sk_spin_glass-*.json")).read_text())
+    assert manifest["command"] == f"ebmbook run sk_spin_glass --map-checkpoint {folder} --threads 1"
+    assert manifest["files"] == [saved[0].name] and manifest["experiment"] == "sk_spin_glass"
     whole, resumed = maps[0], maps[-1]
     for name in ("labels", "energies", "barriers", "n_success", "rep_energies", "counts",
                  "modes", "reps"):

@@ -95,8 +95,16 @@ def test_each_map_resumes_from_its_own_checkpoint(tiny_result, tmp_path, monkeyp
     with pytest.raises(MapInterrupted, match="2 of 4 iterations are saved in .*-mnist.pt"):
         dm.run(cfg)
     files = sorted(p.name for p in (tmp_path / "maps").iterdir())
-    assert len(files) == 2 and files[0].endswith("-digits03.pt") and files[1].endswith("-mnist.pt")
+    # each map's ADELM checkpoint, and the finished stages beside it: the digits 0-3 map's
+    # tuning and barriers, the MNIST map's tuning (its barriers were not reached)
+    ckpts = [f for f in files if not f.endswith(".stages.pt")]
+    assert len(ckpts) == 2 and ckpts[0].endswith("-digits03.pt") and ckpts[1].endswith("-mnist.pt")
+    assert sorted(set(files) - set(ckpts)) == [c.replace(".pt", ".stages.pt") for c in ckpts]
     assert all(f.startswith("digit_maps-") for f in files)
+    stages = {c: set(torch.load(tmp_path / "maps" / c.replace(".pt", ".stages.pt"),
+                                weights_only=False)) for c in ckpts}
+    assert stages[ckpts[0]] == {"tune_T_and_radii", "tune_alpha", "barriers"}
+    assert stages[ckpts[1]] == {"tune_T_and_radii", "tune_alpha"}
     calls.clear()
     again = dm.run(cfg)
     assert len(calls) == 2                  # only the MNIST map's iterations 2 and 3 ran
@@ -106,3 +114,14 @@ def test_each_map_resumes_from_its_own_checkpoint(tiny_result, tmp_path, monkeyp
         assert torch.equal(got.adelm.modes, want.adelm.modes)
         np.testing.assert_array_equal(got.barriers, want.barriers)
         assert (got.temperature, got.alpha) == (want.temperature, want.alpha)
+
+
+def test_the_book_keeps_the_default_ci_maps_in_the_committed_folder_and_others_in_the_cache():
+    from ebmbook.experiments import book_maps
+    from ebmbook.registry import cache_root, committed_root
+    assert book_maps(dm.Config.for_size("ci")).map_checkpoint == str(committed_root() / "maps")
+    assert book_maps(dm.Config.for_size("ci", progress=False)).map_checkpoint == \
+        str(committed_root() / "maps")
+    for other in (dm.Config.for_size("ci", seed=1), dm.Config.for_size("ci", cluster_images=10),
+                  dm.Config.for_size("paper")):
+        assert book_maps(other).map_checkpoint == str(cache_root() / "maps")

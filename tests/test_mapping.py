@@ -412,3 +412,49 @@ def test_compare_barriers_on_connected_pairs_only_draws_pairs_with_a_finite_ad_b
     for p, lin in zip(bc.pairs, bc.linear):
         k = [tuple(q) for q in everything.pairs].index(tuple(p))
         assert lin == everything.linear[k]
+
+
+def test_a_finished_tuned_map_loads_its_stages_instead_of_running_them(tmp_path, monkeypatch):
+    """tune_and_map with a checkpoint keeps the T rule, the alpha rule and the barrier matrix
+    beside the ADELM checkpoint: the same call then loads the same map without running any
+    stage, while an energy with other weights recomputes its stages and is refused the ADELM
+    checkpoint of the first."""
+    import ebmbook.landscape.mapping as mapping
+    from ebmbook.learning.fit import CheckpointError
+    s = MapSettings(ad_eps=0.1, delta=0.3, max_steps=300, descent_steps=300, chunk_size=16,
+                    drift_temperatures=(0.03, 0.3, 3.0), drift_modes=6, drift_steps=60,
+                    tune_alphas=(0.3, 3.0, 30.0), tune_iter=3, adelm_iter=6,
+                    barrier_alpha_factors=(1.0, 4.0))
+    props = 4.0 * torch.randn(64, D, generator=torch.Generator().manual_seed(0))
+    ckpt = tmp_path / "m.pt"
+    first = tune_and_map(Wells(), props, s, seed=3, checkpoint=ckpt)
+    assert (tmp_path / "m.stages.pt").exists()
+    uncached = tune_and_map(Wells(), props, s, seed=3)
+    _same_map(first, uncached)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished stage ran again")
+    for name in ("tune_temperature", "tune_alpha", "ad_barrier_matrix"):
+        monkeypatch.setattr(mapping, name, refuse)
+    import importlib
+    monkeypatch.setattr(importlib.import_module("ebmbook.landscape.adelm"), "pairwise_ad", refuse)
+    again = tune_and_map(Wells(), props, s, seed=3, checkpoint=ckpt)
+    _same_map(first, again)
+    assert (again.temperature, again.alpha) == (first.temperature, first.alpha)
+    np.testing.assert_array_equal(again.drift, first.drift)
+    np.testing.assert_array_equal(again.tune_counts, first.tune_counts)
+    monkeypatch.undo()
+
+    other = Wells()
+    other.logw.add_(torch.tensor([0.0, 0.2, 0.0]))
+    calls = []
+    real = mapping.tune_temperature
+    monkeypatch.setattr(mapping, "tune_temperature",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    with pytest.raises(CheckpointError, match="another map"):
+        tune_and_map(other, props, s, seed=3, checkpoint=ckpt)
+    assert calls == [1]
+    # an energy without weights to digest keeps no stages
+    plain = tmp_path / "plain.pt"
+    tune_and_map(lambda x: Wells()(x), props, s, seed=3, checkpoint=plain)
+    assert not (tmp_path / "plain.stages.pt").exists()

@@ -2,5 +2,6 @@
 ``run(config) -> Result``, called both by the notebooks and by ``ebmbook run``."""
 
 from ._base import EXPERIMENTS, ExperimentConfig, get_experiment
+from ._common import book_maps, read_map_manifest
 
-__all__ = ["EXPERIMENTS", "ExperimentConfig", "get_experiment"]
+__all__ = ["EXPERIMENTS", "ExperimentConfig", "get_experiment", "book_maps", "read_map_manifest"]

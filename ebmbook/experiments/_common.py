@@ -61,9 +61,66 @@ def map_checkpoint(config: ExperimentConfig, map_id: str) -> Path | None:
         return None
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", map_id):
         raise ValueError(f"map_id {map_id!r} must be a file-name-safe word")
+    return Path(folder) / f"{_maps_prefix(config)}-{map_id}.pt"
+
+
+def _maps_prefix(config: ExperimentConfig) -> str:
     experiment = type(config).__module__.rsplit(".", 1)[-1]
-    key = config_hash(config, ignore=("progress", "executor"))[:12]
-    return Path(folder) / f"{experiment}-{key}-{map_id}.pt"
+    return f"{experiment}-{config_hash(config, ignore=('progress', 'executor'))[:12]}"
+
+
+def book_maps(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with the map folder of the book's runs: the committed ``artifacts/maps`` for
+    the default config of the ``ci`` size (seed 0; its device or progress setting aside), whose
+    finished maps (ADELM, tuning and barrier stages, with a manifest from
+    :func:`write_map_manifest`) a page then loads instead of running them; the build cache for
+    any other config (another size, data set or setting). A map whose file is missing, or was
+    made from other settings or weights, is computed and saved there; ``ebmbook run
+    <experiment> --size ci --map-checkpoint artifacts/maps`` rebuilds the committed ones."""
+    import dataclasses
+    from ..registry import cache_root, committed_root
+    ignore = ("progress", "executor", "device", "map_checkpoint")
+    default = type(config).for_size("ci")
+    committed = (getattr(config, "size", None) == "ci"
+                 and config_hash(config, ignore=ignore) == config_hash(default, ignore=ignore))
+    folder = (committed_root() if committed else cache_root()) / "maps"
+    return dataclasses.replace(config, map_checkpoint=str(folder))
+
+
+def map_manifest_path(config: ExperimentConfig) -> Path | None:
+    """``<map folder>/<experiment>-<config key>.json`` (None without a map folder)."""
+    folder = getattr(config, "map_checkpoint", "")
+    return Path(folder) / f"{_maps_prefix(config)}.json" if folder else None
+
+
+def write_map_manifest(config: ExperimentConfig, *, command: str, commit: str,
+                       seconds: float) -> Path | None:
+    """After a run with a map folder: the manifest of its maps (the command that rebuilds
+    them, the code's commit, the wall time, the files), written atomically."""
+    import json
+    import time
+    from ..io import atomic_write_text
+    path = map_manifest_path(config)
+    if path is None:
+        return None
+    prefix = _maps_prefix(config)
+    files = sorted(p.name for p in path.parent.glob(f"{prefix}-*.pt"))
+    manifest = {"experiment": prefix.split("-")[0], "config_key": prefix.rsplit("-", 1)[1],
+                "size": getattr(config, "size", None), "seed": getattr(config, "seed", None),
+                "command": command, "git_commit": commit, "wall_time_s": round(seconds, 1),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files}
+    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def read_map_manifest(config: ExperimentConfig) -> dict | None:
+    """The manifest of this config's maps in its map folder, or None when there is none."""
+    import json
+    path = map_manifest_path(config)
+    try:
+        return json.loads(path.read_text()) if path is not None else None
+    except (OSError, ValueError):
+        return None
 
 
 def map_coop_pair(name: str, art: "Artifact", settings, judge, *, seed, progress: bool = True,

@@ -52,7 +52,8 @@ from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
                                       partition_scores)
 from ..landscape.mapping import (BarrierComparison, EnergyMap, GaussianProposals, MapSettings,
-                                 basin_of, compare_barriers, tune_and_map, tune_temperature)
+                                 MapStages, basin_of, compare_barriers, seed_key, tune_and_map,
+                                 tune_temperature)
 from ..learning.coop import infer_latents
 from ..parallel import child, seed_sequence, torch_generator
 from ..registry import MODEL_SIZES, model_spec
@@ -161,15 +162,20 @@ def map_latent(name: str, art: Artifact, s: MapSettings, judge: Judge, *, seed,
     E = art.latent_energy(prior=True, unit="data")
     propose = GaussianProposals(E.latent_dim)
     # the T rule's modes, and the same descents without the prior term (their radii)
-    with timed() as tune_T:
-        tT = tune_temperature(E, propose, seed=root, **s.temperature_options())
+    def rule_and_radii():
+        t = tune_temperature(E, propose, seed=root, **s.temperature_options())
         bare, _ = local_modes(art.latent_energy(prior=False, unit="data"),
-                              tT.starts, rate=s.descent_rate, n_steps=s.descent_steps)
+                              t.starts, rate=s.descent_rate, n_steps=s.descent_steps)
+        return t, float(bare.detach().norm(dim=1).mean())
+
+    with timed() as tune_T:        # a finished map's stage is loaded (see MapStages)
+        tT, radius_no_prior = MapStages(checkpoint, E, propose).get(
+            "tune_T_and_radii", (seed_key(root), repr(s.temperature_options())), rule_and_radii)
     m = tune_and_map(E, propose, s, temperature=tT, seed=root, progress=progress, name=name,
                      decoder=art.generator, checkpoint=checkpoint)
     m.timings["tune_T"] = tune_T.seconds
     m = LatentMap.from_map(m, artifact=art, radius_prior=float(tT.modes.norm(dim=1).mean()),
-                           radius_no_prior=float(bare.detach().norm(dim=1).mean()))
+                           radius_no_prior=radius_no_prior)
     read(m, judge)
     if tsne_seeds:
         with timed(m.timings, "tsne"):

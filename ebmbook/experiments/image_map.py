@@ -58,7 +58,7 @@ from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_
 from ..landscape.adelm import proposal_seed
 from ..landscape.dgraph import disconnectivity_graph
 from ..landscape.mapping import (BarrierComparison, ChainProposals, EnergyMap,
-                                 compare_barriers, map_energy, tune_alpha)
+                                 MapStages, compare_barriers, map_energy, seed_key, tune_alpha)
 from ..parallel import child, seed_sequence
 from ..registry import IMAGE_MODELS, MODEL_SIZES, model_spec
 from ..results import Metric
@@ -188,15 +188,20 @@ def map_images(art: Artifact, c: Config, spread: Spread, judge: Judge | None, *,
     train = art.spec.load_data("train")
     ad = dict(delta=c.delta, improvement_limit=c.improvement_limit, max_steps=c.max_steps,
               descent_steps=0, chunk_size=c.chunk_size)
-    with timed() as tune_clock:
-        tuned = tune_alpha(art.model, ChainProposals(art.model, train, c.mode_steps),
-                           temperature=1.0, alphas=c.tune_alphas, n_iterations=c.tune_iter,
-                           limit=c.leakage_limit, seed=child(root, 1), progress=c.progress, **ad)
+    ckpt = map_checkpoint(c, "map")
+    tune_props = ChainProposals(art.model, train, c.mode_steps)
+    with timed() as tune_clock:    # a finished map's stage is loaded (see MapStages)
+        tuned = MapStages(ckpt, art.model.energy, tune_props).get(
+            "tune_alpha", (seed_key(child(root, 1)), c.tune_alphas, c.tune_iter,
+                           c.leakage_limit, repr(sorted(ad.items()))),
+            lambda: tune_alpha(art.model, tune_props, temperature=1.0, alphas=c.tune_alphas,
+                               n_iterations=c.tune_iter, limit=c.leakage_limit,
+                               seed=child(root, 1), progress=c.progress, **ad))
     propose = ChainProposals(art.model, train, c.mode_steps)
     m = map_energy(art.model, propose, temperature=1.0, alpha=tuned.alpha,
                    n_iterations=c.adelm_iter, barrier_factors=c.barrier_alpha_factors,
                    barrier_repeats=c.barrier_repeats, stage_seeds=(child(root, 2), child(root, 3)),
-                   progress=c.progress, name=name, checkpoint=map_checkpoint(c, "map"), **ad)
+                   progress=c.progress, name=name, checkpoint=ckpt, **ad)
     Mz = spread.z(m.barriers)
     reads = judge.predict(m.modes) if judge is not None else None
     if reads is not None:

@@ -458,13 +458,16 @@ def proposal_seed(root: Any, n: int) -> np.random.SeedSequence:
 
 def _fingerprint(backend, root, consolidate_every: int) -> dict:
     """What a checkpoint must match to be resumed: the seed root, the backend's kind and its
-    sampler settings, and the consolidation schedule."""
+    sampler settings, the consolidation schedule and the energy's weights (a digest; None for
+    an energy that is not an ``nn.Module``)."""
     fields = {k: getattr(backend, k) for k in ("temperature", "alpha", "eps", "delta",
                                                 "improvement_limit", "max_steps", "chunk_size")
               if isinstance(getattr(backend, k, None), (int, float, str))}
+    from ._digest import energy_fingerprint
     return {"entropy": str(root.entropy), "spawn_key": list(root.spawn_key),
             "backend": type(backend).__name__, "settings": fields,
-            "consolidate_every": int(consolidate_every)}
+            "consolidate_every": int(consolidate_every),
+            "energy": energy_fingerprint(getattr(backend, "energy", None))}
 
 
 def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidate_every: int = 0,

@@ -51,6 +51,7 @@ from .._timing import timed
 from ..parallel import child, seed_sequence, torch_generator
 from ..sampling.descent import local_modes
 from .ad import attraction_diffusion
+from ._digest import _digest, _tensor_digest, energy_fingerprint
 from .adelm import ADELMResult, ContinuousBackend, adelm
 from .barriers import ad_barrier_matrix, linear_barrier
 from .dgraph import DisconnectivityGraph, disconnectivity_graph
@@ -59,7 +60,7 @@ from .tuning import (alpha_sweep, continuous_energy_drift, drift_temperature, le
 
 __all__ = ["map_energy", "EnergyMap", "MapSettings", "tune_and_map", "tune_temperature",
            "tune_alpha", "TemperatureTuning", "AlphaTuning", "basin_of", "compare_barriers",
-           "BarrierComparison", "GaussianProposals", "ChainProposals"]
+           "BarrierComparison", "GaussianProposals", "ChainProposals", "MapStages", "seed_key"]
 
 
 # ----------------------------------------------------------------------------- settings
@@ -254,6 +255,76 @@ def _backend(energy, propose, temperature: float, alpha: float, eps: float, *, d
                              delta=delta, improvement_limit=improvement_limit,
                              max_steps=max_steps, descent_rate=descent_rate,
                              descent_steps=descent_steps, chunk_size=chunk_size)
+
+
+# ----------------------------------------------------------------------------- finished stages
+
+def _proposals_key(propose) -> str | None:
+    """What identifies a proposal source across processes, or None (then nothing that drew
+    from it is reused): a tensor's rows, a Gaussian's shape, a model chain's states, steps and
+    model."""
+    import hashlib
+    h = hashlib.sha256()
+    if isinstance(propose, _Rows):
+        _tensor_digest(h, propose.states)
+    elif isinstance(propose, GaussianProposals):
+        h.update(repr(propose).encode())
+    elif isinstance(propose, ChainProposals):
+        fp = energy_fingerprint(getattr(propose.model, "energy", None))
+        if fp is None:
+            return None
+        _tensor_digest(h, propose.states)
+        h.update(f"{propose.n_steps} {fp} {getattr(propose.model, 'eps', None)} "
+                 f"{getattr(propose.model, 'noise', None)}".encode())
+    else:
+        return None
+    return h.hexdigest()[:20]
+
+
+class MapStages:
+    """The finished stages of one map (T rule, alpha rule, barrier matrix), kept beside its
+    ADELM checkpoint in ``<checkpoint stem>.stages.pt``, so that a finished map loads instead of
+    running again. Each stage is stored under a digest of everything it depends on (the
+    energy's weights, the proposals, the seeds and settings); a stage whose digest differs, or
+    an energy or proposal source without a stable digest, is computed anew. The file is
+    written atomically after each stage."""
+
+    def __init__(self, checkpoint, energy, propose):
+        from pathlib import Path
+        self.path = None if checkpoint is None else Path(checkpoint).with_suffix(".stages.pt")
+        fp = energy_fingerprint(energy)
+        self.base = None if fp is None else (fp, _proposals_key(propose))
+        self.loaded: list[str] = []
+
+    def get(self, stage: str, key, compute: Callable):
+        """The stored value of ``stage`` if it was made with ``key`` (anything with a stable
+        ``repr``: seeds, settings, digests), else ``compute()``, stored under ``key``."""
+        import hashlib
+        if self.path is None or self.base is None or self.base[1] is None:
+            return compute()
+        digest = hashlib.sha256(repr((self.base, key)).encode()).hexdigest()
+        stored = self._read()
+        if stage in stored and stored[stage].get("digest") == digest:
+            self.loaded.append(stage)
+            return stored[stage]["value"]
+        value = compute()
+        stored = self._read()
+        stored[stage] = {"digest": digest, "value": value}
+        from ..io import atomic_torch_save
+        atomic_torch_save(stored, self.path)
+        return value
+
+    def _read(self) -> dict:
+        if not self.path.exists():
+            return {}
+        from ..learning.fit import read_checkpoint
+        return read_checkpoint(self.path)
+
+
+def seed_key(seed) -> tuple:
+    """A stable key of a seed (int, SeedSequence or generator root) for :class:`MapStages`."""
+    root = seed_sequence(seed)
+    return (str(root.entropy), tuple(root.spawn_key))
 
 
 # ----------------------------------------------------------------------------- the map
@@ -472,10 +543,14 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
         res = adelm(be, s.adelm_iter, progress=progress, seed=adelm_seed, executor=executor,
                     checkpoint=checkpoint)
     with timed(timings, "barriers"):
-        M = ad_barrier_matrix(be, res.reps, res.rep_energies,
-                              alpha * np.asarray(s.barrier_alpha_factors),
-                              n_repeats=s.barrier_repeats, progress=progress, seed=barrier_seed,
-                              executor=executor)
+        ladder = alpha * np.asarray(s.barrier_alpha_factors)
+        key = (T, ladder.tolist(), s.barrier_repeats, seed_key(barrier_seed),
+               repr(s.ad_options()), _digest(res.reps), _digest(res.rep_energies))
+        M = MapStages(checkpoint, U, propose).get(
+            "barriers", key,
+            lambda: ad_barrier_matrix(be, res.reps, res.rep_energies, ladder,
+                                      n_repeats=s.barrier_repeats, progress=progress,
+                                      seed=barrier_seed, executor=executor))
     return EnergyMap(adelm=res, barriers=M, dg=disconnectivity_graph(M, counts=res.counts),
                      temperature=T, alpha=alpha, energy=U, settings=s, name=name,
                      decoder=decoder, proposals=propose, timings=timings)
@@ -590,16 +665,21 @@ def tune_and_map(energy, proposals, settings: MapSettings | None = None, *,
     propose = _as_proposals(proposals)
     root = seed_sequence(seed)
     timings: dict[str, float] = {}
+    stages = MapStages(checkpoint, U, propose)
     with timed(timings, "tune_T"):
         tT = temperature
         if tT is None:
-            tT = tune_temperature(U, propose, seed=root, **s.temperature_options())
+            tT = stages.get("tune_T", (seed_key(root), repr(s.temperature_options()), eps),
+                            lambda: tune_temperature(U, propose, seed=root,
+                                                     **s.temperature_options()))
         T = tT.temperature if isinstance(tT, TemperatureTuning) else float(tT)
     with timed(timings, "tune_alpha"):
         tA = alpha
         if tA is None:
-            tA = tune_alpha(U, propose, temperature=T, seed=child(root, 3), executor=executor,
-                            **s.alpha_options())
+            tA = stages.get("tune_alpha", (seed_key(child(root, 3)), T,
+                                           repr(s.alpha_options())),
+                            lambda: tune_alpha(U, propose, temperature=T, seed=child(root, 3),
+                                               executor=executor, **s.alpha_options()))
         a = tA.alpha if isinstance(tA, AlphaTuning) else float(tA)
     m = map_energy(U, propose, temperature=T, alpha=a, seed=root, executor=executor,
                    progress=progress, name=name, decoder=decoder, checkpoint=checkpoint,
