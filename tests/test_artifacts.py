@@ -404,3 +404,33 @@ def test_training_record_of_an_artifact_without_a_log_names_the_rebuild(monkeypa
     monkeypatch.setattr(artifacts, "load_artifact", lambda *a, **k: fake)
     with pytest.raises(FileNotFoundError, match="keeps no training log.*ebmbook train"):
         artifacts.training_record("fmnist_convergent")
+
+
+MAP_PAGES = ("digit_maps", "image_map", "texture_maps", "face_map")
+
+
+@pytest.mark.parametrize("experiment", MAP_PAGES)
+def test_the_committed_maps_are_those_of_the_default_ci_config(experiment):
+    """Each map page loads its finished maps from artifacts/maps (book_maps): the committed
+    files carry a manifest for exactly the default ci config (a setting changed without
+    rebuilding them fails here, not silently in the book), list every map file of that config,
+    and name the command that rebuilds them."""
+    from ebmbook.experiments import book_maps, get_experiment, read_map_manifest
+    from ebmbook.experiments._common import map_manifest_path
+    config = book_maps(get_experiment(experiment).Config.for_size("ci"))
+    assert Path(config.map_checkpoint) == registry.committed_root() / "maps"
+    manifest = read_map_manifest(config)
+    assert manifest is not None, (f"no committed maps for {experiment}: run `ebmbook run "
+                                  f"{experiment} --size ci --map-checkpoint artifacts/maps "
+                                  "--threads 1` and commit artifacts/maps")
+    prefix = map_manifest_path(config).stem
+    on_disk = sorted(p.name for p in (registry.committed_root() / "maps").glob(f"{prefix}-*.pt"))
+    assert manifest["files"] == on_disk and on_disk
+    assert manifest["command"] == (f"ebmbook run {experiment} --size ci --map-checkpoint "
+                                   "artifacts/maps --threads 1")
+    assert "+dirty" not in manifest["git_commit"]
+    # every ADELM checkpoint is finished and has its stages beside it
+    for name in on_disk:
+        if name.endswith(".stages.pt"):
+            continue
+        assert name.replace(".pt", ".stages.pt") in on_disk
