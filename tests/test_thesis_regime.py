@@ -125,3 +125,9 @@ def test_a_model_still_in_training_is_not_retrained_by_accident(tmp_path, monkey
     err = capsys.readouterr().err
     assert "still in training (partial, 500 of 12000 updates)" in err
     assert "--checkpoint" in err and "resume it with" in err
+    # with neither a finished artifact nor a run in training, the error names the command that
+    # trains it (the committed size is never trained by a page)
+    import shutil
+    shutil.rmtree(folder)
+    with pytest.raises(FileNotFoundError, match="train it with `ebmbook train fmnist_convergent28"):
+        thesis_regime.load_model(Config.for_size("ci"))

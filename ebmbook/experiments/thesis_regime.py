@@ -243,21 +243,24 @@ class Result:
 # ----------------------------------------------------------------------------- models
 
 def load_model(config: Config, name: str | None = None, progress: bool = True) -> Artifact:
-    """A model to evaluate: the finished artifact at ``config.model_size``, or (for the main
-    model) the state of an unfinished run in ``config.checkpoint``."""
-    from ..artifacts import artifacts_root, load_artifact
-    from ..store import read_partial
+    """A model to evaluate: the finished artifact at ``config.model_size`` (at the committed
+    size never trained here: a missing one raises ``FileNotFoundError`` naming its training
+    command), or (for the main model) the state of an unfinished run in ``config.checkpoint``."""
+    from ..artifacts import _committed
     name = config.model if name is None else name
     spec = model_spec(name, config.model_size)
     if not config.checkpoint or name != config.model:
-        folder = artifacts_root() / name
-        partial = read_partial(folder) if config.model_size == registry.COMMITTED_SIZE else None
-        if partial is not None and load_artifact(folder, spec, config.device, name) is None:
+        if config.model_size != registry.COMMITTED_SIZE:
+            return load_or_train(name, spec, device=config.device, progress=progress)
+        # the committed size never trains here (hours): its finished artifact, or the error
+        # naming the training command, or (a run in training) how to evaluate or resume it
+        _, art, partial = _committed(name, config.model_size, config.device)
+        if art is None:
             raise ValueError(
                 f"{name} is still in training ({partial['status']}): evaluate its "
                 f"checkpoint with --checkpoint {partial['checkpoint'].rsplit('/', 1)[0]}, or "
                 f"resume it with `{partial['resume_command']}`")
-        return load_or_train(name, spec, device=config.device, progress=progress)
+        return art
     out = registry.cache_root() / f"{name}-{config.model_size}-from-checkpoint"
     return artifact_from_checkpoint(name, spec, out, size=config.model_size,
                                     checkpoint_dir=config.checkpoint, device=config.device)
