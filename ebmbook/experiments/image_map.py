@@ -415,8 +415,9 @@ class Result:
                                                  "refined to verified index-1 saddles"),
             "fmnist_dg_merges_refined": Metric(len(b.kinds), "DG merges refined"),
             "refine_seconds": Metric(b.refine_seconds, "seconds to refine the DG's merges"),
-            "map_seconds": Metric(b.map_seconds, "seconds of the same map (ADELM + barrier "
-                                  "matrix)"),
+            "map_seconds": Metric(b.map_seconds, "seconds spent on the same map in this run "
+                                  "(ADELM + barrier matrix; near 0 when its finished stages "
+                                  "were loaded from a map folder)"),
         }
 
 
