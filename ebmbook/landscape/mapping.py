@@ -292,9 +292,10 @@ class MapStages:
     def __init__(self, checkpoint, energy, propose):
         from pathlib import Path
         self.path = None if checkpoint is None else Path(checkpoint).with_suffix(".stages.pt")
-        fp = energy_fingerprint(energy)
+        # the digests only where a file is kept (a proposal set of training images is tens of MB)
+        fp = energy_fingerprint(energy) if self.path is not None else None
         self.base = None if fp is None else (fp, _proposals_key(propose))
-        self.loaded: list[str] = []
+        self.loaded: list[str] = []     # the stages read back from the file, in order
 
     def get(self, stage: str, key, compute: Callable):
         """The stored value of ``stage`` if it was made with ``key`` (anything with a stable
