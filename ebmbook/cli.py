@@ -125,8 +125,10 @@ def _cmd_run(args) -> int:
         torch.set_num_threads(args.threads)
     clock = Stopwatch()
     from .landscape.adelm import MapInterrupted
-    from .store import git_commit
-    commit = git_commit(Path(__file__).parent)     # the code that runs, not the code at the end
+    commit = None
+    if getattr(cfg, "map_checkpoint", ""):   # the maps' manifest names the code that runs
+        from .store import git_commit
+        commit = git_commit(Path(__file__).parent)
     try:
         result = mod.run(cfg)
     except MapInterrupted as exc:

@@ -125,3 +125,6 @@ def test_the_book_keeps_the_default_ci_maps_in_the_committed_folder_and_others_i
     for other in (dm.Config.for_size("ci", seed=1), dm.Config.for_size("ci", cluster_images=10),
                   dm.Config.for_size("paper")):
         assert book_maps(other).map_checkpoint == str(cache_root() / "maps")
+    # another device makes other map files, so its maps never go to the committed folder
+    assert book_maps(dm.Config.for_size("ci", device="cuda")).map_checkpoint == \
+        str(cache_root() / "maps")

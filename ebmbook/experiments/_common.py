@@ -64,14 +64,19 @@ def map_checkpoint(config: ExperimentConfig, map_id: str) -> Path | None:
     return Path(folder) / f"{_maps_prefix(config)}-{map_id}.pt"
 
 
+def _map_key(config: ExperimentConfig) -> tuple[str, str]:
+    """(experiment, key of every config field that shapes its maps) of a run's map files."""
+    return (type(config).__module__.rsplit(".", 1)[-1],
+            config_hash(config, ignore=("progress", "executor"))[:12])
+
+
 def _maps_prefix(config: ExperimentConfig) -> str:
-    experiment = type(config).__module__.rsplit(".", 1)[-1]
-    return f"{experiment}-{config_hash(config, ignore=('progress', 'executor'))[:12]}"
+    return "-".join(_map_key(config))
 
 
 def book_maps(config: ExperimentConfig) -> ExperimentConfig:
     """``config`` with the map folder of the book's runs: the committed ``artifacts/maps`` for
-    the default config of the ``ci`` size (seed 0; its device or progress setting aside), whose
+    the default config of the ``ci`` size (seed 0, on the CPU; its progress setting aside), whose
     finished maps (ADELM, tuning and barrier stages, with a manifest from
     :func:`write_map_manifest`) a page then loads instead of running them; the build cache for
     any other config (another size, data set or setting). A map whose file is missing, or was
@@ -79,10 +84,9 @@ def book_maps(config: ExperimentConfig) -> ExperimentConfig:
     <experiment> --size ci --map-checkpoint artifacts/maps`` rebuilds the committed ones."""
     import dataclasses
     from ..registry import cache_root, committed_root
-    ignore = ("progress", "executor", "device", "map_checkpoint")
-    default = type(config).for_size("ci")
-    committed = (getattr(config, "size", None) == "ci"
-                 and config_hash(config, ignore=ignore) == config_hash(default, ignore=ignore))
+    # committed only where the map files' own key is the default's (so never for another
+    # device, whose maps would be other files)
+    committed = _map_key(config) == _map_key(type(config).for_size("ci"))
     folder = (committed_root() if committed else cache_root()) / "maps"
     return dataclasses.replace(config, map_checkpoint=str(folder))
 
@@ -103,12 +107,14 @@ def write_map_manifest(config: ExperimentConfig, *, command: str, commit: str,
     path = map_manifest_path(config)
     if path is None:
         return None
-    prefix = _maps_prefix(config)
-    files = sorted(p.name for p in path.parent.glob(f"{prefix}-*.pt"))
-    manifest = {"experiment": prefix.split("-")[0], "config_key": prefix.rsplit("-", 1)[1],
+    from ..store import machine
+    experiment, key = _map_key(config)
+    files = sorted(p.name for p in path.parent.glob(f"{experiment}-{key}-*.pt"))
+    manifest = {"experiment": experiment, "config_key": key,
                 "size": getattr(config, "size", None), "seed": getattr(config, "seed", None),
                 "command": command, "git_commit": commit, "wall_time_s": round(seconds, 1),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files}
+                "machine": machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "files": files}
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
     return path
 
