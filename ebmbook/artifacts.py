@@ -402,3 +402,15 @@ def committed_model(name: str, size: str = registry.COMMITTED_SIZE,
     art = artifact_from_checkpoint(name, spec, cache_root() / f"{name}-{size}-from-checkpoint",
                                    size=size, checkpoint_dir=ckpt, device=device)
     return art, store.partial_status(art.manifest["steps_done"], spec.train.n_steps)
+
+
+def book_model(name: str, size: str, device: str = "cpu",
+               progress: bool = True) -> tuple[Artifact, str]:
+    """The model a page evaluates, with its status: at the committed size the committed model
+    (:func:`committed_model`: finished, or the state of a run still in training; never trained
+    here, hours), at any other size the artifact of that size, trained now if not cached
+    (:func:`load_or_train`; status ``"finished"``)."""
+    if size == registry.COMMITTED_SIZE:
+        return committed_model(name, size, device)
+    return load_or_train(name, registry.model_spec(name, size), device=device,
+                         progress=progress), "finished"

@@ -175,7 +175,9 @@ COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4),
                "coop_texton": _coop((2,), 4, 2500, 5e-5, "brick_patches"),
                "coop_scales": _coop(None, 8, 2500, 1e-4, "brick_patches"),
                "coop_faces": _coop((1,), 8, 2500, 1e-4, "lfw_subset")}
-MODELS = {**IMAGE_MODELS, **THESIS_REGIME_MODELS, **IN_TRAINING, **COOP_MODELS}
+#: every DeepFRAME recipe (Algorithm 1), whichever stage its committed run is at
+DEEPFRAME_MODELS = {**IMAGE_MODELS, **THESIS_REGIME_MODELS, **IN_TRAINING}
+MODELS = {**DEEPFRAME_MODELS, **COOP_MODELS}
 
 
 def model_spec(name: str, size: str = "cpu", steps: int | None = None,

@@ -2,6 +2,7 @@
 image-learning experiment on ci-size models, the expansion-only pathology, config validation."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -71,8 +72,8 @@ def test_image_learning_runs_on_ci_models(tmp_path, monkeypatch):
         with torch.no_grad():
             final = run.artifact.energy(run.longrun).double().numpy()
         assert np.allclose(run.longrun_energy[-1], final, rtol=1e-4)
-    assert res.models["fmnist_nonconvergent"].longrun_start == "noise"
-    assert res.models["fmnist_convergent"].longrun_start == "data"
+    assert res.models["nonconvergent"].longrun_start == "noise"
+    assert res.models["convergent"].longrun_start == "data"
     assert 0 <= m["mh_accept_convergent"] <= 1
 
 
@@ -94,6 +95,24 @@ def test_expansion_only_learning_blows_up_the_gradient_strength():
 def test_bad_experiment_config_names_the_field(mod, field, value):
     with pytest.raises(ValueError, match=field):
         mod.Config.for_size("ci", **{field: value})
+
+
+@pytest.mark.parametrize("field", ["convergent", "nonconvergent"])
+def test_image_learning_refuses_a_model_that_is_not_a_deepframe_recipe(field):
+    with pytest.raises(ValueError, match=f"'{field}' = 'coop_digits03' is invalid"):
+        image_learning.Config.for_size("ci", **{field: "coop_digits03"})
+
+
+def test_image_learning_refuses_two_models_of_different_image_sizes(tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts, "cache_root", lambda: tmp_path / "cache")
+    monkeypatch.setattr(artifacts, "project_root", lambda: tmp_path)
+    shapes = {"fmnist_nonconvergent28": (1, 8, 8), "fmnist_convergent": (1, 16, 16)}
+    fake = {name: (SimpleNamespace(spec=SimpleNamespace(shape=shape)), "finished")
+            for name, shape in shapes.items()}
+    monkeypatch.setattr(image_learning, "book_model", lambda name, *a, **k: fake[name])
+    cfg = image_learning.Config.for_size("ci", convergent="fmnist_convergent")
+    with pytest.raises(ValueError, match="different shapes"):
+        image_learning.run(cfg, progress=False)
 
 
 def test_unknown_model_is_refused():

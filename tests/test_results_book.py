@@ -239,12 +239,12 @@ def _image_learning():
                 "train_steps_convergent": 30, "train_steps_nonconvergent": 40,
                 "mh_accept_convergent": 0.75}
     cfg = il.Config.for_size("ci", longrun_steps=123)
-    result = il.Result(config=cfg, data=None, models={"fmnist_convergent": conv,
-                                                       "fmnist_nonconvergent": nonconv})
+    result = il.Result(config=cfg, data=None, models={"convergent": conv,
+                                                       "nonconvergent": nonconv})
     # without an MH-adjusted run (NaN acceptance) the number is left out, not reported as null
     skipped = il.Result(config=cfg, data=None, models={
-        "fmnist_convergent": model_run([1.0, 2.0, 3.0], 2.5, [1.0, 3.0], 30),
-        "fmnist_nonconvergent": nonconv})
+        "convergent": model_run([1.0, 2.0, 3.0], 2.5, [1.0, 3.0], 30),
+        "nonconvergent": nonconv})
     assert set(skipped.metrics()) == set(expected) - {"mh_accept_convergent"}
     return result, expected
 

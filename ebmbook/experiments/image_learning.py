@@ -1,18 +1,24 @@
 """Fig 3.2, 3.5, 3.6: convergent vs non-convergent DeepFRAME learning on FashionMNIST (Sec 3.2).
 
 Two trained potentials, named in :mod:`ebmbook.registry` and kept as artifacts
-(:mod:`ebmbook.artifacts`), each sampled through its :class:`ebmbook.sampling.model.EnergyModel`:
+(:mod:`ebmbook.artifacts`), each sampled through its :class:`ebmbook.sampling.model.EnergyModel`.
+By default they are the thesis-regime models of issue 23, at FashionMNIST's own 28x28 size,
+width 32:
 
-* ``fmnist_nonconvergent`` - Adam, uniform-noise initialised short-run Langevin (eps = 0.01,
-  tau = 1, L = 100; Sec 3.3). Its short-run samples look like data, its long-run samples fall
-  to far lower energy (oversaturation, Fig 3.2 left, Fig 3.5).
-* ``fmnist_convergent`` - the hybrid optimiser of Sec 3.4.2 (Adam, then SGD with the rescaled
-  rate of eq. 3.4), persistent bank, tau = 1. Long-run chains should stay in the data's energy
-  spectrum (Fig 3.2 right, Fig 3.6).
+* ``nonconvergent`` (default ``fmnist_nonconvergent28``) - Adam, uniform-noise initialised
+  short-run Langevin (eps = 0.01, tau = 1, L = 100, eps_data = 3 eps; Sec 3.3). Its short-run
+  samples look like data, its long-run samples fall to far lower energy (oversaturation, Fig 3.2
+  left, Fig 3.5).
+* ``convergent`` (default ``fmnist_convergent28``) - the hybrid optimiser of Sec 3.4.2 (Adam,
+  then SGD with the rescaled rate of eq. 3.4), persistent bank, tau = 1. Long-run chains should
+  stay in the data's energy spectrum (Fig 3.2 right, Fig 3.6).
 
-Model sizes (:func:`ebmbook.registry.model_spec`): ``ci`` (a few seconds; tests and notebooks exercise the training path with it),
-``cpu`` (the committed artifacts: 16x16 images, width 16, trained on one CPU thread in about an
-hour; in practice 38 and 9 minutes) and ``paper`` (28x28, width 32, 100k steps; for a GPU: ``--device cuda``).
+The earlier 16x16, width-16 pair (``fmnist_nonconvergent``, ``fmnist_convergent``) is still
+registered and can be chosen by name. Model sizes (:func:`ebmbook.registry.model_spec`): ``ci``
+(8x8, seconds; tests exercise the whole path with it), ``cpu`` (the committed artifacts, trained
+for hours on one CPU core; a run still in training is evaluated from its committed checkpoint
+and its status says so: :func:`ebmbook.artifacts.book_model`) and ``paper`` (100k updates; for a
+GPU: ``--device cuda``).
 """
 
 from __future__ import annotations
@@ -24,9 +30,9 @@ import numpy as np
 import torch
 
 from .._config import neutral_field, require_choice, require_int
-from ..artifacts import Artifact, load_or_train
+from ..artifacts import Artifact, book_model
 from ..energies.precision import PRECISIONS
-from ..registry import IMAGE_MODELS, MODEL_SIZES, model_spec
+from ..registry import DEEPFRAME_MODELS, MODEL_SIZES, model_spec
 from ..results import Metric
 from ..sampling.init import random_index
 from ._base import ExperimentConfig
@@ -36,14 +42,16 @@ from ._base import ExperimentConfig
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
+    nonconvergent: str = "fmnist_nonconvergent28"   # DeepFRAME recipes of ebmbook.registry
+    convergent: str = "fmnist_convergent28"
     model_size: str = "cpu"        # which trained artifacts: ci | cpu | paper
     n_short: int = 64              # short-run samples per model
-    longrun_chains: int = 16       # chains per long run (kept small: 10^4 steps each)
+    longrun_chains: int = 8        # chains per long run (kept small: 10^4 steps each)
     longrun_steps: int = 10_000
     n_strip: int = 8               # images in a sampling-path strip
     n_data: int = 1000             # test images for the data energy spectrum
-    mh_steps: int = 2000           # MH-adjusted long run of the convergent model (0: skip)
-    mh_chains: int = 8
+    mh_steps: int = 1000           # MH-adjusted long run of the convergent model (0: skip)
+    mh_chains: int = 4
     # arithmetic of U in every chain: fp32 by measurement (benchmarks/precision.py: bf16 gives
     # the same verdicts, but the long runs record their energy path, which is kept exact by one
     # more fp32 forward pass per step; at 16 chains that makes bf16 1.2x slower than fp32)
@@ -59,6 +67,12 @@ class Config(ExperimentConfig):
         super().__post_init__()
         require_choice(self, "model_size", MODEL_SIZES)
         require_choice(self, "precision", PRECISIONS)
+        deepframe = sorted(DEEPFRAME_MODELS)
+        for field_name in ("nonconvergent", "convergent"):
+            if getattr(self, field_name) not in deepframe:
+                raise ValueError(f"config field {field_name!r} = {getattr(self, field_name)!r} "
+                                 "is invalid: it must be a DeepFRAME model of ebmbook.registry, "
+                                 "one of " + ", ".join(deepframe))
         require_int(self, "n_short", "longrun_chains", "longrun_steps", "n_strip", "n_data",
                     "mh_chains")
         require_int(self, "mh_steps", minimum=0)
@@ -83,6 +97,7 @@ class ModelRun:
     strip: torch.Tensor              # (n_strip, 1, s, s): chain 0 along its path
     mh_energy: np.ndarray | None = None     # final energies of the MH-adjusted chains
     mh_accept: float = float("nan")
+    status: str = "finished"         # or "partial, k of M updates" (a run still in training)
 
     @property
     def data_mean(self) -> float:
@@ -107,12 +122,12 @@ class ModelRun:
 class Result:
     config: Config
     data: torch.Tensor               # a few test images, for display
-    models: dict[str, ModelRun]
+    models: dict[str, ModelRun]      # by role: "nonconvergent", "convergent"
 
     def metrics(self) -> dict[str, Metric]:
         """The energy spectra of Fig 3.2 / 3.5 / 3.6 and the runs behind them, with their
         descriptions. ``mh_accept_convergent`` only when the MH-adjusted run was made."""
-        c, n = self.models["fmnist_convergent"], self.models["fmnist_nonconvergent"]
+        c, n = self.models["convergent"], self.models["nonconvergent"]
         out = {}
         # the convergent model's data energies are the unsuffixed data_energy_mean / _sd
         for run, label, data_tag, tag in ((c, "convergent", "", "_convergent"),
@@ -141,16 +156,16 @@ class Result:
         return out
 
 
-def load_models(config: Config, progress: bool = True) -> dict[str, Artifact]:
-    """The two trained artifacts at ``config.model_size`` (trained now if not committed)."""
-    return {name: load_or_train(name, model_spec(name, config.model_size), device=config.device,
-                                progress=progress)
-            for name in IMAGE_MODELS}
-
+def load_models(config: Config, progress: bool = True) -> dict[str, tuple[Artifact, str]]:
+    """The two models by role, each with its status (:func:`ebmbook.artifacts.book_model`: at
+    the committed size the committed model or its run in training, otherwise trained now if not
+    cached)."""
+    return {role: book_model(getattr(config, role), config.model_size, config.device, progress)
+            for role in ("nonconvergent", "convergent")}
 
 
 def run_model(art: Artifact, config: Config, data: torch.Tensor, generator: torch.Generator,
-              progress: bool = True) -> ModelRun:
+              progress: bool = True, status: str = "finished") -> ModelRun:
     """Short-run samples, a long run (from noise for a noise-initialised model, Fig 3.5; from
     data otherwise, Fig 3.6) with its energy path and image strip, and the optional MH run."""
     dev = config.device
@@ -171,7 +186,8 @@ def run_model(art: Artifact, config: Config, data: torch.Tensor, generator: torc
                    data_energy=model.energies(data.to(dev)).numpy(),
                    short_run=sr.x.cpu(), short_energy=model.energies(sr.x).numpy(),
                    longrun_start=start, longrun_energy=lr.energy.double().cpu().numpy(),
-                   longrun=lr.x.cpu(), strip_steps=steps, strip=lr.path[:, 0].cpu())
+                   longrun=lr.x.cpu(), strip_steps=steps, strip=lr.path[:, 0].cpu(),
+                   status=status)
     if config.mh_steps and art.spec.train.init == "persistent":
         mh = model.long_run(lr.x[: config.mh_chains], config.mh_steps, mh=True,
                             generator=generator, progress=progress)
@@ -182,10 +198,14 @@ def run_model(art: Artifact, config: Config, data: torch.Tensor, generator: torc
 
 def run(config: Config, progress: bool = True) -> Result:
     arts = load_models(config, progress)
-    spec = arts["fmnist_convergent"].spec
-    data = spec.load_data("test")[: config.n_data]
+    shapes = {role: a.spec.shape for role, (a, _) in arts.items()}
+    if shapes["convergent"] != shapes["nonconvergent"]:
+        raise ValueError(f"the two models see images of different shapes {shapes}: choose a "
+                         "convergent and a non-convergent model of the same image size")
+    data = arts["convergent"][0].spec.load_data("test")[: config.n_data]
     gen = torch.Generator(device=config.device).manual_seed(config.seed)
-    models = {name: run_model(a, config, data, gen, progress) for name, a in arts.items()}
+    models = {role: run_model(a, config, data, gen, progress, status)
+              for role, (a, status) in arts.items()}
     return Result(config=config, data=data[:64], models=models)
 
 

@@ -60,7 +60,7 @@ from ..landscape.dgraph import disconnectivity_graph
 from ..landscape.mapping import (BarrierComparison, ChainProposals, EnergyMap,
                                  MapStages, compare_barriers, map_energy, seed_key, tune_alpha)
 from ..parallel import child, seed_sequence
-from ..registry import IMAGE_MODELS, MODEL_SIZES, model_spec
+from ..registry import DEEPFRAME_MODELS, MODEL_SIZES, model_spec
 from ..results import Metric
 from ..sampling.descent import local_modes
 from ._base import ExperimentConfig
@@ -104,9 +104,9 @@ class Config(ExperimentConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.model not in IMAGE_MODELS:
+        if self.model not in DEEPFRAME_MODELS:
             raise ValueError(f"config field 'model' = {self.model!r} is invalid: it must be one "
-                             "of " + ", ".join(sorted(IMAGE_MODELS)))
+                             "of " + ", ".join(sorted(DEEPFRAME_MODELS)))
         if self.model_size not in MODEL_SIZES:
             raise ValueError(f"config field 'model_size' = {self.model_size!r} is invalid: it "
                              "must be one of " + ", ".join(MODEL_SIZES))

@@ -82,7 +82,7 @@ def model_spectra_figure(result):
         energy_spectra_figure({"data": m.data_energy, "short-run": m.short_energy,
                                f"long-run, last 10%\nof {m.longrun_energy.shape[0] - 1} steps":
                                    final},
-                              title=name, ax=ax)
+                              title=f"{name}: {m.name}" if m.name else name, ax=ax)
     fig.tight_layout()
     return fig
 
