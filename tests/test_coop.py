@@ -44,7 +44,8 @@ class GaussianData:
         return self.mu + self.sd * torch.randn(n, len(self.mu), generator=generator)
 
 
-def test_coop_learns_a_gaussian_and_its_generator_matches():
+@pytest.mark.parametrize("eps_data", [0.0, 0.3])
+def test_coop_learns_a_gaussian_and_its_generator_matches(eps_data):
     # Data N(mu, s^2 I) in 2-D. The descriptor U = F (rescale=False) is a Gaussian with learnable
     # precision a and mean m; the generator is linear, g(z) = A z + c. Revisions are MH-exact
     # (5 steps that mix in ~3) and the latent inference is MH-exact too, so the descriptor's ML
@@ -52,10 +53,13 @@ def test_coop_learns_a_gaussian_and_its_generator_matches():
     # factor-analysis model Y ~ N(c, A A^T + sigma^2 I) fitted to the revised images, whose fixed
     # point (probabilistic PCA) is c = mu, A A^T = (s^2 - sigma^2) I: the generator's *output*
     # g(z) has variance s^2 - sigma^2 = 0.21 (sigma = 0.2), the rest is its observation noise.
-    mu, sd, sigma = [1.0, -0.5], 0.5, 0.2
+    # With data noise eps_data (eq. 3.1) the positives are N(mu, (s^2 + eps_data^2) I), so s^2
+    # is replaced by s^2 + eps_data^2 throughout (a = 1 / 0.34 instead of 4 at eps_data = 0.3).
+    mu, sigma = [1.0, -0.5], 0.2
+    sd = (0.5 ** 2 + eps_data ** 2) ** 0.5          # the sd of the positives
     cfg = CoopConfig(n_steps=200, batch_size=200, eps=0.4, n_langevin=4, rescale=False, mh=True,
                      descriptor_lr=0.1, generator_lr=0.03, generator_sigma=sigma,
-                     infer_steps=6, infer_eps=0.4, infer_mh=True, seed=0)
+                     infer_steps=6, infer_eps=0.4, infer_mh=True, seed=0, eps_data=eps_data)
     torch.manual_seed(0)
     descriptor, generator = GaussianF(), LinearG()
     n_avg, avg = 80, {}
@@ -66,7 +70,8 @@ def test_coop_learns_a_gaussian_and_its_generator_matches():
                 for k, v in net.state_dict().items():
                     avg[name, k] = avg.get((name, k), 0) + v / n_avg
 
-    train_coop(descriptor, generator, GaussianData(mu, sd), cfg, progress=False, callback=average)
+    train_coop(descriptor, generator, GaussianData(mu, 0.5), cfg, progress=False,
+               callback=average)
     descriptor.load_state_dict({k: avg["d", k] for k in descriptor.state_dict()})
     generator.load_state_dict({k: avg["g", k] for k in generator.state_dict()})
     # Tolerances: Adam's steady jitter (rate 0.1 on a ~ 4, 0.03 on A ~ 0.46) averaged over 80
@@ -141,7 +146,7 @@ def test_an_exploding_descriptor_raises_naming_the_threshold(tmp_path):
 @pytest.mark.parametrize("field, value", [
     ("eps", 0.0), ("n_langevin", -1), ("batch_size", 0), ("tau", -1.0), ("descriptor_lr", -1e-4),
     ("generator_lr", 0.0), ("generator_sigma", 0.0), ("infer_steps", -2), ("infer_eps", -0.1),
-    ("prior_sigma", 0.0), ("n_steps", 0), ("divergence_threshold", float("nan")),
+    ("prior_sigma", 0.0), ("eps_data", -0.1), ("n_steps", 0), ("divergence_threshold", float("nan")),
 ])
 def test_bad_coop_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=f"'{field}'"):

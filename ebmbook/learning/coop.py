@@ -59,14 +59,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._config import require_int, require_positive
+from .._config import neutral_field, require_int, require_positive
 from ..energies.generator import GeneratorPosterior, LatentEnergy, latent_dim_of
 from ..energies.potentials import RescaledPotential
 from ..sampling.descent import local_modes
 from ..sampling.langevin import flat_norm, langevin
 from ..sampling.model import EnergyModel
 from .fit import Divergence, TrainLog, check_data_batch, check_statistic, fit
-from .trainer import DataSource, as_data_source, build_energy
+from .trainer import DataSource, as_data_source, build_energy, perturb_data
 
 COOP_STATS = ("d_st", "r_st", "u_pos", "u_neg", "g_loss", "shift", "z_r")
 
@@ -89,6 +89,7 @@ class CoopConfig:
     infer_steps: int = 0          # Langevin steps of the latent inference (A.2); 0: off
     infer_eps: float = 0.1        # step size delta of the latent inference
     infer_mh: bool = False        # MH-adjusted latent inference (exact for any delta)
+    eps_data: float = neutral_field(0.0)   # data perturbation of the positives (eq. 3.1)
     checkpoint_every: int = 500
     divergence_threshold: float = 1e8
     seed: int = 0
@@ -98,7 +99,7 @@ class CoopConfig:
         require_int(self, "n_langevin", "infer_steps", "seed", minimum=0)
         require_positive(self, "eps", "descriptor_lr", "generator_lr", "generator_sigma",
                          "infer_eps", "divergence_threshold")
-        require_positive(self, "tau", allow_zero=True)
+        require_positive(self, "tau", "eps_data", allow_zero=True)
         if self.prior_sigma is not None:
             require_positive(self, "prior_sigma")
         if self.mh and self.tau == 0:
@@ -155,6 +156,8 @@ def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
     finite, or ``|d_st|`` or the generator loss exceeds ``cfg.divergence_threshold``.
     """
     x_pos = source.sample(cfg.batch_size, generator=generator)
+    check_data_batch(x_pos)
+    x_pos = perturb_data(x_pos, cfg, generator)                       # eq. (3.1)
     y, z = model.initializer.draw(cfg.batch_size, generator)          # step 1
     rev = model.short_run(x=y, generator=generator)                   # step 2
     y_rev = rev.x.detach()
@@ -164,7 +167,6 @@ def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
                         n_steps=cfg.infer_steps, eps=cfg.infer_eps, noise=1.0,
                         mh=cfg.infer_mh, generator=generator)
         z, z_r = post.x.detach(), post.r
-    check_data_batch(x_pos)
     u_pos = model.energy(x_pos).mean()
     u_neg = model.energy(y_rev).mean()
     d_st = u_pos - u_neg
