@@ -10,8 +10,10 @@ precision the book uses for that network, measured side by side in this run:
 * DeepFRAME 16x16, width 16, batch 100, bf16:  >= 2x (the committed image models' size)
 * toy MLP, batch 10 000, bf16:                 >= 1.5x
 * toy MLP, batch 100, fp32 (hand-written gradient; bf16 does not pay at this size): reported
-* training throughput (updates per second) of the committed convergent recipe, bf16 against
-  fp32 (the code path before the precision setting existed): >= 2x
+* training throughput (updates per second) of the book's main convergent recipe
+  (``fmnist_convergent28``, 28x28, width 32: the model of the learning and map pages), bf16
+  against fp32 (the code path before the precision setting existed): >= 2x; the same for the
+  earlier 16x16 recipe ``fmnist_convergent``: reported
 * toy MLPs at batch 100, K networks stacked into one program (``StackedMLP``, what
   ``train_stacked`` runs for the toy chapters) against K separate chains: reported
 * the toy chapter's training (``toy_densities``, ci): updates per second of its four-model stack
@@ -117,10 +119,10 @@ def bench(name, energy, shape, steps, repeats, eps, reference=None, precision="f
 
 
 def training_throughput(repeats: int, updates: int, device: str = "cpu",
-                        recipe: str = "fmnist_convergent") -> float:
-    """Updates per second of a committed recipe (default ``fmnist_convergent`` at ``cpu`` size;
-    stand-in data of its image shape), fp32 against bf16, interleaved; returns the bf16 / fp32
-    ratio of throughputs."""
+                        recipe: str = "fmnist_convergent28", target: float | None = 2.0) -> float:
+    """Updates per second of a committed recipe (default ``fmnist_convergent28`` at ``cpu``
+    size; stand-in data of its image shape), fp32 against bf16, interleaved; returns the bf16 /
+    fp32 ratio of throughputs and prints it beside ``target`` (None: reported only)."""
     import dataclasses
 
     from ebmbook.learning.trainer import train
@@ -138,8 +140,9 @@ def training_throughput(repeats: int, updates: int, device: str = "cpu",
             best[precision] = max(best.get(precision, 0.0), rate)
     ratio = best["bf16"] / best["fp32"]
     print(f"{'training, ' + recipe + ' recipe':<36s} fp32 {best['fp32']:6.2f} updates/s   "
-          f"bf16 {best['bf16']:6.2f} updates/s   speed-up {ratio:5.2f}x  target >= 2x: "
-          + ("met" if ratio >= 2 else "NOT MET"), flush=True)
+          f"bf16 {best['bf16']:6.2f} updates/s   speed-up {ratio:5.2f}x"
+          + ("" if target is None else f"  target >= {target}x: "
+             + ("met" if ratio >= target else "NOT MET")), flush=True)
     return ratio
 
 
@@ -217,7 +220,7 @@ def main():
     p.add_argument("--only", choices=("all", "stacked", "train"), default="all",
                    help="'stacked': only the stacked toy-MLP measurements (no targets); "
                         "'train': only the training throughput of each --recipe")
-    p.add_argument("--recipe", nargs="+", default=["fmnist_convergent"],
+    p.add_argument("--recipe", nargs="+", default=["fmnist_convergent28", "fmnist_convergent"],
                    help="with --only train: registered models whose recipes to time")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -230,7 +233,8 @@ def main():
         return
     if a.only == "train":
         for name in a.recipe:
-            training_throughput(max(1, a.repeats // 2), a.updates, dev, recipe=name)
+            training_throughput(max(1, a.repeats // 2), a.updates, dev, recipe=name,
+                                target=2.0 if name == "fmnist_convergent28" else None)
         return
     ratios = {}
     for side, width, n_down, target in ((28, 32, 3, 3.0), (16, 16, 2, 2.0)):
@@ -249,7 +253,10 @@ def main():
                                        a.repeats, 0.125, device=dev)
     stacked_mlp(20 * a.steps, a.repeats, dev)
     toy_training(a.updates, max(1, a.repeats // 2), dev)
-    ratios["train"] = training_throughput(max(1, a.repeats // 2), a.updates, dev)
+    ratios["train"] = training_throughput(max(1, a.repeats // 2), a.updates, dev,
+                                          recipe="fmnist_convergent28")
+    training_throughput(max(1, a.repeats // 2), a.updates, dev, recipe="fmnist_convergent",
+                        target=None)
     met = [ratios[(28, "bf16")] >= 3, ratios[(16, "bf16")] >= 2, ratios[("mlp", "bf16")] >= 1.5,
            ratios["train"] >= 2]
     print(f"targets met: {sum(met)} of {len(met)}")

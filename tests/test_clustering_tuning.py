@@ -35,6 +35,13 @@ def test_scores_reject_bad_input():
         purity(np.zeros((2, 2)), np.zeros((2, 2)))
 
 
+def test_matched_baselines_with_one_item_per_cluster_give_the_only_partition():
+    X = np.random.default_rng(0).normal(size=(3, 5))
+    out = matched_baselines(X, 3, seed=0)
+    for labels in out.values():
+        assert len(set(labels.tolist())) == 3
+
+
 def test_matched_baselines_recover_separated_blobs():
     rng = np.random.default_rng(0)
     centres = np.array([[0, 0], [10, 0], [0, 10]])

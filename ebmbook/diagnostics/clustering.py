@@ -69,6 +69,8 @@ def matched_baselines(features, k: int, seed: int = 0,
     km = KMeans(n_clusters=int(k), n_init=10, random_state=seed).fit_predict(X)
     if k == 1:
         return {"kmeans": km, "spectral": np.zeros(len(X), dtype=np.int64)}
+    if k == len(X):      # one item per cluster: the only partition (a spectral embedding of
+        return {"kmeans": km, "spectral": np.arange(len(X))}   # k >= n points fails)
     sc = SpectralClustering(n_clusters=int(k), affinity="nearest_neighbors",
                             n_neighbors=min(n_neighbors, len(X) - 1), random_state=seed,
                             assign_labels="cluster_qr").fit_predict(X)
