@@ -132,11 +132,23 @@ def _cmd_run(args) -> int:
     try:
         result = mod.run(cfg)
     except MapInterrupted as exc:
+        if getattr(cfg, "map_checkpoint", ""):   # the saved part, in the maps' manifest
+            from .experiments._common import write_map_manifest
+            write_map_manifest(cfg, command=_command(args), commit=commit,
+                               seconds=clock.seconds,
+                               status=f"partial, {exc.done} of {exc.n_iter} ADELM iterations")
         # the line names what is saved and the command that resumes: this very command line
         anywhere = " (on any --executor, or none: the map is the same)" if args.executor else ""
         print(f"error: {_one_line(exc.describe(f'resume with `{_command(args)}`{anywhere}'))}",
               file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if getattr(cfg, "map_checkpoint", ""):   # outside ADELM: its finished stages are kept
+            from .experiments._common import write_map_manifest
+            write_map_manifest(cfg, command=_command(args), commit=commit,
+                               seconds=clock.seconds,
+                               status="partial, interrupted (finished stages kept)")
+        raise
     except concurrent.futures.CancelledError:
         if not (args.executor or "").lower().startswith("dask"):
             raise
@@ -413,7 +425,7 @@ def _parser() -> argparse.ArgumentParser:
                         "your JPEG/PNG files; the model is trained on first use)")
     r.add_argument("--model-size", default=None, choices=("ci", "cpu", "paper"),
                    help="image_map: which size of the model to map (default cpu)")
-    common(r, sizes=("ci", "cpu", "paper"))
+    common(r, sizes=("ci", "cpu", "thesis", "paper"))
     r.set_defaults(func=_cmd_run)
 
     t = sub.add_parser("train", help="train an image model artifact",

@@ -381,6 +381,11 @@ def test_an_interrupted_map_resumes_with_the_command_its_error_line_gives(tmp_pa
     assert line == (f"error: ADELM interrupted; {stop_at} of {n_iter} iterations are saved in "
                     f"{saved[0]}: resume with `ebmbook run sk_spin_glass --map-checkpoint "
                     f"{folder} --threads 1`")
+    # the saved part has its manifest too: how far it got and the command that resumes it
+    partial = json.loads(next(folder.glob("sk_spin_glass-*.json")).read_text())
+    assert partial["status"] == f"partial, {stop_at} of {n_iter} ADELM iterations"
+    assert partial["command"] == f"ebmbook run sk_spin_glass --map-checkpoint {folder} --threads 1"
+    assert partial["wall_time_s"] >= 0
 
     state["stop_at"] = None
     assert main(argv) == 0
@@ -390,6 +395,9 @@ def test_an_interrupted_map_resumes_with_the_command_its_error_line_gives(tmp_pa
     manifest = json.loads(next(folder.glob("sk_spin_glass-*.json")).read_text())
     assert manifest["command"] == f"ebmbook run sk_spin_glass --map-checkpoint {folder} --threads 1"
     assert manifest["files"] == [saved[0].name] and manifest["experiment"] == "sk_spin_glass"
+    # finished, and the wall time counts the interrupted part as well
+    assert manifest["status"] == "finished"
+    assert manifest["wall_time_s"] >= partial["wall_time_s"]
     whole, resumed = maps[0], maps[-1]
     for name in ("labels", "energies", "barriers", "n_success", "rep_energies", "counts",
                  "modes", "reps"):

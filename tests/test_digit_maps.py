@@ -116,6 +116,28 @@ def test_each_map_resumes_from_its_own_checkpoint(tiny_result, tmp_path, monkeyp
         assert (got.temperature, got.alpha) == (want.temperature, want.alpha)
 
 
+def test_a_map_key_ignores_what_is_only_read_from_a_finished_map():
+    """image_map's NOT_MAP_FIELDS (its scoring, descent and Fig 5.8 settings) do not enter its
+    map files' key, every setting of the map itself does; its committed sizes are ci and
+    thesis, each at its own default only."""
+    from ebmbook.experiments import book_maps
+    from ebmbook.experiments import image_map as im
+    from ebmbook.experiments._common import _map_key
+    from ebmbook.registry import cache_root, committed_root
+    base = im.Config.for_size("ci")
+    for field, value in (("fig58_pairs", 0), ("judge_images", 10), ("descent_steps", 5),
+                         ("n_data", 7), ("members_shown", 1), ("fig58_iter", 3)):
+        assert _map_key(im.Config.for_size("ci", **{field: value})) == _map_key(base), field
+    for field, value in (("adelm_iter", 7), ("delta", 2.0), ("mode_steps", 10), ("seed", 1)):
+        assert _map_key(im.Config.for_size("ci", **{field: value})) != _map_key(base), field
+    for size in ("ci", "thesis"):
+        assert book_maps(im.Config.for_size(size)).map_checkpoint == \
+            str(committed_root() / "maps")
+        assert book_maps(im.Config.for_size(size, adelm_iter=3)).map_checkpoint == \
+            str(cache_root() / "maps")
+    assert book_maps(im.Config.for_size("paper")).map_checkpoint == str(cache_root() / "maps")
+
+
 def test_the_book_keeps_the_default_ci_maps_in_the_committed_folder_and_others_in_the_cache():
     from ebmbook.experiments import book_maps
     from ebmbook.registry import cache_root, committed_root
@@ -128,3 +150,19 @@ def test_the_book_keeps_the_default_ci_maps_in_the_committed_folder_and_others_i
     # another device makes other map files, so its maps never go to the committed folder
     assert book_maps(dm.Config.for_size("ci", device="cuda")).map_checkpoint == \
         str(cache_root() / "maps")
+
+
+def test_a_map_manifest_adds_up_the_time_of_a_run_resumed_across_sessions(tmp_path):
+    from ebmbook.experiments import image_map as im
+    from ebmbook.experiments._common import read_map_manifest, write_map_manifest
+    cfg = im.Config.for_size("ci", map_checkpoint=str(tmp_path))
+    write_map_manifest(cfg, command="c", commit="x", seconds=5.0,
+                       status="partial, 2 of 300 ADELM iterations")
+    write_map_manifest(cfg, command="c", commit="x", seconds=4.0,
+                       status="partial, 7 of 300 ADELM iterations")
+    assert read_map_manifest(cfg)["wall_time_s"] == 9.0
+    write_map_manifest(cfg, command="c", commit="y", seconds=3.0)
+    done = read_map_manifest(cfg)
+    assert (done["status"], done["wall_time_s"], done["git_commit"]) == ("finished", 12.0, "y")
+    write_map_manifest(cfg, command="c", commit="y", seconds=2.0)   # a rebuild from scratch
+    assert read_map_manifest(cfg)["wall_time_s"] == 2.0

@@ -65,18 +65,28 @@ def map_checkpoint(config: ExperimentConfig, map_id: str) -> Path | None:
 
 
 def _map_key(config: ExperimentConfig) -> tuple[str, str]:
-    """(experiment, key of every config field that shapes its maps) of a run's map files."""
+    """(experiment, key of every config field that shapes its maps) of a run's map files: all
+    fields but the runtime ones and those the experiment lists in its ``NOT_MAP_FIELDS``
+    (settings of what is computed from a finished map, e.g. its scoring)."""
+    ignored = ("progress", "executor", *getattr(type(config), "NOT_MAP_FIELDS", ()))
     return (type(config).__module__.rsplit(".", 1)[-1],
-            config_hash(config, ignore=("progress", "executor"))[:12])
+            config_hash(config, ignore=ignored)[:12])
 
 
 def _maps_prefix(config: ExperimentConfig) -> str:
     return "-".join(_map_key(config))
 
 
+def committed_map_sizes(config: ExperimentConfig) -> tuple[str, ...]:
+    """The named sizes whose default maps are committed: the experiment's
+    ``COMMITTED_MAP_SIZES`` (default: ``("ci",)``)."""
+    return tuple(getattr(type(config), "COMMITTED_MAP_SIZES", ("ci",)))
+
+
 def book_maps(config: ExperimentConfig) -> ExperimentConfig:
     """``config`` with the map folder of the book's runs: the committed ``artifacts/maps`` for
-    the default config of the ``ci`` size (seed 0, on the CPU; its progress setting aside), whose
+    the default config of a size in :func:`committed_map_sizes` (by default only ``ci``; seed 0,
+    on the CPU; its progress setting aside), whose
     finished maps (ADELM, tuning and barrier stages, with a manifest from
     :func:`write_map_manifest`) a page then loads instead of running them; the build cache for
     any other config (another size, data set or setting). A map whose file is missing, or was
@@ -86,7 +96,8 @@ def book_maps(config: ExperimentConfig) -> ExperimentConfig:
     from ..registry import cache_root, committed_root
     # committed only where the map files' own key is the default's (so never for another
     # device, whose maps would be other files)
-    committed = _map_key(config) == _map_key(type(config).for_size("ci"))
+    committed = any(_map_key(config) == _map_key(type(config).for_size(size))
+                    for size in committed_map_sizes(config))
     folder = (committed_root() if committed else cache_root()) / "maps"
     return dataclasses.replace(config, map_checkpoint=str(folder))
 
@@ -98,9 +109,11 @@ def map_manifest_path(config: ExperimentConfig) -> Path | None:
 
 
 def write_map_manifest(config: ExperimentConfig, *, command: str, commit: str,
-                       seconds: float) -> Path | None:
+                       seconds: float, status: str = "finished") -> Path | None:
     """After a run with a map folder: the manifest of its maps (the command that rebuilds
-    them, the code's commit, the wall time, the files), written atomically."""
+    them, the code's commit, the wall time, the files, and the ``status``: ``"finished"``, or
+    for a run stopped part-way e.g. ``"partial, 120 of 300 ADELM iterations"``, which the same
+    ``command`` resumes), written atomically."""
     import json
     import time
     from ..io import atomic_write_text
@@ -110,11 +123,14 @@ def write_map_manifest(config: ExperimentConfig, *, command: str, commit: str,
     from ..store import machine
     experiment, key = _map_key(config)
     files = sorted(p.name for p in path.parent.glob(f"{experiment}-{key}-*.pt"))
+    before = read_map_manifest(config) or {}
+    if str(before.get("status", "")).startswith("partial"):   # a resumed run: time in total
+        seconds += float(before.get("wall_time_s", 0.0))
     manifest = {"experiment": experiment, "config_key": key,
                 "size": getattr(config, "size", None), "seed": getattr(config, "seed", None),
-                "command": command, "git_commit": commit, "wall_time_s": round(seconds, 1),
-                "machine": machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "files": files}
+                "status": status, "command": command, "git_commit": commit,
+                "wall_time_s": round(seconds, 1), "machine": machine(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files}
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
     return path
 

@@ -92,8 +92,21 @@ class Config(ExperimentConfig):
     progress: bool = True
     map_checkpoint: str = runtime_field("")   # a folder for the map's checkpoint ("": none)
 
+    # settings of what is read from a finished map (they never enter its files' key)
+    NOT_MAP_FIELDS: ClassVar = ("descent_steps", "n_data", "judge_images", "members_shown",
+                                "fig58_pairs", "fig58_iter")
+    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis")   # sizes whose maps are in artifacts/maps
+
     SIZES: ClassVar = {
         "ci": {},
+        # Fig 1.1 at thesis length on the 28x28 thesis-regime model (issue 24): 300 ADELM
+        # iterations, a committed map (hours on one core). At 28x28 an L2 pull must carry a
+        # chain about 1.75x as far as at 16x16 (delta and max_steps scaled), and the leakage
+        # rule's transition lies between alpha = 240 (modes keep their own basins) and 340 (all
+        # merge into one) in pilot runs, so the grid brackets it.
+        "thesis": {"model": "fmnist_convergent28", "delta": 5.0, "max_steps": 2000,
+                   "improvement_limit": 200, "tune_alphas": (120.0, 170.0, 240.0, 340.0, 480.0),
+                   "tune_iter": 10, "adelm_iter": 300},
         "paper": {"model_size": "paper", "mode_steps": 2000, "max_steps": 5000,
                   "improvement_limit": 300, "tune_iter": 50, "adelm_iter": 1000,
                   "tune_alphas": (40.0, 60.0, 85.0, 120.0, 170.0, 240.0),
