@@ -121,12 +121,16 @@ def repair_hint(directory: str | Path, rebuild: str | None = None) -> str:
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
-    """The commit of the working tree at ``cwd`` (``+dirty`` if tracked files changed)."""
+    """The commit of the working tree at ``cwd`` (``+dirty`` if tracked files changed, other
+    than the committed artifacts: a training that spans sessions keeps rewriting its checkpoint
+    under ``artifacts/``, which says nothing about the code that ran)."""
     cwd = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
     commit = _git(["rev-parse", "HEAD"], cwd)
     if not commit:
         return "unknown"
-    dirty = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    top = _git(["rev-parse", "--show-toplevel"], cwd)
+    dirty = _git(["status", "--porcelain", "--untracked-files=no", "--", top or ".",
+                  f":(exclude){top}/artifacts" if top else ":(exclude)artifacts"], cwd)
     return commit + ("+dirty" if dirty else "")
 
 

@@ -434,3 +434,26 @@ def test_the_committed_maps_are_those_of_the_default_ci_config(experiment):
         if name.endswith(".stages.pt"):
             continue
         assert name.replace(".pt", ".stages.pt") in on_disk
+
+
+def test_the_recorded_commit_is_dirty_for_changed_code_not_for_changed_artifacts(tmp_path):
+    """A training that spans sessions keeps rewriting its committed checkpoint, so a change
+    under artifacts/ does not make the code's commit '+dirty'; a change to code does."""
+    import subprocess
+
+    from ebmbook.store import git_commit
+    repo = tmp_path / "repo"
+    (repo / "artifacts" / "m").mkdir(parents=True)
+    (repo / "pkg").mkdir()
+    (repo / "artifacts" / "m" / "checkpoint.pt").write_bytes(b"1")
+    (repo / "pkg" / "code.py").write_text("x = 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    clean = git_commit(repo / "pkg")
+    assert len(clean) == 40 and not clean.endswith("+dirty")
+    (repo / "artifacts" / "m" / "checkpoint.pt").write_bytes(b"2")
+    assert git_commit(repo / "pkg") == clean
+    (repo / "pkg" / "code.py").write_text("x = 2\n")
+    assert git_commit(repo / "pkg") == clean + "+dirty"

@@ -146,7 +146,7 @@ def test_an_exploding_descriptor_raises_naming_the_threshold(tmp_path):
 @pytest.mark.parametrize("field, value", [
     ("eps", 0.0), ("n_langevin", -1), ("batch_size", 0), ("tau", -1.0), ("descriptor_lr", -1e-4),
     ("generator_lr", 0.0), ("generator_sigma", 0.0), ("infer_steps", -2), ("infer_eps", -0.1),
-    ("prior_sigma", 0.0), ("eps_data", -0.1), ("n_steps", 0), ("divergence_threshold", float("nan")),
+    ("prior_sigma", 0.0), ("eps_data", -0.1), ("precision", "fp16"), ("n_steps", 0), ("divergence_threshold", float("nan")),
 ])
 def test_bad_coop_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=f"'{field}'"):
@@ -178,7 +178,8 @@ def test_latent_energy_is_u_of_g_plus_the_prior():
     assert torch.allclose(post(z), ((x - g(z)) ** 2).sum(1) / 0.18 + 0.5 * (z * z).sum(1))
 
 
-def test_image_coop_runs_on_16x16_images():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_image_coop_runs_on_16x16_images(precision):
     torch.manual_seed(0)
     gen = ImageGenerator(latent_dim=2, channels=1, image_size=16, width=8)
     desc = DeepFRAME(1, 16, width=8, n_down=2)
@@ -189,8 +190,9 @@ def test_image_coop_runs_on_16x16_images():
     images = 2 * torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(0)) - 1
     before = {n: p.detach().clone() for n, p in
               (*desc.named_parameters(prefix="d"), *gen.named_parameters(prefix="g"))}
-    cfg = CoopConfig(n_steps=3, batch_size=6, infer_steps=2, seed=1)
+    cfg = CoopConfig(n_steps=3, batch_size=6, infer_steps=2, seed=1, precision=precision)
     res = train_coop(desc, gen, images, cfg, progress=False)
+    assert res.model.precision == precision       # the revisions ran in the chosen arithmetic
     for name in res.log.names():
         assert np.isfinite(getattr(res.log, name)).all(), name
     after = dict((*desc.named_parameters(prefix="d"), *gen.named_parameters(prefix="g")))

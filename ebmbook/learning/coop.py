@@ -42,6 +42,13 @@ the tests with a well-mixing MH revision and ``infer_steps=0``, the descriptor s
 precision (3.92 vs 4) but the generator collapsed onto the data mean (output variance ~1e-4 vs
 0.25); with MH-exact inference it fits the probabilistic-PCA fixed point s^2 - sigma^2.
 
+Data noise and precision. ``eps_data`` perturbs the positives as in Algorithm 1 (eq. 3.1,
+``X+ = X + eps_data * N(0, I)``; off by default). On MNIST-5k digits, without it the
+descriptor's gradient strength r_st kept rising until the revision diverged, at every descriptor
+rate tried, with or without latent inference; with ``eps_data = 0.03`` it levels off
+(``TRAINING_NOTES.md``). ``precision`` is the arithmetic of the descriptor's U in its revisions
+and its loss, as in :class:`ebmbook.learning.trainer.TrainConfig`; the generator stays fp32.
+
 The latent energy (5.2) of a trained pair is :meth:`CoopResult.latent_energy`, i.e.
 :class:`ebmbook.energies.generator.LatentEnergy`: ``U(g(z)) + ||z||^2 / 2``. The prior term (the
 authors' MATLAB omitted it) makes exp(-U_latent) a proper density (the joint of z and its image)
@@ -59,9 +66,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._config import neutral_field, require_int, require_positive
+from .._config import neutral_field, require_choice, require_int, require_positive
 from ..energies.generator import GeneratorPosterior, LatentEnergy, latent_dim_of
 from ..energies.potentials import RescaledPotential
+from ..energies.precision import PRECISIONS, evaluation
 from ..sampling.descent import local_modes
 from ..sampling.langevin import flat_norm, langevin
 from ..sampling.model import EnergyModel
@@ -90,6 +98,7 @@ class CoopConfig:
     infer_eps: float = 0.1        # step size delta of the latent inference
     infer_mh: bool = False        # MH-adjusted latent inference (exact for any delta)
     eps_data: float = neutral_field(0.0)   # data perturbation of the positives (eq. 3.1)
+    precision: str = neutral_field("fp32")  # arithmetic of the descriptor's U (fp32 | bf16)
     checkpoint_every: int = 500
     divergence_threshold: float = 1e8
     seed: int = 0
@@ -100,6 +109,7 @@ class CoopConfig:
         require_positive(self, "eps", "descriptor_lr", "generator_lr", "generator_sigma",
                          "infer_eps", "divergence_threshold")
         require_positive(self, "tau", "eps_data", allow_zero=True)
+        require_choice(self, "precision", PRECISIONS)
         if self.prior_sigma is not None:
             require_positive(self, "prior_sigma")
         if self.mh and self.tau == 0:
@@ -138,9 +148,10 @@ def build_coop_model(descriptor_net: nn.Module, generator_net: nn.Module, cfg: C
                      dtype: torch.dtype | None = None) -> EnergyModel:
     """The descriptor's :class:`EnergyModel` under ``cfg``: its energy U (rescaled as in
     Algorithm 1), sampler (eps, tau, K, MH) and the generator as its initialiser."""
-    return EnergyModel(energy=build_energy(descriptor_net, cfg), eps=cfg.eps, tau=cfg.tau, n_langevin=cfg.n_langevin,
+    return EnergyModel(energy=build_energy(descriptor_net, cfg), eps=cfg.eps, tau=cfg.tau,
+                       n_langevin=cfg.n_langevin,
                        initializer=GeneratorInit(generator_net, device, dtype),
-                       state_shape=tuple(state_shape), mh=cfg.mh)
+                       state_shape=tuple(state_shape), mh=cfg.mh, precision=cfg.precision)
 
 
 def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
@@ -167,8 +178,9 @@ def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
                         n_steps=cfg.infer_steps, eps=cfg.infer_eps, noise=1.0,
                         mh=cfg.infer_mh, generator=generator)
         z, z_r = post.x.detach(), post.r
-    u_pos = model.energy(x_pos).mean()
-    u_neg = model.energy(y_rev).mean()
+    with evaluation(cfg.precision, x_pos.device):   # the loss's energies in U's precision
+        u_pos = model.energy(x_pos).to(x_pos.dtype).mean()
+        u_neg = model.energy(y_rev).to(x_pos.dtype).mean()
     d_st = u_pos - u_neg
     resid = (y_rev - generator_net(z)).reshape(cfg.batch_size, -1)
     g_loss = resid.pow(2).sum(1).mean() / (2 * cfg.generator_sigma ** 2)
