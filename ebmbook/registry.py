@@ -78,7 +78,7 @@ STABLE_COOP = {"infer_steps": 10, "eps_data": 0.03}
 
 
 def _coop(classes, latent_dim: int, cpu_steps: int, descriptor_lr: float,
-          dataset: str = "mnist_5k"):
+          dataset: str = "mnist_5k", stable: bool = True):
     """A Co-Op pair on MNIST-5k digits (Sec 5.2.2.1-2). Descriptor steps follow Xie et al.
     (eps = 0.002, K = 15; see :mod:`ebmbook.learning.coop`). The Adam rates are raised from the
     authors' 5e-5 so that the pair learns recognisable digits within minutes on a CPU: digits
@@ -90,25 +90,28 @@ def _coop(classes, latent_dim: int, cpu_steps: int, descriptor_lr: float,
     digits 0-3 pair ran 15 000 steps (6x its length) with its gradient strength levelling off
     (``TRAINING_NOTES.md``).
 
-    The texture and face pairs (Sec 5.2.2.3-5) use the same recipe for 2500 steps, the texton
-    pair at a descriptor rate of 5e-5 (the texture-maps page measures which scales the
-    four-scale generator proposes)."""
+    The face pair (Sec 5.2.2.5) uses the same recipe for 2500 steps. The two texture pairs
+    (Sec 5.2.2.3-4; the texton pair at a descriptor rate of 5e-5) keep the earlier recipe,
+    without latent inference or data noise (``stable=False``), trained for 2500 steps: with the
+    digits' additions they diverged at steps 1062 and 718 (the texture-maps page measures which
+    scales the four-scale generator proposes)."""
+    extra = STABLE_COOP if stable else {}
     def spec(size: str) -> CoopModelSpec:
         if size == "ci":
             return CoopModelSpec(dataset=dataset, image_size=8, classes=classes,
                                  latent_dim=latent_dim, width=8,
                                  generator_width=8, metric_images=100, train=CoopConfig(
                                      n_steps=20, batch_size=32, descriptor_lr=descriptor_lr,
-                                     generator_lr=2e-4, checkpoint_every=10, **STABLE_COOP))
+                                     generator_lr=2e-4, checkpoint_every=10, **extra))
         if size == "cpu":
             return CoopModelSpec(dataset=dataset, image_size=16, classes=classes,
                                  latent_dim=latent_dim, width=16, generator_width=32, train=CoopConfig(
                                      n_steps=cpu_steps, descriptor_lr=descriptor_lr,
-                                     generator_lr=2e-4, checkpoint_every=500, **STABLE_COOP))
+                                     generator_lr=2e-4, checkpoint_every=500, **extra))
         return CoopModelSpec(dataset=dataset, image_size=28 if dataset == "mnist_5k" else 32,
                              classes=classes, latent_dim=latent_dim, width=32,
                              n_down=3, generator_width=64, train=CoopConfig(
-                                 n_steps=50_000, checkpoint_every=2000, **STABLE_COOP))
+                                 n_steps=50_000, checkpoint_every=2000, **extra))
     return spec
 
 
@@ -180,8 +183,8 @@ COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4),
                "coop_mnist": _coop(None, 8, 4500, 2e-4),
                # Sec 5.2.2.3-5: brick patches of scale 2 (the textons), of all four scales, and
                # the LFW faces (label 1 of lfw_subset), with the digits' recipe
-               "coop_texton": _coop((2,), 4, 2500, 5e-5, "brick_patches"),
-               "coop_scales": _coop(None, 8, 2500, 1e-4, "brick_patches"),
+               "coop_texton": _coop((2,), 4, 2500, 5e-5, "brick_patches", stable=False),
+               "coop_scales": _coop(None, 8, 2500, 1e-4, "brick_patches", stable=False),
                "coop_faces": _coop((1,), 8, 2500, 1e-4, "lfw_subset")}
 #: every DeepFRAME recipe (Algorithm 1), whichever stage its committed run is at
 DEEPFRAME_MODELS = {**IMAGE_MODELS, **THESIS_REGIME_MODELS, **IN_TRAINING}
