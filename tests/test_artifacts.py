@@ -457,3 +457,27 @@ def test_the_recorded_commit_is_dirty_for_changed_code_not_for_changed_artifacts
     assert git_commit(repo / "pkg") == clean
     (repo / "pkg" / "code.py").write_text("x = 2\n")
     assert git_commit(repo / "pkg") == clean + "+dirty"
+
+
+def test_every_committed_map_manifest_names_its_files_and_status():
+    """Each manifest in artifacts/maps lists map files that exist and belong to its key, says
+    whether the maps are finished or how far a run spanning sessions got, and names the
+    command that (re)builds or resumes them for one of the experiment's committed sizes."""
+    from ebmbook.experiments import get_experiment
+    from ebmbook.experiments._common import _map_key, committed_map_sizes
+    folder = registry.committed_root() / "maps"
+    manifests = sorted(folder.glob("*.json"))
+    assert manifests
+    for path in manifests:
+        m = json.loads(path.read_text())
+        prefix = f"{m['experiment']}-{m['config_key']}"
+        assert path.stem == prefix
+        assert all(f.startswith(prefix + "-") and (folder / f).exists() for f in m["files"])
+        status = m.get("status", "finished")
+        assert status == "finished" or status.startswith("partial"), status
+        cls = get_experiment(m["experiment"]).Config
+        sizes = [s for s in committed_map_sizes(cls.for_size("ci"))
+                 if _map_key(cls.for_size(s))[1] == m["config_key"]]
+        assert len(sizes) == 1, (path.name, "matches no committed size's default config")
+        assert m["command"] == (f"ebmbook run {m['experiment']} --size {sizes[0]} "
+                                "--map-checkpoint artifacts/maps --threads 1")
