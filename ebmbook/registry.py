@@ -173,10 +173,11 @@ IMAGE_MODELS = {"fmnist_nonconvergent": _nonconvergent, "fmnist_convergent": _co
                 "fmnist_convergent_smooth": _smooth}
 #: models whose committed run is still in training (hours, across sessions): ``ebmbook train``
 #: knows them, and ``artifacts/<name>/partial.json`` says how far they got and how to resume;
-#: no page uses them until their artifact is finished
+#: a page that evaluates one meanwhile reads its committed checkpoint and says so
+#: (:func:`ebmbook.artifacts.book_model`)
 IN_TRAINING: dict = {"fmnist_nonconvergent28": _nonconvergent28}
-#: issue 23's thesis-regime models, finished and committed (``thesis_regime`` evaluates them);
-#: the learning pages move onto them in later work
+#: issue 23's thesis-regime models, finished and committed (``thesis_regime`` and
+#: ``image_learning`` evaluate them)
 THESIS_REGIME_MODELS = {"fmnist_convergent28": _convergent28}
 #: Co-Op pairs (Algorithm 4), the latent maps' models
 COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4, stable=False),
