@@ -120,6 +120,7 @@ def _cmd_run(args) -> int:
         raise UsageError(f"--size {args.size}: experiment {args.experiment!r} has the sizes "
                          + ", ".join(mod.Config.SIZES))
     cfg = mod.Config.for_size(args.size, seed=args.seed, device=args.device, **extra)
+    _interruptible()
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -169,6 +170,16 @@ def _cmd_run(args) -> int:
                       "elapsed_s": round(clock.seconds, 1), "metrics": metrics,
                       "descriptions": descriptions}, indent=2, default=float))
     return 0
+
+
+def _interruptible() -> None:
+    """Make Ctrl-C (SIGINT) raise KeyboardInterrupt even where the shell started this process
+    with SIGINT ignored (a background job of a non-interactive shell): a long map run must
+    stop through its own handler, which saves its iterations and writes a partial manifest."""
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _command(args) -> str:

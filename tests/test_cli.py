@@ -440,3 +440,17 @@ def test_a_stop_outside_a_map_says_the_saved_maps_resume(fake_experiment, tmp_pa
     assert main(argv) == status
     assert _error_line(capsys) == (f"{says}; the ADELM maps saved in {tmp_path} resume when the "
                                    f"same command runs again: `ebmbook {' '.join(argv)}`")
+
+
+def test_a_run_started_with_sigint_ignored_can_still_be_interrupted():
+    """A background job of a non-interactive shell starts with SIGINT ignored; ebmbook run
+    restores Ctrl-C, so an interrupted map still saves its iterations and manifest."""
+    import signal
+
+    from ebmbook.cli import _interruptible
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _interruptible()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, old)
