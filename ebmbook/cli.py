@@ -130,25 +130,27 @@ def _cmd_run(args) -> int:
     if getattr(cfg, "map_checkpoint", ""):   # the maps' manifest names the code that runs
         from .store import git_commit
         commit = git_commit(Path(__file__).parent)
+
+    def map_manifest(status: str = "finished") -> None:
+        """The manifest of the maps in the run's map folder (none without one)."""
+        if getattr(cfg, "map_checkpoint", ""):
+            from .experiments._common import write_map_manifest
+            write_map_manifest(cfg, command=_command(args), commit=commit,
+                               seconds=clock.seconds, status=status)
+
     try:
         result = mod.run(cfg)
     except MapInterrupted as exc:
-        if getattr(cfg, "map_checkpoint", ""):   # the saved part, in the maps' manifest
-            from .experiments._common import write_map_manifest
-            write_map_manifest(cfg, command=_command(args), commit=commit,
-                               seconds=clock.seconds,
-                               status=f"partial, {exc.done} of {exc.n_iter} ADELM iterations")
+        # the saved part, in the maps' manifest
+        map_manifest(f"partial, {exc.done} of {exc.n_iter} ADELM iterations")
         # the line names what is saved and the command that resumes: this very command line
         anywhere = " (on any --executor, or none: the map is the same)" if args.executor else ""
         print(f"error: {_one_line(exc.describe(f'resume with `{_command(args)}`{anywhere}'))}",
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        if getattr(cfg, "map_checkpoint", ""):   # outside ADELM: its finished stages are kept
-            from .experiments._common import write_map_manifest
-            write_map_manifest(cfg, command=_command(args), commit=commit,
-                               seconds=clock.seconds,
-                               status="partial, interrupted (finished stages kept)")
+        # outside ADELM: its finished stages are kept
+        map_manifest("partial, interrupted (finished stages kept)")
         raise
     except concurrent.futures.CancelledError:
         if not (args.executor or "").lower().startswith("dask"):
@@ -160,9 +162,7 @@ def _cmd_run(args) -> int:
             else "")
         raise UsageError(f"the tasks on --executor {args.executor} were cancelled (a lost Dask "
                          f"scheduler or worker?){hint}") from None
-    if getattr(cfg, "map_checkpoint", ""):
-        from .experiments._common import write_map_manifest
-        write_map_manifest(cfg, command=_command(args), commit=commit, seconds=clock.seconds)
+    map_manifest()
     metrics = result.metrics() if hasattr(result, "metrics") else {}
     # a Metric is a float (json writes its number); its description goes beside it
     descriptions = {name: getattr(value, "description", "") for name, value in metrics.items()}

@@ -67,12 +67,8 @@ class Config(ExperimentConfig):
         super().__post_init__()
         require_choice(self, "model_size", MODEL_SIZES)
         require_choice(self, "precision", PRECISIONS)
-        deepframe = sorted(DEEPFRAME_MODELS)
-        for field_name in ("nonconvergent", "convergent"):
-            if getattr(self, field_name) not in deepframe:
-                raise ValueError(f"config field {field_name!r} = {getattr(self, field_name)!r} "
-                                 "is invalid: it must be a DeepFRAME model of ebmbook.registry, "
-                                 "one of " + ", ".join(deepframe))
+        require_choice(self, "nonconvergent", sorted(DEEPFRAME_MODELS))
+        require_choice(self, "convergent", sorted(DEEPFRAME_MODELS))
         require_int(self, "n_short", "longrun_chains", "longrun_steps", "n_strip", "n_data",
                     "mh_chains")
         require_int(self, "mh_steps", minimum=0)

@@ -50,7 +50,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_folder, require_int, require_positive, runtime_field
+from .._config import (require_choice, require_folder, require_int, require_positive,
+                       runtime_field)
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
@@ -117,12 +118,8 @@ class Config(ExperimentConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.model not in DEEPFRAME_MODELS:
-            raise ValueError(f"config field 'model' = {self.model!r} is invalid: it must be one "
-                             "of " + ", ".join(sorted(DEEPFRAME_MODELS)))
-        if self.model_size not in MODEL_SIZES:
-            raise ValueError(f"config field 'model_size' = {self.model_size!r} is invalid: it "
-                             "must be one of " + ", ".join(MODEL_SIZES))
+        require_choice(self, "model", sorted(DEEPFRAME_MODELS))
+        require_choice(self, "model_size", MODEL_SIZES)
         if self.data:
             from ..data.images import check_dataset
             check_dataset(self.data)
