@@ -5,9 +5,9 @@ and the same draws from every generator; and against a quadratic's closed form."
 import pytest
 import torch
 
-from ebmbook.energies.potentials import (MLPPotential, RescaledPotential, StackedGradient,
-                                         StackedMLP)
-from ebmbook.sampling.langevin import Chains, langevin, langevin_together
+from ebmbook.energies.potentials import (DeepFRAME, FrameGradient, MLPPotential,
+                                         RescaledPotential, StackedGradient, StackedMLP)
+from ebmbook.sampling.langevin import Chains, energy_and_grad, langevin, langevin_together
 
 
 def _stack(k, seed, eps=0.125, **kw):
@@ -21,8 +21,8 @@ def prepared_calls(monkeypatch):
     calls = []
     original = RescaledPotential.prepared_gradient
 
-    def counted(self, n, others=()):
-        out = original(self, n, others)
+    def counted(self, n, others=(), **kw):
+        out = original(self, n, others, **kw)
         calls.append((n, len(others), out is None))
         return out
 
@@ -184,3 +184,64 @@ def test_a_declared_shape_changes_no_number(sizes):
                          generator=torch.Generator().manual_seed(i))
         _same(out, alone)
         assert out.x.shape == b.shape
+
+
+# --- the DeepFRAME program (FrameGradient): used by default, so it must be autograd's chain ---
+
+def _frame(activation="leaky_relu", channels=1, seed=0, **kw):
+    torch.manual_seed(seed)
+    return RescaledPotential(DeepFRAME(channels, 12, 6, 2, activation=activation), 0.01, **kw)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("activation,channels", [("leaky_relu", 1), ("relu", 1),
+                                                 ("leaky_relu", 3)])
+def test_frame_program_is_the_autograd_chain_bit_for_bit(precision, activation, channels):
+    """The oracle is the same chain through autograd (the energy wrapped in a Sequential, which
+    offers no program): equal states, paths, gradient norms and generator draws; and the
+    program's gradients are energy_and_grad's, in both precisions."""
+    frame = _frame(activation, channels)
+    x = torch.rand(20, channels, 12, 12) * 2 - 1
+    g = FrameGradient(frame, 20, precision)(x)
+    assert torch.equal(g, energy_and_grad(frame, x, precision=precision)[1])
+    assert g.dtype == torch.float32 and g.shape == x.shape
+    for noise in (1.0, 0.0):
+        runs = {}
+        for name, energy in (("program", frame), ("autograd", torch.nn.Sequential(frame))):
+            gen = torch.Generator().manual_seed(3)
+            runs[name] = langevin(energy, x, n_steps=12, eps=0.01, noise=noise, generator=gen,
+                                  precision=precision, record_at=[0, 5, 12])
+            runs[name, "gen"] = gen.get_state()
+        _same(runs["program"], runs["autograd"])
+        assert torch.equal(runs["program", "gen"], runs["autograd", "gen"])
+    assert all(p.requires_grad for p in frame.parameters())   # the weights are untouched
+
+
+def test_frame_program_runs_only_where_it_is_exact(monkeypatch):
+    """Plain ULA chains of a (leaky) ReLU DeepFRAME use the program unasked; MH, a recorded
+    energy path, a prior, a smooth activation or a second energy fall back to autograd."""
+    calls = []
+    original = FrameGradient.__call__
+    monkeypatch.setattr(FrameGradient, "__call__", lambda self, x: calls.append(1)
+                        or original(self, x))
+    frame, x = _frame(), torch.rand(6, 1, 12, 12)
+    langevin(frame, x, n_steps=4, eps=0.01, precision="bf16")
+    assert len(calls) == 5                       # the start and 4 steps
+    for kw in ({"mh": True}, {"record_energy": True}, {"clamp": (-1.0, 1.0)},
+               {"noise": torch.full((6,), 0.5)}):
+        langevin(frame, x, n_steps=2, eps=0.01, **kw)
+    assert len(calls) == 5
+    for energy in (_frame(prior_sigma=1.0), _frame("elu"), _frame("swish")):
+        assert not FrameGradient.applies(energy) and not energy.prepared_by_default
+        assert energy.prepared_gradient(6, precision="bf16") is None
+        langevin(energy, x, n_steps=2, eps=0.01, precision="bf16")
+    assert len(calls) == 5
+    assert frame.prepared_gradient(6, [(_frame(seed=1), 6)]) is None
+    assert frame.prepared_gradient(6, precision="tf32") is None
+    assert frame.prepared_precisions == ("fp32", "bf16")
+    with pytest.raises(ValueError, match=r"shape \(6, 1, 12, 12\)"):
+        frame.prepared_gradient(6)(torch.rand(5, 1, 12, 12))
+    with pytest.raises(ValueError, match="fp32' or 'bf16'"):
+        FrameGradient(frame, 6, "tf32")
+    with pytest.raises(ValueError, match="DeepFRAME"):
+        FrameGradient(_frame(prior_sigma=1.0), 6)

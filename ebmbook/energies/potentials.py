@@ -5,6 +5,8 @@ plus the wrappers that turn a network F into the energy U that Langevin samples.
 * :class:`StackedMLP` - K independent MLPs of one shape run as one batched program, and
   :class:`StackedGradient` - the input gradient of one or more stacks at fixed weights, which
   :meth:`RescaledPotential.prepared_gradient` offers the sampler's gradient-only chains.
+* :class:`FrameGradient` - the same for a (leaky) ReLU DeepFRAME, in fp32 or bf16: autograd's
+  backward ops without autograd, used by every plain Langevin chain of such a network.
 * :class:`DeepFRAME` - a 3x3 conv, then ``n_down`` 4x4 stride-2 convs that double the width
   from ``width``, and a scalar fully connected head.
 * :class:`RescaledPotential` - U = F / (eps^2 / 2) (eq. 3.2), optionally plus the Gaussian
@@ -375,6 +377,89 @@ def _flatten_chw(h: torch.Tensor) -> torch.Tensor:
     return h.contiguous().flatten(1)
 
 
+class FrameGradient:
+    """The input gradient dU/dx of a (leaky) ReLU :class:`DeepFRAME` inside a
+    :class:`RescaledPotential` (U = scale * F, no prior), at fixed weights, in ``precision``
+    ("fp32" or "bf16"): what :meth:`RescaledPotential.prepared_gradient` returns for it.
+
+    The chain needs only grad U, so the network's value is not computed. The program runs the
+    forward convolutions, keeps the pre-activations, and then the backward ops that autograd
+    would run, with the same arguments (``leaky_relu_backward``, ``convolution_backward`` of the
+    input only, and ``threshold_backward`` for ReLU), in the same memory layout; the weights are
+    cast once (bf16: what autocast casts them to on every evaluation) and the head's gradient,
+    the same for every state, is formed once. So its gradients equal those of
+    ``energy_and_grad(energy, x, precision=precision)`` bit for bit
+    (``tests/test_langevin_gradient.py``) without autograd's graph or autocast's per-call casts,
+    which at the book's 16x16 size cost a sixth of a bf16 step. The weights are read when it is
+    built: build a new one after they change.
+    """
+
+    def __init__(self, energy: "RescaledPotential", n: int, precision: str = "fp32"):
+        net = energy.net
+        if not FrameGradient.applies(energy):
+            raise ValueError("FrameGradient needs a RescaledPotential without a prior around a "
+                             "(leaky) ReLU DeepFRAME")
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(precision)
+        if dtype is None:
+            raise ValueError(f"precision = {precision!r}: FrameGradient runs in 'fp32' or 'bf16'")
+        convs = [m for m in net.features if isinstance(m, nn.Conv2d)]
+        act = net.features[1]
+        self.relu = isinstance(act, nn.ReLU)
+        self.slope = 0.0 if self.relu else float(act.negative_slope)
+        self.dtype, self.n, self.state_shape = dtype, int(n), net.shape
+        with torch.no_grad():
+            # what autocast (bf16) or the network itself (fp32) convolves with
+            self._convs = [(c.weight.detach().to(dtype), c.bias.detach().to(dtype),
+                            [c.weight.shape[0]], c.stride, c.padding, c.dilation, c.groups)
+                           for c in convs]
+            # the head's gradient: autograd multiplies the (precision) scale into the head's
+            # weight row, the same for every state; _FlattenCHW hands it back in (C, H, W)
+            c = convs[-1].out_channels
+            side = int(round((net.head.in_features // c) ** 0.5))
+            scale = float(torch.tensor(energy.scale, dtype=dtype))
+            top = (net.head.weight.detach().to(dtype) * scale).view(1, c, side, side)
+            self._top = top.expand(self.n, c, side, side).contiguous(
+                memory_format=torch.channels_last)
+
+    @staticmethod
+    def applies(energy) -> bool:
+        """Whether ``energy`` is one this program computes exactly."""
+        net = getattr(energy, "net", None)
+        return (isinstance(energy, RescaledPotential) and energy.prior_sigma is None
+                and type(net) is DeepFRAME
+                and type(net.features[1]) in (nn.LeakyReLU, nn.ReLU))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape != (self.n, *self.state_shape):
+            raise ValueError(f"this gradient program takes states of shape ({self.n}, "
+                             + ", ".join(map(str, self.state_shape)) + f"), got {tuple(x.shape)}")
+        aten = torch.ops.aten
+        a = x.detach().contiguous(memory_format=torch.channels_last).to(self.dtype)
+        last = len(self._convs) - 1
+        inputs, saved = [], []
+        with torch.no_grad():
+            for i, (w, b, _, stride, pad, dil, groups) in enumerate(self._convs):
+                inputs.append(a)
+                z = torch.nn.functional.conv2d(a, w, b, stride, pad, dil, groups)
+                if self.relu:
+                    a = torch.relu(z)
+                    saved.append(a)             # ReLU's backward reads its output
+                else:
+                    saved.append(z)             # LeakyReLU's backward reads its input
+                    if i < last:
+                        a = torch.nn.functional.leaky_relu(z, self.slope)
+            g = self._top
+            for i in range(last, -1, -1):
+                if self.relu:
+                    g = aten.threshold_backward(g, saved[i], 0)
+                else:
+                    g = aten.leaky_relu_backward(g, saved[i], self.slope, False)
+                w, _, bias_sizes, stride, pad, dil, groups = self._convs[i]
+                g = aten.convolution_backward(g, inputs[i], w, bias_sizes, stride, pad, dil,
+                                              False, [0, 0], groups, [True, False, False])[0]
+        return g.to(x.dtype)
+
+
 class RescaledPotential(nn.Module):
     """U(x) = F(x) / (eps^2 / 2) [+ ||x||^2 / (2 sigma^2)]: eqs. (3.2) and (3.10).
 
@@ -410,18 +495,37 @@ class RescaledPotential(nn.Module):
             g = g + x / var
         return u, g
 
-    def prepared_gradient(self, n: int, others=()) -> StackedGradient | None:
+    @property
+    def prepared_precisions(self) -> tuple[str, ...]:
+        """The precisions :meth:`prepared_gradient` can run in: fp32 and bf16 for a (leaky)
+        ReLU DeepFRAME without a prior (:class:`FrameGradient`), else fp32 only."""
+        return ("fp32", "bf16") if FrameGradient.applies(self) else ("fp32",)
+
+    @property
+    def prepared_by_default(self) -> bool:
+        """Whether Langevin chains use :meth:`prepared_gradient` without being asked
+        (``gradient_only``): true where the program is :class:`FrameGradient`, whose gradients
+        are autograd's bit for bit, so no chain's numbers change."""
+        return FrameGradient.applies(self)
+
+    def prepared_gradient(self, n: int, others=(), precision: str = "fp32"
+                          ) -> StackedGradient | FrameGradient | None:
         """dU/dx at the current weights, prepared once for the many evaluations of a Langevin
         chain: the gradient-only protocol of :mod:`ebmbook.sampling.langevin`.
 
         Returns a callable mapping ``n`` states ``(n, dim)`` of this energy, followed by the
         ``n_i`` states of each ``(energy, n_i)`` of ``others``, to their gradients in one
         program (a :class:`StackedGradient` with each energy's scale): the arithmetic of
-        :meth:`value_and_grad`, without the value. None where that is not possible: unless
-        every energy is a RescaledPotential without a prior around a (leaky) ReLU
-        :class:`StackedMLP` of one shape and every energy's states split into equal blocks, one
-        per network, of one size.
+        :meth:`value_and_grad`, without the value. For a (leaky) ReLU :class:`DeepFRAME`
+        without a prior and no ``others``: a :class:`FrameGradient` in ``precision`` (one of
+        :attr:`prepared_precisions`). Otherwise None unless every energy is a RescaledPotential
+        without a prior around a (leaky) ReLU :class:`StackedMLP` of one shape and every
+        energy's states split into equal blocks, one per network, of one size.
         """
+        if precision not in self.prepared_precisions:
+            return None
+        if FrameGradient.applies(self):
+            return None if others else FrameGradient(self, n, precision)
         energies = [(self, n), *others]
         nets = [e.net for e, _ in energies if isinstance(e, RescaledPotential)
                 and e.prior_sigma is None and isinstance(e.net, StackedMLP)]

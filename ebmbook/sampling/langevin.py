@@ -26,8 +26,8 @@ Speed: while sampling, an ``nn.Module`` energy's parameters are switched to
 ``requires_grad=False`` (:func:`frozen_parameters`, restored afterwards so learning is
 untouched) and image batches travel in channels-last memory, which the DeepFRAME convolutions
 are laid out for; ``benchmarks/langevin.py`` measures both against the authors' style of loop.
-For fp32 plain ULA, :func:`langevin` has two fast paths that do :func:`step`'s arithmetic op for
-op without its per-step bookkeeping (the same numbers bit for bit, tested):
+For plain ULA, :func:`langevin` has fast paths that do :func:`step`'s arithmetic op for op
+without its per-step bookkeeping (the same numbers bit for bit, tested):
 
 * an energy with ``has_value_and_grad`` and ``value_and_grad(x) -> (U, grad U)`` (the toy MLPs'
   hand-written backpropagation) is evaluated through it;
@@ -44,6 +44,12 @@ op without its per-step bookkeeping (the same numbers bit for bit, tested):
   (each with its own energy, eps, noise and generator, as :func:`langevin` would run it alone)
   as one such program: ``train_stacked``'s negative chains
   (:meth:`~ebmbook.energies.potentials.RescaledPotential.prepared_gradient`).
+  An energy with a true ``prepared_by_default`` is run on its program without being asked,
+  in any precision it names in ``prepared_precisions`` (the program is then called as
+  ``prepared_gradient(n, others, precision=...)`` for a precision other than fp32): the
+  (leaky) ReLU DeepFRAME's :class:`~ebmbook.energies.potentials.FrameGradient`, which replays
+  autograd's backward ops with weights cast once, so fp32 and bf16 chains give the autograd
+  chain's numbers bit for bit (``tests/test_langevin_gradient.py``).
 """
 
 from __future__ import annotations
@@ -330,8 +336,9 @@ def langevin(energy: Energy, x: torch.Tensor, *, n_steps: int, eps: float,
     params = LangevinParams(eps=eps, noise=noise, mh=mh, clamp=clamp, precision=precision,
                             exact_energy=record_energy)
     keep = set(record_at or ())
-    if gradient_only and _gradient_path(energy, x, params):
-        grad = energy.prepared_gradient(x.shape[0])
+    if ((gradient_only or getattr(energy, "prepared_by_default", False))
+            and _gradient_path(energy, x, params)):
+        grad = _prepare(energy, x.shape[0], [], precision)
         if grad is not None:
             return _gradient_chain([x], [params], [generator], [groups], grad, n_steps, keep,
                                    progress)[0]
@@ -404,9 +411,10 @@ def langevin_together(chains: Sequence[Chains], *, n_steps: int) -> list[Langevi
     first = chains[0].x if chains else None
     if chains and all(_gradient_path(c.energy, c.x, p) and c.x.shape[1:] == first.shape[1:]
                       and c.x.dtype == first.dtype and c.x.device == first.device
+                      and p.precision == params[0].precision
                       for c, p in zip(chains, params)):
-        grad = chains[0].energy.prepared_gradient(
-            first.shape[0], [(c.energy, c.x.shape[0]) for c in chains[1:]])
+        grad = _prepare(chains[0].energy, first.shape[0],
+                        [(c.energy, c.x.shape[0]) for c in chains[1:]], params[0].precision)
     if grad is None:
         return [langevin(c.energy, c.x, n_steps=n_steps, eps=c.eps, noise=c.noise, mh=c.mh,
                          generator=c.generator, precision=c.precision, groups=c.groups,
@@ -439,9 +447,10 @@ def _result(x: torch.Tensor, n_steps: int, params: LangevinParams, grad_norm: to
     )
 
 
-def _plain_ula(x: torch.Tensor, params: LangevinParams) -> bool:
-    """Full precision, plain ULA (no MH, no clamp) and a chain not differentiated through."""
-    return (params.precision == "fp32" and not params.mh and params.clamp is None
+def _plain_ula(x: torch.Tensor, params: LangevinParams, precisions=("fp32",)) -> bool:
+    """Plain ULA (no MH, no clamp) in one of ``precisions`` (default: full precision only), a
+    chain not differentiated through."""
+    return (params.precision in precisions and not params.mh and params.clamp is None
             and not params.differentiable and not x.requires_grad)
 
 
@@ -453,11 +462,20 @@ def _fast_path(energy: Energy, x: torch.Tensor, params: LangevinParams) -> bool:
 
 def _gradient_path(energy: Energy, x: torch.Tensor, params: LangevinParams) -> bool:
     """Whether a chain may run on the energy's prepared gradient (:func:`_gradient_chain`): a
-    plain ULA chain with one scalar noise whose energies are not recorded, and an energy that
-    offers ``prepared_gradient``."""
-    return (_plain_ula(x, params) and not params.exact_energy
-            and not isinstance(params.noise, torch.Tensor)
+    plain ULA chain with one scalar noise whose energies are not recorded, in a precision the
+    energy's program offers (``prepared_precisions``, default fp32), and an energy that offers
+    ``prepared_gradient``."""
+    return (_plain_ula(x, params, getattr(energy, "prepared_precisions", ("fp32",)))
+            and not params.exact_energy and not isinstance(params.noise, torch.Tensor)
             and callable(getattr(energy, "prepared_gradient", None)))
+
+
+def _prepare(energy: Energy, n: int, others: list, precision: str):
+    """``energy.prepared_gradient(n, others)``, with ``precision`` passed where it is not fp32
+    (an energy that offers reduced precision names it in ``prepared_precisions``)."""
+    if precision == "fp32":
+        return energy.prepared_gradient(n, others) if others else energy.prepared_gradient(n)
+    return energy.prepared_gradient(n, others, precision=precision)
 
 
 def _value_and_grad_chain(energy: Energy, x: torch.Tensor, n_steps: int, params: LangevinParams,
