@@ -366,6 +366,7 @@ def _digit_maps():
                     "refined_median_grad_norm_latent": 1e-4,
                     "refined_index1_only_share_latent": 1.0,
                     "barrier_pairs": 2, "judge_accuracy": 0.88, "digits03_basins": 3,
+                    "adelm_iterations_digits03": 4, "adelm_iterations_mnist": 4,
                     "digits03_single_digit_basins": 1, "digits03_digits_owned": 1,
                     "digits03_temperature": 0.1, "digits03_alpha": 3.0,
                     "mnist_mode_radius_prior": 7.0, "mnist_mode_radius_no_prior": 8.0,
@@ -414,9 +415,10 @@ def _image_ad():
                     "warm_alpha_over_d_delta": 20 / 16}
 
 
-def _hand_map(n_basins: int, T: float, alpha: float, labels=None):
+def _hand_map(n_basins: int, T: float, alpha: float, labels=None, n_iterations: int = 30):
     """A LatentMap-like object with what the texture and face metrics read."""
     return SimpleNamespace(n_basins=n_basins, temperature=T, alpha=alpha,
+                           n_iterations=n_iterations,
                            reads=np.asarray(labels if labels is not None else [0]),
                            artifact=SimpleNamespace(spec=SimpleNamespace(dataset="lfw_subset")))
 
@@ -435,13 +437,15 @@ def _texture_maps():
     result = tm.Result(config=tm.Config(), photo=None, distinctness=d,
                        judge=Judge(None, 0.9, 10, 20), texton_weak=_hand_map(3, 0.03, 10.0),
                        texton_strong=_hand_map(2, 0.03, 30.0), matches=[(0, 1)],
-                       scales=_hand_map(7, 0.01, 3.0), summary=summ, timings={},
+                       scales=_hand_map(7, 0.01, 3.0, n_iterations=40), summary=summ,
+                       timings={},
                        coverage=np.array([0.1, 0.6, 0.0, 0.3]))
     return result, {"texture_silhouette_scale2": 0.38, "texture_most_distinct": 1,
                     "scale_judge_accuracy": 0.9, "texton_basins_weak_alpha": 3,
                     "texton_basins_strong_alpha": 2, "texton_weak_alpha": 10.0,
                     "texton_strong_alpha": 30.0, "texton_temperature": 0.03,
                     "texton_basins_reappearing": 1, "scales_basins": 7,
+                    "adelm_iterations_texton": 30, "adelm_iterations_scales": 40,
                     "scales_temperature": 0.01, "scales_alpha": 3.0,
                     "basins_scale1": 1, "basins_scale2": 4, "basins_scale3": 0,
                     "basins_scale4": 2, "mode_energy_scale1": -5.0, "mode_energy_scale2": -3.0,
@@ -462,9 +466,11 @@ def _face_map():
     dshape = fm.Shape(top_barrier=4.0, spread=2.0, coherence=Coherence(
         within=0.6, random=1.0, random_sd=0.02, ratio=0.6, n_pairs=10), variety=0.9)
     result = fm.Result(config=fm.Config(), judge=Judge(None, 0.95, 10, 20),
-                       faces=_hand_map(4, 0.1, 3.0, labels=[1, 1, 0, 1]), shape=shape,
+                       faces=_hand_map(4, 0.1, 3.0, labels=[1, 1, 0, 1], n_iterations=25),
+                       shape=shape,
                        digits=_hand_map(3, 0.03, 10.0), digits_shape=dshape, timings={})
     return result, {"faces_basins": 4, "faces_temperature": 0.1, "faces_alpha": 3.0,
+                    "adelm_iterations_faces": 25,
                     "faces_max_barrier_over_spread": 0.5,
                     "faces_within_over_random_distance": 0.8, "faces_random_distance_sd": 0.01,
                     "faces_modes_read_as_faces": 0.75, "face_judge_accuracy": 0.95,
@@ -479,7 +485,7 @@ def _image_map():
     from ebmbook.experiments import image_map as im
     adelm = SimpleNamespace(n_basins=6, rep_energies=np.array([10.0, 12.0]),
                             energies=np.array([10.0, 14.0, 18.0]))
-    m = SimpleNamespace(adelm=adelm, n_basins=6, alpha=120.0,
+    m = SimpleNamespace(adelm=adelm, n_basins=6, alpha=120.0, n_iterations=300,
                         artifact=SimpleNamespace(spec=SimpleNamespace(image_size=16)))
     sc = lambda p, n, a: {"purity": p, "nmi": n, "ari": a, "k": 6}  # noqa: E731
     scores = im.Scores(basins=sc(0.7, 0.6, 0.3), kmeans=sc(0.6, 0.5, 0.2),
@@ -490,6 +496,7 @@ def _image_map():
     result = im.Result(config=im.Config(), judge=Judge(None, 0.8, 10, 20), spread=spread,
                        map=m, scores=scores, descent=descent, timings={})
     return result, {"fmnist_map_basins": 6, "fmnist_map_alpha": 120.0, "fmnist_map_purity": 0.7,
+                    "adelm_iterations_fmnist": 300,
                     "fmnist_map_nmi": 0.6, "fmnist_map_ari": 0.3,
                     "fmnist_kmeans_purity_matched": 0.6, "fmnist_kmeans_nmi_matched": 0.5,
                     "fmnist_spectral_purity_matched": 0.5, "fmnist_spectral_nmi_matched": 0.4,

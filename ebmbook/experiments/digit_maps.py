@@ -296,6 +296,8 @@ class Result:
             "judge_accuracy": Metric(self.judge.accuracy, "the judge's accuracy on MNIST-5k "
                                      "images it was not fitted on"),
             "digits03_basins": Metric(int(d03.n_basins), "basins of the digits 0-3 latent map"),
+            "adelm_iterations_digits03": Metric(d03.n_iterations, "ADELM iterations of the "
+                                                "digits 0-3 map"),
             "digits03_single_digit_basins": Metric(
                 d03.single_digit_basins(), "digits 0-3 basins whose members the judge reads as "
                 "one digit (>= 80%)"),
@@ -310,6 +312,8 @@ class Result:
             "mnist_mode_radius_no_prior": Metric(mn.radius_no_prior, "the same descents without "
                                                  "the prior term"),
             "mnist_basins": Metric(int(mn.n_basins), "basins of the MNIST latent map"),
+            "adelm_iterations_mnist": Metric(mn.n_iterations, "ADELM iterations of the MNIST "
+                                             "map"),
             "digits_with_own_basin": Metric(
                 mn.digits_with_own_basin(), "digits 0-9 owning a basin the judge reads mostly "
                 "(>= 50%) as that digit"),

@@ -167,6 +167,8 @@ class Result:
                       if self.config.faces == "lfw_subset" else float("nan"))
         return {
             "faces_basins": Metric(int(self.faces.n_basins), "basins of the faces map"),
+            "adelm_iterations_faces": Metric(self.faces.n_iterations, "ADELM iterations of the "
+                                             "faces map"),
             "faces_temperature": Metric(self.faces.temperature, "T (drift rule; data-energy "
                                         "sds)"),
             "faces_alpha": Metric(self.faces.alpha, "alpha (leakage rule)"),

@@ -351,6 +351,8 @@ class Result:
             return nan if s is None else getattr(s, part)[key]
         return {
             "fmnist_map_basins": Metric(int(m.n_basins), "basins of the image-space map"),
+            "adelm_iterations_fmnist": Metric(m.n_iterations, "ADELM iterations of the "
+                                              "image-space map"),
             "fmnist_map_alpha": Metric(m.alpha, "alpha (leakage rule)"),
             "fmnist_map_purity": Metric(get("basins", "purity"),
                                         "purity of the basins against the judge's readings"),

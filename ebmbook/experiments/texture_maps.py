@@ -239,6 +239,10 @@ class Result:
             "texton_basins_reappearing": Metric(len(self.matches), "basins of the weak-alpha "
                                                 "map that reappear in the strong-alpha map"),
             "scales_basins": Metric(int(self.scales.n_basins), "basins of the four-scale map"),
+            "adelm_iterations_texton": Metric(self.texton_weak.n_iterations, "ADELM iterations "
+                                              "of the texton map"),
+            "adelm_iterations_scales": Metric(self.scales.n_iterations, "ADELM iterations of "
+                                              "the four-scale map"),
             "scales_temperature": Metric(self.scales.temperature, "T of the four-scale map"),
             "scales_alpha": Metric(self.scales.alpha, "alpha of the four-scale map"),
         }

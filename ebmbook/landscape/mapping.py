@@ -396,6 +396,11 @@ class EnergyMap:
         return self.adelm.n_basins
 
     @property
+    def n_iterations(self) -> int:
+        """The ADELM iterations the map ran: one mapped mode each."""
+        return int(len(self.adelm.labels))
+
+    @property
     def representatives(self) -> torch.Tensor:
         """(K, ...) the lowest mode of each basin."""
         return self.adelm.reps
