@@ -16,6 +16,10 @@ Prints, each measured in the same run:
    not installed), next to the time of a coarse-grained job (the AD barrier matrix of 40
    representatives, ~20k trials in ~600 tasks), and whether every executor gives the same map
    and barriers under the same seed. ``--ch5-iter 0`` skips it, ``--ch5-only`` runs only it.
+5. ``--image-ad`` (only that section): AD steps per second on the book's 28x28 convergent model
+   (``fmnist_convergent28``, the Fig 1.1 thesis map's energy and settings: T = 1, alpha 170)
+   with U in fp32 and in bf16 (``attraction_diffusion(precision=...)``), interleaved, at the
+   batch of one ADELM iteration of that map (2 x 17 representatives) and at a chunk of 256.
 
    What to expect: an ADELM iteration is sequential (Y_n is placed against the map left by
    Y_1..Y_{n-1}), so only its own AD batch -- 2 x (number of basins) trials, 20-50 ms of work,
@@ -189,8 +193,12 @@ def main() -> None:
                     help="comma-separated executor specs for section 4 (default: "
                          "inline,dask:1,dask:2, or inline,process:1,process:2 without Dask)")
     ap.add_argument("--ch5-only", action="store_true", help="run section 4 only")
+    ap.add_argument("--image-ad", action="store_true", help="run section 5 only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.image_ad:
+        bench_image_ad()
+        return
     if args.ch5_only:
         bench_section_4(args)
         return
@@ -255,6 +263,35 @@ def bench_section_4(args) -> None:
               f"{r['basins']} basins; AD barrier matrix of {r['reps']} reps in "
               f"{r['barrier_s']:.1f} s; same map and barriers as {rows[0]['executor']!r}: "
               f"{r['same_map']}")
+
+
+def bench_image_ad(steps: int = 50, repeats: int = 3) -> dict:
+    """Section 5: AD steps per second on the 28x28 convergent model, fp32 against bf16."""
+    from ebmbook import registry
+    from ebmbook.artifacts import book_model
+    art, _ = book_model("fmnist_convergent28", registry.COMMITTED_SIZE, progress=False)
+    U, eps = art.model.energy, art.model.eps
+    data = art.spec.load_data("test")[:512]
+    out = {}
+    for batch in (34, 256):
+        starts, targets = data[:batch], data[batch:2 * batch].flip(0)
+        best = {}
+        for _ in range(repeats):
+            for precision in ("fp32", "bf16"):
+                t0 = time.perf_counter()
+                # delta 0 and no stall rule: every trial runs all the steps
+                attraction_diffusion(U, starts, targets, temperature=1.0, alpha=170.0, eps=eps,
+                                     generator=torch.Generator().manual_seed(0), delta=0.0,
+                                     improvement_limit=steps + 1, max_steps=steps,
+                                     precision=precision)
+                rate = steps * batch / (time.perf_counter() - t0)
+                best[precision] = max(best.get(precision, 0.0), rate)
+        out[batch] = best["bf16"] / best["fp32"]
+        print(f"AD on fmnist_convergent28, batch {batch:4d}: fp32 {best['fp32']:8.0f} chain "
+              f"steps/s | bf16 {best['bf16']:8.0f} chain steps/s | speed-up {out[batch]:5.2f}x",
+              flush=True)
+    return out
+
 
 if __name__ == "__main__":
     main()

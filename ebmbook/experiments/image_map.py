@@ -50,8 +50,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import (require_choice, require_folder, require_int, require_positive,
-                       runtime_field)
+from .._config import (neutral_field, require_choice, require_folder, require_int,
+                       require_positive, runtime_field)
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
@@ -90,6 +90,7 @@ class Config(ExperimentConfig):
     fig58_pairs: int = 4               # Fig 5.8 in image space: pairs of representatives (0: off)
     fig58_iter: int = 200              # DNEB band iterations there and in the refinement
     chunk_size: int = 256
+    ad_precision: str = neutral_field("fp32")   # U and grad U in AD: fp32 | bf16 (barriers fp32)
     progress: bool = True
     map_checkpoint: str = runtime_field("")   # a folder for the map's checkpoint ("": none)
 
@@ -104,10 +105,14 @@ class Config(ExperimentConfig):
         # iterations, a committed map (hours on one core). At 28x28 an L2 pull must carry a
         # chain about 1.75x as far as at 16x16 (delta and max_steps scaled), and the leakage
         # rule's transition lies between alpha = 240 (modes keep their own basins) and 340 (all
-        # merge into one) in pilot runs, so the grid brackets it.
+        # merge into one) in pilot runs, so the grid brackets it. AD evaluates U in bf16
+        # (barriers stay float32 energies): 2.8x the fp32 chain steps per second at this map's
+        # batch (benchmarks/landscape.py --image-ad), and the ci map run both ways gave the same
+        # basins, alpha, purity and representatives (NMI 0.770 against 0.774, median AD
+        # barrier 0.819 against 0.821 data sds; TRAINING_NOTES.md).
         "thesis": {"model": "fmnist_convergent28", "delta": 5.0, "max_steps": 2000,
                    "improvement_limit": 200, "tune_alphas": (120.0, 170.0, 240.0, 340.0, 480.0),
-                   "tune_iter": 10, "adelm_iter": 300},
+                   "tune_iter": 10, "adelm_iter": 300, "ad_precision": "bf16"},
         "paper": {"model_size": "paper", "mode_steps": 2000, "max_steps": 5000,
                   "improvement_limit": 300, "tune_iter": 50, "adelm_iter": 1000,
                   "tune_alphas": (40.0, 60.0, 85.0, 120.0, 170.0, 240.0),
@@ -120,6 +125,7 @@ class Config(ExperimentConfig):
         super().__post_init__()
         require_choice(self, "model", sorted(DEEPFRAME_MODELS))
         require_choice(self, "model_size", MODEL_SIZES)
+        require_choice(self, "ad_precision", ("fp32", "bf16"))
         if self.data:
             from ..data.images import check_dataset
             check_dataset(self.data)
@@ -198,6 +204,8 @@ def map_images(art: Artifact, c: Config, spread: Spread, judge: Judge | None, *,
     train = art.spec.load_data("train")
     ad = dict(delta=c.delta, improvement_limit=c.improvement_limit, max_steps=c.max_steps,
               descent_steps=0, chunk_size=c.chunk_size)
+    if c.ad_precision != "fp32":     # fp32 maps keep their stage keys
+        ad["precision"] = c.ad_precision
     ckpt = map_checkpoint(c, "map")
     tune_props = ChainProposals(art.model, train, c.mode_steps)
     with timed() as tune_clock:    # a finished map's stage is loaded (see MapStages)

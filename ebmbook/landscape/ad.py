@@ -9,6 +9,12 @@ The trial *succeeds* when ``d <= delta`` and *fails* after ``improvement_limit``
 spins) without a new best distance. The barrier of a successful trial is the highest energy U on
 its path, an upper bound of the minimax barrier. Many trials run as one batch.
 
+With ``precision="bf16"`` a continuous trial evaluates U and grad U in bfloat16
+(:mod:`ebmbook.energies.precision`; the magnetisation term, the states and the noise stay in
+float32): the path is followed on the bf16 energies, the state where they peak is kept, and the
+barrier reported is U at that state recomputed in float32, so it is a true energy on the path
+(the peak may be missed by the bf16 rounding of U, a fraction of a percent of U).
+
 The continuous local mode search, :func:`local_modes` (gradient descent), is the noiseless
 Langevin kernel and lives in :mod:`ebmbook.sampling.descent`; it is re-exported here beside its
 spin counterpart :func:`local_modes_spins`.
@@ -26,7 +32,8 @@ import numpy as np
 import torch
 
 from ..sampling.descent import local_modes
-from ..sampling.langevin import LangevinParams, frozen_parameters
+from ..energies.precision import check_precision
+from ..sampling.langevin import LangevinParams, energy_and_grad, frozen_parameters
 from ..sampling.langevin import init as langevin_init
 from ..sampling.langevin import step as langevin_kernel
 from ..sampling.rwm import RWMParams
@@ -102,13 +109,35 @@ def attraction_diffusion_spins(model, starts: np.ndarray, targets: np.ndarray, *
 class MagnetisedEnergy:
     """The AD energy of eq. (4.6) at temperature T: ``V(X) = U(X)/T + alpha ||X - X*||_2``, one
     target X* per chain. Langevin with noise 1 on V samples the magnetised density. ``alpha`` is
-    a scalar or one value per chain (a ``(B,)`` tensor)."""
+    a scalar or one value per chain (a ``(B,)`` tensor).
+
+    ``precision`` other than fp32: U and grad U are evaluated in that precision
+    (:func:`~ebmbook.sampling.langevin.energy_and_grad`) and :meth:`value_and_grad` adds the
+    magnetisation term and its gradient in the states' precision; a Langevin chain then goes
+    through ``value_and_grad`` (``has_value_and_grad``). In fp32 V runs through autograd as a
+    whole, as before the setting existed."""
 
     def __init__(self, energy: Callable[[torch.Tensor], torch.Tensor], targets: torch.Tensor,
-                 temperature: float, alpha: "float | torch.Tensor"):
+                 temperature: float, alpha: "float | torch.Tensor", precision: str = "fp32"):
         self.energy, self.targets = energy, targets
         self.temperature = float(temperature)
         self.alpha = alpha if isinstance(alpha, torch.Tensor) else float(alpha)
+        self.precision = check_precision(precision)
+        self.has_value_and_grad = precision != "fp32"
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """V ``(B,)`` and grad V at ``x``: U and grad U in :attr:`precision`, the pull
+        ``alpha (x - X*) / ||x - X*||`` (zero at the target) in the states' own."""
+        u, g = energy_and_grad(self.energy, x, precision=self.precision)
+        diff = x - self.targets
+        d = diff.reshape(x.shape[0], -1).norm(dim=1)
+        a = self.alpha
+        if isinstance(a, torch.Tensor):
+            a = a.view((-1,) + (1,) * (x.dim() - 1))
+        scale = torch.where(d > 0, 1.0 / d.clamp_min(torch.finfo(d.dtype).tiny),
+                            torch.zeros_like(d)).view((-1,) + (1,) * (x.dim() - 1))
+        v = u / self.temperature + self.alpha * d
+        return v, g / self.temperature + a * (diff * scale)
 
     def distance(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.targets).reshape(x.shape[0], -1).norm(dim=1)
@@ -132,7 +161,7 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
                          delta: float = 0.05, improvement_limit: int = 100,
                          max_steps: int = 10000, sampler: str = "langevin",
                          record: bool = False, record_states: int = 0,
-                         progress: bool = False) -> ADResult:
+                         progress: bool = False, precision: str = "fp32") -> ADResult:
     """A batch of AD trials for continuous states (eq. 4.6, L2 magnetisation).
 
     Each step moves every unfinished trial by one step of the sampler kernel on the magnetised
@@ -143,10 +172,17 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
     ``temperature`` is a scalar; ``alpha`` a scalar or one value per trial (a sequence or tensor
     of length B), so that trials at several magnetisations share one tensor of chains.
     ``record_states`` > 0 keeps the states every that many steps (``path_states``, e.g. for
-    image strips of AD paths).
+    image strips of AD paths). ``precision``: the arithmetic of U and grad U (``"fp32"`` or
+    ``"bf16"``, Langevin only; see the module docstring: the barriers are float32 energies of
+    the state where the bf16 path peaked, the recorded path energies bf16 ones).
     """
     if sampler not in ("langevin", "rwm"):
         raise ValueError(f"sampler must be 'langevin' or 'rwm', got {sampler!r}")
+    check_precision(precision)
+    if precision != "fp32" and sampler != "langevin":
+        raise ValueError(f"precision = {precision!r} needs sampler='langevin' (random-walk "
+                         "Metropolis compares energies, so it runs in fp32)")
+    exact_peak = precision != "fp32"
     x = starts.detach().clone()
     B = x.shape[0]
     a = np.asarray(alpha.detach().cpu() if isinstance(alpha, torch.Tensor) else alpha,
@@ -159,7 +195,7 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
     if a.ndim:
         alpha = torch.as_tensor(a, dtype=x.dtype, device=x.device)
     tg = targets.detach().expand_as(x) if targets.shape != x.shape else targets.detach()
-    V = MagnetisedEnergy(energy, tg, temperature, alpha)
+    V = MagnetisedEnergy(energy, tg, temperature, alpha, precision=precision)
     if sampler == "langevin":
         kernel, params = langevin_kernel, LangevinParams(eps=eps, noise=1.0)
     else:
@@ -172,6 +208,7 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
         best = d.clone()
         stall = torch.zeros(B, dtype=torch.long, device=x.device)
         barrier = u.clone()
+        peak = state.x.detach().clone() if exact_peak else None    # where the path peaked
         done = d <= delta
         success = done.clone()
         steps = torch.zeros(B, dtype=torch.long, device=x.device)
@@ -190,6 +227,9 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
             d = V.distance(state.x)
             u = V.base_energy(state.energy, d)
             steps = steps + active.long()
+            if exact_peak:
+                higher = active & (u > barrier)
+                peak = torch.where(higher.view((-1,) + (1,) * (peak.dim() - 1)), state.x, peak)
             barrier = torch.where(active, torch.maximum(barrier, u), barrier)
             hit = active & (d <= delta)
             success |= hit
@@ -203,6 +243,9 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
             if record_states and (k + 1) % record_states == 0:
                 states.append(state.x.detach().clone())
                 state_steps.append(k + 1)
+        if exact_peak:     # the float32 energy of the state where each path peaked
+            with torch.no_grad():
+                barrier = energy(peak).to(barrier.dtype)
     res = ADResult(success=success.cpu().numpy(), barrier=barrier.cpu().numpy(),
                    steps=steps.cpu().numpy(), final_distance=d.cpu().numpy(), final=state.x)
     if record:

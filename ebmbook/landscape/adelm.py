@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from ..energies.precision import check_precision
 from ..parallel import child, get_executor, map_tasks, numpy_rng, seed_sequence, torch_generator
 from ..sampling.spins import sk_anneal
 from .ad import (ADResult, attraction_diffusion, attraction_diffusion_spins, local_modes,
@@ -297,12 +298,13 @@ class ContinuousBackend(_Backend):
                  eps: float, generator: torch.Generator | None = None, delta: float = 0.05,
                  improvement_limit: int = 100, max_steps: int = 10000,
                  descent_rate: float = 0.01, descent_steps: int = 2000, sampler="langevin",
-                 chunk_size: int = 256):
+                 chunk_size: int = 256, precision: str = "fp32"):
         self.energy, self._propose = energy, propose
         self.temperature, self.alpha, self.eps = temperature, alpha, eps
         self.generator, self.delta, self.improvement_limit = generator, delta, improvement_limit
         self.max_steps, self.descent_rate, self.descent_steps = max_steps, descent_rate, descent_steps
         self.sampler = sampler
+        self.precision = check_precision(precision)     # of U in AD (see attraction_diffusion)
         if not (isinstance(chunk_size, int) and chunk_size >= 1):
             raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
         self.chunk_size = chunk_size
@@ -319,9 +321,12 @@ class ContinuousBackend(_Backend):
     def _ad_params(self) -> dict:
         """Keywords of ``attraction_diffusion`` besides the trials, alpha and generator."""
         # the one place the Langevin step size eps is handed to attraction_diffusion
-        return dict(temperature=self.temperature, eps=self.eps, delta=self.delta,
-                    improvement_limit=self.improvement_limit, max_steps=self.max_steps,
-                    sampler=self.sampler)
+        out = dict(temperature=self.temperature, eps=self.eps, delta=self.delta,
+                   improvement_limit=self.improvement_limit, max_steps=self.max_steps,
+                   sampler=self.sampler)
+        if self.precision != "fp32":
+            out["precision"] = self.precision
+        return out
 
     ad_task_fn = staticmethod(_continuous_ad_task)
 
@@ -463,6 +468,8 @@ def _fingerprint(backend, root, consolidate_every: int) -> dict:
     fields = {k: getattr(backend, k) for k in ("temperature", "alpha", "eps", "delta",
                                                 "improvement_limit", "max_steps", "chunk_size")
               if isinstance(getattr(backend, k, None), (int, float, str))}
+    if getattr(backend, "precision", "fp32") != "fp32":     # fp32 maps keep their fingerprint
+        fields["precision"] = backend.precision
     from ._digest import energy_fingerprint
     return {"entropy": str(root.entropy), "spawn_key": list(root.spawn_key),
             "backend": type(backend).__name__, "settings": fields,

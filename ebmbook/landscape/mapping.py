@@ -46,7 +46,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
-from .._config import require_int, require_positive
+from .._config import neutral_field, require_choice, require_int, require_positive
 from .._timing import timed
 from ..parallel import child, seed_sequence, torch_generator
 from ..sampling.descent import local_modes
@@ -87,6 +87,9 @@ class MapSettings:
     barrier_alpha_factors: the barrier ladder, in multiples of the map's alpha (increasing)
     barrier_repeats:      AD trials per direction, pair and alpha of the ladder
     chunk_size:           AD trials per task (one tensor of chains)
+    ad_precision:         the arithmetic of U and grad U in AD, "fp32" or "bf16" (see
+                          :func:`~ebmbook.landscape.ad.attraction_diffusion`: barriers are
+                          float32 energies either way)
     """
 
     ad_eps: float = 0.1
@@ -106,6 +109,7 @@ class MapSettings:
     barrier_alpha_factors: tuple = (1.0, 2.0, 4.0)
     barrier_repeats: int = 1
     chunk_size: int = 256
+    ad_precision: str = neutral_field("fp32")
 
     #: the grids and the least number of points each needs
     _GRIDS: ClassVar[dict] = {"drift_temperatures": 2, "tune_alphas": 2,
@@ -116,6 +120,7 @@ class MapSettings:
         require_int(self, "improvement_limit", "max_steps", "drift_modes", "drift_steps",
                     "tune_iter", "adelm_iter", "barrier_repeats", "chunk_size")
         require_int(self, "descent_steps", minimum=0)
+        require_choice(self, "ad_precision", ("fp32", "bf16"))
         for name, least in self._GRIDS.items():
             v = getattr(self, name)
             if len(v) < least or any(not a > 0 for a in v) or list(v) != sorted(v):
@@ -135,9 +140,12 @@ class MapSettings:
 
     def ad_options(self) -> dict:
         """The AD and mode-search keywords shared by :func:`map_energy` and :func:`tune_alpha`."""
-        return dict(delta=self.delta, improvement_limit=self.improvement_limit,
-                    max_steps=self.max_steps, descent_rate=self.descent_rate,
-                    descent_steps=self.descent_steps, chunk_size=self.chunk_size)
+        out = dict(delta=self.delta, improvement_limit=self.improvement_limit,
+                   max_steps=self.max_steps, descent_rate=self.descent_rate,
+                   descent_steps=self.descent_steps, chunk_size=self.chunk_size)
+        if self.ad_precision != "fp32":    # fp32 maps keep their stage keys
+            out["precision"] = self.ad_precision
+        return out
 
     def map_options(self) -> dict:
         """The keywords of :func:`map_energy` besides the energy, proposals, T, alpha and seed."""
@@ -249,12 +257,13 @@ def _as_proposals(proposals) -> Callable:
 
 def _backend(energy, propose, temperature: float, alpha: float, eps: float, *, delta,
              improvement_limit, max_steps, descent_rate, descent_steps,
-             chunk_size) -> ContinuousBackend:
+             chunk_size, precision: str = "fp32") -> ContinuousBackend:
     # no generator: every stage below passes its seed explicitly
     return ContinuousBackend(energy, propose, temperature=temperature, alpha=alpha, eps=eps,
                              delta=delta, improvement_limit=improvement_limit,
                              max_steps=max_steps, descent_rate=descent_rate,
-                             descent_steps=descent_steps, chunk_size=chunk_size)
+                             descent_steps=descent_steps, chunk_size=chunk_size,
+                             precision=precision)
 
 
 # ----------------------------------------------------------------------------- finished stages
@@ -499,7 +508,8 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
                barrier_factors=_D.barrier_alpha_factors, barrier_repeats: int = _D.barrier_repeats,
                chunk_size: int = _D.chunk_size, stage_seeds: tuple | None = None,
                name: str = "map", decoder: Callable | None = None,
-               checkpoint: str | None = None, progress: bool = False) -> EnergyMap:
+               checkpoint: str | None = None, progress: bool = False,
+               precision: str = "fp32") -> EnergyMap:
     """Map ``energy`` at temperature T and magnetisation alpha: ADELM, the AD barrier matrix
     between its representatives and their disconnectivity graph (see the module docstring).
 
@@ -518,6 +528,8 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
     descent_rate, descent_steps: the local mode search (``descent_steps=0``: none)
     barrier_repeats: AD trials per direction, pair and alpha of the ladder
     chunk_size:  AD trials per task
+    precision:   the arithmetic of U and grad U in AD ("fp32" or "bf16"; barriers are float32
+                 energies either way, see :func:`~ebmbook.landscape.ad.attraction_diffusion`)
     stage_seeds: (ADELM seed, barrier seed) given directly instead of the children of ``seed``
                  (to keep a map inside an existing tree of seeds)
     name, decoder: a title and a states-to-images function for figures
@@ -534,7 +546,8 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
                             max_steps=max_steps, descent_rate=descent_rate,
                             descent_steps=descent_steps, adelm_iter=n_iterations,
                             barrier_alpha_factors=tuple(barrier_factors),
-                            barrier_repeats=barrier_repeats, chunk_size=chunk_size)
+                            barrier_repeats=barrier_repeats, chunk_size=chunk_size,
+                            ad_precision=precision)
     T, alpha = float(temperature), float(alpha)
     if not (T > 0 and math.isfinite(T) and alpha >= 0 and math.isfinite(alpha)):
         raise ValueError(f"temperature must be > 0 and alpha >= 0 (both finite), got "
@@ -635,7 +648,7 @@ def tune_alpha(energy, proposals, *, temperature: float, alphas=_D.tune_alphas,
                progress: bool = False, delta: float = _D.delta,
                improvement_limit: int = _D.improvement_limit, max_steps: int = _D.max_steps,
                descent_rate: float = _D.descent_rate, descent_steps: int = _D.descent_steps,
-               chunk_size: int = _D.chunk_size) -> AlphaTuning:
+               chunk_size: int = _D.chunk_size, precision: str = "fp32") -> AlphaTuning:
     """alpha by the leakage rule, with no label (Sec 5.1.2): ``n_iterations`` ADELM iterations
     at each alpha of the grid (one task each on ``executor``, seeded ``child(root, k)``;
     :func:`~ebmbook.landscape.tuning.alpha_sweep`), then the strongest alpha at which AD from a
@@ -646,7 +659,8 @@ def tune_alpha(energy, proposals, *, temperature: float, alphas=_D.tune_alphas,
     propose = _as_proposals(proposals)
     be = _backend(U, propose, float(temperature), alphas[0], eps, delta=delta,
                   improvement_limit=improvement_limit, max_steps=max_steps,
-                  descent_rate=descent_rate, descent_steps=descent_steps, chunk_size=chunk_size)
+                  descent_rate=descent_rate, descent_steps=descent_steps, chunk_size=chunk_size,
+                  precision=precision)
     counts, leak = alpha_sweep(be, alphas, n_iter=n_iterations, seed=seed, progress=progress,
                                executor=executor)
     return AlphaTuning(alpha=leakage_alpha(alphas, counts, leak, limit), alphas=tuple(alphas),
