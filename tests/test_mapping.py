@@ -85,7 +85,7 @@ def test_the_map_finds_the_three_wells_at_their_depths_with_the_saddle_barriers(
     # every mode lies in a well and carries that well's basin label
     mode_well = torch.cdist(m.modes.float(), CENTRES).argmin(1).numpy()
     np.testing.assert_array_equal(well[m.labels], mode_well)
-    assert m.counts.sum() == 12 and len(m.labels) == 12
+    assert m.counts.sum() == 12 and len(m.labels) == 12 and m.n_iterations == 12
     # the DG has the representatives as leaves and merges at the barriers
     assert m.dg.n == 3
     np.testing.assert_allclose(m.dg.leaf_energy, m.energies)
