@@ -35,6 +35,11 @@ Energies: the representatives' mean energy against the held-out images' energy s
 it: floating in the spectrum), and the energy of gradient-descent minima (gamma = 0) from the
 same starting images (oversaturated and far lower).
 
+Sizes: ``ci`` maps the 16x16 model for 40 iterations (committed, loaded by the book);
+``thesis`` maps the 28x28 thesis-regime model ``fmnist_convergent28`` for 300 iterations with
+AD in bf16 (``ad_precision``: U and its gradient in bf16, the barriers fp32 energies; hours on
+one core, committed with a manifest and resumed across sessions); ``paper`` runs 1000.
+
 Any image data set can be mapped: ``data="folder:<dir>"`` (or any name of
 :func:`ebmbook.data.images.check_dataset`) trains the same recipe on it on first use
 (``ebmbook train fmnist_convergent --data folder:<dir>`` does it ahead of time), and the map runs
