@@ -75,3 +75,24 @@ def test_oscillation_window_recovers_an_ar1_after_burn_in_and_ignores_unrun_step
     assert oscillation_window(series, burn_in=0)["acf"][1] > 0.9
     with pytest.raises(ValueError, match="too few"):
         oscillation_window(series, burn_in=n + 190)
+
+
+def test_acf_period_finds_the_quarter_and_half_period_of_an_oscillation():
+    # a noisy sinusoid of period 34: the ACF is cos(2 pi k / 34) damped by the noise, so it first
+    # turns negative at lag 9 (34 / 4 = 8.5) and is lowest at lag 17; white noise's ACF turns
+    # negative at once; an AR(1) with phi = -0.6 alternates (both lags 1)
+    from ebmbook.diagnostics.stats import acf_period, autocorrelation
+    rng = np.random.default_rng(0)
+    t = np.arange(20_000)
+    x = np.sin(2 * np.pi * t / 34) + 0.5 * rng.normal(size=t.size)
+    p = acf_period(autocorrelation(x, 60, center=True))
+    assert p["first_negative_lag"] == 9 and p["min_lag"] == 17 and p["min"] < -0.6
+    y = np.empty(20_000)
+    y[0] = 0.0
+    for k in range(1, y.size):
+        y[k] = -0.6 * y[k - 1] + rng.normal()
+    q = acf_period(autocorrelation(y, 60, center=True))
+    assert q["first_negative_lag"] == 1 and q["min_lag"] == 1
+    assert acf_period([1.0, 0.9, 0.5])["first_negative_lag"] is None
+    with pytest.raises(ValueError, match="lags 0..K"):
+        acf_period([1.0])

@@ -58,6 +58,21 @@ def pearson(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def acf_period(acf) -> dict:
+    """Where a centred ACF (lags 0..K) first turns negative and where it is lowest (lags >= 1).
+
+    For a quasi-periodic series of period P these are about P/4 and P/2; for an update-to-update
+    alternation (Fig 3.3's strong oscillation) both are 1. Returns ``{"first_negative_lag"
+    (None if the ACF stays >= 0), "min_lag", "min"}``."""
+    a = np.asarray(acf, dtype=float)
+    if a.ndim != 1 or a.size < 2:
+        raise ValueError(f"need an ACF over lags 0..K with K >= 1, got shape {a.shape}")
+    neg = np.flatnonzero(a[1:] < 0)
+    k = int(np.argmin(a[1:])) + 1
+    return {"first_negative_lag": int(neg[0]) + 1 if neg.size else None, "min_lag": k,
+            "min": float(a[k])}
+
+
 def oscillation_window(x, burn_in: int, max_lag: int = 5) -> dict:
     """Fig 3.3's summary of one training record after ``burn_in`` steps: the centred ACF at
     lags 0..``max_lag`` over the window ``x[burn_in:]`` (NaN entries, steps not yet run, are

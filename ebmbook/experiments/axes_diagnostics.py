@@ -224,6 +224,8 @@ class RegimeOscillation:
     acf_uncentred: np.ndarray
     halves: list                # [(mean, sd), (mean, sd)] of d_st over the window's halves
     command: str
+    period: dict | None = None  # acf_period of the centred ACF to a longer lag (period_lag)
+    period_lag: int = 0
 
     def metrics(self) -> dict[str, Metric]:
         out = {"acf_lag1_thesis_regime": Metric(
@@ -237,19 +239,32 @@ class RegimeOscillation:
         for i, (m, s) in enumerate(self.halves, 1):
             out[f"thesis_regime_half{i}_mean"] = Metric(m, f"mean d_st, half {i} of the window")
             out[f"thesis_regime_half{i}_sd"] = Metric(s, f"sd of d_st, half {i} of the window")
+        if self.period is not None:
+            first = self.period["first_negative_lag"]
+            out["thesis_regime_acf_first_negative_lag"] = Metric(
+                float("nan") if first is None else first, "first lag at which the centred ACF "
+                f"of d_st is negative (up to lag {self.period_lag}; about a quarter period)")
+            out["thesis_regime_acf_min_lag"] = Metric(
+                self.period["min_lag"], "lag of the centred ACF's minimum (about half a period)")
+            out["thesis_regime_acf_min"] = Metric(self.period["min"], "that minimum")
         return out
 
 
 def thesis_regime_oscillation(name: str = REGIME_MODEL, burn_in: int = 1000,
-                              max_lag: int = 5) -> RegimeOscillation:
+                              max_lag: int = 5, period_lag: int = 100) -> RegimeOscillation:
     """The committed record of ``name`` (:func:`ebmbook.artifacts.training_record`) summarised by
-    :func:`ebmbook.diagnostics.stats.oscillation_window` after ``burn_in`` updates."""
+    :func:`ebmbook.diagnostics.stats.oscillation_window` after ``burn_in`` updates, and the
+    centred ACF out to ``period_lag`` read for a period (:func:`~ebmbook.diagnostics.stats.acf_period`;
+    None where the window is too short for it)."""
     from ..artifacts import training_record
-    from ..diagnostics.stats import oscillation_window
+    from ..diagnostics.stats import acf_period, oscillation_window
     rec = training_record(name)
     d = np.asarray(rec.log.d_st, dtype=float)[: rec.steps_done]
     w = oscillation_window(d, burn_in, max_lag)
+    period = None
+    if w["n"] >= 4 * period_lag:
+        period = acf_period(oscillation_window(d, burn_in, period_lag)["acf"])
     return RegimeOscillation(name=name, status=rec.status, steps_done=rec.steps_done,
                              burn_in=burn_in, d_st=d, acf=w["acf"],
                              acf_uncentred=w["acf_uncentred"], halves=w["halves"],
-                             command=rec.command)
+                             command=rec.command, period=period, period_lag=period_lag)
