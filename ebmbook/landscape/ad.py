@@ -33,7 +33,7 @@ import torch
 
 from ..sampling.descent import local_modes
 from ..energies.precision import check_precision
-from ..sampling.langevin import LangevinParams, energy_and_grad, frozen_parameters
+from ..sampling.langevin import LangevinParams, _per_chain, energy_and_grad, frozen_parameters
 from ..sampling.langevin import init as langevin_init
 from ..sampling.langevin import step as langevin_kernel
 from ..sampling.rwm import RWMParams
@@ -131,11 +131,9 @@ class MagnetisedEnergy:
         u, g = energy_and_grad(self.energy, x, precision=self.precision)
         diff = x - self.targets
         d = diff.reshape(x.shape[0], -1).norm(dim=1)
-        a = self.alpha
-        if isinstance(a, torch.Tensor):
-            a = a.view((-1,) + (1,) * (x.dim() - 1))
-        scale = torch.where(d > 0, 1.0 / d.clamp_min(torch.finfo(d.dtype).tiny),
-                            torch.zeros_like(d)).view((-1,) + (1,) * (x.dim() - 1))
+        a = _per_chain(self.alpha, x) if isinstance(self.alpha, torch.Tensor) else self.alpha
+        scale = _per_chain(torch.where(d > 0, 1.0 / d.clamp_min(torch.finfo(d.dtype).tiny),
+                                       torch.zeros_like(d)), x)
         v = u / self.temperature + self.alpha * d
         return v, g / self.temperature + a * (diff * scale)
 
@@ -229,7 +227,7 @@ def attraction_diffusion(energy: Callable[[torch.Tensor], torch.Tensor], starts:
             steps = steps + active.long()
             if exact_peak:
                 higher = active & (u > barrier)
-                peak = torch.where(higher.view((-1,) + (1,) * (peak.dim() - 1)), state.x, peak)
+                peak = torch.where(_per_chain(higher, peak), state.x, peak)
             barrier = torch.where(active, torch.maximum(barrier, u), barrier)
             hit = active & (d <= delta)
             success |= hit
