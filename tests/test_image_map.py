@@ -2,6 +2,7 @@
 ADELM on a two-well image energy whose basins are known, the gamma = 0 descent, the scores,
 and the user-folder path (train and map a folder of images)."""
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -215,3 +216,44 @@ def test_fig58_in_image_space_refines_the_two_wells_merge_to_the_exact_saddle_in
     # the 1D line's barrier is the top of its profile, in the same units
     assert abs(bc.linear[0] - bc.linear_profiles[0].max()) < 1e-9
     assert b.map_seconds > 0 and b.refine_seconds > 0
+
+
+def test_staged_readouts_are_computed_once_and_loaded_with_the_map(tmp_path, monkeypatch):
+    """``stage_readouts``: the descent and Fig 5.8 of a finished map are kept in its stages file
+    and load on the next run (a page reads the thesis map's without minutes of work); another
+    descent length is computed anew, and without the flag nothing is kept."""
+    art, X, y = _toy_artifact(k=4.0)
+    spread = im.Spread(5.0, 2.0, 1.0, 9.0)
+    monkeypatch.setattr(im, "load_model", lambda config: art)
+    monkeypatch.setattr(im, "energy_spread", lambda a, n: spread)
+    monkeypatch.setattr(im, "fit_image_judge", lambda a, n: fit_judge(X, y, X, y))
+    calls = {"descend": 0, "barriers": 0}
+    descend, barriers = im.descend, im.image_barriers
+
+    def counted(name, f):
+        def g(*a, **kw):
+            calls[name] += 1
+            return f(*a, **kw)
+        return g
+    monkeypatch.setattr(im, "descend", counted("descend", descend))
+    monkeypatch.setattr(im, "image_barriers", counted("barriers", barriers))
+    c = _toy_config(fig58_pairs=1, fig58_iter=100, stage_readouts=True,
+                    map_checkpoint=str(tmp_path))
+    r1 = im.run(c)
+    assert calls == {"descend": 1, "barriers": 1}
+    r2 = im.run(c)
+    assert calls == {"descend": 1, "barriers": 1}          # both loaded with the map
+    np.testing.assert_array_equal(r2.descent.energies_z, r1.descent.energies_z)
+    torch.testing.assert_close(r2.descent.minima, r1.descent.minima, rtol=0, atol=0)
+    np.testing.assert_array_equal(r2.barriers.comparison.dneb, r1.barriers.comparison.dneb)
+    assert r2.metrics()["fmnist_descent_energy_z"] == r1.metrics()["fmnist_descent_energy_z"]
+    # another descent length is another stage; the map and Fig 5.8 still load
+    im.run(dataclasses.replace(c, descent_steps=150))
+    assert calls == {"descend": 2, "barriers": 1}
+    # without the flag every run computes them
+    off = dataclasses.replace(c, stage_readouts=False)
+    im.run(off)
+    im.run(off)
+    assert calls == {"descend": 4, "barriers": 3}
+    # the flag never changes the map's own files
+    assert im.map_checkpoint(off, "map") == im.map_checkpoint(c, "map")

@@ -96,12 +96,16 @@ class Config(ExperimentConfig):
     fig58_iter: int = 200              # DNEB band iterations there and in the refinement
     chunk_size: int = 256
     ad_precision: str = neutral_field("fp32")   # U and grad U in AD: fp32 | bf16 (barriers fp32)
+    # keep the read-outs that cost minutes (the gamma = 0 descent, Fig 5.8's barriers) as stages
+    # of the map's file, so that a page loads them with the map (the thesis map: about 8 and
+    # several minutes on one core at 28x28)
+    stage_readouts: bool = False
     progress: bool = True
     map_checkpoint: str = runtime_field("")   # a folder for the map's checkpoint ("": none)
 
     # settings of what is read from a finished map (they never enter its files' key)
     NOT_MAP_FIELDS: ClassVar = ("descent_steps", "n_data", "judge_images", "members_shown",
-                                "fig58_pairs", "fig58_iter")
+                                "fig58_pairs", "fig58_iter", "stage_readouts")
     COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis")   # sizes whose maps are in artifacts/maps
 
     SIZES: ClassVar = {
@@ -117,7 +121,8 @@ class Config(ExperimentConfig):
         # barrier 0.819 against 0.821 data sds; TRAINING_NOTES.md).
         "thesis": {"model": "fmnist_convergent28", "delta": 5.0, "max_steps": 2000,
                    "improvement_limit": 200, "tune_alphas": (120.0, 170.0, 240.0, 340.0, 480.0),
-                   "tune_iter": 10, "adelm_iter": 300, "ad_precision": "bf16"},
+                   "tune_iter": 10, "adelm_iter": 300, "ad_precision": "bf16",
+                   "stage_readouts": True},
         "paper": {"model_size": "paper", "mode_steps": 2000, "max_steps": 5000,
                   "improvement_limit": 300, "tune_iter": 50, "adelm_iter": 1000,
                   "tune_alphas": (40.0, 60.0, 85.0, 120.0, 170.0, 240.0),
@@ -446,6 +451,21 @@ class Result:
         }
 
 
+def readout_stages(config: Config, art: Artifact) -> MapStages | None:
+    """Where the read-outs of a finished map are kept (``config.stage_readouts``): the stages
+    file of its map, under digests of the energy, the proposals and their own settings; None
+    (compute them every run) otherwise or without a map folder."""
+    ckpt = map_checkpoint(config, "map")
+    if not config.stage_readouts or ckpt is None:
+        return None
+    train = art.spec.load_data("train")
+    return MapStages(ckpt, art.model.energy, ChainProposals(art.model, train, config.mode_steps))
+
+
+def _staged(stages: MapStages | None, stage: str, key, compute):
+    return compute() if stages is None else stages.get(stage, key, compute)
+
+
 def run(config: Config) -> Result:
     timings: dict[str, float] = {}
     root = seed_sequence(config.seed)
@@ -460,14 +480,19 @@ def run(config: Config) -> Result:
         m = map_images(art, config, spread, judge, seed=child(root, 0),
                        name=config.data or art.spec.dataset)
     bar.update()
+    stages = readout_stages(config, art)
     with timed(timings, "scores_and_descent"):
         scores = score_map(m, seed=config.seed)
-        descent = descend(m, spread, config.descent_steps)
+        descent = _staged(stages, "descent", (config.descent_steps, config.n_data,
+                                              tuple(int(i) for i in m.starts)),
+                          lambda: descend(m, spread, config.descent_steps))
     bar.update()
     barriers = None
     if config.fig58_pairs:
         with timed(timings, "barriers_fig58"):
-            barriers = image_barriers(m, spread, config, seed=config.seed)
+            barriers = _staged(stages, "fig58", (config.seed, config.fig58_pairs,
+                                                 config.fig58_iter, config.n_data),
+                               lambda: image_barriers(m, spread, config, seed=config.seed))
         bar.update()
     bar.close()
     return Result(config=config, judge=judge, spread=spread, map=m, scores=scores,
