@@ -225,3 +225,31 @@ def test_coop_runs_on_device_with_data_given_on_the_cpu(device):
     assert np.isfinite(res.log.d_st).all()
     out = res.model.short_run(5, generator=torch.Generator(device=device).manual_seed(0))
     assert out.x.device.type == device and out.x.shape == (5, 2)
+
+
+def test_a_decaying_descriptor_rate_follows_its_schedule_and_resumes_bit_for_bit(tmp_path):
+    """``descriptor_lr_decay``: the descriptor's Adam rate at step t is lr * decay ** t (a
+    function of t, so a resumed run continues the schedule), the generator's stays put, and a
+    factor of 1 is the constant rate of every committed pair (the same hash)."""
+    cfg, data = small_config(descriptor_lr_decay=0.8), GaussianData([0.0, 0.0], 1.0)
+    seen = []
+    full = train_coop(*fresh_nets(), data, cfg, progress=False,
+                      callback=lambda t, lr: seen.append((t, lr.d_opt.param_groups[0]["lr"],
+                                                          lr.g_opt.param_groups[0]["lr"])))
+    assert [s[0] for s in seen] == list(range(12))
+    for t, d_lr, g_lr in seen:
+        assert d_lr == pytest.approx(1e-3 * 0.8 ** t, rel=1e-12) and g_lr == 1e-3
+    train_coop(*fresh_nets(), data, cfg, checkpoint_dir=tmp_path, progress=False, stop_after=5)
+    resumed = train_coop(*fresh_nets(), data, cfg, checkpoint_dir=tmp_path, progress=False)
+    assert resumed.resumed_from == 5
+    a, b = full.descriptor.state_dict(), resumed.descriptor.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the decay changes the run; a factor of 1 is the old config exactly
+    const = train_coop(*fresh_nets(), data, small_config(), progress=False)
+    first = lambda r: next(iter(r.descriptor.parameters())).detach()   # noqa: E731
+    assert not torch.equal(first(const), first(full))
+    assert small_config(descriptor_lr_decay=1.0) == small_config()
+    from ebmbook._config import config_hash
+    assert config_hash(small_config(descriptor_lr_decay=1.0)) == config_hash(small_config())
+    with pytest.raises(ValueError, match="descriptor_lr_decay"):
+        small_config(descriptor_lr_decay=1.5)

@@ -92,6 +92,9 @@ class CoopConfig:
     prior_sigma: float | None = None   # reference Gaussian sd of the descriptor (eq. 3.10)
     mh: bool = False              # MH-adjusted descriptor revision
     descriptor_lr: float = 5e-5   # Adam rate of the descriptor F
+    # the descriptor's rate at step t is descriptor_lr * descriptor_lr_decay ** t (1: constant;
+    # the authors' MATLAB CoopNets lower theirs tenfold over a run)
+    descriptor_lr_decay: float = neutral_field(1.0)
     generator_lr: float = 5e-5    # Adam rate of the generator g
     generator_sigma: float = 0.3  # sd of the generator's Gaussian observation model (A.1)
     infer_steps: int = 0          # Langevin steps of the latent inference (A.2); 0: off
@@ -110,6 +113,10 @@ class CoopConfig:
                          "infer_eps", "divergence_threshold")
         require_positive(self, "tau", "eps_data", allow_zero=True)
         require_choice(self, "precision", PRECISIONS)
+        if not 0 < self.descriptor_lr_decay <= 1:
+            raise ValueError(f"config field 'descriptor_lr_decay' = {self.descriptor_lr_decay!r} "
+                             "is invalid: it must be in (0, 1] (the rate's factor per step; 1 "
+                             "keeps it constant)")
         if self.prior_sigma is not None:
             require_positive(self, "prior_sigma")
         if self.mh and self.tau == 0:
@@ -193,6 +200,9 @@ def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
     check_statistic("generator loss", g, cfg.divergence_threshold)
     d_opt.zero_grad(set_to_none=True)                                 # step 4
     d_st.backward()
+    if cfg.descriptor_lr_decay != 1:     # a function of t alone: a resumed run gets the same rate
+        for group in d_opt.param_groups:
+            group["lr"] = cfg.descriptor_lr * cfg.descriptor_lr_decay ** t
     d_opt.step()
     g_opt.zero_grad(set_to_none=True)                                 # step 5
     g_loss.backward()
