@@ -79,8 +79,16 @@ class Config(ExperimentConfig):
     progress: bool = True
     map_checkpoint: str = runtime_field("")   # a folder for the maps' checkpoints ("": none)
 
+    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis")   # sizes whose maps are in artifacts/maps
     SIZES: ClassVar = {
         "ci": {},
+        # Fig 5.6 at thesis length on the committed pairs (issue 24): the digits 0-3 map runs
+        # 500 ADELM iterations, its T and alpha grids widened past the ci picks (T = 0.01, the
+        # lowest, and alpha = 30, the highest, of the ci grids); the MNIST map keeps its ci
+        # settings. A committed map with a manifest, loaded by the book.
+        "thesis": {"digits03": MapSettings(
+            adelm_iter=500, tune_iter=10, drift_temperatures=(0.001, 0.003, 0.01, 0.03, 0.1),
+            tune_alphas=(3.0, 10.0, 30.0, 100.0, 300.0))},
         "paper": {"model_size": "paper",
                   "cluster_images": 4000, "barrier_pairs": 30, "infer_starts": 4,
                   "infer_steps": 300, "plane_side": 41,
