@@ -46,7 +46,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_choice, require_folder, require_int, runtime_field
+from .._config import neutral_field, require_choice, require_folder, require_int, runtime_field
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
@@ -66,6 +66,9 @@ from ._common import map_checkpoint, progress_bar
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
     model_size: str = "cpu"          # which size of the Co-Op artifacts to load (cpu: committed)
+    # the digits 0-3 pair: the 16x16 coop_digits03, or coop_digits03_28 at MNIST's own 28x28
+    # (read by a judge fitted at its own size)
+    digits03_model: str = neutral_field("coop_digits03")
     digits03: MapSettings = field(default_factory=MapSettings)
     mnist: MapSettings = field(default_factory=lambda: MapSettings(
         adelm_iter=25, tune_iter=5, delta=0.5, barrier_alpha_factors=(1.0, 3.0)))
@@ -79,7 +82,7 @@ class Config(ExperimentConfig):
     progress: bool = True
     map_checkpoint: str = runtime_field("")   # a folder for the maps' checkpoints ("": none)
 
-    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis")   # sizes whose maps are in artifacts/maps
+    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis", "thesis28")   # sizes whose maps are in artifacts/maps
     SIZES: ClassVar = {
         "ci": {},
         # Fig 5.6 at thesis length on the committed pairs (issue 24): the digits 0-3 map runs
@@ -89,6 +92,11 @@ class Config(ExperimentConfig):
         "thesis": {"digits03": MapSettings(
             adelm_iter=500, tune_iter=10, drift_temperatures=(0.001, 0.003, 0.01, 0.03, 0.1),
             tune_alphas=(3.0, 10.0, 30.0, 100.0, 300.0))},
+        # the same on the 28x28 pair coop_digits03_28 (issue 24), with grids reaching colder
+        # and stronger (the 16x16 pair's thesis map picked the coldest T and strongest alpha)
+        "thesis28": {"digits03_model": "coop_digits03_28", "digits03": MapSettings(
+            adelm_iter=500, drift_temperatures=(0.0003, 0.001, 0.003, 0.01, 0.03),
+            tune_alphas=(10.0, 30.0, 100.0, 300.0, 1000.0))},
         "paper": {"model_size": "paper",
                   "cluster_images": 4000, "barrier_pairs": 30, "infer_starts": 4,
                   "infer_steps": 300, "plane_side": 41,
@@ -99,6 +107,7 @@ class Config(ExperimentConfig):
     def __post_init__(self):
         super().__post_init__()
         require_choice(self, "model_size", MODEL_SIZES)
+        require_choice(self, "digits03_model", ("coop_digits03", "coop_digits03_28"))
         require_int(self, "members_shown", minimum=0)
         require_int(self, "infer_starts", "infer_steps")
         require_int(self, "cluster_images", "plane_side")
@@ -356,13 +365,16 @@ def run(config: Config) -> Result:
     timings: dict[str, float] = {}
     with timed(timings, "load_and_judge"):
         bar = progress_bar(config.progress, total=5, desc="digit maps")
-        d03_art = load_pair("coop_digits03", config.model_size, config.device)
+        d03_art = load_pair(config.digits03_model, config.model_size, config.device)
         mn_art = load_pair("coop_mnist", config.model_size, config.device)
         judge = fit_digit_judge(mn_art)
+        # a pair of another image size gets a judge of its own size
+        judge03 = (judge if d03_art.spec.image_size == mn_art.spec.image_size
+                   else fit_digit_judge(d03_art))
     bar.update()
     root = seed_sequence(config.seed)
     with timed(timings, "digits03"):
-        d03 = map_latent("digits 0-3", d03_art, config.digits03, judge, seed=child(root, 0),
+        d03 = map_latent("digits 0-3", d03_art, config.digits03, judge03, seed=child(root, 0),
                          progress=config.progress, tsne_seeds=config.tsne_seeds,
                          checkpoint=map_checkpoint(config, "digits03"))
     bar.update()
