@@ -166,3 +166,29 @@ def test_a_map_manifest_adds_up_the_time_of_a_run_resumed_across_sessions(tmp_pa
     assert (done["status"], done["wall_time_s"], done["git_commit"]) == ("finished", 12.0, "y")
     write_map_manifest(cfg, command="c", commit="y", seconds=2.0)   # a rebuild from scratch
     assert read_map_manifest(cfg)["wall_time_s"] == 2.0
+
+
+def test_the_28x28_pair_is_read_by_a_judge_of_its_own_size(monkeypatch):
+    """``digits03_model`` picks the digits 0-3 pair; a judge fitted at another image size is
+    replaced by one fitted at the pair's size (a pixel judge cannot read other images), and a
+    judge of the right size is used as given."""
+    from ebmbook.diagnostics.clustering import fit_judge
+    cfg = dm.Config.for_size("ci", model_size="ci", digits03_model="coop_digits03_28",
+                             digits03=TINY, progress=False, tsne_seeds=(0,))
+    art = dm.load_pair("coop_digits03_28", "ci")
+    side = art.spec.image_size
+    fitted = []
+    real = dm.fit_digit_judge
+    monkeypatch.setattr(dm, "fit_digit_judge", lambda a: fitted.append(a) or real(a))
+    X = torch.randn(40, 1, 4, 4)
+    small = fit_judge(X, np.arange(40) % 4, X, np.arange(40) % 4)
+    m = dm.digits03_map(cfg, art, small)
+    assert len(fitted) == 1 and fitted[0] is art
+    assert m.reads is not None and len(m.reads) == len(m.adelm.energies)
+    own = real(art)
+    assert own.n_inputs == side * side
+    m2 = dm.digits03_map(cfg, art, own)
+    assert len(fitted) == 1                      # the right-sized judge was used as given
+    np.testing.assert_array_equal(m2.adelm.labels, m.adelm.labels)
+    with pytest.raises(ValueError, match="digits03_model"):
+        dm.Config(digits03_model="coop_mnist")

@@ -99,6 +99,11 @@ class Judge:
     def classes(self) -> np.ndarray:
         return np.asarray(self.model.classes_)
 
+    @property
+    def n_inputs(self) -> int:
+        """The number of values (pixels) of the images it reads."""
+        return int(self.model.n_features_in_)
+
 
 def _flat(images) -> np.ndarray:
     a = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)

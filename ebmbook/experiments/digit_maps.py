@@ -361,6 +361,20 @@ class Result:
         }
 
 
+def digits03_map(config: Config, d03_art: Artifact | None = None,
+                 judge: Judge | None = None) -> LatentMap:
+    """The digits 0-3 map of ``config`` alone (Fig 5.6; loaded from its map folder when
+    finished there): the pair ``config.digits03_model``, read by ``judge`` if it was fitted at
+    the pair's image size, else by a judge of its own size."""
+    if d03_art is None:
+        d03_art = load_pair(config.digits03_model, config.model_size, config.device)
+    if judge is None or judge.n_inputs != d03_art.spec.image_size ** 2:
+        judge = fit_digit_judge(d03_art)
+    return map_latent("digits 0-3", d03_art, config.digits03, judge,
+                      seed=child(seed_sequence(config.seed), 0), progress=config.progress,
+                      tsne_seeds=config.tsne_seeds, checkpoint=map_checkpoint(config, "digits03"))
+
+
 def run(config: Config) -> Result:
     timings: dict[str, float] = {}
     with timed(timings, "load_and_judge"):
@@ -368,15 +382,10 @@ def run(config: Config) -> Result:
         d03_art = load_pair(config.digits03_model, config.model_size, config.device)
         mn_art = load_pair("coop_mnist", config.model_size, config.device)
         judge = fit_digit_judge(mn_art)
-        # a pair of another image size gets a judge of its own size
-        judge03 = (judge if d03_art.spec.image_size == mn_art.spec.image_size
-                   else fit_digit_judge(d03_art))
     bar.update()
     root = seed_sequence(config.seed)
     with timed(timings, "digits03"):
-        d03 = map_latent("digits 0-3", d03_art, config.digits03, judge03, seed=child(root, 0),
-                         progress=config.progress, tsne_seeds=config.tsne_seeds,
-                         checkpoint=map_checkpoint(config, "digits03"))
+        d03 = digits03_map(config, d03_art, judge)
     bar.update()
     with timed(timings, "mnist"):
         mn = map_latent("MNIST", mn_art, config.mnist, judge, seed=child(root, 1),
