@@ -10,6 +10,8 @@ live.
 * ``coop_texton`` / ``coop_scales`` / ``coop_faces`` - Co-Op pairs on patches of the bundled brick
   photo (scale 2, 4-D latent; all four scales, 8-D; Figs 5.10, 5.11) and on the faces of
   ``lfw_subset`` (8-D; Fig 5.12), 16x16 at ``cpu`` size.
+* ``coop_digits03_28`` - the digits 0-3 pair at MNIST's own 28x28 size (issue 24; ``COOP28``,
+  a descriptor rate that decays tenfold over 3000 steps), 1500 steps at ``cpu`` size.
 
 Sizes: ``ci`` (a few seconds; tests and notebooks exercise the training path with it), ``cpu``
 (the committed artifacts in ``artifacts/<name>``: 16x16 images, width 16, trained on one CPU
