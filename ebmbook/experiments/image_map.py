@@ -451,19 +451,15 @@ class Result:
         }
 
 
-def readout_stages(config: Config, art: Artifact) -> MapStages | None:
+def readout_stages(config: Config, art: Artifact) -> MapStages:
     """Where the read-outs of a finished map are kept (``config.stage_readouts``): the stages
-    file of its map, under digests of the energy, the proposals and their own settings; None
-    (compute them every run) otherwise or without a map folder."""
-    ckpt = map_checkpoint(config, "map")
-    if not config.stage_readouts or ckpt is None:
-        return None
+    file of its map, under digests of the energy, the proposals and their own settings; without
+    the flag or a map folder, stages without a file (every read-out is computed)."""
+    ckpt = map_checkpoint(config, "map") if config.stage_readouts else None
+    if ckpt is None:
+        return MapStages(None, art.model.energy, None)
     train = art.spec.load_data("train")
     return MapStages(ckpt, art.model.energy, ChainProposals(art.model, train, config.mode_steps))
-
-
-def _staged(stages: MapStages | None, stage: str, key, compute):
-    return compute() if stages is None else stages.get(stage, key, compute)
 
 
 def run(config: Config) -> Result:
@@ -483,16 +479,16 @@ def run(config: Config) -> Result:
     stages = readout_stages(config, art)
     with timed(timings, "scores_and_descent"):
         scores = score_map(m, seed=config.seed)
-        descent = _staged(stages, "descent", (config.descent_steps, config.n_data,
-                                              tuple(int(i) for i in m.starts)),
-                          lambda: descend(m, spread, config.descent_steps))
+        descent = stages.get("descent", (config.descent_steps, config.n_data,
+                                         tuple(int(i) for i in m.starts)),
+                             lambda: descend(m, spread, config.descent_steps))
     bar.update()
     barriers = None
     if config.fig58_pairs:
         with timed(timings, "barriers_fig58"):
-            barriers = _staged(stages, "fig58", (config.seed, config.fig58_pairs,
-                                                 config.fig58_iter, config.n_data),
-                               lambda: image_barriers(m, spread, config, seed=config.seed))
+            barriers = stages.get("fig58", (config.seed, config.fig58_pairs,
+                                            config.fig58_iter, config.n_data),
+                                  lambda: image_barriers(m, spread, config, seed=config.seed))
         bar.update()
     bar.close()
     return Result(config=config, judge=judge, spread=spread, map=m, scores=scores,
