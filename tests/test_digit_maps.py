@@ -192,3 +192,16 @@ def test_the_28x28_pair_is_read_by_a_judge_of_its_own_size(monkeypatch):
     np.testing.assert_array_equal(m2.adelm.labels, m.adelm.labels)
     with pytest.raises(ValueError, match="digits03_model"):
         dm.Config(digits03_model="coop_mnist")
+
+
+def test_only_the_pairs_own_digits_count_as_owning_a_basin(tiny_result):
+    """A ten-digit judge may read a digits 0-3 mode as a 7: that basin is owned by no digit of
+    the pair; the MNIST pair (no class filter) counts every digit."""
+    import dataclasses
+    d03, mn = tiny_result.digits03, tiny_result.mnist
+    assert d03.artifact.spec.classes == (0, 1, 2, 3) and mn.artifact.spec.classes is None
+    labels, shares = np.array([1, 7, 2, 2, 3]), np.array([0.9, 1.0, 0.6, 0.7, 0.4])
+    assert dataclasses.replace(d03, basin_label=labels, basin_share=shares) \
+        .digits_with_own_basin() == 2                       # 1 and 2; 7 is not a digit of 0-3
+    assert dataclasses.replace(mn, basin_label=labels, basin_share=shares) \
+        .digits_with_own_basin() == 3                       # 1, 7 and 2

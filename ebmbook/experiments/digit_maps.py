@@ -134,11 +134,13 @@ class LatentMap(EnergyMap):
         """Basins whose members the judge reads as one digit (majority share >= ``share``)."""
         return int(np.sum(self.basin_share >= share))
 
-    def digits_with_own_basin(self, share: float = 0.5, among=None) -> int:
-        """Digits d (of ``among``, if given) that own a basin the judge reads mostly (share >=
-        ``share``) as d."""
+    def digits_with_own_basin(self, share: float = 0.5) -> int:
+        """Digits d that own a basin the judge reads mostly (share >= ``share``) as d; only the
+        digits the pair was trained on count (a ten-digit judge may read a digits 0-3 mode as
+        another digit)."""
         owned = np.unique(self.basin_label[self.basin_share >= share])
-        return int(owned.size if among is None else np.isin(owned, list(among)).sum())
+        classes = None if self.artifact is None else self.artifact.spec.classes
+        return int(owned.size if classes is None else np.isin(owned, list(classes)).sum())
 
     def same_label_merge_gap(self) -> tuple[float, float]:
         """Median DG merge height (cophenetic barrier) between basins the judge reads as the
@@ -321,7 +323,7 @@ class Result:
                 d03.single_digit_basins(), "digits 0-3 basins whose members the judge reads as "
                 "one digit (>= 80%)"),
             "digits03_digits_owned": Metric(
-                d03.digits_with_own_basin(among=range(4)), "digits of 0-3 owning a basin the judge reads "
+                d03.digits_with_own_basin(), "digits of 0-3 owning a basin the judge reads "
                 "mostly (>= 50%) as that digit"),
             "digits03_temperature": Metric(d03.temperature, "T chosen by the drift rule "
                                            "(data-energy sds)"),
