@@ -257,3 +257,38 @@ def test_staged_readouts_are_computed_once_and_loaded_with_the_map(tmp_path, mon
     assert calls == {"descend": 4, "barriers": 3}
     # the flag never changes the map's own files
     assert im.map_checkpoint(off, "map") == im.map_checkpoint(c, "map")
+
+
+def test_other_readout_settings_never_rewrite_a_committed_maps_stages(tmp_path, monkeypatch):
+    """A committed map (``artifacts/maps``) keeps the read-outs of its size's default config;
+    a run of the same map with another descent length loads the map but stages its read-out in
+    the build cache, leaving the committed stages file byte for byte as it was."""
+    import hashlib
+    from ebmbook import registry
+    art, X, y = _toy_artifact(k=4.0)
+    monkeypatch.setattr(im, "load_model", lambda config: art)
+    monkeypatch.setattr(im, "energy_spread", lambda a, n: im.Spread(5.0, 2.0, 1.0, 9.0))
+    monkeypatch.setattr(im, "fit_image_judge", lambda a, n: fit_judge(X, y, X, y))
+    monkeypatch.setattr(registry, "committed_root", lambda: tmp_path / "committed")
+    monkeypatch.setattr(registry, "cache_root", lambda: tmp_path / "cache")
+    committed = tmp_path / "committed" / "maps"
+    c = _toy_config(stage_readouts=True, map_checkpoint=str(committed))
+    # the toy config plays the default config of every committed size
+    monkeypatch.setattr(im.Config, "for_size", classmethod(lambda cls, size, **kw: c))
+    stages = im.map_checkpoint(c, "map").with_suffix(".stages.pt")
+    assert im.readout_checkpoint(c, "map") == im.map_checkpoint(c, "map")
+    r1 = im.run(c)
+    before = hashlib.sha256(stages.read_bytes()).hexdigest()
+    other = dataclasses.replace(c, descent_steps=150)
+    moved = im.readout_checkpoint(other, "map")
+    assert moved.parent == tmp_path / "cache" / "maps" and "readouts" in moved.name
+    r2 = im.run(other)
+    assert hashlib.sha256(stages.read_bytes()).hexdigest() == before
+    assert moved.with_suffix(".stages.pt").exists()
+    assert r2.map.n_basins == r1.map.n_basins                 # the same map, loaded
+    assert not np.array_equal(r2.descent.energies_z, r1.descent.energies_z)
+    # and the default config still loads its committed read-out
+    np.testing.assert_array_equal(im.run(c).descent.energies_z, r1.descent.energies_z)
+    # outside artifacts/maps a map folder keeps every read-out in the map's own file
+    mine = dataclasses.replace(other, map_checkpoint=str(tmp_path / "mine"))
+    assert im.readout_checkpoint(mine, "map") == im.map_checkpoint(mine, "map")

@@ -102,6 +102,28 @@ def book_maps(config: ExperimentConfig) -> ExperimentConfig:
     return dataclasses.replace(config, map_checkpoint=str(folder))
 
 
+def readout_checkpoint(config: ExperimentConfig, map_id: str) -> Path | None:
+    """Where the read-outs of the finished map ``map_id`` (settings in the experiment's
+    ``NOT_MAP_FIELDS``, outside the map's key) keep their stages: the map's own file, except
+    when that file is a committed one (``artifacts/maps``) and ``config`` is not the default
+    config of a committed size - then a file of its own in the build cache, keyed by the whole
+    config. A stage is one slot per name, so another descent length run against a committed map
+    would otherwise replace the committed read-out in ``artifacts/maps``. None without a map
+    folder."""
+    ckpt = map_checkpoint(config, map_id)
+    if ckpt is None:
+        return None
+    from ..registry import cache_root, committed_root
+    if ckpt.parent.resolve() != (committed_root() / "maps").resolve():
+        return ckpt
+    ignored = ("progress", "executor")
+    full = config_hash(config, ignore=ignored)
+    if any(full == config_hash(type(config).for_size(size), ignore=ignored)
+           for size in committed_map_sizes(config)):
+        return ckpt
+    return cache_root() / "maps" / f"{_maps_prefix(config)}-{map_id}-readouts-{full[:12]}.pt"
+
+
 def map_manifest_path(config: ExperimentConfig) -> Path | None:
     """``<map folder>/<experiment>-<config key>.json`` (None without a map folder)."""
     folder = getattr(config, "map_checkpoint", "")

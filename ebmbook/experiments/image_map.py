@@ -70,7 +70,7 @@ from ..registry import DEEPFRAME_MODELS, MODEL_SIZES, model_spec
 from ..results import Metric
 from ..sampling.descent import local_modes
 from ._base import ExperimentConfig
-from ._common import map_checkpoint, progress_bar
+from ._common import map_checkpoint, progress_bar, readout_checkpoint
 
 
 @dataclass(frozen=True)
@@ -453,9 +453,11 @@ class Result:
 
 def readout_stages(config: Config, art: Artifact) -> MapStages:
     """Where the read-outs of a finished map are kept (``config.stage_readouts``): the stages
-    file of its map, under digests of the energy, the proposals and their own settings; without
-    the flag or a map folder, stages without a file (every read-out is computed)."""
-    ckpt = map_checkpoint(config, "map") if config.stage_readouts else None
+    file of its map, under digests of the energy, the proposals and their own settings (for
+    other read-out settings than a committed map's defaults, a file of their own in the build
+    cache: :func:`readout_checkpoint`); without the flag or a map folder, stages without a file
+    (every read-out is computed)."""
+    ckpt = readout_checkpoint(config, "map") if config.stage_readouts else None
     if ckpt is None:
         return MapStages(None, art.model.energy, None)
     train = art.spec.load_data("train")
