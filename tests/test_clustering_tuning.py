@@ -10,7 +10,8 @@ from torch import nn
 
 from ebmbook.diagnostics.clustering import (basin_readings, fit_judge, matched_baselines,
                                             partition_scores, purity)
-from ebmbook.landscape.tuning import continuous_energy_drift, drift_temperature, leakage_alpha
+from ebmbook.landscape.tuning import (continuous_energy_drift, drift_above, drift_rise,
+                                      drift_temperature, leakage_alpha)
 from ebmbook.learning.coop import infer_latents
 
 
@@ -78,6 +79,29 @@ def test_drift_temperature_picks_the_warmest_quiet_temperature():
     assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.1) == 1.0
     assert drift_temperature(T, drift, barrier_scale=1.0, fraction=1.0) == 10.0
     assert drift_temperature(T, drift, barrier_scale=1e-6) == 0.1   # none qualifies: coldest
+
+
+def test_the_running_reference_does_not_count_continued_descent_as_drift():
+    steps = np.arange(11, dtype=np.float64)
+    sliding = 1.0 - 0.1 * steps                 # still descending at the end: 1.0 ... 0.0
+    shaking = 0.3 * (steps % 2)                 # thermal excursions above a fixed floor
+    drift = np.stack([np.stack([sliding, sliding]), np.stack([shaking, shaking])])
+    # "lowest": the slide's last half (0.5 ... 0.0, mean 0.25) sits above its final minimum
+    np.testing.assert_allclose(drift_rise(drift, "lowest"), [0.25, 0.3 * 3 / 6])
+    # "running": a chain that only descends never rises above its lowest so far
+    np.testing.assert_allclose(drift_rise(drift, "running"), [0.0, 0.3 * 3 / 6])
+    np.testing.assert_allclose(drift_above(drift, "running")[1, 0], shaking)
+    assert drift_rise(drift).tolist() == drift_rise(drift, "lowest").tolist()   # the default
+    # a cold T still sliding down and a warm one shaking at 0.15 on average:
+    # "lowest" rejects the cold one (and falls back to it), "running" keeps both
+    T = [0.01, 0.1]
+    assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.1) == 0.01
+    assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.2) == 0.1
+    assert drift_temperature(T, drift[::-1].copy(), barrier_scale=1.0, fraction=0.2) == 0.01
+    assert drift_temperature(T, drift[::-1].copy(), barrier_scale=1.0, fraction=0.2,
+                             reference="running") == 0.1
+    with pytest.raises(ValueError, match="reference must be one of"):
+        drift_rise(drift, "first")
 
 
 class Quadratic(nn.Module):

@@ -3,6 +3,8 @@ of known depth, whose barrier between two wells is the maximum of U on the segme
 them (computed here on a fine grid); the same map in-process and on a process pool; trained-model
 objects, tensor proposals, the label-free tuning helpers and remapping."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from ebmbook.landscape.barriers import linear_barrier
 from ebmbook.landscape.mapping import (EnergyMap, GaussianProposals, MapSettings,
                                        TemperatureTuning, basin_of, map_energy, tune_alpha,
                                        tune_and_map, tune_temperature)
+from ebmbook.landscape.tuning import drift_temperature
 from ebmbook.sampling.model import noise_model
 
 D = 4
@@ -154,6 +157,17 @@ def test_the_tuning_helpers_follow_their_rules_and_a_tuned_map_is_map_energy_at_
     rise = (d[:, :, d.shape[2] // 2:].mean(2) - d.min(2)).mean(1)
     ok = rise <= s.drift_fraction * tT.barrier_scale
     assert tT.temperature == max(np.asarray(s.drift_temperatures)[ok], default=0.03)
+    np.testing.assert_allclose(tT.rise, rise)
+    # measured above the running minimum instead: the same chains (same draws), its own pick
+    assert "reference" not in s.temperature_options()       # the default keeps stage keys
+    run = dataclasses.replace(s, drift_reference="running")
+    tR = tune_temperature(U, prop, seed=5, **run.temperature_options())
+    np.testing.assert_array_equal(tR.drift, tT.drift)
+    assert tR.reference == "running"
+    assert tR.temperature == drift_temperature(s.drift_temperatures, d, tT.barrier_scale,
+                                               s.drift_fraction, reference="running")
+    with pytest.raises(ValueError, match="drift_reference"):
+        MapSettings(drift_reference="first")
     tA = tune_alpha(U, prop, temperature=tT.temperature, seed=6, **s.alpha_options())
     assert tA.counts.shape == (3,) and tA.alpha in s.tune_alphas
     good = (tA.leakage <= s.leakage_limit) & (tA.counts > 1)

@@ -55,8 +55,8 @@ from ._digest import _digest, _tensor_digest, energy_fingerprint
 from .adelm import ADELMResult, ContinuousBackend, adelm
 from .barriers import ad_barrier_matrix, linear_barrier
 from .dgraph import DisconnectivityGraph, disconnectivity_graph
-from .tuning import (alpha_sweep, continuous_energy_drift, drift_temperature, leakage_alpha,
-                     typical_barrier)
+from .tuning import (DRIFT_REFERENCES, alpha_sweep, continuous_energy_drift, drift_rise,
+                     drift_temperature, leakage_alpha, typical_barrier)
 
 __all__ = ["map_energy", "EnergyMap", "MapSettings", "tune_and_map", "tune_temperature",
            "tune_alpha", "TemperatureTuning", "AlphaTuning", "basin_of", "compare_barriers",
@@ -80,6 +80,10 @@ class MapSettings:
     drift_modes:          local modes whose unmagnetised chains the drift rule runs
     drift_steps:          length of those chains
     drift_fraction:       the rule: drift at most this fraction of the typical barrier
+    drift_reference:      what the drift is measured above: "lowest", the lowest energy of
+                          the chain's run, or "running", the lowest so far, which does not
+                          count a chain's continued descent as drift
+                          (:func:`~ebmbook.landscape.tuning.drift_rise`)
     tune_alphas:          the alpha grid of the leakage rule (increasing)
     tune_iter:            ADELM iterations at each alpha of the grid
     leakage_limit:        the rule: at most this many representatives reached per new mode
@@ -110,6 +114,7 @@ class MapSettings:
     barrier_repeats: int = 1
     chunk_size: int = 256
     ad_precision: str = neutral_field("fp32")
+    drift_reference: str = neutral_field("lowest")
 
     #: the grids and the least number of points each needs
     _GRIDS: ClassVar[dict] = {"drift_temperatures": 2, "tune_alphas": 2,
@@ -121,6 +126,7 @@ class MapSettings:
                     "tune_iter", "adelm_iter", "barrier_repeats", "chunk_size")
         require_int(self, "descent_steps", minimum=0)
         require_choice(self, "ad_precision", ("fp32", "bf16"))
+        require_choice(self, "drift_reference", DRIFT_REFERENCES)
         for name, least in self._GRIDS.items():
             v = getattr(self, name)
             if len(v) < least or any(not a > 0 for a in v) or list(v) != sorted(v):
@@ -155,10 +161,13 @@ class MapSettings:
 
     def temperature_options(self) -> dict:
         """The keywords of :func:`tune_temperature` besides the energy, proposals and seed."""
-        return dict(temperatures=self.drift_temperatures, eps=self.ad_eps,
-                    n_modes=self.drift_modes, n_steps=self.drift_steps,
-                    fraction=self.drift_fraction, descent_rate=self.descent_rate,
-                    descent_steps=self.descent_steps)
+        out = dict(temperatures=self.drift_temperatures, eps=self.ad_eps,
+                   n_modes=self.drift_modes, n_steps=self.drift_steps,
+                   fraction=self.drift_fraction, descent_rate=self.descent_rate,
+                   descent_steps=self.descent_steps)
+        if self.drift_reference != "lowest":    # maps tuned with "lowest" keep their stage keys
+            out["reference"] = self.drift_reference
+        return out
 
     def alpha_options(self) -> dict:
         """The keywords of :func:`tune_alpha` besides the energy, proposals, T and seed."""
@@ -587,6 +596,7 @@ class TemperatureTuning:
     barrier_scale: the typical barrier the drift is measured against
     fraction:     the rule's fraction of it
     starts, modes: the proposals the chains' modes were descended from, and the modes
+    reference:    what the drift was measured above (:func:`~ebmbook.landscape.tuning.drift_rise`)
     """
 
     temperature: float
@@ -596,6 +606,12 @@ class TemperatureTuning:
     fraction: float
     starts: torch.Tensor
     modes: torch.Tensor
+    reference: str = "lowest"
+
+    @property
+    def rise(self) -> np.ndarray:
+        """The rule's measure per temperature (:func:`~ebmbook.landscape.tuning.drift_rise`)."""
+        return drift_rise(self.drift, self.reference)
 
 
 @dataclass
@@ -619,13 +635,15 @@ def tune_temperature(energy, proposals, *, temperatures=_D.drift_temperatures,
                      eps: float | None = None, n_modes: int = _D.drift_modes,
                      n_steps: int = _D.drift_steps, fraction: float = _D.drift_fraction,
                      descent_rate: float = _D.descent_rate,
-                     descent_steps: int = _D.descent_steps, seed: Any = 0) -> TemperatureTuning:
+                     descent_steps: int = _D.descent_steps, seed: Any = 0,
+                     reference: str = _D.drift_reference) -> TemperatureTuning:
     """T by the drift rule, with no label (Sec 5.1.2): descend ``n_modes`` proposals to their
     local modes, measure a typical barrier between them
     (:func:`~ebmbook.landscape.tuning.typical_barrier`), run unmagnetised Langevin chains of
     ``n_steps`` from the modes at every T of the grid
     (:func:`~ebmbook.landscape.tuning.continuous_energy_drift`), and take the warmest T whose
-    chains rise on average at most ``fraction`` of that barrier above their lowest point
+    chains rise on average at most ``fraction`` of that barrier above their lowest point, the
+    lowest of the run or, with ``reference="running"``, the lowest so far
     (:func:`~ebmbook.landscape.tuning.drift_temperature`). Draws: proposals ``child(root, 0)``,
     pairs ``child(root, 1)``, chains ``child(root, 2)``."""
     U, eps = _energy_and_eps(energy, eps)
@@ -637,9 +655,10 @@ def tune_temperature(energy, proposals, *, temperatures=_D.drift_temperatures,
     scale = typical_barrier(U, modes, generator=torch_generator(child(root, 1)))
     drift = continuous_energy_drift(U, modes, temperatures, n_steps=n_steps, eps=eps,
                                     seed=child(root, 2))
-    T = drift_temperature(temperatures, drift, scale, fraction)
+    T = drift_temperature(temperatures, drift, scale, fraction, reference)
     return TemperatureTuning(temperature=T, temperatures=tuple(temperatures), drift=drift,
-                             barrier_scale=scale, fraction=fraction, starts=starts, modes=modes)
+                             barrier_scale=scale, fraction=fraction, starts=starts, modes=modes,
+                             reference=reference)
 
 
 def tune_alpha(energy, proposals, *, temperature: float, alphas=_D.tune_alphas,

@@ -207,25 +207,55 @@ def continuous_energy_drift(energy, modes, temperatures, *, n_steps: int, eps: f
     return np.stack(out)
 
 
+#: what a chain's energy is measured above in the drift rule (:func:`drift_rise`)
+DRIFT_REFERENCES = ("lowest", "running")
+
+
+def drift_above(drift: np.ndarray, reference: str = "lowest") -> np.ndarray:
+    """The energies of the drift rule's chains, ``drift`` (n_T, M, steps + 1) as from
+    :func:`continuous_energy_drift`, measured above a reference, same shape.
+
+    ``"lowest"``: above the lowest energy the chain reached in the whole run. A chain that is
+    still sliding down (its start a mode search stopped short of the minimum) then counts its
+    own descent during the last half as a rise, since its lowest point lies at the end.
+    ``"running"``: above the lowest energy reached *so far* (the running minimum), which a chain
+    that only descends never exceeds, so only thermal excursions count."""
+    d = np.asarray(drift, dtype=np.float64)
+    if d.ndim != 3:
+        raise ValueError(f"drift must have shape (n_T, modes, steps + 1), got {d.shape}")
+    if reference not in DRIFT_REFERENCES:
+        raise ValueError(f"reference must be one of {DRIFT_REFERENCES}, got {reference!r}")
+    if reference == "lowest":
+        return d - d.min(axis=2, keepdims=True)
+    return d - np.minimum.accumulate(d, axis=2)
+
+
+def drift_rise(drift: np.ndarray, reference: str = "lowest") -> np.ndarray:
+    """The drift rule's measure (Sec 5.1.2), per temperature: how far the chains' energy sits
+    above the ``reference`` (:func:`drift_above`) over the last half of the run, on average over
+    the steps and the chains. Returns (n_T,)."""
+    above = drift_above(drift, reference)
+    return above[:, :, above.shape[2] // 2:].mean(axis=2).mean(axis=1)
+
+
 def drift_temperature(temperatures, drift: np.ndarray, barrier_scale: float,
-                      fraction: float = 0.25) -> float:
+                      fraction: float = 0.25, reference: str = "lowest") -> float:
     """The thesis's rule for T (Sec 5.1.2): the warmest T whose unmagnetised chains stay near
     their mode, i.e. whose energy over the last half of the run sits on average at most
     ``fraction`` of ``barrier_scale`` (a typical barrier of the landscape, e.g. the median 1D
-    barrier between modes) above the lowest energy the chain reached. Measuring from the lowest
-    point rather than the start keeps a chain that first slides further down a shallow slope
-    (a mode search stopped short of the minimum) from hiding its thermal excursion. ``drift``
-    is (n_T, M, steps + 1) as from :func:`continuous_energy_drift`. Falls back to the coldest T
-    if none qualifies."""
+    barrier between modes) above the chain's lowest energy (:func:`drift_rise`; ``reference``
+    ``"lowest"``: the lowest of the run, ``"running"``: the lowest so far). Measuring from the
+    lowest point rather than the start keeps a chain that first slides further down a shallow
+    slope (a mode search stopped short of the minimum) from hiding its thermal excursion.
+    ``drift`` is (n_T, M, steps + 1) as from :func:`continuous_energy_drift`. Falls back to
+    the coldest T if none qualifies."""
     T = np.asarray(temperatures, dtype=np.float64).reshape(-1)
     d = np.asarray(drift, dtype=np.float64)
     if d.ndim != 3 or d.shape[0] != T.size:
         raise ValueError(f"drift must have shape (n_T={T.size}, modes, steps + 1), got {d.shape}")
     if not barrier_scale > 0:
         raise ValueError(f"barrier_scale must be > 0, got {barrier_scale!r}")
-    half = d.shape[2] // 2
-    rise = (d[:, :, half:].mean(axis=2) - d.min(axis=2)).mean(axis=1)
-    ok = np.flatnonzero(rise <= fraction * barrier_scale)
+    ok = np.flatnonzero(drift_rise(d, reference) <= fraction * barrier_scale)
     return float(T[ok].max()) if ok.size else float(T.min())
 
 

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from ..landscape.tuning import drift_above
 from .landscape import dg_figure
 
 
@@ -108,12 +109,14 @@ def latent_tuning_figure(m):
     ``barrier_scale``, ``tune_counts`` and ``tune_leakage``)."""
     s = m.settings
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(7.5, 6.4))
-    for T, E in zip(s.drift_temperatures, m.drift):
-        a1.plot((E - E.min(axis=1, keepdims=True)).mean(axis=0), label=f"T = {T:g}")
+    reference = s.drift_reference
+    for T, E in zip(s.drift_temperatures, drift_above(m.drift, reference)):
+        a1.plot(E.mean(axis=0), label=f"T = {T:g}")
     a1.axhline(s.drift_fraction * m.barrier_scale, color="k", ls="--", lw=1,
                label=f"rule: {s.drift_fraction:g} x typical barrier")
     a1.set_xlabel("Langevin step")
-    a1.set_ylabel("energy above the chain's lowest")
+    a1.set_ylabel("energy above the chain's lowest" + (" so far" if reference == "running"
+                                                        else ""))
     a1.set_title(f"T = {m.temperature:g} chosen")
     a1.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     a2.semilogx(s.tune_alphas, m.tune_counts, "o-", label="basins")
