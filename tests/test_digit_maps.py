@@ -194,6 +194,29 @@ def test_the_28x28_pair_is_read_by_a_judge_of_its_own_size(monkeypatch):
         dm.Config(digits03_model="coop_mnist")
 
 
+def test_mnist_model_picks_the_pair_the_mnist_map_is_made_of(monkeypatch):
+    """``mnist_model`` (hash-neutral at ``coop_mnist``) is the pair ``run`` loads for the MNIST
+    map and its judge; the ``mnist28`` size maps the 28x28 pair."""
+    loaded = []
+
+    class Stop(Exception):
+        pass
+
+    def fake(name, size, device="cpu", progress=False):
+        loaded.append(name)
+        if len(loaded) == 2:
+            raise Stop
+    monkeypatch.setattr(dm, "load_pair", fake)
+    for size, pair in (("ci", "coop_mnist"), ("mnist28", "coop_mnist_28")):
+        loaded.clear()
+        with pytest.raises(Stop):
+            dm.run(dm.Config.for_size(size, progress=False))
+        assert loaded == ["coop_digits03", pair]
+    assert dm.Config.for_size("mnist28").mnist.adelm_iter >= 500
+    with pytest.raises(ValueError, match="mnist_model"):
+        dm.Config(mnist_model="coop_digits03")
+
+
 def test_only_the_pairs_own_digits_count_as_owning_a_basin(tiny_result):
     """A ten-digit judge may read a digits 0-3 mode as a 7: that basin is owned by no digit of
     the pair; the MNIST pair (no class filter) counts every digit."""
