@@ -106,9 +106,11 @@ class Config(ExperimentConfig):
             tune_alphas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0))},
         # Fig 5.7 at thesis length on the 28x28 MNIST pair coop_mnist_28: 500 ADELM iterations,
         # a finer alpha grid where the 16x16 map's basins fell from one per mode to one
-        # (between alpha 3 and 10); the digits 0-3 map keeps its ci settings
+        # (between alpha 3 and 10), AD in bf16 like Fig 1.1's thesis map (barriers stay fp32
+        # energies); the digits 0-3 map keeps its ci settings
         "mnist28": {"mnist_model": "coop_mnist_28", "mnist": MapSettings(
             adelm_iter=500, tune_iter=10, delta=0.5, drift_reference="running",
+            ad_precision="bf16",
             barrier_alpha_factors=(1.0, 3.0),
             tune_alphas=(1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 20.0, 30.0))},
         "paper": {"model_size": "paper",
