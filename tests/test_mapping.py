@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import ebmbook
+from ebmbook.landscape import mapping
 from ebmbook.landscape.barriers import linear_barrier
 from ebmbook.landscape.mapping import (EnergyMap, GaussianProposals, MapSettings,
                                        TemperatureTuning, basin_of, map_energy, tune_alpha,
@@ -140,7 +141,8 @@ def test_a_trained_model_brings_its_own_eps_and_tensor_proposals_are_drawn_rows(
         map_energy(Wells(), [1, 2], eps=0.1, **kw)
 
 
-def test_the_tuning_helpers_follow_their_rules_and_a_tuned_map_is_map_energy_at_the_tuned_values():
+def test_the_tuning_helpers_follow_their_rules_and_a_tuned_map_is_map_energy_at_the_tuned_values(
+        monkeypatch):
     s = MapSettings(ad_eps=0.1, delta=0.3, max_steps=300, descent_steps=300, chunk_size=16,
                     drift_temperatures=(0.03, 0.3, 3.0), drift_modes=6, drift_steps=60,
                     tune_alphas=(0.3, 3.0, 30.0), tune_iter=5, adelm_iter=8,
@@ -161,11 +163,20 @@ def test_the_tuning_helpers_follow_their_rules_and_a_tuned_map_is_map_energy_at_
     # measured above the running minimum instead: the same chains (same draws), its own pick
     assert "reference" not in s.temperature_options()       # the default keeps stage keys
     run = dataclasses.replace(s, drift_reference="running")
+    asked = []
+
+    def rule(*args, **kw):                     # the rule tune_temperature applies, recorded
+        asked.append(kw.get("reference", args[4] if len(args) > 4 else "lowest"))
+        return drift_temperature(*args, **kw)
+    monkeypatch.setattr(mapping, "drift_temperature", rule)
     tR = tune_temperature(U, prop, seed=5, **run.temperature_options())
+    assert asked == ["running"]
     np.testing.assert_array_equal(tR.drift, tT.drift)
     assert tR.reference == "running"
+    assert np.all(tR.rise <= tT.rise + 1e-12)   # the running minimum is never below the run's
     assert tR.temperature == drift_temperature(s.drift_temperatures, d, tT.barrier_scale,
                                                s.drift_fraction, reference="running")
+    assert tR.temperature >= tT.temperature
     with pytest.raises(ValueError, match="drift_reference"):
         MapSettings(drift_reference="first")
     tA = tune_alpha(U, prop, temperature=tT.temperature, seed=6, **s.alpha_options())

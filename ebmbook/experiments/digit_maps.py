@@ -2,7 +2,9 @@
 basins read as unsupervised clusters.
 
 Two committed Co-Op artifacts (:mod:`ebmbook.registry`): ``coop_digits03`` (digits 0-3, 2-D
-latent space) and ``coop_mnist`` (all ten digits, 8-D). For each, the mapped energy is the
+latent space) and ``coop_mnist`` (all ten digits, 8-D), 16x16, and their 28x28 counterparts
+``coop_digits03_28`` and ``coop_mnist_28`` (config fields ``digits03_model``, ``mnist_model``;
+sizes ``thesis28``, ``mnist28``). For each, the mapped energy is the
 cooperative latent energy (5.2) with its N(0, I) prior, ``(U(g(z)) + ||z||^2 / 2) / s``, where
 the unit ``s`` is the sd of U over held-out images (from the artifact's manifest), so that
 temperatures and barriers read in data-energy sds.
@@ -13,7 +15,8 @@ One map (:func:`map_latent`, composing :func:`ebmbook.landscape.mapping.tune_and
    local modes of a few N(0, I) proposals, the median rise of the 1D linear barrier above the
    higher end, over the random pairs of them whose line crosses a barrier at all (the
    landscape's typical barrier), and the energy of unmagnetised Langevin chains from the modes
-   over a log grid of T; T is the warmest whose mean energy rise stays below
+   over a log grid of T; T is the warmest whose mean energy rise (above the chain's lowest
+   energy of the run, or its lowest so far: ``drift_reference``) stays below
    ``drift_fraction`` of that barrier (:func:`ebmbook.landscape.tuning.drift_temperature`);
 2. **tune alpha** (Fig 5.2 bottom; :func:`ebmbook.landscape.mapping.tune_alpha`):
    ``tune_iter`` ADELM iterations at each alpha of a log grid, recording the basins found and
@@ -84,7 +87,8 @@ class Config(ExperimentConfig):
     progress: bool = True
     map_checkpoint: str = runtime_field("")   # a folder for the maps' checkpoints ("": none)
 
-    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis", "thesis28", "mnist28")   # sizes whose maps are in artifacts/maps
+    # sizes whose maps are in artifacts/maps
+    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis", "thesis28", "mnist28")
     SIZES: ClassVar = {
         "ci": {},
         # Fig 5.6 at thesis length on the committed pairs (issue 24): the digits 0-3 map runs

@@ -98,7 +98,8 @@ class Config(ExperimentConfig):
     ad_precision: str = neutral_field("fp32")   # U and grad U in AD: fp32 | bf16 (barriers fp32)
     # keep the read-outs that cost minutes (the gamma = 0 descent, Fig 5.8's barriers) as stages
     # of the map's file, so that a page loads them with the map (the thesis map: about 8 and
-    # several minutes on one core at 28x28)
+    # several minutes on one core at 28x28); other read-out settings on a committed map keep
+    # theirs in the build cache (readout_checkpoint)
     stage_readouts: bool = False
     progress: bool = True
     map_checkpoint: str = runtime_field("")   # a folder for the map's checkpoint ("": none)

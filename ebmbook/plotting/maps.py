@@ -102,7 +102,8 @@ def tsne_figure(m):
 
 
 def latent_tuning_figure(m):
-    """Fig 5.2 for a latent map: energy of unmagnetised chains above their lowest point, per T
+    """Fig 5.2 for a latent map: energy of unmagnetised chains above their lowest point (of the
+    run, or so far: the settings' ``drift_reference``), per T
     (the rule's threshold dashed), and basins found and leakage vs alpha (the chosen alpha
     dotted), for an :class:`~ebmbook.landscape.mapping.EnergyMap` of
     :func:`~ebmbook.landscape.mapping.tune_and_map` (its ``settings``, ``drift``,
