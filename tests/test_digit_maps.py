@@ -228,3 +228,18 @@ def test_only_the_pairs_own_digits_count_as_owning_a_basin(tiny_result):
         .digits_with_own_basin() == 2                       # 1 and 2; 7 is not a digit of 0-3
     assert dataclasses.replace(mn, basin_label=labels, basin_share=shares) \
         .digits_with_own_basin() == 3                       # 1, 7 and 2
+
+
+def test_generator_shares_read_the_pairs_samples_in_the_order_of_the_classes():
+    """What a pair can propose: the judge's reading of n samples g(z), per class asked for,
+    seeded (the same draws for the same seed)."""
+    from types import SimpleNamespace
+    from ebmbook.experiments._common import generator_shares
+    art = SimpleNamespace(spec=SimpleNamespace(latent_dim=2), generator=lambda z: z)
+    sign = SimpleNamespace(predict=lambda x: (x[:, 0] > 0).numpy().astype(int))
+    s = generator_shares(art, sign, (1, 0, 7), n=4000, seed=3)
+    assert s[2] == 0 and s[0] + s[1] == 1 and abs(s[0] - 0.5) < 0.03
+    np.testing.assert_array_equal(s, generator_shares(art, sign, (1, 0, 7), n=4000, seed=3))
+    assert not np.array_equal(s, generator_shares(art, sign, (1, 0, 7), n=4000, seed=4))
+    three = SimpleNamespace(predict=lambda x: np.full(len(x), 3))
+    np.testing.assert_array_equal(generator_shares(art, three, range(4), n=10), [0, 0, 0, 1])

@@ -48,6 +48,19 @@ def read_basins(m, judge):
     return m
 
 
+def generator_shares(art, judge, classes, n: int = 1000, seed: int = 0) -> np.ndarray:
+    """The share of ``n`` generator samples g(z), z ~ N(0, I), of a Co-Op pair ``art`` that
+    ``judge`` reads as each label of ``classes``, in that order: what the pair can propose at
+    all (a class its generator never proposes cannot own a basin of its latent map). Seeded
+    ``child(seed, 11)``."""
+    from ..parallel import child, seed_sequence, torch_generator
+    g = torch_generator(child(seed_sequence(seed), 11))
+    z = torch.randn((n, art.spec.latent_dim), generator=g)
+    with torch.no_grad():
+        reads = np.asarray(judge.predict(art.generator(z)))
+    return np.array([float(np.mean(reads == c)) for c in classes])
+
+
 def map_checkpoint(config: ExperimentConfig, map_id: str) -> Path | None:
     """The file where the ADELM map ``map_id`` of a run of ``config`` saves its checkpoint, in
     the folder ``config.map_checkpoint`` (None when that is empty: no checkpoint).

@@ -63,7 +63,7 @@ from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ..sampling.descent import local_modes
 from ._base import ExperimentConfig
-from ._common import map_checkpoint, progress_bar
+from ._common import generator_shares, map_checkpoint, progress_bar
 
 
 @dataclass(frozen=True)
@@ -295,6 +295,8 @@ class Result:
     clusters: Clusters
     barriers: BarrierComparison
     timings: dict
+    # the share of the MNIST generator's samples the judge reads as each digit 0-9
+    mnist_shares: np.ndarray | None = None
 
     def _curve_at(self, k: int, method: str) -> float:
         c = self.clusters.curve
@@ -365,6 +367,14 @@ class Result:
                                        "the same digit"),
             "merge_different_digit": Metric(diff, "median DG merge height between basins read "
                                             "as different digits"),
+            "mnist_generator_share_min": Metric(
+                float(np.min(self.mnist_shares)) if self.mnist_shares is not None else np.nan,
+                "the least share of the MNIST generator's samples the judge reads as one digit "
+                "(data: 0.10 each)"),
+            "mnist_generator_digits_proposed": Metric(
+                int(np.sum(self.mnist_shares >= 0.02)) if self.mnist_shares is not None else -1,
+                "digits making up at least 2% of the MNIST generator's samples (a fifth of "
+                "their share of the data)"),
             "nmi_adelm": Metric(cs["adelm"]["nmi"], "NMI of the basin partition of MNIST images"),
             "ari_adelm": Metric(cs["adelm"]["ari"], "ARI of the basin partition"),
             "purity_adelm": Metric(cs["adelm"]["purity"], "purity of the basin partition"),
@@ -421,10 +431,11 @@ def run(config: Config) -> Result:
                             n_starts=config.infer_starts, infer_steps=config.infer_steps)
     with timed(timings, "barriers_fig58"):
         bc = compare_barriers(mn, config.barrier_pairs, seed=config.seed)
+        shares = generator_shares(mn_art, judge, range(10), seed=config.seed)
     bar.update()
     bar.close()
     return Result(config=config, judge=judge, digits03=d03, mnist=mn, clusters=cl,
-                  barriers=bc, timings=timings)
+                  barriers=bc, timings=timings, mnist_shares=shares)
 
 
 def latent_plane(m: LatentMap, n_side: int = 31, radius: float = 3.0):

@@ -36,11 +36,12 @@ from ..data.images import PATCH_DATASETS
 from ..data.patches import PATCH_SIZES, multiscale_patches, photo
 from ..diagnostics.clustering import Judge, fit_judge
 from ..landscape.mapping import EnergyMap, MapSettings, basin_of
-from ..parallel import child, seed_sequence, torch_generator
+from ..parallel import child, seed_sequence
 from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
-from ._common import map_checkpoint, map_coop_pair as map_pair, progress_bar, read_basins as read
+from ._common import (generator_shares, map_checkpoint, map_coop_pair as map_pair, progress_bar,
+                      read_basins as read)
 
 BUNDLED = tuple(d.removesuffix("_patches") for d in PATCH_DATASETS)
 
@@ -191,11 +192,7 @@ def generator_coverage(art: Artifact, judge: Judge, n: int = 1000, seed: int = 0
                        n_scales: int = len(PATCH_SIZES)) -> np.ndarray:
     """The share of generator samples g(z), z ~ N(0, I), that the judge reads as each scale
     (the training data hold each scale in equal shares): what the pair can propose at all."""
-    g = torch_generator(child(seed_sequence(seed), 11))
-    z = torch.randn((n, art.spec.latent_dim), generator=g)
-    with torch.no_grad():
-        reads = judge.predict(art.generator(z))
-    return np.bincount(reads, minlength=n_scales + 1)[1:n_scales + 1] / n
+    return generator_shares(art, judge, range(1, n_scales + 1), n=n, seed=seed)
 
 
 @dataclass
