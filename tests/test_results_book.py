@@ -358,8 +358,12 @@ def _digit_maps():
     result = dm.Result(config=dm.Config(), judge=Judge(None, 0.88, 10, 20),
                        digits03=latent_map(2.0), mnist=latent_map(7.0),
                        clusters=dm.Clusters(labels=None, basin=None, codes=None, scores=scores),
-                       barriers=bc, timings={})
-    return result, {"median_barrier_ad": -2.0, "median_barrier_dneb": -1.7,
+                       barriers=bc, timings={},
+                       # digits 1 and 2 below 2% of the generator's samples
+                       mnist_shares=np.array([0.3, 0.01, 0.019, 0.02, 0.15, 0.1, 0.1, 0.1, 0.101,
+                                              0.1]))
+    return result, {"mnist_generator_share_min": 0.01, "mnist_generator_digits_proposed": 8,
+                    "median_barrier_ad": -2.0, "median_barrier_dneb": -1.7,
                     "median_barrier_1d": -0.75, "frac_ad_below_1d_latent": 1.0,
                     "median_barrier_dneb_from_ad": -2.5, "frac_dneb_from_ad_below_ad": 1.0,
                     "frac_dneb_from_ad_below_dneb_1d": 1.0, "refined_index1_share_latent": 0.5,
