@@ -96,6 +96,12 @@ def committed_map_sizes(config: ExperimentConfig) -> tuple[str, ...]:
     return tuple(getattr(type(config), "COMMITTED_MAP_SIZES", ("ci",)))
 
 
+def _is_committed_default(config: ExperimentConfig, key) -> bool:
+    """Whether ``key(config)`` is that of the default config of a committed size."""
+    return any(key(config) == key(type(config).for_size(size))
+               for size in committed_map_sizes(config))
+
+
 def book_maps(config: ExperimentConfig) -> ExperimentConfig:
     """``config`` with the map folder of the book's runs: the committed ``artifacts/maps`` for
     the default config of a size in :func:`committed_map_sizes` (by default only ``ci``; seed 0,
@@ -109,8 +115,7 @@ def book_maps(config: ExperimentConfig) -> ExperimentConfig:
     from ..registry import cache_root, committed_root
     # committed only where the map files' own key is the default's (so never for another
     # device, whose maps would be other files)
-    committed = any(_map_key(config) == _map_key(type(config).for_size(size))
-                    for size in committed_map_sizes(config))
+    committed = _is_committed_default(config, _map_key)
     folder = (committed_root() if committed else cache_root()) / "maps"
     return dataclasses.replace(config, map_checkpoint=str(folder))
 
@@ -129,12 +134,11 @@ def readout_checkpoint(config: ExperimentConfig, map_id: str) -> Path | None:
     from ..registry import cache_root, committed_root
     if ckpt.parent.resolve() != (committed_root() / "maps").resolve():
         return ckpt
-    ignored = ("progress", "executor")
-    full = config_hash(config, ignore=ignored)
-    if any(full == config_hash(type(config).for_size(size), ignore=ignored)
-           for size in committed_map_sizes(config)):
+    def full(c):
+        return config_hash(c, ignore=("progress", "executor"))
+    if _is_committed_default(config, full):
         return ckpt
-    return cache_root() / "maps" / f"{_maps_prefix(config)}-{map_id}-readouts-{full[:12]}.pt"
+    return cache_root() / "maps" / f"{_maps_prefix(config)}-{map_id}-readouts-{full(config)[:12]}.pt"
 
 
 def map_manifest_path(config: ExperimentConfig) -> Path | None:

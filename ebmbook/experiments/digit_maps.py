@@ -431,6 +431,7 @@ def run(config: Config) -> Result:
                             n_starts=config.infer_starts, infer_steps=config.infer_steps)
     with timed(timings, "barriers_fig58"):
         bc = compare_barriers(mn, config.barrier_pairs, seed=config.seed)
+    with timed(timings, "generator_shares"):
         shares = generator_shares(mn_art, judge, range(10), seed=config.seed)
     bar.update()
     bar.close()
