@@ -12,7 +12,8 @@ live.
   ``lfw_subset`` (8-D; Fig 5.12), 16x16 at ``cpu`` size.
 * ``coop_digits03_28`` - the digits 0-3 pair at MNIST's own 28x28 size (issue 24; ``COOP28``,
   a descriptor rate that decays tenfold over 3000 steps), 1500 steps at ``cpu`` size, and
-  ``coop_mnist_28``, all ten digits with the same recipe and an 8-D latent space, 3000 steps.
+  ``coop_mnist_28``, all ten digits with the same recipe and an 8-D latent space, 3000 steps;
+  ``coop_scales_32``, brick patches of all four scales at 32x32 with the same recipe.
 
 Sizes: ``ci`` (a few seconds; tests and notebooks exercise the training path with it), ``cpu``
 (the committed artifacts in ``artifacts/<name>``: 16x16 images, width 16, trained on one CPU
@@ -124,8 +125,10 @@ COOP28 = {**STABLE_COOP, "n_langevin": 50, "descriptor_lr": 3e-5,
           "descriptor_lr_decay": 0.99923, "precision": "bf16"}
 
 
-def _coop28(classes, latent_dim: int, cpu_steps: int, dataset: str = "mnist_5k"):
-    """A Co-Op pair at the data's own 28x28 size (issue 24): descriptor width 32 with three
+def _coop28(classes, latent_dim: int, cpu_steps: int, dataset: str = "mnist_5k",
+            image_size: int = 28):
+    """A Co-Op pair at the data's own 28x28 size (issue 24; texture patches at 32x32, which have
+    no native size): descriptor width 32 with three
     stride-2 layers, generator width 64, and :data:`COOP28`. Every constant-rate variant of the
     16x16 recipe tried at 28x28 ended in one-sided expansion (d_st negative in every window, r_st
     climbing, divergence within 600-1500 steps; ``TRAINING_NOTES.md``); with the descriptor's
@@ -140,7 +143,7 @@ def _coop28(classes, latent_dim: int, cpu_steps: int, dataset: str = "mnist_5k")
                                  metric_images=100, train=CoopConfig(
                                      n_steps=20, batch_size=32, generator_lr=2e-4,
                                      checkpoint_every=10, **COOP28))
-        return CoopModelSpec(dataset=dataset, image_size=28, classes=classes,
+        return CoopModelSpec(dataset=dataset, image_size=image_size, classes=classes,
                              latent_dim=latent_dim, width=32, n_down=3, generator_width=64,
                              train=CoopConfig(n_steps=cpu_steps if size == "cpu" else 3 * cpu_steps,
                                               generator_lr=2e-4, checkpoint_every=100,
@@ -225,7 +228,9 @@ COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4, stable=False)
                # issue 24: the digits 0-3 pair at MNIST's own 28x28 size
                "coop_digits03_28": _coop28((0, 1, 2, 3), 2, 1500),
                # and all ten digits at 28x28, with an 8-D latent space like coop_mnist
-               "coop_mnist_28": _coop28(None, 8, 3000)}
+               "coop_mnist_28": _coop28(None, 8, 3000),
+               # and brick patches of all four scales at 32x32 (Fig 5.11)
+               "coop_scales_32": _coop28(None, 8, 3000, "brick_patches", image_size=32)}
 #: every DeepFRAME recipe (Algorithm 1), whichever stage its committed run is at
 DEEPFRAME_MODELS = {**IMAGE_MODELS, **THESIS_REGIME_MODELS, **IN_TRAINING}
 MODELS = {**DEEPFRAME_MODELS, **COOP_MODELS}
