@@ -194,6 +194,37 @@ def test_the_28x28_pair_is_read_by_a_judge_of_its_own_size(monkeypatch):
         dm.Config(digits03_model="coop_mnist")
 
 
+def test_the_mnist_maps_readouts_are_kept_beside_it_and_reused_only_for_that_map(tmp_path,
+                                                                                monkeypatch):
+    """With a map folder, the MNIST map's read-outs (clusters, Fig 5.8, the generator's digit
+    shares) are stored in its stages file; the same run again loads them without computing
+    any (the compute functions raise), the same values; for a map with other representatives
+    the stored read-out is not used."""
+    import dataclasses
+    cfg = dm.Config.for_size("ci", model_size="ci", digits03=TINY, mnist=TINY,
+                             cluster_images=40, barrier_pairs=1, progress=False, tsne_seeds=(),
+                             map_checkpoint=str(tmp_path / "maps"))
+    first = dm.run(cfg)
+    stages_file = next((tmp_path / "maps").glob("*-mnist.stages.pt"))
+    assert {"clusters", "fig58", "generator_shares"} <= set(torch.load(stages_file,
+                                                                       weights_only=False))
+
+    def boom(*a, **k):
+        raise AssertionError("a stored read-out was computed again")
+    for name in ("basin_clusters", "compare_barriers", "generator_shares"):
+        monkeypatch.setattr(dm, name, boom)
+    again = dm.run(cfg)
+    np.testing.assert_array_equal(again.clusters.basin, first.clusters.basin)
+    assert again.clusters.scores == first.clusters.scores
+    np.testing.assert_array_equal(again.mnist_shares, first.mnist_shares)
+    np.testing.assert_array_equal(again.barriers.ad, first.barriers.ad)
+    other = dataclasses.replace(again.mnist)
+    other.adelm = dataclasses.replace(other.adelm, reps=other.adelm.reps + 0.5)
+    key = (cfg.seed, cfg.cluster_images, cfg.infer_starts, cfg.infer_steps)
+    assert dm.readout_stages(cfg, again.mnist).get("clusters", key, lambda: "new") != "new"
+    assert dm.readout_stages(cfg, other).get("clusters", key, lambda: "new") == "new"
+
+
 def test_mnist_model_picks_the_pair_the_mnist_map_is_made_of(monkeypatch):
     """``mnist_model`` (hash-neutral at ``coop_mnist``) is the pair ``run`` loads for the MNIST
     map and its judge; the ``mnist28`` size maps the 28x28 pair."""
