@@ -198,7 +198,7 @@ def test_match_basins_pairs_basins_that_correspond_both_ways():
 
 def test_scales_model_picks_the_pair_the_four_scale_map_is_made_of(monkeypatch):
     """``scales_model`` (hash-neutral at ``coop_scales``) is the pair ``run`` loads for the
-    four-scale map and its scale judge; the ``scales32`` size maps the 32x32 pair at thesis
+    four-scale map and its scale judge; the ``thesis`` size maps the 32x32 pair at thesis
     length. Any other name is refused."""
     from ebmbook.experiments import texture_maps as tm
     loaded = []
@@ -212,12 +212,12 @@ def test_scales_model_picks_the_pair_the_four_scale_map_is_made_of(monkeypatch):
             raise Stop
     monkeypatch.setattr(tm, "load_texture_pair", fake)
     monkeypatch.setattr(tm, "texton_distinctness", lambda *a, **k: None)
-    for size, pair in (("ci", "coop_scales"), ("scales32", "coop_scales_32")):
+    for size, pair in (("ci", "coop_scales"), ("thesis", "coop_scales_32")):
         loaded.clear()
         with pytest.raises(Stop):
             tm.run(tm.Config.for_size(size, progress=False))
         assert loaded == ["coop_texton", pair]
-    assert tm.Config.for_size("scales32").scales.adelm_iter >= 500
+    assert tm.Config.for_size("thesis").scales.adelm_iter >= 500 <= tm.Config.for_size("thesis").texton.adelm_iter
     from ebmbook.experiments._common import _map_key
     assert _map_key(tm.Config.for_size("ci"))[1] == "e5e489a5b23e"    # the committed ci maps
     with pytest.raises(ValueError, match="scales_model"):

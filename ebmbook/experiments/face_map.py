@@ -57,8 +57,16 @@ class Config(ExperimentConfig):
     progress: bool = True
     map_checkpoint: str = runtime_field("")   # a folder for the maps' checkpoints ("": none)
 
+    # sizes whose maps are in artifacts/maps
+    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis")
     SIZES: ClassVar = {
         "ci": {},
+        # the map at thesis length (issue 24): 500 ADELM iterations after 10 tuning iterations
+        # per alpha, the drift measured above the chains' running minimum, and a T grid reaching
+        # below the ci map's pick (T = 0.01, its coldest)
+        "thesis": {"settings": MapSettings(
+            adelm_iter=500, tune_iter=10, delta=0.5, drift_reference="running",
+            drift_temperatures=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3))},
         "paper": {"model_size": "paper", "spread_samples": 5000,
                   "settings": MapSettings.paper(5000, delta=0.5)},
     }
