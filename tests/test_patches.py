@@ -222,3 +222,32 @@ def test_scales_model_picks_the_pair_the_four_scale_map_is_made_of(monkeypatch):
     assert _map_key(tm.Config.for_size("ci"))[1] == "e5e489a5b23e"    # the committed ci maps
     with pytest.raises(ValueError, match="scales_model"):
         tm.Config(scales_model="coop_texton")
+
+
+def test_the_texton_maps_are_read_by_a_judge_of_the_texton_pairs_size(monkeypatch):
+    """The thesis size maps a 32x32 four-scale pair beside the 16x16 texton pair: a judge
+    fitted at 32x32 cannot read 16x16 modes, so ``texton_maps`` fits one at the texton pair's
+    size; a judge of the right size is used as given."""
+    from ebmbook.experiments import texture_maps as tm
+    judge16, judge32 = SimpleNamespace(n_inputs=256), SimpleNamespace(n_inputs=1024)
+    tex = SimpleNamespace(spec=SimpleNamespace(image_size=16))
+    used = []
+
+    class Weak:
+        alpha = 2.0
+
+        def remap(self, alpha, **kwargs):
+            return "strong"
+
+    def fake_map(name, art, settings, judge, **kwargs):
+        used.append(judge)
+        return Weak()
+    monkeypatch.setattr(tm, "fit_scale_judge", lambda art: judge16)
+    monkeypatch.setattr(tm, "map_pair", fake_map)
+    monkeypatch.setattr(tm, "read", lambda m, judge: (used.append(judge), m)[1])
+    monkeypatch.setattr(tm, "match_basins", lambda a, b: [])
+    cfg = tm.Config(progress=False)
+    assert tm.texton_maps(cfg, tex, judge32)[3] is judge16
+    assert used == [judge16, judge16]
+    used.clear()
+    assert tm.texton_maps(cfg, tex, judge16)[3] is judge16 and used == [judge16, judge16]

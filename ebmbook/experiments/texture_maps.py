@@ -281,9 +281,28 @@ class Result:
         return out
 
 
+def texton_maps(config: Config, tex: Artifact | None = None, judge: Judge | None = None):
+    """The texton maps of ``config`` alone (Fig 5.10; loaded from its map folder when finished
+    there): the weak map (tuned alpha), the strong one (``strong_factor`` times it) and the
+    basins that reappear. Read by ``judge`` if it was fitted at the texton pair's image size,
+    else by a scale judge of that size. Returns (weak, strong, matches, judge)."""
+    root = seed_sequence(config.seed)
+    if tex is None:
+        tex = load_texture_pair("coop_texton", config.texture, config.model_size, config.device,
+                                config.progress)
+    if judge is None or judge.n_inputs != tex.spec.image_size ** 2:
+        judge = fit_scale_judge(tex)
+    weak = map_pair("textons", tex, config.texton, judge, seed=child(root, 0),
+                    progress=config.progress, checkpoint=map_checkpoint(config, "textons"))
+    strong = read(weak.remap(weak.alpha * config.strong_factor, seed=child(root, 1),
+                             progress=config.progress,
+                             checkpoint=map_checkpoint(config, "textons_strong")), judge)
+    return weak, strong, match_basins(weak, strong), judge
+
+
 def run(config: Config) -> Result:
     timings: dict[str, float] = {}
-    bar = progress_bar(config.progress, total=4, desc="texture maps")
+    bar = progress_bar(config.progress, total=3, desc="texture maps")
     root = seed_sequence(config.seed)
     with timed(timings, "distinctness"):
         u = photo(config.texture)
@@ -293,19 +312,13 @@ def run(config: Config) -> Result:
     with timed(timings, "load_and_judge"):
         tex = load_texture_pair("coop_texton", config.texture, config.model_size, config.device,
                                 config.progress)
-        sca = load_texture_pair(config.scales_model, config.texture, config.model_size, config.device,
-                                config.progress)
+        sca = load_texture_pair(config.scales_model, config.texture, config.model_size,
+                                config.device, config.progress)
+        # the scale judge at the four-scale pair's image size (the texton pair's may differ)
         judge = fit_scale_judge(sca)
     bar.update()
-    with timed(timings, "texton_weak"):
-        weak = map_pair("textons", tex, config.texton, judge, seed=child(root, 0),
-                        progress=config.progress, checkpoint=map_checkpoint(config, "textons"))
-    bar.update()
-    with timed(timings, "texton_strong"):
-        strong = read(weak.remap(weak.alpha * config.strong_factor, seed=child(root, 1),
-                                 progress=config.progress,
-                                 checkpoint=map_checkpoint(config, "textons_strong")), judge)
-        matches = match_basins(weak, strong)
+    with timed(timings, "textons"):
+        weak, strong, matches, _ = texton_maps(config, tex, judge)
     bar.update()
     with timed(timings, "scales"):
         scales = map_pair("four scales", sca, config.scales, judge, seed=child(root, 2),
