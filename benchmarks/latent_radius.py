@@ -1,0 +1,70 @@
+"""Where the local modes of a Co-Op pair's latent energy lie, and what a judge reads there
+(issue 24; the finding in ``TRAINING_NOTES.md``).
+
+    .venv/bin/python benchmarks/latent_radius.py [coop_mnist_28 coop_mnist ...] [--wall 10]
+
+For each pair: 300 codes z ~ N(0, I) descend the mapped energy (U(g(z)) + ||z||^2/2) / s with
+the maps' descent (``MapSettings``' rate and steps); printed are the mean |z| of the modes
+against the typical radius sqrt(d), and the judge's readings of the samples and of the modes.
+``--wall W`` adds a soft wall W (|z| - r)_+^2 at the 99.9 % radius r of N(0, I), to see whether
+the modes stop at it (they do when the energy falls outward everywhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from scipy.stats import chi2
+
+from ebmbook.experiments import digit_maps as dm
+from ebmbook.experiments import face_map as fm
+from ebmbook.landscape.mapping import MapSettings
+from ebmbook.sampling.descent import local_modes
+
+
+class Wall(torch.nn.Module):
+    """``energy(z) + weight * relu(|z| - radius)^2``."""
+
+    def __init__(self, energy, radius: float, weight: float):
+        super().__init__()
+        self.energy, self.radius, self.weight = energy, radius, weight
+
+    def forward(self, z):
+        return self.energy(z) + self.weight * torch.relu(z.norm(dim=1) - self.radius).pow(2)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("pairs", nargs="*", default=["coop_mnist_28", "coop_mnist", "coop_faces"])
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--wall", type=float, default=0.0)
+    args = ap.parse_args(argv)
+    s = MapSettings()
+    for name in args.pairs:
+        art = dm.load_pair(name, "cpu")
+        judge = fm.fit_face_judge(art) if name == "coop_faces" else dm.fit_digit_judge(art)
+        E = art.latent_energy(prior=True, unit="data")
+        d = E.latent_dim
+        z0 = torch.randn(args.n, d, generator=torch.Generator().manual_seed(0))
+        energies = [("modes", E)]
+        if args.wall > 0:
+            r = float(np.sqrt(chi2.ppf(0.999, d)))
+            energies.append((f"modes, wall at |z| = {r:.2f}", Wall(E, r, args.wall)))
+        with torch.no_grad():
+            reads = np.asarray(judge.predict(art.generator(z0)))
+        print(f"{name}: d = {d}, typical |z| = {d ** 0.5:.2f}, data-energy sd s = "
+              f"{art.metrics.get('data_energy_sd', float('nan')):.3g}")
+        print(f"  samples read as {np.bincount(reads, minlength=10).tolist()}")
+        for label, en in energies:
+            m, _ = local_modes(en, z0.clone(), rate=s.descent_rate, n_steps=s.descent_steps)
+            with torch.no_grad():
+                reads = np.asarray(judge.predict(art.generator(m)))
+            print(f"  {label}: mean |z| {m.norm(dim=1).mean().item():.2f}, read as "
+                  f"{np.bincount(reads, minlength=10).tolist()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
