@@ -70,13 +70,17 @@ def dg_figure(dg, ax=None, *, circles: bool = True, merge_colors=None, leaf_colo
         ax.set_xticks([])
     lo = finite.min() - 0.08 * span
     if images is not None:
+        # each leaf's image hangs below the axes (its top on the x axis, sized in points, so
+        # that it never reaches into the graph), and the leaf labels move below the images
+        zoom = image_zoom or max(0.4, 6.0 / max(dg.n, 1))
         for i, im in enumerate(images):
-            zoom = image_zoom or max(0.4, 6.0 / max(dg.n, 1))
             ab = AnnotationBbox(OffsetImage(im, zoom=zoom, cmap="gray"),
-                                (x[i], lo), xycoords="data", frameon=False,
-                                box_alignment=(0.5, 1.0))
+                                (x[i], 0.0), xycoords=("data", "axes fraction"),
+                                frameon=False, box_alignment=(0.5, 1.0),
+                                annotation_clip=False)
             ax.add_artist(ab)
-        lo -= 0.25 * span
+        tallest = max(np.shape(im)[0] for im in images) if len(images) else 0
+        ax.tick_params(axis="x", pad=zoom * tallest + 3, length=0)
     if members is not None:
         for i, ims in enumerate(members):
             for r, im in enumerate(ims):

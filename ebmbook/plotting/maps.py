@@ -65,8 +65,6 @@ def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None
     lo, hi = ax.get_ylim()   # room above the graph for the members' strips
     ax.set_ylim(lo, hi + 0.2 * (hi - lo) * members_shown)
     fig.tight_layout()
-    # tight_layout counts the leaf images but not the rotated leaf labels under them
-    fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, 0.13))
     return fig
 
 
