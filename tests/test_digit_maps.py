@@ -274,3 +274,15 @@ def test_generator_shares_read_the_pairs_samples_in_the_order_of_the_classes():
     assert not np.array_equal(s, generator_shares(art, sign, (1, 0, 7), n=4000, seed=4))
     three = SimpleNamespace(predict=lambda x: np.full(len(x), 3))
     np.testing.assert_array_equal(generator_shares(art, three, range(4), n=10), [0, 0, 0, 1])
+
+
+def test_a_figure_cell_whose_map_is_not_shown_still_draws_a_figure_that_says_why():
+    """Figure cells with a caption and label must draw something (the book's figure lists
+    link to them): ``unavailable_figure`` draws one holding only the message."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from ebmbook.plotting import maps as pm
+    fig = pm.unavailable_figure("the 28x28 map is shown at ci size")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == ["the 28x28 map is shown at ci size"]
+    assert not fig.axes[0].axison

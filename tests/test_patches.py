@@ -250,4 +250,6 @@ def test_the_texton_maps_are_read_by_a_judge_of_the_texton_pairs_size(monkeypatc
     assert tm.texton_maps(cfg, tex, judge32)[3] is judge16
     assert used == [judge16, judge16]
     used.clear()
+    monkeypatch.setattr(tm, "fit_scale_judge", lambda art: pytest.fail("refitted a judge of "
+                                                                       "the right size"))
     assert tm.texton_maps(cfg, tex, judge16)[3] is judge16 and used == [judge16, judge16]

@@ -227,6 +227,9 @@ class Result:
     summary: ScaleSummary
     timings: dict
     coverage: np.ndarray = None     # share of generator samples read as each scale
+    # the judge of the texton maps (``judge`` is the four-scale pair's; they differ when the
+    # two pairs' image sizes do)
+    texton_judge: Judge | None = None
 
     def metrics(self) -> dict[str, Metric]:
         d, s = self.distinctness, self.summary
@@ -318,7 +321,7 @@ def run(config: Config) -> Result:
         judge = fit_scale_judge(sca)
     bar.update()
     with timed(timings, "textons"):
-        weak, strong, matches, _ = texton_maps(config, tex, judge)
+        weak, strong, matches, texton_judge = texton_maps(config, tex, judge)
     bar.update()
     with timed(timings, "scales"):
         scales = map_pair("four scales", sca, config.scales, judge, seed=child(root, 2),
@@ -329,4 +332,4 @@ def run(config: Config) -> Result:
     bar.close()
     return Result(config=config, photo=u, distinctness=dist, judge=judge, texton_weak=weak,
                   texton_strong=strong, matches=matches, scales=scales, summary=summary,
-                  timings=timings, coverage=coverage)
+                  timings=timings, coverage=coverage, texton_judge=texton_judge)

@@ -68,6 +68,16 @@ def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None
     return fig
 
 
+def unavailable_figure(message: str):
+    """A small figure that only says why a figure is not drawn (e.g. a committed map shown at
+    another size, or one still running): a figure cell that declares a caption and label must
+    draw something, or the book's figure lists point at nothing."""
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=9)
+    ax.set_axis_off()
+    return fig
+
+
 def latent_plane_figure(m, grid, basin):
     """The latent plane N(0, I_2) coloured by the basin each point descends into (Fig 5.6
     top right): ``grid`` (n, 2) points and ``basin`` (n,) labels."""
