@@ -220,8 +220,12 @@ def test_the_mnist_maps_readouts_are_kept_beside_it_and_reused_only_for_that_map
     np.testing.assert_array_equal(again.barriers.ad, first.barriers.ad)
     other = dataclasses.replace(again.mnist)
     other.adelm = dataclasses.replace(other.adelm, reps=other.adelm.reps + 0.5)
-    key = (cfg.seed, cfg.cluster_images, cfg.infer_starts, cfg.infer_steps)
+    key = (dm.READOUTS, cfg.seed, cfg.cluster_images, cfg.infer_starts, cfg.infer_steps)
     assert dm.readout_stages(cfg, again.mnist).get("clusters", key, lambda: "new") != "new"
+    # another read-out version is not served the stored value
+    next_key = (dm.READOUTS + 1, *key[1:])
+    assert dm.readout_stages(cfg, again.mnist).get("clusters", next_key, lambda: "v2") == "v2"
+    key = next_key
     assert dm.readout_stages(cfg, other).get("clusters", key, lambda: "new") == "new"
 
 
