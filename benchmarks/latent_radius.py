@@ -2,24 +2,32 @@
 (issue 24; the finding in ``TRAINING_NOTES.md``).
 
     .venv/bin/python benchmarks/latent_radius.py [coop_mnist_28 coop_mnist ...] [--wall 10]
+    .venv/bin/python benchmarks/latent_radius.py coop_mnist --wide-share 0.2 --wide-sd 3
 
 For each pair: 300 codes z ~ N(0, I) descend the mapped energy (U(g(z)) + ||z||^2/2) / s with
 the maps' descent (``MapSettings``' rate and steps); printed are the mean |z| of the modes
 against the typical radius sqrt(d), and the judge's readings of the samples and of the modes.
 ``--wall W`` adds a soft wall W (|z| - r)_+^2 at the 99.9 % radius r of N(0, I), to see whether
-the modes stop at it (they do when the energy falls outward everywhere).
+the modes stop at it (they do when the energy falls outward everywhere). ``--wide-share S
+--wide-sd W`` reads instead the pair trained with wide negatives (``CoopConfig.wide_share``):
+the registered recipe with that change, trained into ``_build/artifacts`` on first use (about
+as long as the committed run) and cached there.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import dataclasses
 
 import numpy as np
 import torch
 from scipy.stats import chi2
 
 from ebmbook.experiments import digit_maps as dm
+from ebmbook.artifacts import load_or_train
 from ebmbook.experiments import face_map as fm
+from ebmbook.registry import model_spec
 from ebmbook.landscape.mapping import MapSettings
 from ebmbook.sampling.descent import local_modes
 
@@ -40,10 +48,19 @@ def main(argv=None) -> int:
     ap.add_argument("pairs", nargs="*", default=["coop_mnist_28", "coop_mnist", "coop_faces"])
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--wall", type=float, default=0.0)
+    ap.add_argument("--wide-share", type=float, default=0.0)
+    ap.add_argument("--wide-sd", type=float, default=3.0)
     args = ap.parse_args(argv)
     s = MapSettings()
     for name in args.pairs:
-        art = dm.load_pair(name, "cpu")
+        if args.wide_share > 0:
+            spec = model_spec(name, "cpu")
+            spec = dataclasses.replace(spec, train=dataclasses.replace(
+                spec.train, wide_share=args.wide_share, wide_sd=args.wide_sd))
+            art = load_or_train(name, spec, command=" ".join(["benchmarks/latent_radius.py",
+                                                              *(sys.argv[1:] if argv is None else argv)]))
+        else:
+            art = dm.load_pair(name, "cpu")
         judge = fm.fit_face_judge(art) if name == "coop_faces" else dm.fit_digit_judge(art)
         E = art.latent_energy(prior=True, unit="data")
         d = E.latent_dim

@@ -253,3 +253,54 @@ def test_a_decaying_descriptor_rate_follows_its_schedule_and_resumes_bit_for_bit
     assert config_hash(small_config(descriptor_lr_decay=1.0)) == config_hash(small_config())
     with pytest.raises(ValueError, match="descriptor_lr_decay"):
         small_config(descriptor_lr_decay=1.5)
+
+
+def test_wide_negatives_enter_the_descriptor_loss_only():
+    """``wide_share``: each step adds round(share * batch) codes from N(0, wide_sd^2 I) whose
+    images join the descriptor's negatives. Oracle, with no revision and no inference (so every
+    draw is known): the logged mean negative energy is F's mean over g(z) and g(z_w) together,
+    recomputed from the same random stream; and the generator, which never regresses on the
+    wide codes, is updated exactly as without them."""
+    def nets():
+        g = LinearG()
+        with torch.no_grad():
+            g.weight.copy_(torch.eye(2))
+            g.bias.zero_()
+        return GaussianF(a=2.0), g
+    data = GaussianData([0.5, -0.5], 1.0)
+    kw = dict(n_steps=1, batch_size=8, eps=0.1, n_langevin=0, rescale=False, infer_steps=0,
+              descriptor_lr=1e-2, generator_lr=1e-2, seed=3)
+    wide = train_coop(*nets(), data, CoopConfig(wide_share=0.25, wide_sd=3.0, **kw),
+                      progress=False)
+    plain = train_coop(*nets(), data, CoopConfig(**kw), progress=False)
+
+    F, g = nets()
+    gen = torch.Generator().manual_seed(3)
+    data.sample(8, generator=gen)
+    z = torch.randn(8, 2, generator=gen)
+    z_w = 3.0 * torch.randn(2, 2, generator=gen)               # round(0.25 * 8) = 2 wide codes
+    with torch.no_grad():
+        expected = F(torch.cat([g(z), g(z_w)])).mean().item()
+        narrow = F(g(z)).mean().item()
+        far = F(g(z_w)).mean().item()
+    assert wide.log.u_neg[0] == pytest.approx(expected, rel=1e-5)
+    assert plain.log.u_neg[0] == pytest.approx(narrow, rel=1e-5)
+    assert far > 2 * narrow          # the wide images are far out (9x in expectation)
+    a, b = wide.generator.state_dict(), plain.generator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the loss the descriptor descends is d_st = mean U(X+) - that mean
+    assert wide.log.d_st[0] == pytest.approx(wide.log.u_pos[0] - expected, rel=1e-5)
+
+
+def test_wide_negatives_count_and_config():
+    from ebmbook._config import config_hash
+    from ebmbook.learning.coop import wide_count
+    assert wide_count(CoopConfig()) == 0
+    assert wide_count(CoopConfig(wide_share=0.2, batch_size=50)) == 10
+    assert wide_count(CoopConfig(wide_share=0.001, batch_size=50)) == 1
+    # off by default, and then the hash every committed pair was stored under
+    assert config_hash(CoopConfig(wide_sd=3.0)) == config_hash(CoopConfig())
+    assert config_hash(CoopConfig(wide_share=0.2)) != config_hash(CoopConfig())
+    for field, value in [("wide_share", -0.1), ("wide_sd", 0.0)]:
+        with pytest.raises(ValueError, match=f"'{field}'"):
+            CoopConfig(**{field: value})

@@ -14,6 +14,12 @@ Each step s (:func:`coop_step`):
 5. update g by the gradient (A.3): regress g(Z) onto Y~, loss ``mean ||Y~ - g(Z)||^2 /
    (2 sigma^2)`` (Adam).
 
+An extension, off by default (``wide_share > 0``): step 4's negatives also hold the revised
+images of codes drawn from a wider N(0, wide_sd^2 I), which the generator never regresses on.
+Algorithm 4 shows the descriptor only the generator's images of N(0, I) codes, so nothing in it
+raises U on what the generator makes further out; the latent maps' descents end there
+(``TRAINING_NOTES.md``; ``benchmarks/latent_radius.py --wide-share``).
+
 :class:`CoopLearner` plugs this into the generic :func:`ebmbook.learning.fit.fit` loop, which
 owns checkpoints (both nets and both optimisers), bit-identical resume, divergence (checked in
 the step before any state changes) and progress; :func:`train_coop` wires it up.
@@ -102,6 +108,12 @@ class CoopConfig:
     infer_mh: bool = False        # MH-adjusted latent inference (exact for any delta)
     eps_data: float = neutral_field(0.0)   # data perturbation of the positives (eq. 3.1)
     precision: str = neutral_field("fp32")  # arithmetic of the descriptor's U (fp32 | bf16)
+    # wide negatives (an extension, not in Algorithm 4): each step also draws
+    # round(wide_share * batch_size) codes from N(0, wide_sd^2 I), revises their images like
+    # the others and adds them to the descriptor's negatives only (the generator never
+    # regresses on them), so that the descriptor sees the generator's extrapolations
+    wide_share: float = neutral_field(0.0)
+    wide_sd: float = neutral_field(3.0)
     checkpoint_every: int = 500
     divergence_threshold: float = 1e8
     seed: int = 0
@@ -111,7 +123,8 @@ class CoopConfig:
         require_int(self, "n_langevin", "infer_steps", "seed", minimum=0)
         require_positive(self, "eps", "descriptor_lr", "generator_lr", "generator_sigma",
                          "infer_eps", "divergence_threshold")
-        require_positive(self, "tau", "eps_data", allow_zero=True)
+        require_positive(self, "tau", "eps_data", "wide_share", allow_zero=True)
+        require_positive(self, "wide_sd")
         require_choice(self, "precision", PRECISIONS)
         if not 0 < self.descriptor_lr_decay <= 1:
             raise ValueError(f"config field 'descriptor_lr_decay' = {self.descriptor_lr_decay!r} "
@@ -122,6 +135,12 @@ class CoopConfig:
         if self.mh and self.tau == 0:
             raise ValueError("config field 'mh' = True is invalid with tau = 0: "
                              "MH needs Langevin noise")
+
+
+def wide_count(cfg: CoopConfig) -> int:
+    """How many wide negatives (codes from N(0, wide_sd^2 I)) a Co-Op step adds: 0 when off,
+    else ``round(wide_share * batch_size)`` and at least one."""
+    return max(1, round(cfg.wide_share * cfg.batch_size)) if cfg.wide_share > 0 else 0
 
 
 class GeneratorInit:
@@ -185,9 +204,17 @@ def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
                         n_steps=cfg.infer_steps, eps=cfg.infer_eps, noise=1.0,
                         mh=cfg.infer_mh, generator=generator)
         z, z_r = post.x.detach(), post.r
+    negatives = y_rev
+    n_wide = wide_count(cfg)
+    if n_wide:                                                        # wide negatives
+        z_w = cfg.wide_sd * torch.randn((n_wide, z.shape[1]), generator=generator,
+                                        device=generator.device, dtype=z.dtype).to(z.device)
+        with torch.no_grad():
+            y_w = generator_net(z_w)
+        negatives = torch.cat([y_rev, model.short_run(x=y_w, generator=generator).x.detach()])
     with evaluation(cfg.precision, x_pos.device):   # the loss's energies in U's precision
         u_pos = model.energy(x_pos).to(x_pos.dtype).mean()
-        u_neg = model.energy(y_rev).to(x_pos.dtype).mean()
+        u_neg = model.energy(negatives).to(x_pos.dtype).mean()
     d_st = u_pos - u_neg
     resid = (y_rev - generator_net(z)).reshape(cfg.batch_size, -1)
     g_loss = resid.pow(2).sum(1).mean() / (2 * cfg.generator_sigma ** 2)
