@@ -57,8 +57,9 @@ def main(argv=None) -> int:
             spec = model_spec(name, "cpu")
             spec = dataclasses.replace(spec, train=dataclasses.replace(
                 spec.train, wide_share=args.wide_share, wide_sd=args.wide_sd))
-            art = load_or_train(name, spec, command=" ".join(["benchmarks/latent_radius.py",
-                                                              *(sys.argv[1:] if argv is None else argv)]))
+            given = sys.argv[1:] if argv is None else argv
+            art = load_or_train(name, spec,
+                                command=" ".join(["benchmarks/latent_radius.py", *given]))
         else:
             art = dm.load_pair(name, "cpu")
         judge = fm.fit_face_judge(art) if name == "coop_faces" else dm.fit_digit_judge(art)
