@@ -48,6 +48,14 @@ def read_basins(m, judge):
     return m
 
 
+def judge_of_size(judge, art, fit):
+    """``judge`` if it was fitted at the image size of the pair ``art`` (it reads
+    ``image_size ** 2`` inputs), else ``fit(art)``: a judge of the pair's own size."""
+    if judge is None or judge.n_inputs != art.spec.image_size ** 2:
+        return fit(art)
+    return judge
+
+
 def generator_shares(art, judge, classes, n: int = 1000, seed: int = 0) -> np.ndarray:
     """The share of ``n`` generator samples g(z), z ~ N(0, I), of a Co-Op pair ``art`` that
     ``judge`` reads as each label of ``classes``, in that order: what the pair can propose at

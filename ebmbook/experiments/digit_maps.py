@@ -63,7 +63,8 @@ from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ..sampling.descent import local_modes
 from ._base import ExperimentConfig
-from ._common import generator_shares, map_checkpoint, progress_bar, readout_checkpoint
+from ._common import (generator_shares, judge_of_size, map_checkpoint, progress_bar,
+                      readout_checkpoint)
 
 
 @dataclass(frozen=True)
@@ -403,8 +404,7 @@ def digits03_map(config: Config, d03_art: Artifact | None = None,
     the pair's image size, else by a judge of its own size."""
     if d03_art is None:
         d03_art = load_pair(config.digits03_model, config.model_size, config.device)
-    if judge is None or judge.n_inputs != d03_art.spec.image_size ** 2:
-        judge = fit_digit_judge(d03_art)
+    judge = judge_of_size(judge, d03_art, fit_digit_judge)
     return map_latent("digits 0-3", d03_art, config.digits03, judge,
                       seed=child(seed_sequence(config.seed), 0), progress=config.progress,
                       tsne_seeds=config.tsne_seeds, checkpoint=map_checkpoint(config, "digits03"))

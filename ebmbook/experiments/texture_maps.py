@@ -40,8 +40,8 @@ from ..parallel import child, seed_sequence
 from ..registry import MODEL_SIZES, model_spec
 from ..results import Metric
 from ._base import ExperimentConfig
-from ._common import (generator_shares, map_checkpoint, map_coop_pair as map_pair, progress_bar,
-                      read_basins as read)
+from ._common import (generator_shares, judge_of_size, map_checkpoint,
+                      map_coop_pair as map_pair, progress_bar, read_basins as read)
 
 BUNDLED = tuple(d.removesuffix("_patches") for d in PATCH_DATASETS)
 
@@ -110,9 +110,10 @@ def dataset_of(texture: str) -> str:
 
 def load_texture_pair(name: str, texture: str, size: str, device: str = "cpu",
                       progress: bool = False) -> Artifact:
-    """The Co-Op pair ``name`` (``coop_texton``, ``coop_scales`` or ``coop_scales_32``) of a texture: the committed
-    artifact for the registry's texture at ``cpu`` size; for another texture or size the same
-    recipe on its patches, trained into ``_build/artifacts`` on first use."""
+    """The Co-Op pair ``name`` (``coop_texton``, ``coop_scales``, ``coop_scales_32``) of a
+    texture: the committed artifact for the registry's texture at ``cpu`` size; for another
+    texture or size the same recipe on its patches, trained into ``_build/artifacts`` on first
+    use."""
     spec = model_spec(name, size)
     data = dataset_of(texture)
     if spec.dataset != data:
@@ -293,8 +294,7 @@ def texton_maps(config: Config, tex: Artifact | None = None, judge: Judge | None
     if tex is None:
         tex = load_texture_pair("coop_texton", config.texture, config.model_size, config.device,
                                 config.progress)
-    if judge is None or judge.n_inputs != tex.spec.image_size ** 2:
-        judge = fit_scale_judge(tex)
+    judge = judge_of_size(judge, tex, fit_scale_judge)
     weak = map_pair("textons", tex, config.texton, judge, seed=child(root, 0),
                     progress=config.progress, checkpoint=map_checkpoint(config, "textons"))
     strong = read(weak.remap(weak.alpha * config.strong_factor, seed=child(root, 1),
