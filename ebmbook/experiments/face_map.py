@@ -33,7 +33,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import require_choice, require_folder, require_int, runtime_field
+from .._config import (neutral_field, require_choice, require_folder, require_int,
+                       runtime_field)
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Coherence, Judge, fit_judge,
@@ -50,6 +51,10 @@ from ._common import map_checkpoint, map_coop_pair as map_pair, progress_bar
 class Config(ExperimentConfig):
     faces: str = "lfw_subset"        # the bundled faces, or a folder of a user's images
     model_size: str = "cpu"
+    # the face pair, and the digits 0-3 pair mapped beside it for comparison: the Algorithm 4
+    # recipes, or the same with wide negatives (``registry.WIDE_COOP``)
+    face_model: str = neutral_field("coop_faces")
+    digits03_model: str = neutral_field("coop_digits03")
     settings: MapSettings = field(default_factory=lambda: MapSettings(adelm_iter=30, delta=0.5))
     spread_samples: int = 1000       # z ~ N(0, I) samples whose energy sd is the spread
     n_shuffles: int = 200
@@ -58,7 +63,7 @@ class Config(ExperimentConfig):
     map_checkpoint: str = runtime_field("")   # a folder for the maps' checkpoints ("": none)
 
     # sizes whose maps are in artifacts/maps
-    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis")
+    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis", "wide")
     SIZES: ClassVar = {
         "ci": {},
         # the map at thesis length (issue 24): 500 ADELM iterations after 10 tuning iterations
@@ -67,6 +72,13 @@ class Config(ExperimentConfig):
         "thesis": {"settings": MapSettings(
             adelm_iter=500, tune_iter=10, delta=0.5, drift_reference="running",
             drift_temperatures=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3))},
+        # the same on the pairs with wide negatives (issue 24), whose modes are faces; both
+        # grids reach past the thesis map's picks (T = 0.001 and alpha = 30, each at its end)
+        "wide": {"face_model": "coop_faces_wide", "digits03_model": "coop_digits03_wide",
+                 "settings": MapSettings(
+                     adelm_iter=500, tune_iter=10, delta=0.5, drift_reference="running",
+                     drift_temperatures=(0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3),
+                     tune_alphas=(1.0, 3.0, 10.0, 30.0, 100.0, 300.0))},
         "paper": {"model_size": "paper", "spread_samples": 5000,
                   "settings": MapSettings.paper(5000, delta=0.5)},
     }
@@ -74,6 +86,8 @@ class Config(ExperimentConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require_choice(self, "model_size", MODEL_SIZES)
+        require_choice(self, "face_model", ("coop_faces", "coop_faces_wide"))
+        require_choice(self, "digits03_model", ("coop_digits03", "coop_digits03_wide"))
         if not isinstance(self.faces, str) or not self.faces:
             raise ValueError(f"config field 'faces' = {self.faces!r} is invalid: it must be "
                              "'lfw_subset' or the path of a folder of images")
@@ -84,15 +98,15 @@ class Config(ExperimentConfig):
             raise ValueError("config field 'settings' must be a MapSettings")
 
 
-def load_face_pair(faces: str, size: str, device: str = "cpu",
-                   progress: bool = False) -> Artifact:
-    """The Co-Op pair ``coop_faces``: committed for ``lfw_subset`` at ``cpu`` size; for a
-    user's folder (all its images, every sub-folder) the same recipe, trained into
-    ``_build/artifacts`` on first use."""
-    spec = model_spec("coop_faces", size)
+def load_face_pair(faces: str, size: str, device: str = "cpu", progress: bool = False,
+                   name: str = "coop_faces") -> Artifact:
+    """The Co-Op pair ``name`` (``coop_faces`` or ``coop_faces_wide``): committed for
+    ``lfw_subset`` at ``cpu`` size; for a user's folder (all its images, every sub-folder) the
+    same recipe, trained into ``_build/artifacts`` on first use."""
+    spec = model_spec(name, size)
     if faces != "lfw_subset":
         spec = dataclasses.replace(spec, dataset=f"folder:{faces}", classes=None)
-    return load_or_train("coop_faces", spec, device=device, progress=progress)
+    return load_or_train(name, spec, device=device, progress=progress)
 
 
 class _AnyFace:
@@ -210,7 +224,8 @@ def run(config: Config) -> Result:
     bar = progress_bar(config.progress, total=2, desc="faces map")
     root = seed_sequence(config.seed)
     with timed(timings, "faces"):
-        art = load_face_pair(config.faces, config.model_size, config.device, config.progress)
+        art = load_face_pair(config.faces, config.model_size, config.device, config.progress,
+                             config.face_model)
         judge = fit_face_judge(art)
         faces = map_pair("faces", art, config.settings, judge, seed=child(root, 0),
                          progress=config.progress, checkpoint=map_checkpoint(config, "faces"))
@@ -218,7 +233,8 @@ def run(config: Config) -> Result:
                           seed=config.seed)
     bar.update()
     with timed(timings, "digits"):
-        d_art = load_or_train("coop_digits03", model_spec("coop_digits03", config.model_size),
+        d_art = load_or_train(config.digits03_model,
+                              model_spec(config.digits03_model, config.model_size),
                               device=config.device, progress=config.progress)
         digits = map_pair("digits 0-3", d_art, config.settings, _AnyFace(), seed=child(root, 1),
                           progress=config.progress, checkpoint=map_checkpoint(config, "digits03"))
