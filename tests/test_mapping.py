@@ -257,9 +257,14 @@ def test_an_interrupted_map_resumes_to_the_uninterrupted_map(tmp_path, monkeypat
     with pytest.raises(MapInterrupted, match=rf"{stop_at} of 12 iterations are saved") as info:
         map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS)
     assert isinstance(info.value.__cause__, KeyboardInterrupt) and ckpt.exists()
+    # how far a saved map got is read without its energy: stop_at of 12, then all 12
+    from ebmbook.landscape.adelm import checkpoint_iterations
+    assert checkpoint_iterations(ckpt) == stop_at
+    assert checkpoint_iterations(tmp_path / "none.pt") == 0 and checkpoint_iterations(None) == 0
     monkeypatch.setattr(adelm_module, "pairwise_ad", real)
     resumed = map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS)
     _same_map(resumed, wells_map)
+    assert checkpoint_iterations(ckpt) == 12
     # a finished checkpoint answers at once with the same map; another seed is refused
     _same_map(map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS),
               wells_map)

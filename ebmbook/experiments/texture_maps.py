@@ -215,6 +215,25 @@ def generator_coverage(art: Artifact, judge: Judge, n: int = 1000, seed: int = 0
     return generator_shares(art, judge, range(1, n_scales + 1), n=n, seed=seed)
 
 
+def texton_metrics(weak: EnergyMap, strong: EnergyMap, matches: list) -> dict[str, Metric]:
+    """The numbers of the texton maps (Fig 5.10): the weak (tuned alpha) and strong maps of
+    :func:`texton_maps` and the basins that reappear."""
+    return {
+        "texton_basins_weak_alpha": Metric(int(weak.n_basins),
+                                           "basins of the texton map at the tuned alpha"),
+        "texton_basins_strong_alpha": Metric(int(strong.n_basins),
+                                             "basins of the texton map at the stronger alpha"),
+        "texton_weak_alpha": Metric(weak.alpha, "the tuned alpha (leakage rule)"),
+        "texton_strong_alpha": Metric(strong.alpha, "the stronger alpha"),
+        "texton_temperature": Metric(weak.temperature, "T of the texton map (drift rule; "
+                                     "data-energy sds)"),
+        "texton_basins_reappearing": Metric(len(matches), "basins of the weak-alpha map that "
+                                            "reappear in the strong-alpha map"),
+        "adelm_iterations_texton": Metric(weak.n_iterations, "ADELM iterations of the texton "
+                                          "map"),
+    }
+
+
 @dataclass
 class Result:
     config: Config
@@ -246,21 +265,8 @@ class Result:
                 "textures"),
             "scale_judge_accuracy": Metric(self.judge.accuracy, "the scale judge's accuracy on "
                                            "patches it was not fitted on"),
-            "texton_basins_weak_alpha": Metric(int(self.texton_weak.n_basins),
-                                               "basins of the texton map at the tuned alpha"),
-            "texton_basins_strong_alpha": Metric(int(self.texton_strong.n_basins),
-                                                 "basins of the texton map at the stronger "
-                                                 "alpha"),
-            "texton_weak_alpha": Metric(self.texton_weak.alpha, "the tuned alpha (leakage "
-                                        "rule)"),
-            "texton_strong_alpha": Metric(self.texton_strong.alpha, "the stronger alpha"),
-            "texton_temperature": Metric(self.texton_weak.temperature, "T of the texton map "
-                                         "(drift rule; data-energy sds)"),
-            "texton_basins_reappearing": Metric(len(self.matches), "basins of the weak-alpha "
-                                                "map that reappear in the strong-alpha map"),
+            **texton_metrics(self.texton_weak, self.texton_strong, self.matches),
             "scales_basins": Metric(int(self.scales.n_basins), "basins of the four-scale map"),
-            "adelm_iterations_texton": Metric(self.texton_weak.n_iterations, "ADELM iterations "
-                                              "of the texton map"),
             "adelm_iterations_scales": Metric(self.scales.n_iterations, "ADELM iterations of "
                                               "the four-scale map"),
             "scales_temperature": Metric(self.scales.temperature, "T of the four-scale map"),
@@ -301,6 +307,15 @@ def texton_maps(config: Config, tex: Artifact | None = None, judge: Judge | None
                              progress=config.progress,
                              checkpoint=map_checkpoint(config, "textons_strong")), judge)
     return weak, strong, match_basins(weak, strong), judge
+
+
+def texton_maps_finished(config: Config) -> bool:
+    """Whether both texton maps of ``config`` (weak and strong) have all their ADELM iterations
+    saved in its map folder, so that :func:`texton_maps` loads them (a long run's four-scale map
+    may still be unfinished)."""
+    from ..landscape.adelm import checkpoint_iterations
+    return all(checkpoint_iterations(map_checkpoint(config, name)) >= config.texton.adelm_iter
+               for name in ("textons", "textons_strong")) and bool(config.map_checkpoint)
 
 
 def run(config: Config) -> Result:

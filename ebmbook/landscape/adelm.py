@@ -453,6 +453,15 @@ class MapInterrupted(RuntimeError):
                 f"{self.checkpoint}: {resume}")
 
 
+def checkpoint_iterations(path: str | Path | None) -> int:
+    """How many ADELM iterations the checkpoint file ``path`` holds (0 when there is none):
+    whether a saved map is finished, without loading its energy."""
+    if path is None or not Path(path).exists():
+        return 0
+    from ..learning.fit import read_checkpoint
+    return int(read_checkpoint(path)["done"])
+
+
 def proposal_seed(root: Any, n: int) -> np.random.SeedSequence:
     """The seed of iteration ``n``'s proposal in an :func:`adelm` run seeded ``root`` (an int
     or SeedSequence): ``child(root, n, 0)``. A proposal that records what it drew (e.g.
