@@ -134,7 +134,7 @@ COOP28 = {**STABLE_COOP, "n_langevin": 50, "descriptor_lr": 3e-5,
 
 
 def _coop28(classes, latent_dim: int, cpu_steps: int, dataset: str = "mnist_5k",
-            image_size: int = 28):
+            image_size: int = 28, wide: bool = False):
     """A Co-Op pair at the data's own 28x28 size (issue 24; texture patches at 32x32, which have
     no native size): descriptor width 32 with three
     stride-2 layers, generator width 64, and :data:`COOP28`. Every constant-rate variant of the
@@ -143,19 +143,21 @@ def _coop28(classes, latent_dim: int, cpu_steps: int, dataset: str = "mnist_5k",
     rate decaying tenfold over 3000 steps (the authors' MATLAB CoopNets decay theirs tenfold
     over a run) the same recipe ran 3x the committed length (4500 steps) without diverging, its
     r_st level (0.21-0.30 per 500 steps); by then the rate has decayed 32-fold. The ``paper``
-    size is that 3x run."""
+    size is that 3x run. ``wide=True`` adds :data:`WIDE_COOP`."""
+    recipe = {**COOP28, **(WIDE_COOP if wide else {})}
+
     def spec(size: str) -> CoopModelSpec:
         if size == "ci":
             return CoopModelSpec(dataset=dataset, image_size=8, classes=classes,
                                  latent_dim=latent_dim, width=8, generator_width=8,
                                  metric_images=100, train=CoopConfig(
                                      n_steps=20, batch_size=32, generator_lr=2e-4,
-                                     checkpoint_every=10, **COOP28))
+                                     checkpoint_every=10, **recipe))
         return CoopModelSpec(dataset=dataset, image_size=image_size, classes=classes,
                              latent_dim=latent_dim, width=32, n_down=3, generator_width=64,
                              train=CoopConfig(n_steps=cpu_steps if size == "cpu" else 3 * cpu_steps,
                                               generator_lr=2e-4, checkpoint_every=100,
-                                              **COOP28))
+                                              **recipe))
     return spec
 
 
