@@ -47,7 +47,12 @@ def parse_sets(pairs: list[str]) -> dict:
             raise SystemExit(f"--set {item}: CoopConfig has no field {key!r} "
                              f"(fields: {', '.join(fields)})")
         kind = type(fields[key].default)
-        out[key] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+        if value.lower() == "none":
+            out[key] = None
+        elif kind is bool:
+            out[key] = value.lower() in ("1", "true", "yes")
+        else:                            # a field that defaults to None holds a float
+            out[key] = float(value) if kind is type(None) else kind(value)
     return out
 
 
