@@ -14,6 +14,7 @@ live.
   a descriptor rate that decays tenfold over 3000 steps), 1500 steps at ``cpu`` size, and
   ``coop_mnist_28``, all ten digits with the same recipe and an 8-D latent space, 3000 steps;
   ``coop_scales_32``, brick patches of all four scales at 32x32 with the same recipe.
+* ``coop_mnist_28_wide`` - ``coop_mnist_28`` with wide negatives.
 * ``coop_digits03_wide`` / ``coop_mnist_wide`` / ``coop_faces_wide`` - the 16x16 recipes with
   wide negatives (``WIDE_COOP``, an extension: codes from N(0, 3^2 I) shown to the descriptor),
   whose latent modes stay on images the judges read (issue 24).
@@ -245,6 +246,8 @@ COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4, stable=False)
                "coop_digits03_28": _coop28((0, 1, 2, 3), 2, 1500),
                # and all ten digits at 28x28, with an 8-D latent space like coop_mnist
                "coop_mnist_28": _coop28(None, 8, 3000),
+               # and with wide negatives (WIDE_COOP), so that its latent modes stay on digits
+               "coop_mnist_28_wide": _coop28(None, 8, 3000, wide=True),
                # and brick patches of all four scales at 32x32 (Fig 5.11): stable, but its
                # generator proposes one kind of patch (read as scale 3; TRAINING_NOTES.md)
                "coop_scales_32": _coop28(None, 8, 3000, "brick_patches", image_size=32)}
