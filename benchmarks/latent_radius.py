@@ -17,18 +17,18 @@ as long as the committed run) and cached there.
 from __future__ import annotations
 
 import argparse
-import sys
 import dataclasses
+import sys
 
 import numpy as np
 import torch
 from scipy.stats import chi2
 
-from ebmbook.experiments import digit_maps as dm
+from coop_watch import judge_for          # the judge of a pair's data set (this folder)
 from ebmbook.artifacts import load_or_train
-from ebmbook.experiments import face_map as fm
-from ebmbook.registry import model_spec
+from ebmbook.experiments import digit_maps as dm
 from ebmbook.landscape.mapping import MapSettings
+from ebmbook.registry import model_spec
 from ebmbook.sampling.descent import local_modes
 
 
@@ -62,7 +62,8 @@ def main(argv=None) -> int:
                                 command=" ".join(["benchmarks/latent_radius.py", *given]))
         else:
             art = dm.load_pair(name, "cpu")
-        judge = fm.fit_face_judge(art) if name == "coop_faces" else dm.fit_digit_judge(art)
+        # by data set, not name: coop_faces_wide is read by the face judge too
+        judge = judge_for(art.spec)[0]
         E = art.latent_energy(prior=True, unit="data")
         d = E.latent_dim
         z0 = torch.randn(args.n, d, generator=torch.Generator().manual_seed(0))
