@@ -314,8 +314,9 @@ def texton_maps_finished(config: Config) -> bool:
     saved in its map folder, so that :func:`texton_maps` loads them (a long run's four-scale map
     may still be unfinished)."""
     from ..landscape.adelm import checkpoint_iterations
+    # without a map folder map_checkpoint is None, which holds no iterations
     return all(checkpoint_iterations(map_checkpoint(config, name)) >= config.texton.adelm_iter
-               for name in ("textons", "textons_strong")) and bool(config.map_checkpoint)
+               for name in ("textons", "textons_strong"))
 
 
 def run(config: Config) -> Result:
