@@ -222,12 +222,14 @@ def is_inline(executor: Any) -> bool:
             or (isinstance(executor, str) and executor.strip().lower() == "inline"))
 
 
-def map_tasks(executor: Any, fn: Callable, tasks: Iterable[tuple], *, desc: str | None = None
-              ) -> list:
+def map_tasks(executor: Any, fn: Callable, tasks: Iterable[tuple], *, desc: str | None = None,
+              on_result: Callable[[int, Any], None] | None = None) -> list:
     """Run ``fn(*task)`` for every task (a tuple of positional arguments) on ``executor`` (an
     Executor, or any spec :func:`get_executor` accepts) and return the results in task order.
     Everything is submitted first, so the workers share the tasks; the first exception (in task
-    order) is raised after the remaining tasks are cancelled. ``desc`` shows a progress bar."""
+    order) is raised after the remaining tasks are cancelled. ``desc`` shows a progress bar.
+    ``on_result(i, result)`` is called for each task that succeeds, in task order, as soon as
+    it and those before it are done (e.g. to save partial work)."""
     tasks = [tuple(t) for t in tasks]
     with get_executor(executor) as ex:
         bar = None
@@ -237,18 +239,23 @@ def map_tasks(executor: Any, fn: Callable, tasks: Iterable[tuple], *, desc: str 
         try:
             if isinstance(ex, InlineExecutor):  # one at a time, so a progress bar moves
                 futures = []
-                for t in tasks:
+                for i, t in enumerate(tasks):
                     futures.append(ex.submit(fn, *t))
+                    if on_result is not None and futures[-1].exception() is None:
+                        on_result(i, futures[-1].result())
                     if bar is not None:
                         bar.update()
             else:
                 futures = [ex.submit(fn, *t) for t in tasks]
             out = []
             try:
-                for f in futures:
+                for i, f in enumerate(futures):
                     out.append(f.result())
-                    if bar is not None and not isinstance(ex, InlineExecutor):
-                        bar.update()
+                    if not isinstance(ex, InlineExecutor):
+                        if on_result is not None:
+                            on_result(i, out[-1])
+                        if bar is not None:
+                            bar.update()
             except BaseException:
                 for f in futures:
                     f.cancel()

@@ -488,3 +488,43 @@ def test_a_finished_tuned_map_loads_its_stages_instead_of_running_them(tmp_path,
     plain = tmp_path / "plain.pt"
     tune_and_map(lambda x: Wells()(x), props, s, seed=3, checkpoint=plain)
     assert not (tmp_path / "plain.stages.pt").exists()
+
+
+def test_an_interrupted_barrier_stage_resumes_from_its_finished_tasks(tmp_path, monkeypatch):
+    """The barrier matrix keeps its finished AD tasks in the stages file as they finish: a map
+    interrupted in that stage reruns only the tasks it had not finished, and ends with the
+    matrix of an uninterrupted run (the tasks' seeds are fixed), the partial entry then gone."""
+    from ebmbook.landscape.mapping import StageProgress, map_energy
+    from ebmbook.learning.fit import read_checkpoint
+    kw = dict(temperature=0.3, alpha=3.0, seed=3, eps=0.1, delta=0.3, max_steps=300,
+              descent_steps=300, chunk_size=2, n_iterations=8, barrier_factors=(1.0, 4.0))
+    props = 4.0 * torch.randn(64, D, generator=torch.Generator().manual_seed(0))
+    ref = map_energy(Wells(), props, **kw)
+    L = ref.n_basins
+    n_trials = 2 * (L * (L - 1) // 2) * 2 * 1       # directions x pairs x alphas x repeats
+    n_tasks = -(-n_trials // kw["chunk_size"])
+    assert L >= 3 and n_tasks >= 4
+
+    real_put, puts = StageProgress.put, []
+
+    def put_then_stop(self, i, r):
+        real_put(self, i, r)
+        self.save()
+        puts.append(i)
+        if len(puts) == 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(StageProgress, "put", put_then_stop)
+    ckpt = tmp_path / "m.pt"
+    with pytest.raises(KeyboardInterrupt):
+        map_energy(Wells(), props, checkpoint=ckpt, **kw)
+    kept = read_checkpoint(tmp_path / "m.stages.pt")
+    assert "barriers" not in kept and sorted(kept["barriers:partial"]["value"]) == puts == [0, 1]
+
+    puts.clear()
+    monkeypatch.setattr(StageProgress, "put", lambda self, i, r: puts.append(i) or
+                        real_put(self, i, r))
+    again = map_energy(Wells(), props, checkpoint=ckpt, **kw)
+    assert puts == list(range(2, n_tasks))
+    np.testing.assert_array_equal(again.barriers, ref.barriers)
+    kept = read_checkpoint(tmp_path / "m.stages.pt")
+    assert "barriers" in kept and "barriers:partial" not in kept

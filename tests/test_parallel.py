@@ -147,6 +147,24 @@ def test_map_tasks_keeps_task_order_and_raises_the_first_error():
         map_tasks(None, divmod, [(1, 1), (1, 0), (2, 1)])
 
 
+def test_map_tasks_reports_each_finished_task_in_order_as_it_comes():
+    """on_result sees every successful task in task order; in-process, each right after it
+    runs (before the next task starts), so partial work can be saved as it is made."""
+    tasks = [(i, 6) for i in range(6)]
+    with cf.ThreadPoolExecutor(3) as pool:
+        seen = []
+        map_tasks(pool, _slow_square, tasks, on_result=lambda i, r: seen.append((i, r)))
+        assert seen == [(i, i * i) for i in range(6)]
+    log = []
+    map_tasks(None, lambda i: log.append(("ran", i)) or i, [(0,), (1,)],
+              on_result=lambda i, r: log.append(("seen", i)))
+    assert log == [("ran", 0), ("seen", 0), ("ran", 1), ("seen", 1)]
+    seen = []
+    with pytest.raises(ZeroDivisionError):
+        map_tasks(None, divmod, [(1, 1), (1, 0), (2, 1)], on_result=lambda i, r: seen.append(i))
+    assert seen == [0, 2]
+
+
 def test_inline_executor_runs_at_submit_and_keeps_exceptions_in_the_future():
     ex = InlineExecutor()
     calls = []

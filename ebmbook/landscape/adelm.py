@@ -125,7 +125,8 @@ def _merge_results(parts: Sequence[tuple[np.ndarray, ADResult]], B: int, pad: st
 
 
 def ad_batches(backend, batches: Iterable[tuple], *, executor: Any = None,
-               record: bool = False, desc: str | None = None) -> list[ADResult]:
+               record: bool = False, desc: str | None = None,
+               store: Any = None) -> list[ADResult]:
     """Run several batches of AD trials as one set of tasks on ``executor``.
 
     Each batch is ``(starts, targets, alpha, seed)`` (``alpha`` None: the backend's; a scalar or
@@ -133,6 +134,12 @@ def ad_batches(backend, batches: Iterable[tuple], *, executor: Any = None,
     into chunks of ``backend.chunk_size`` trials, chunk ``k`` seeded ``child(seed, k)``; all
     chunks of all batches are submitted before any result is awaited. Returns one
     :class:`ADResult` per batch, trials in order. ``desc`` shows a progress bar over the tasks.
+
+    ``store`` (e.g. :meth:`~ebmbook.landscape.mapping.MapStages.progress`) keeps finished
+    chunks across an interruption: its ``done`` maps a task index (chunks numbered over all
+    batches) to a stored result, which is used instead of running the task, and ``put(i, r)``
+    is called as each new chunk finishes. With explicit seeds the result is the same as an
+    uninterrupted run's.
     """
     tasks, owners, sizes = [], [], []
     for bi, (starts, targets, alpha, seed) in enumerate(batches):
@@ -150,7 +157,13 @@ def ad_batches(backend, batches: Iterable[tuple], *, executor: Any = None,
             ak = float(a) if a.ndim == 0 else a[lo:hi]
             tasks.append(backend.ad_task(starts[lo:hi], targets[lo:hi], ak, child(ss, k), record))
             owners.append((bi, np.arange(lo, hi)))
-    results = map_tasks(executor, backend.ad_task_fn, tasks, desc=desc)
+    done = {} if store is None else dict(store.done)
+    todo = [i for i in range(len(tasks)) if i not in done]
+    ran = map_tasks(executor, backend.ad_task_fn, [tasks[i] for i in todo], desc=desc,
+                    on_result=None if store is None else lambda k, r: store.put(todo[k], r))
+    results = [done.get(i) for i in range(len(tasks))]
+    for i, r in zip(todo, ran):
+        results[i] = r
     parts = [[] for _ in sizes]
     for (bi, idx), r in zip(owners, results):
         parts[bi].append((idx, r))

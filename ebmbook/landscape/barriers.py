@@ -68,7 +68,7 @@ def greedy_barrier(model, a: np.ndarray, b: np.ndarray, return_paths: bool = Fal
 
 def ad_barrier_matrix(backend, reps, rep_energies: np.ndarray, alphas, n_repeats: int = 2,
                       progress: bool = False, *, seed: Any = None,
-                      executor: Any = None) -> np.ndarray:
+                      executor: Any = None, store: Any = None) -> np.ndarray:
     """Barrier matrix between basin representatives by AD (Sec 5.1.1).
 
     For every pair (i, j) and every alpha on the ladder ``alphas`` (increasing), ``n_repeats`` AD
@@ -77,6 +77,8 @@ def ad_barrier_matrix(backend, reps, rep_energies: np.ndarray, alphas, n_repeats
     (None: one draw of the backend's generator). The pair's barrier is the lowest successful
     barrier at the smallest alpha where any trial succeeded (the estimate is tightest just above
     the metastable boundary); ``inf`` if none succeeded. The diagonal holds ``rep_energies``.
+    ``store`` keeps finished tasks across an interruption (see
+    :func:`~ebmbook.landscape.adelm.ad_batches`).
     """
     alphas = np.asarray(sorted(alphas), dtype=np.float64)
     L = len(rep_energies)
@@ -94,7 +96,7 @@ def ad_barrier_matrix(backend, reps, rep_energies: np.ndarray, alphas, n_repeats
     target_idx = np.where(fwd, jj[pi], ii[pi])
     res, = ad_batches(backend, [(backend.take(reps, start_idx), backend.take(reps, target_idx),
                                  alphas[ai], seed)], executor=executor,
-                      desc="AD barriers" if progress else None)
+                      desc="AD barriers" if progress else None, store=store)
     ok = res.success.reshape(2, P, A, R).any(axis=0)           # (P, A, R) either direction
     bar = np.where(res.success, res.barrier, np.inf).reshape(2, P, A, R).min(axis=0)
     for p in range(P):

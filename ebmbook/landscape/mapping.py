@@ -60,7 +60,8 @@ from .tuning import (DRIFT_REFERENCES, alpha_sweep, continuous_energy_drift, dri
 
 __all__ = ["map_energy", "EnergyMap", "MapSettings", "tune_and_map", "tune_temperature",
            "tune_alpha", "TemperatureTuning", "AlphaTuning", "basin_of", "compare_barriers",
-           "BarrierComparison", "GaussianProposals", "ChainProposals", "MapStages", "seed_key"]
+           "BarrierComparison", "GaussianProposals", "ChainProposals", "MapStages", "StageProgress",
+           "seed_key"]
 
 
 # ----------------------------------------------------------------------------- settings
@@ -315,13 +316,19 @@ class MapStages:
         self.base = None if fp is None else (fp, _proposals_key(propose))
         self.loaded: list[str] = []     # the stages read back from the file, in order
 
-    def get(self, stage: str, key, compute: Callable):
-        """The stored value of ``stage`` if it was made with ``key`` (anything with a stable
-        ``repr``: seeds, settings, digests), else ``compute()``, stored under ``key``."""
+    def _digest(self, key) -> str | None:
         import hashlib
         if self.path is None or self.base is None or self.base[1] is None:
+            return None
+        return hashlib.sha256(repr((self.base, key)).encode()).hexdigest()
+
+    def get(self, stage: str, key, compute: Callable):
+        """The stored value of ``stage`` if it was made with ``key`` (anything with a stable
+        ``repr``: seeds, settings, digests), else ``compute()``, stored under ``key``. Once the
+        value is stored, the stage's partial work (:meth:`progress`) is dropped."""
+        digest = self._digest(key)
+        if digest is None:
             return compute()
-        digest = hashlib.sha256(repr((self.base, key)).encode()).hexdigest()
         stored = self._read()
         if stage in stored and stored[stage].get("digest") == digest:
             self.loaded.append(stage)
@@ -329,15 +336,56 @@ class MapStages:
         value = compute()
         stored = self._read()
         stored[stage] = {"digest": digest, "value": value}
+        stored.pop(stage + ":partial", None)
         from ..io import atomic_torch_save
         atomic_torch_save(stored, self.path)
         return value
+
+    def progress(self, stage: str, key, every: float = 20.0) -> "StageProgress | None":
+        """The finished tasks of an unfinished ``stage`` made with ``key``, kept in the file as
+        they finish (written at most every ``every`` seconds), so that an interrupted stage
+        resumes where it stood; None where nothing is kept (no file or no stable digest). Pass
+        it as ``store`` to :func:`~ebmbook.landscape.barriers.ad_barrier_matrix`."""
+        digest = self._digest(key)
+        if digest is None:
+            return None
+        entry = self._read().get(stage + ":partial")
+        done = entry["value"] if entry is not None and entry.get("digest") == digest else {}
+        if done:
+            self.loaded.append(stage + ":partial")
+        return StageProgress(self, stage + ":partial", digest, done, every)
 
     def _read(self) -> dict:
         if not self.path.exists():
             return {}
         from ..learning.fit import read_checkpoint
         return read_checkpoint(self.path)
+
+
+class StageProgress:
+    """A stage's finished tasks (``done``: task index -> result), written to its
+    :class:`MapStages` file as they come in (see :meth:`MapStages.progress`)."""
+
+    def __init__(self, stages: MapStages, entry: str, digest: str, done: dict, every: float):
+        import time
+        self.stages, self.entry, self.digest, self.every = stages, entry, digest, every
+        self.done = dict(done)
+        self._saved = time.monotonic()
+
+    def put(self, i: int, result) -> None:
+        """Record task ``i``'s result; write the file if ``every`` seconds have passed."""
+        import time
+        self.done[i] = result
+        if time.monotonic() - self._saved >= self.every:
+            self.save()
+
+    def save(self) -> None:
+        import time
+        from ..io import atomic_torch_save
+        stored = self.stages._read()
+        stored[self.entry] = {"digest": self.digest, "value": dict(self.done)}
+        atomic_torch_save(stored, self.stages.path)
+        self._saved = time.monotonic()
 
 
 def seed_key(seed) -> tuple:
@@ -574,11 +622,13 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
         ladder = alpha * np.asarray(s.barrier_alpha_factors)
         key = (T, ladder.tolist(), s.barrier_repeats, seed_key(barrier_seed),
                repr(s.ad_options()), _digest(res.reps), _digest(res.rep_energies))
-        M = MapStages(checkpoint, U, propose).get(
+        stages = MapStages(checkpoint, U, propose)
+        M = stages.get(
             "barriers", key,
             lambda: ad_barrier_matrix(be, res.reps, res.rep_energies, ladder,
                                       n_repeats=s.barrier_repeats, progress=progress,
-                                      seed=barrier_seed, executor=executor))
+                                      seed=barrier_seed, executor=executor,
+                                      store=stages.progress("barriers", key)))
     return EnergyMap(adelm=res, barriers=M, dg=disconnectivity_graph(M, counts=res.counts),
                      temperature=T, alpha=alpha, energy=U, settings=s, name=name,
                      decoder=decoder, proposals=propose, timings=timings)
