@@ -291,6 +291,21 @@ def test_wide_negatives_enter_the_descriptor_loss_only():
     # the loss the descriptor descends is d_st = mean U(X+) - that mean
     assert wide.log.d_st[0] == pytest.approx(wide.log.u_pos[0] - expected, rel=1e-5)
 
+    # wide_sd_low: each wide code's sd uniform on [low, wide_sd], drawn after the codes
+    shell = train_coop(*nets(), data, CoopConfig(wide_share=0.25, wide_sd=3.0,
+                                                 wide_sd_low=1.5, **kw), progress=False)
+    gen = torch.Generator().manual_seed(3)
+    data.sample(8, generator=gen)
+    torch.randn(8, 2, generator=gen)
+    e = torch.randn(2, 2, generator=gen)
+    sd = 1.5 + 1.5 * torch.rand(2, 1, generator=gen)
+    assert ((sd >= 1.5) & (sd <= 3.0)).all() and sd[0] != sd[1]
+    with torch.no_grad():
+        expected = F(torch.cat([g(z), g(sd * e)])).mean().item()
+    assert shell.log.u_neg[0] == pytest.approx(expected, rel=1e-5)
+    a = shell.generator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
 
 def test_wide_negatives_count_and_config():
     from ebmbook._config import config_hash
@@ -301,6 +316,10 @@ def test_wide_negatives_count_and_config():
     # off by default, and then the hash every committed pair was stored under
     assert config_hash(CoopConfig(wide_sd=3.0)) == config_hash(CoopConfig())
     assert config_hash(CoopConfig(wide_share=0.2)) != config_hash(CoopConfig())
-    for field, value in [("wide_share", -0.1), ("wide_sd", 0.0)]:
+    assert config_hash(CoopConfig(wide_sd_low=None)) == config_hash(CoopConfig())
+    assert config_hash(CoopConfig(wide_share=0.2, wide_sd_low=1.0)) != config_hash(
+        CoopConfig(wide_share=0.2))
+    for field, value in [("wide_share", -0.1), ("wide_sd", 0.0), ("wide_sd_low", 0.0),
+                         ("wide_sd_low", 3.5)]:
         with pytest.raises(ValueError, match=f"'{field}'"):
             CoopConfig(**{field: value})

@@ -114,6 +114,9 @@ class CoopConfig:
     # regresses on them), so that the descriptor sees the generator's extrapolations
     wide_share: float = neutral_field(0.0)
     wide_sd: float = neutral_field(3.0)
+    # with wide_sd_low set, each wide code's sd is drawn uniformly from [wide_sd_low, wide_sd],
+    # so that the negatives cover the shell between the prior's codes and the widest ones
+    wide_sd_low: float | None = neutral_field(None)
     checkpoint_every: int = 500
     divergence_threshold: float = 1e8
     seed: int = 0
@@ -125,6 +128,10 @@ class CoopConfig:
                          "infer_eps", "divergence_threshold")
         require_positive(self, "tau", "eps_data", "wide_share", allow_zero=True)
         require_positive(self, "wide_sd")
+        if self.wide_sd_low is not None and not 0 < self.wide_sd_low <= self.wide_sd:
+            raise ValueError(f"config field 'wide_sd_low' = {self.wide_sd_low!r} is invalid: it "
+                             f"must be in (0, wide_sd = {self.wide_sd}] (or None: every wide "
+                             "code at wide_sd)")
         require_choice(self, "precision", PRECISIONS)
         if not 0 < self.descriptor_lr_decay <= 1:
             raise ValueError(f"config field 'descriptor_lr_decay' = {self.descriptor_lr_decay!r} "
@@ -207,8 +214,15 @@ def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
     negatives = y_rev
     n_wide = wide_count(cfg)
     if n_wide:                                                        # wide negatives
-        z_w = cfg.wide_sd * torch.randn((n_wide, z.shape[1]), generator=generator,
-                                        device=generator.device, dtype=z.dtype).to(z.device)
+        z_w = torch.randn((n_wide, z.shape[1]), generator=generator, device=generator.device,
+                          dtype=z.dtype)
+        if cfg.wide_sd_low is None:
+            z_w = cfg.wide_sd * z_w
+        else:                                    # one sd per code, uniform on [low, wide_sd]
+            u = torch.rand((n_wide, 1), generator=generator, device=generator.device,
+                           dtype=z.dtype)
+            z_w = (cfg.wide_sd_low + (cfg.wide_sd - cfg.wide_sd_low) * u) * z_w
+        z_w = z_w.to(z.device)
         with torch.no_grad():
             y_w = generator_net(z_w)
         negatives = torch.cat([y_rev, model.short_run(x=y_w, generator=generator).x.detach()])
