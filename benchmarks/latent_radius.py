@@ -9,7 +9,8 @@ the maps' descent (``MapSettings``' rate and steps); printed are the mean |z| of
 against the typical radius sqrt(d), and the judge's readings of the samples and of the modes.
 ``--wall W`` adds a soft wall W (|z| - r)_+^2 at the 99.9 % radius r of N(0, I), to see whether
 the modes stop at it (they do when the energy falls outward everywhere). ``--wide-share S
---wide-sd W`` reads instead the pair trained with wide negatives (``CoopConfig.wide_share``):
+--wide-sd W [--wide-sd-low L]`` reads instead the pair trained with wide negatives
+(``CoopConfig.wide_share``, each code's sd from [L, W] when L is given):
 the registered recipe with that change, trained into ``_build/artifacts`` on first use (about
 as long as the committed run) and cached there.
 """
@@ -50,13 +51,15 @@ def main(argv=None) -> int:
     ap.add_argument("--wall", type=float, default=0.0)
     ap.add_argument("--wide-share", type=float, default=0.0)
     ap.add_argument("--wide-sd", type=float, default=3.0)
+    ap.add_argument("--wide-sd-low", type=float, default=None)
     args = ap.parse_args(argv)
     s = MapSettings()
     for name in args.pairs:
         if args.wide_share > 0:
             spec = model_spec(name, "cpu")
             spec = dataclasses.replace(spec, train=dataclasses.replace(
-                spec.train, wide_share=args.wide_share, wide_sd=args.wide_sd))
+                spec.train, wide_share=args.wide_share, wide_sd=args.wide_sd,
+                wide_sd_low=args.wide_sd_low))
             given = sys.argv[1:] if argv is None else argv
             art = load_or_train(name, spec,
                                 command=" ".join(["benchmarks/latent_radius.py", *given]))
