@@ -108,3 +108,22 @@ def test_a_map_checkpoint_folder_changes_no_hash_and_names_one_file_per_map(name
     (tmp_path / "f").write_text("")
     with pytest.raises(ValueError, match="'map_checkpoint'.*a folder, not an existing file"):
         Config.for_size("ci", map_checkpoint=str(tmp_path / "f"))
+
+
+def test_the_texton_maps_count_as_finished_only_with_every_iteration_saved(tmp_path):
+    """texture_maps.texton_maps_finished reads the iterations saved in both texton maps' ADELM
+    checkpoints: false without a map folder, with a file missing, or with either map short of
+    its ``adelm_iter``; true when both hold that many."""
+    import torch
+    from ebmbook.experiments import texture_maps as tm
+    assert not tm.texton_maps_finished(tm.Config.for_size("ci"))
+    config = tm.Config.for_size("ci", map_checkpoint=str(tmp_path))
+    n = config.texton.adelm_iter
+    assert not tm.texton_maps_finished(config)
+    weak, strong = (_common.map_checkpoint(config, k) for k in ("textons", "textons_strong"))
+    torch.save({"done": n}, weak)
+    assert not tm.texton_maps_finished(config)            # the strong map's file is missing
+    torch.save({"done": n - 1}, strong)
+    assert not tm.texton_maps_finished(config)            # one iteration short
+    torch.save({"done": n}, strong)
+    assert tm.texton_maps_finished(config)
