@@ -161,10 +161,19 @@ class GeneratorInit:
         self.latent_dim = latent_dim_of(generator_net)
         self.device, self.dtype = torch.device(device), dtype or torch.get_default_dtype()
 
-    def draw(self, n: int, generator: torch.Generator | None = None):
+    def draw(self, n: int, generator: torch.Generator | None = None, sd: float = 1.0,
+             sd_low: float | None = None):
+        """``n`` syntheses and their codes ``z ~ N(0, sd^2 I)`` (``sd_low`` given: each code's
+        sd uniform on ``[sd_low, sd]``, drawn after the codes; the wide negatives)."""
         where = generator.device if generator is not None else self.device
         z = torch.randn((n, self.latent_dim), generator=generator, device=where,
-                        dtype=self.dtype).to(self.device)
+                        dtype=self.dtype)
+        if sd_low is not None:
+            u = torch.rand((n, 1), generator=generator, device=where, dtype=self.dtype)
+            z = (sd_low + (sd - sd_low) * u) * z
+        elif sd != 1.0:
+            z = sd * z
+        z = z.to(self.device)
         with torch.no_grad():
             y = self.net(z)
         return y, z
@@ -214,17 +223,8 @@ def coop_step(model: EnergyModel, generator_net: nn.Module, source: DataSource,
     negatives = y_rev
     n_wide = wide_count(cfg)
     if n_wide:                                                        # wide negatives
-        z_w = torch.randn((n_wide, z.shape[1]), generator=generator, device=generator.device,
-                          dtype=z.dtype)
-        if cfg.wide_sd_low is None:
-            z_w = cfg.wide_sd * z_w
-        else:                                    # one sd per code, uniform on [low, wide_sd]
-            u = torch.rand((n_wide, 1), generator=generator, device=generator.device,
-                           dtype=z.dtype)
-            z_w = (cfg.wide_sd_low + (cfg.wide_sd - cfg.wide_sd_low) * u) * z_w
-        z_w = z_w.to(z.device)
-        with torch.no_grad():
-            y_w = generator_net(z_w)
+        y_w, _ = model.initializer.draw(n_wide, generator, sd=cfg.wide_sd,
+                                        sd_low=cfg.wide_sd_low)
         negatives = torch.cat([y_rev, model.short_run(x=y_w, generator=generator).x.detach()])
     with evaluation(cfg.precision, x_pos.device):   # the loss's energies in U's precision
         u_pos = model.energy(x_pos).to(x_pos.dtype).mean()
