@@ -249,7 +249,8 @@ COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4, stable=False)
                # and with wide negatives (WIDE_COOP), so that its latent modes stay on digits
                "coop_mnist_28_wide": _coop28(None, 8, 3000, wide=True),
                # and brick patches of all four scales at 32x32 (Fig 5.11): stable, but its
-               # generator proposes one kind of patch (read as scale 3; TRAINING_NOTES.md)
+               # generator proposes scales 2 and 3 only (as the noise-robust scale judge reads
+               # them; TRAINING_NOTES.md)
                "coop_scales_32": _coop28(None, 8, 3000, "brick_patches", image_size=32)}
 #: every DeepFRAME recipe (Algorithm 1), whichever stage its committed run is at
 DEEPFRAME_MODELS = {**IMAGE_MODELS, **THESIS_REGIME_MODELS, **IN_TRAINING}

@@ -253,3 +253,25 @@ def test_the_texton_maps_are_read_by_a_judge_of_the_texton_pairs_size(monkeypatc
     monkeypatch.setattr(tm, "fit_scale_judge", lambda art: pytest.fail("refitted a judge of "
                                                                        "the right size"))
     assert tm.texton_maps(cfg, tex, judge16)[3] is judge16 and used == [judge16, judge16]
+
+
+def test_the_scale_judge_reads_scale_from_structure_not_from_faint_noise():
+    """A flat patch holds no structure at any scale finer than the coarsest, so with faint
+    pixel noise added it must still read as scale 1. Fitted on the clean patches alone (which
+    hold almost no power at the highest frequencies) the judge reads such patches as a finer
+    scale; fitted with noisy copies too (``noise``) it reads them as scale 1 and still reads
+    clean patches well. The fit is seeded."""
+    from ebmbook.experiments import texture_maps as tm
+    from ebmbook.registry import model_spec
+    art = SimpleNamespace(spec=model_spec("coop_scales", "cpu"))
+    te = art.spec.load_labelled("train")
+    flat = te.images.mean(dim=(2, 3), keepdim=True).expand_as(te.images)
+    faint = flat + 0.01 * torch.randn(te.images.shape, generator=torch.Generator().manual_seed(1))
+    clean, robust = tm.fit_scale_judge(art, noise=0.0), tm.fit_scale_judge(art)
+    assert np.mean(clean.predict(faint) == 1) < 0.1
+    assert np.mean(robust.predict(faint) == 1) > 0.9
+    assert robust.accuracy > 0.8 and clean.accuracy > 0.85
+    again = tm.fit_scale_judge(art)
+    np.testing.assert_array_equal(again.predict(faint), robust.predict(faint))
+    with pytest.raises(ValueError, match="noise"):
+        tm.fit_scale_judge(art, noise=-0.1)
