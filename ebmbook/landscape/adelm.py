@@ -135,7 +135,8 @@ def ad_batches(backend, batches: Iterable[tuple], *, executor: Any = None,
     chunks of all batches are submitted before any result is awaited. Returns one
     :class:`ADResult` per batch, trials in order. ``desc`` shows a progress bar over the tasks.
 
-    ``store`` (e.g. :meth:`~ebmbook.landscape.mapping.MapStages.progress`) keeps finished
+    ``store`` (e.g. the :class:`~ebmbook.landscape.mapping.StageProgress` of a resumable
+    :meth:`~ebmbook.landscape.mapping.MapStages.get`) keeps finished
     chunks across an interruption: its ``done`` maps a task index (chunks numbered over all
     batches) to a stored result, which is used instead of running the task, and ``put(i, r)``
     is called as each new chunk finishes. With explicit seeds the result is the same as an

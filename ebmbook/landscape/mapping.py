@@ -322,38 +322,36 @@ class MapStages:
             return None
         return hashlib.sha256(repr((self.base, key)).encode()).hexdigest()
 
-    def get(self, stage: str, key, compute: Callable):
+    def get(self, stage: str, key, compute: Callable, *, resumable: bool = False):
         """The stored value of ``stage`` if it was made with ``key`` (anything with a stable
-        ``repr``: seeds, settings, digests), else ``compute()``, stored under ``key``. Once the
-        value is stored, the stage's partial work (:meth:`progress`) is dropped."""
+        ``repr``: seeds, settings, digests), else ``compute()``, stored under ``key``.
+
+        ``resumable``: ``compute`` takes the stage's :class:`StageProgress` (None where nothing
+        is kept: no file or no stable digest), which holds the tasks an interrupted run of the
+        same stage finished and keeps new ones in the file as they finish; pass it as ``store``
+        to :func:`~ebmbook.landscape.barriers.ad_barrier_matrix`. Once the value is stored, the
+        partial work is dropped."""
         digest = self._digest(key)
         if digest is None:
-            return compute()
+            return compute(None) if resumable else compute()
         stored = self._read()
         if stage in stored and stored[stage].get("digest") == digest:
             self.loaded.append(stage)
             return stored[stage]["value"]
-        value = compute()
+        if resumable:
+            entry = stored.get(stage + ":partial")
+            done = entry["value"] if entry is not None and entry.get("digest") == digest else {}
+            if done:
+                self.loaded.append(stage + ":partial")
+            value = compute(StageProgress(self.path, stored, stage + ":partial", digest, done))
+        else:
+            value = compute()
         stored = self._read()
         stored[stage] = {"digest": digest, "value": value}
         stored.pop(stage + ":partial", None)
         from ..io import atomic_torch_save
         atomic_torch_save(stored, self.path)
         return value
-
-    def progress(self, stage: str, key, every: float = 20.0) -> "StageProgress | None":
-        """The finished tasks of an unfinished ``stage`` made with ``key``, kept in the file as
-        they finish (written at most every ``every`` seconds), so that an interrupted stage
-        resumes where it stood; None where nothing is kept (no file or no stable digest). Pass
-        it as ``store`` to :func:`~ebmbook.landscape.barriers.ad_barrier_matrix`."""
-        digest = self._digest(key)
-        if digest is None:
-            return None
-        entry = self._read().get(stage + ":partial")
-        done = entry["value"] if entry is not None and entry.get("digest") == digest else {}
-        if done:
-            self.loaded.append(stage + ":partial")
-        return StageProgress(self, stage + ":partial", digest, done, every)
 
     def _read(self) -> dict:
         if not self.path.exists():
@@ -363,13 +361,15 @@ class MapStages:
 
 
 class StageProgress:
-    """A stage's finished tasks (``done``: task index -> result), written to its
-    :class:`MapStages` file as they come in (see :meth:`MapStages.progress`)."""
+    """A stage's finished tasks (``done``: task index -> result), written into the stages file
+    ``path`` (whose other entries, ``stored``, were read by :meth:`MapStages.get`) as they come
+    in, at most every ``every`` seconds."""
 
-    def __init__(self, stages: MapStages, entry: str, digest: str, done: dict, every: float):
+    def __init__(self, path, stored: dict, entry: str, digest: str, done: dict,
+                 every: float = 20.0):
         import time
-        self.stages, self.entry, self.digest, self.every = stages, entry, digest, every
-        self.done = dict(done)
+        self.path, self.stored, self.entry, self.digest = path, stored, entry, digest
+        self.done, self.every = dict(done), every
         self._saved = time.monotonic()
 
     def put(self, i: int, result) -> None:
@@ -382,9 +382,8 @@ class StageProgress:
     def save(self) -> None:
         import time
         from ..io import atomic_torch_save
-        stored = self.stages._read()
-        stored[self.entry] = {"digest": self.digest, "value": dict(self.done)}
-        atomic_torch_save(stored, self.stages.path)
+        atomic_torch_save({**self.stored, self.entry: {"digest": self.digest,
+                                                       "value": dict(self.done)}}, self.path)
         self._saved = time.monotonic()
 
 
@@ -622,13 +621,12 @@ def map_energy(energy, proposals, *, temperature: float, alpha: float, eps: floa
         ladder = alpha * np.asarray(s.barrier_alpha_factors)
         key = (T, ladder.tolist(), s.barrier_repeats, seed_key(barrier_seed),
                repr(s.ad_options()), _digest(res.reps), _digest(res.rep_energies))
-        stages = MapStages(checkpoint, U, propose)
-        M = stages.get(
+        M = MapStages(checkpoint, U, propose).get(
             "barriers", key,
-            lambda: ad_barrier_matrix(be, res.reps, res.rep_energies, ladder,
-                                      n_repeats=s.barrier_repeats, progress=progress,
-                                      seed=barrier_seed, executor=executor,
-                                      store=stages.progress("barriers", key)))
+            lambda store: ad_barrier_matrix(be, res.reps, res.rep_energies, ladder,
+                                            n_repeats=s.barrier_repeats, progress=progress,
+                                            seed=barrier_seed, executor=executor, store=store),
+            resumable=True)
     return EnergyMap(adelm=res, barriers=M, dg=disconnectivity_graph(M, counts=res.counts),
                      temperature=T, alpha=alpha, energy=U, settings=s, name=name,
                      decoder=decoder, proposals=propose, timings=timings)
