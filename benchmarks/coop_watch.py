@@ -4,12 +4,14 @@ the far-out latent modes, ``TRAINING_NOTES.md``).
 
     .venv/bin/python benchmarks/coop_watch.py coop_scales --set wide_share=0.2 --every 500
     .venv/bin/python benchmarks/coop_watch.py coop_scales_32 --set descriptor_lr_decay=1.0
+    .venv/bin/python benchmarks/coop_watch.py coop_scales --spec generator_upsample=resize
 
 Every ``--every`` steps it prints the judge's shares of 500 generator samples (scales for the
 texture pairs, digits for MNIST, faces for LFW) and the mean |z| of 100 latent descents (the
 maps' descent on (U(g(z)) + ||z||^2/2) / s, s the sd of U over test images) against sqrt(d).
 ``--set field=value`` changes a field of the recipe's ``CoopConfig`` (the value is read with
-the field's type). Checkpoints go where ``ebmbook train`` keeps them
+the field's type); ``--spec field=value`` likewise changes a field of the ``CoopModelSpec``
+itself (the nets and the data, e.g. ``generator_upsample``). Checkpoints go where ``ebmbook train`` keeps them
 (``_build/checkpoints/<name>-<hash>``), so a rerun resumes, and a finished variant is saved in
 ``_build/artifacts`` where ``load_or_train`` (and ``latent_radius.py --wide-share``) find it.
 """
@@ -33,18 +35,20 @@ from ebmbook.experiments import texture_maps as tm
 from ebmbook.experiments._common import generator_shares
 from ebmbook.landscape.mapping import MapSettings
 from ebmbook.learning.coop import CoopConfig, train_coop
+from ebmbook.models import CoopModelSpec
 from ebmbook.registry import model_spec
 from ebmbook.sampling.descent import local_modes
 
 
-def parse_sets(pairs: list[str]) -> dict:
-    """``["wide_share=0.2", ...]`` as CoopConfig field values of the fields' own types."""
-    fields = {f.name: f for f in dataclasses.fields(CoopConfig)}
+def parse_sets(pairs: list[str], cls=CoopConfig, flag: str = "--set") -> dict:
+    """``["wide_share=0.2", ...]`` as field values of ``cls`` (a config dataclass), each read
+    with its field's own type."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "train"}
     out = {}
     for item in pairs:
         key, _, value = item.partition("=")
         if key not in fields:
-            raise SystemExit(f"--set {item}: CoopConfig has no field {key!r} "
+            raise SystemExit(f"{flag} {item}: {cls.__name__} has no field {key!r} "
                              f"(fields: {', '.join(fields)})")
         kind = type(fields[key].default)
         if value.lower() == "none":
@@ -71,11 +75,12 @@ def main(argv=None) -> int:
     ap.add_argument("name")
     ap.add_argument("--size", default="cpu")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    ap.add_argument("--spec", action="append", default=[], metavar="FIELD=VALUE")
     ap.add_argument("--every", type=int, default=500)
     args = ap.parse_args(argv)
     spec = model_spec(args.name, args.size)
-    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train,
-                                                               **parse_sets(args.set)))
+    spec = dataclasses.replace(spec, **parse_sets(args.spec, CoopModelSpec, "--spec"),
+                               train=dataclasses.replace(spec.train, **parse_sets(args.set)))
     judge, labels, what = judge_for(spec)
     settings = MapSettings()
     z0 = torch.randn(100, spec.latent_dim, generator=torch.Generator().manual_seed(0))

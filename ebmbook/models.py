@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._config import config_hash, require_int, require_positive
+from ._config import config_hash, neutral_field, require_choice, require_int, require_positive
 from .data.images import ImageOptions, check_dataset, load_images
 from .energies.generator import ImageGenerator
 from .energies.potentials import DeepFRAME
@@ -127,6 +127,9 @@ class CoopModelSpec:
     generator_width: int = 32
     train: CoopConfig = field(default_factory=CoopConfig)
     metric_images: int = 500
+    #: how the generator doubles its side (:class:`ImageGenerator`): "transposed" convolutions
+    #: or "resize" (nearest-neighbour, then a 3x3 convolution); hash-neutral at its default
+    generator_upsample: str = neutral_field("transposed")
 
     def __post_init__(self) -> None:
         check_dataset(self.dataset)
@@ -134,6 +137,7 @@ class CoopModelSpec:
         require_int(self, "latent_dim", "width", "generator_width", "metric_images")
         require_int(self, "n_down", minimum=0)
         require_positive(self, "leak", allow_zero=True)
+        require_choice(self, "generator_upsample", ImageGenerator.UPSAMPLE)
         if not isinstance(self.train, CoopConfig):
             raise ValueError("config field 'train' must be a CoopConfig")
         if self.classes is not None:
@@ -150,7 +154,8 @@ class CoopModelSpec:
             torch.manual_seed(self.train.seed)
             d = DeepFRAME(1, self.image_size, width=self.width, n_down=self.n_down,
                           activation=self.activation, leak=self.leak)
-            g = ImageGenerator(self.latent_dim, 1, self.image_size, width=self.generator_width)
+            g = ImageGenerator(self.latent_dim, 1, self.image_size, width=self.generator_width,
+                               upsample=self.generator_upsample)
         return d, g
 
     def options(self, split: str = "train") -> ImageOptions:

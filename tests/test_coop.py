@@ -178,6 +178,42 @@ def test_latent_energy_is_u_of_g_plus_the_prior():
     assert torch.allclose(post(z), ((x - g(z)) ** 2).sum(1) / 0.18 + 0.5 * (z * z).sum(1))
 
 
+def test_resize_upsampling_paints_no_checkerboard_where_transposed_convolutions_do():
+    # oracle: a spatially constant feature map (fc weights zero, a constant bias) stays constant
+    # away from the border under nearest-neighbour resizing and a 3x3 convolution, whereas a 4x4
+    # stride-2 transposed convolution covers even and odd output pixels with different kernel
+    # taps and paints a period-2 pattern
+    def interior_spread(upsample):
+        torch.manual_seed(0)
+        g = ImageGenerator(latent_dim=3, image_size=16, width=4, upsample=upsample)
+        with torch.no_grad():
+            g.fc.weight.zero_()
+            g.fc.bias.fill_(0.5)
+            x = g(torch.randn(2, 3))[:, 0, 3:-3, 3:-3]
+        return (x - x.mean()).abs().max().item()
+
+    assert interior_spread("resize") < 1e-6
+    assert interior_spread("transposed") > 1e-3
+    g = ImageGenerator(latent_dim=8, image_size=28, width=4, upsample="resize")
+    assert g(torch.randn(2, 8)).shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="upsample"):
+        ImageGenerator(upsample="bilinear")
+
+
+def test_a_coop_spec_keeps_its_hash_at_the_default_upsampling_and_builds_the_chosen_one():
+    import dataclasses
+
+    from ebmbook.models import CoopModelSpec, spec_hash
+    spec = CoopModelSpec(train=CoopConfig(n_steps=3))
+    resized = dataclasses.replace(spec, generator_upsample="resize")
+    same = dataclasses.replace(spec, generator_upsample="transposed")
+    assert spec_hash(same) == spec_hash(spec) != spec_hash(resized)
+    assert resized.build_nets()[1].upsample == "resize"
+    assert any(isinstance(m, nn.Upsample) for m in resized.build_nets()[1].modules())
+    with pytest.raises(ValueError, match="generator_upsample"):
+        dataclasses.replace(spec, generator_upsample="pixelshuffle")
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_image_coop_runs_on_16x16_images(precision):
     torch.manual_seed(0)

@@ -1,8 +1,9 @@
 """Generator networks g(z) and the energies they define (Sec 5.2.2 and Appendix A).
 
 * :class:`ImageGenerator` - a small ConvNet ``(n, d) -> (n, C, S, S)``: a linear layer to a
-  ``2 * width`` x ``S/4`` x ``S/4`` map, two 4x4 stride-2 transposed convolutions up to ``S`` x
-  ``S``, and a tanh so the images lie in [-1, 1] like the training data.
+  ``2 * width`` x ``S/4`` x ``S/4`` map, two doublings up to ``S`` x ``S`` (4x4 stride-2
+  transposed convolutions, or nearest-neighbour resizing each followed by a 3x3 convolution),
+  and a tanh so the images lie in [-1, 1] like the training data.
 * :class:`MLPGenerator` - an MLP ``(n, d) -> (n, out_dim)`` with a linear output, for flat or toy
   data.
 * :class:`LatentEnergy` - the cooperative energy of eq. (5.2) over latent states,
@@ -38,12 +39,23 @@ class ImageGenerator(nn.Module):
     """g(z) for images: ``(n, latent_dim) -> (n, channels, image_size, image_size)`` in [-1, 1].
 
     Layers: linear to ``2 * width`` channels on an ``image_size/4`` square map (4x4 for 16x16
-    images, 7x7 for 28x28), then a 4x4 stride-2 transposed conv to ``width`` channels and one to
-    ``channels``, each doubling the side; activations between layers, tanh on the output.
+    images, 7x7 for 28x28), then two doublings of the side, to ``width`` channels and to
+    ``channels``, with activations between layers and tanh on the output. ``upsample`` chooses
+    the doubling:
+
+    * ``"transposed"`` (the default): a 4x4 stride-2 transposed convolution. Its kernel overlaps
+      unevenly on the output grid, so an untrained or weakly trained generator paints a
+      period-2 checkerboard.
+    * ``"resize"``: nearest-neighbour upsampling by 2, then a 3x3 convolution (padding 1). Every
+      output pixel sees the same number of inputs, so there is no checkerboard; at the start
+      of training the images are smooth, blocky at the finest scale.
     """
 
+    UPSAMPLE = ("transposed", "resize")
+
     def __init__(self, latent_dim: int = 8, channels: int = 1, image_size: int = 28,
-                 width: int = 32, activation: str = "leaky_relu", leak: float = 0.2):
+                 width: int = 32, activation: str = "leaky_relu", leak: float = 0.2,
+                 upsample: str = "transposed"):
         super().__init__()
         if latent_dim < 1 or channels < 1 or width < 1:
             raise ValueError(f"latent_dim, channels and width must be >= 1, got latent_dim="
@@ -51,14 +63,21 @@ class ImageGenerator(nn.Module):
         if image_size < 4 or image_size % 4:
             raise ValueError(f"image_size = {image_size} is invalid: it must be a multiple of 4 "
                              "(two stride-2 upsamplings from an image_size/4 map)")
+        if upsample not in self.UPSAMPLE:
+            raise ValueError(f"upsample = {upsample!r} is not one of {self.UPSAMPLE}")
         self.latent_dim, self.side0 = latent_dim, image_size // 4
         self.shape = (channels, image_size, image_size)
-        self.width = width
+        self.width, self.upsample = width, upsample
         self.fc = nn.Linear(latent_dim, 2 * width * self.side0 ** 2)
         self.act = _activation(activation, leak)
-        self.up = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), _activation(activation, leak),
-            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh())
+
+        def double(c_in: int, c_out: int) -> list[nn.Module]:
+            if upsample == "transposed":
+                return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)]
+            return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1)]
+
+        self.up = nn.Sequential(*double(2 * width, width), _activation(activation, leak),
+                                *double(width, channels), nn.Tanh())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
