@@ -168,6 +168,43 @@ def test_a_map_manifest_adds_up_the_time_of_a_run_resumed_across_sessions(tmp_pa
     assert read_map_manifest(cfg)["wall_time_s"] == 2.0
 
 
+def test_load_committed_map_runs_only_a_finished_shown_map_and_says_why_otherwise(tmp_path,
+                                                                                 capsys):
+    from types import SimpleNamespace
+
+    from ebmbook.experiments import image_map as im
+    from ebmbook.experiments import load_committed_map
+    from ebmbook.experiments._common import write_map_manifest
+    cfg = im.Config.for_size("ci", map_checkpoint=str(tmp_path))
+    calls = []
+
+    def run(config):
+        calls.append(config)
+        return SimpleNamespace(metrics=lambda: {"basins": 3, "alpha": 30.0, "other": 1})
+
+    none = load_committed_map(cfg, run, "the big map")
+    assert none.result is None and none.manifest is None and not calls
+    assert none.message == "the big map: no committed run in this checkout"
+    write_map_manifest(cfg, command="ebmbook run x", commit="abc", seconds=5.0,
+                       status="partial, 2 of 300 ADELM iterations")
+    part = load_committed_map(cfg, run, "the big map")
+    assert part.result is None and not calls
+    assert part.message == ("the big map: partial, 2 of 300 ADELM iterations; "
+                            "`ebmbook run x` resumes it")
+    write_map_manifest(cfg, command="ebmbook run x", commit="abcdef123456", seconds=1.0)
+    hidden = load_committed_map(cfg, run, "the big map", shown=False, not_shown="ci only")
+    assert hidden.result is None and hidden.message == "the big map: ci only" and not calls
+    done = load_committed_map(cfg, run, "the big map")
+    assert calls == [cfg] and done.message is None and done.manifest["status"] == "finished"
+    assert "the big map: committed by `ebmbook run x` at abcdef1234 (6 s)" in capsys.readouterr().out
+    assert done.metrics("big", ("alpha", "basins")) == {"big_alpha": 30.0, "big_basins": 3}
+    assert set(done.metrics("big")) == {"big_basins", "big_alpha", "big_other"}
+    with pytest.raises(KeyError, match="nmi"):
+        done.metrics("big", ("basins", "nmi"))
+    with pytest.raises(ValueError, match="no committed run"):
+        none.metrics("big")
+
+
 def test_the_28x28_pair_is_read_by_a_judge_of_its_own_size(monkeypatch):
     """``digits03_model`` picks the digits 0-3 pair; a judge fitted at another image size is
     replaced by one fitted at the pair's size (a pixel judge cannot read other images), and a

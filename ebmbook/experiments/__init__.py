@@ -2,6 +2,7 @@
 ``run(config) -> Result``, called both by the notebooks and by ``ebmbook run``."""
 
 from ._base import EXPERIMENTS, ExperimentConfig, get_experiment
-from ._common import book_maps, read_map_manifest
+from ._common import CommittedMap, book_maps, load_committed_map, read_map_manifest
 
-__all__ = ["EXPERIMENTS", "ExperimentConfig", "get_experiment", "book_maps", "read_map_manifest"]
+__all__ = ["EXPERIMENTS", "ExperimentConfig", "get_experiment", "book_maps", "read_map_manifest",
+           "CommittedMap", "load_committed_map"]

@@ -192,6 +192,51 @@ def read_map_manifest(config: ExperimentConfig) -> dict | None:
         return None
 
 
+@dataclass
+class CommittedMap:
+    """What :func:`load_committed_map` found: the config, its map manifest (None when the
+    checkout has none), the experiment's result when the committed run is finished and shown
+    (else None), and otherwise the one-line ``message`` the page prints in its place."""
+
+    config: ExperimentConfig
+    manifest: dict | None
+    result: object | None
+    message: str | None
+
+    def metrics(self, prefix: str, keys=None) -> dict:
+        """The result's metrics (only ``keys``, in that order, when given) renamed
+        ``<prefix>_<key>``, e.g. for ``Results.add_metrics``; a KeyError names a missing key."""
+        if self.result is None:
+            raise ValueError(f"no finished map to read metrics from: {self.message}")
+        ms = self.result.metrics()
+        missing = [k for k in keys or () if k not in ms]
+        if missing:
+            raise KeyError(f"the {type(self.result).__name__} has no metrics {missing}; "
+                           f"it has {sorted(ms)}")
+        return {f"{prefix}_{k}": ms[k] for k in (keys if keys is not None else ms)}
+
+
+def load_committed_map(config: ExperimentConfig, run, label: str, *, shown: bool = True,
+                       not_shown: str = "shown at ci size only (the committed map)"
+                       ) -> CommittedMap:
+    """Load the committed maps of ``config`` (a size other than the page's own, e.g. the
+    thesis-length run a ``ci`` page also shows) when its manifest says they are finished:
+    ``run(config)`` then reads the stored stages instead of computing them. Prints one line,
+    either where the maps came from or why they are not shown (``label: <why>``): not shown at
+    this size (``shown`` False, ``not_shown`` says why), no committed run in this checkout, or
+    the run's status and the command that resumes it."""
+    man = read_map_manifest(config)
+    if shown and man is not None and man.get("status") == "finished":
+        result = run(config)
+        print(f"{label}: committed by `{man['command']}` at {man['git_commit'][:10]} "
+              f"({man['wall_time_s']:.0f} s)")
+        return CommittedMap(config, man, result, None)
+    why = (not_shown if not shown else "no committed run in this checkout" if man is None
+           else f"{man.get('status')}; `{man['command']}` resumes it")
+    print(f"{label}: {why}")
+    return CommittedMap(config, man, None, f"{label}: {why}")
+
+
 def map_coop_pair(name: str, art: "Artifact", settings, judge, *, seed, progress: bool = True,
                   checkpoint: Path | str | None = None):
     """The map of a Co-Op pair's latent energy (5.2) in data-energy sds, proposals
