@@ -10,7 +10,8 @@ against the typical radius sqrt(d), and the judge's readings of the samples and 
 ``--wall W`` adds a soft wall W (|z| - r)_+^2 at the 99.9 % radius r of N(0, I), to see whether
 the modes stop at it (they do when the energy falls outward everywhere). ``--wide-share S
 --wide-sd W [--wide-sd-low L]`` reads instead the pair trained with wide negatives
-(``CoopConfig.wide_share``, each code's sd from [L, W] when L is given):
+(``CoopConfig.wide_share``, each code's sd from [L, W] when L is given; ``--train-seed K``
+trains it with another seed, to see how much the outcome moves from run to run):
 the registered recipe with that change, trained into ``_build/artifacts`` on first use (about
 as long as the committed run) and cached there.
 """
@@ -52,6 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--wide-share", type=float, default=0.0)
     ap.add_argument("--wide-sd", type=float, default=3.0)
     ap.add_argument("--wide-sd-low", type=float, default=None)
+    ap.add_argument("--train-seed", type=int, default=None)
     args = ap.parse_args(argv)
     s = MapSettings()
     for name in args.pairs:
@@ -59,7 +61,8 @@ def main(argv=None) -> int:
             spec = model_spec(name, "cpu")
             spec = dataclasses.replace(spec, train=dataclasses.replace(
                 spec.train, wide_share=args.wide_share, wide_sd=args.wide_sd,
-                wide_sd_low=args.wide_sd_low))
+                wide_sd_low=args.wide_sd_low,
+                **({} if args.train_seed is None else {"seed": args.train_seed})))
             given = sys.argv[1:] if argv is None else argv
             art = load_or_train(name, spec,
                                 command=" ".join(["benchmarks/latent_radius.py", *given]))

@@ -168,6 +168,8 @@ class LatentMap(EnergyMap):
     radius_prior: float = float("nan")     # mean |z| of the tuning modes with the prior term
     radius_no_prior: float = float("nan")  # the same descents without it
     tsne: list = field(default_factory=list)   # 2-D embeddings of the modes, one per seed
+    # the share of the pair's samples g(z), z ~ N(0, I), the judge reads as each of its classes
+    generator_shares: np.ndarray | None = None
 
     def single_digit_basins(self, share: float = 0.8) -> int:
         """Basins whose members the judge reads as one digit (majority share >= ``share``)."""
@@ -180,6 +182,17 @@ class LatentMap(EnergyMap):
         owned = np.unique(self.basin_label[self.basin_share >= share])
         classes = None if self.artifact is None else self.artifact.spec.classes
         return int(owned.size if classes is None else np.isin(owned, list(classes)).sum())
+
+    def mode_shares(self, classes) -> np.ndarray:
+        """The share of the map's local modes (every ADELM iteration's descent) that the judge
+        reads as each label of ``classes``, in that order. Beside the generator's shares it
+        says whether a digit the generator proposes is also a minimum of the latent energy: a
+        digit no descent ends on can own no basin, whatever T and alpha."""
+        if self.reads is None:
+            raise ValueError(f"the map {self.name!r} has not been read by a judge "
+                             "(read_basins)")
+        reads = np.asarray(self.reads)
+        return np.array([float(np.mean(reads == c)) for c in classes])
 
     def same_label_merge_gap(self) -> tuple[float, float]:
         """Median DG merge height (cophenetic barrier) between basins the judge reads as the
@@ -316,6 +329,11 @@ class Result:
     # the share of the MNIST generator's samples the judge reads as each digit 0-9
     mnist_shares: np.ndarray | None = None
 
+    @property
+    def digits03_shares(self) -> np.ndarray | None:
+        """The share of the digits 0-3 generator's samples its judge reads as each digit 0-3."""
+        return self.digits03.generator_shares
+
     def _curve_at(self, k: int, method: str) -> float:
         c = self.clusters.curve
         return float(c[method][c["k"].index(k)]) if k in c.get("k", []) else float("nan")
@@ -369,6 +387,13 @@ class Result:
             "digits03_temperature": Metric(d03.temperature, "T chosen by the drift rule "
                                            "(data-energy sds)"),
             "digits03_alpha": Metric(d03.alpha, "alpha chosen by the leakage rule"),
+            "digits03_generator_share_min": Metric(
+                float(np.min(self.digits03_shares)) if self.digits03_shares is not None
+                else np.nan, "the least share of the digits 0-3 generator's samples the judge "
+                "reads as one digit of 0-3 (data: 0.25 each)"),
+            "digits03_mode_share_min": Metric(
+                float(np.min(d03.mode_shares(range(4)))), "the least share of the digits 0-3 "
+                "map's local modes (one per ADELM iteration) the judge reads as one digit of 0-3"),
             "mnist_mode_radius_prior": Metric(mn.radius_prior, "mean |z| of local modes of the "
                                               "MNIST latent energy with the prior term"),
             "mnist_mode_radius_no_prior": Metric(mn.radius_no_prior, "the same descents without "
@@ -389,6 +414,12 @@ class Result:
                 float(np.min(self.mnist_shares)) if self.mnist_shares is not None else np.nan,
                 "the least share of the MNIST generator's samples the judge reads as one digit "
                 "(data: 0.10 each)"),
+            "mnist_mode_share_min": Metric(
+                float(np.min(mn.mode_shares(range(10)))), "the least share of the MNIST map's "
+                "local modes the judge reads as one digit"),
+            "mnist_mode_digits": Metric(
+                int(np.sum(mn.mode_shares(range(10)) >= 0.02)), "digits read in at least 2% of "
+                "the MNIST map's local modes"),
             "mnist_generator_digits_proposed": Metric(
                 int(np.sum(self.mnist_shares >= 0.02)) if self.mnist_shares is not None else -1,
                 "digits making up at least 2% of the MNIST generator's samples (a fifth of "
@@ -422,9 +453,15 @@ def digits03_map(config: Config, d03_art: Artifact | None = None,
     if d03_art is None:
         d03_art = load_pair(config.digits03_model, config.model_size, config.device)
     judge = judge_of_size(judge, d03_art, fit_digit_judge)
-    return map_latent("digits 0-3", d03_art, config.digits03, judge,
-                      seed=child(seed_sequence(config.seed), 0), progress=config.progress,
-                      tsne_seeds=config.tsne_seeds, checkpoint=map_checkpoint(config, "digits03"))
+    m = map_latent("digits 0-3", d03_art, config.digits03, judge,
+                   seed=child(seed_sequence(config.seed), 0), progress=config.progress,
+                   tsne_seeds=config.tsne_seeds, checkpoint=map_checkpoint(config, "digits03"))
+    # what the pair proposes, beside which digits its modes are (``mode_shares``): 1000 small
+    # images through the generator and the judge, cheap enough not to be stored
+    classes = d03_art.spec.classes if d03_art.spec.classes is not None else range(10)
+    m.generator_shares = generator_shares(d03_art, judge, classes, n=SHARE_SAMPLES,
+                                          seed=config.seed)
+    return m
 
 
 def run(config: Config) -> Result:

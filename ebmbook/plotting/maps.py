@@ -158,6 +158,29 @@ def cluster_scores_figure(scores: dict):
     return fig
 
 
+def proposals_and_modes_figure(maps: dict, classes):
+    """For each map (name -> a latent map with ``generator_shares`` and a judge's ``reads``):
+    the share of its pair's samples g(z) read as each class (hollow bars) beside the share of
+    its local modes read as that class (filled bars). A class proposed but never a mode has
+    no minimum of its own in the latent energy, so no basin."""
+    classes = list(classes)
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.4 * len(maps), 3.0), squeeze=False,
+                             sharey=True)
+    x = np.arange(len(classes))
+    for ax, (name, m) in zip(axes[0], maps.items()):
+        ax.bar(x - 0.2, m.generator_shares, 0.4, facecolor="none", edgecolor="C0",
+               label="samples g(z)")
+        ax.bar(x + 0.2, m.mode_shares(classes), 0.4, color="C1", label="local modes")
+        ax.set_xticks(x)
+        ax.set_xticklabels([str(c) for c in classes])
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("judge's reading")
+    axes[0, 0].set_ylabel("share")
+    axes[0, -1].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def barrier_comparison_figure(m, bc, pair: int = 0, n_strip: int = 8, units=None,
                               ylabel: str = "latent energy"):
     """Fig 5.8: barriers of each pair by AD and DNEB against the 1D linear barrier (left); for
