@@ -321,6 +321,8 @@ def test_mode_shares_count_the_modes_the_judge_reads_as_each_digit(tiny_result):
                                [0.25, 0.5, 0.125, 0.0])
     with pytest.raises(ValueError, match="judge"):
         dataclasses.replace(d03, reads=None).mode_shares(range(4))
+    unread = dataclasses.replace(tiny_result, digits03=dataclasses.replace(d03, reads=None))
+    assert np.isnan(unread.metrics()["digits03_mode_share_min"])
     ms = tiny_result.metrics()
     assert ms["digits03_mode_share_min"] == pytest.approx(
         min(np.mean(np.asarray(d03.reads) == c) for c in range(4)))

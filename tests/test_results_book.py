@@ -340,10 +340,12 @@ def _digit_maps():
         return dm.LatentMap(name="m", artifact=None, energy=None, settings=dm.MapSettings(),
                             temperature=0.1, alpha=3.0, barrier_scale=1.0, drift=None,
                             tune_counts=None, tune_leakage=None, adelm=res, barriers=M,
-                            dg=disconnectivity_graph(M, counts=res.counts), reads=None,
+                            dg=disconnectivity_graph(M, counts=res.counts),
+                            reads=np.array([1, 1, 7, 2]),     # the four modes' readings
                             basin_label=np.array([1, 1, 7]),
                             basin_share=np.array([0.9, 0.6, 0.4]), radius_prior=radius,
-                            radius_no_prior=radius + 1)
+                            radius_no_prior=radius + 1,
+                            generator_shares=np.array([0.3, 0.2, 0.4, 0.1]))
     score = {"purity": 0.5, "nmi": 0.4, "ari": 0.2, "k": 3}
     scores = {"adelm": score, "kmeans_pixels": {**score, "nmi": 0.6, "purity": 0.7},
               "kmeans_codes": {**score, "nmi": 0.5}, "spectral_pixels": {**score, "nmi": 0.3},
@@ -373,6 +375,10 @@ def _digit_maps():
                     "adelm_iterations_digits03": 4, "adelm_iterations_mnist": 4,
                     "digits03_single_digit_basins": 1, "digits03_digits_owned": 1,
                     "digits03_temperature": 0.1, "digits03_alpha": 3.0,
+                    # digits 0-3: the generator's least share 0.1; no mode reads 0 or 3
+                    "digits03_generator_share_min": 0.1, "digits03_mode_share_min": 0.0,
+                    # MNIST: modes read 1, 1, 7, 2: three digits in at least 2% of them
+                    "mnist_mode_share_min": 0.0, "mnist_mode_digits": 3,
                     "mnist_mode_radius_prior": 7.0, "mnist_mode_radius_no_prior": 8.0,
                     "mnist_basins": 3, "digits_with_own_basin": 1, "mnist_temperature": 0.1,
                     "mnist_alpha": 3.0, "merge_same_digit": -2.0, "merge_different_digit": -1.0,

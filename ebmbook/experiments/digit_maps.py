@@ -317,6 +317,11 @@ def basin_clusters(m: LatentMap, n_images: int, *, seed: int, n_starts: int = 4,
     return Clusters(labels=y, basin=basin, codes=codes.numpy(), scores=scores, curve=curve)
 
 
+def _least_mode_share(m: LatentMap, classes) -> float:
+    """The least share of ``m``'s modes read as one of ``classes`` (nan for an unread map)."""
+    return float(np.min(m.mode_shares(classes))) if m.reads is not None else float("nan")
+
+
 @dataclass
 class Result:
     config: Config
@@ -392,7 +397,7 @@ class Result:
                 else np.nan, "the least share of the digits 0-3 generator's samples the judge "
                 "reads as one digit of 0-3 (data: 0.25 each)"),
             "digits03_mode_share_min": Metric(
-                float(np.min(d03.mode_shares(range(4)))), "the least share of the digits 0-3 "
+                _least_mode_share(d03, range(4)), "the least share of the digits 0-3 "
                 "map's local modes (one per ADELM iteration) the judge reads as one digit of 0-3"),
             "mnist_mode_radius_prior": Metric(mn.radius_prior, "mean |z| of local modes of the "
                                               "MNIST latent energy with the prior term"),
@@ -415,10 +420,11 @@ class Result:
                 "the least share of the MNIST generator's samples the judge reads as one digit "
                 "(data: 0.10 each)"),
             "mnist_mode_share_min": Metric(
-                float(np.min(mn.mode_shares(range(10)))), "the least share of the MNIST map's "
+                _least_mode_share(mn, range(10)), "the least share of the MNIST map's "
                 "local modes the judge reads as one digit"),
             "mnist_mode_digits": Metric(
-                int(np.sum(mn.mode_shares(range(10)) >= 0.02)), "digits read in at least 2% of "
+                int(np.sum(mn.mode_shares(range(10)) >= 0.02)) if mn.reads is not None else -1,
+                "digits read in at least 2% of "
                 "the MNIST map's local modes"),
             "mnist_generator_digits_proposed": Metric(
                 int(np.sum(self.mnist_shares >= 0.02)) if self.mnist_shares is not None else -1,
