@@ -37,7 +37,10 @@ def _digest(folder: Path) -> dict:
 def real_artifacts_untouched():
     before = _digest(COMMITTED)
     yield
-    assert _digest(COMMITTED) == before, "a test wrote into the real artifacts/ folder"
+    after = _digest(COMMITTED)
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert not changed, (f"a test wrote into the real artifacts/ folder: {changed} (or a run "
+                         "outside the suite, e.g. a map in the background, wrote there meanwhile)")
 
 
 def _error_line(capsys) -> str:
