@@ -307,6 +307,10 @@ def test_only_the_pairs_own_digits_count_as_owning_a_basin(tiny_result):
     labels, shares = np.array([1, 7, 2, 2, 3]), np.array([0.9, 1.0, 0.6, 0.7, 0.4])
     assert dataclasses.replace(d03, basin_label=labels, basin_share=shares) \
         .digits_with_own_basin() == 2                       # 1 and 2; 7 is not a digit of 0-3
+    assert dataclasses.replace(d03, basin_label=labels, basin_share=shares).owned_digits() \
+        == [1, 2]
+    assert dataclasses.replace(mn, basin_label=labels, basin_share=shares).owned_digits() \
+        == [1, 2, 7]
     assert dataclasses.replace(mn, basin_label=labels, basin_share=shares) \
         .digits_with_own_basin() == 3                       # 1, 7 and 2
 

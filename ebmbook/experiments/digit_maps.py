@@ -175,13 +175,17 @@ class LatentMap(EnergyMap):
         """Basins whose members the judge reads as one digit (majority share >= ``share``)."""
         return int(np.sum(self.basin_share >= share))
 
-    def digits_with_own_basin(self, share: float = 0.5) -> int:
-        """Digits d that own a basin the judge reads mostly (share >= ``share``) as d; only the
-        digits the pair was trained on count (a ten-digit judge may read a digits 0-3 mode as
-        another digit)."""
+    def owned_digits(self, share: float = 0.5) -> list[int]:
+        """The digits d, in order, that own a basin the judge reads mostly (share >= ``share``)
+        as d; only the digits the pair was trained on count (a ten-digit judge may read a
+        digits 0-3 mode as another digit)."""
         owned = np.unique(self.basin_label[self.basin_share >= share])
         classes = None if self.artifact is None else self.artifact.spec.classes
-        return int(owned.size if classes is None else np.isin(owned, list(classes)).sum())
+        return [int(d) for d in owned if classes is None or d in classes]
+
+    def digits_with_own_basin(self, share: float = 0.5) -> int:
+        """How many digits own a basin (:meth:`owned_digits`)."""
+        return len(self.owned_digits(share))
 
     def mode_shares(self, classes) -> np.ndarray:
         """The share of the map's local modes (every ADELM iteration's descent) that the judge
@@ -317,11 +321,6 @@ def basin_clusters(m: LatentMap, n_images: int, *, seed: int, n_starts: int = 4,
     return Clusters(labels=y, basin=basin, codes=codes.numpy(), scores=scores, curve=curve)
 
 
-def _least_mode_share(m: LatentMap, classes) -> float:
-    """The least share of ``m``'s modes read as one of ``classes`` (nan for an unread map)."""
-    return float(np.min(m.mode_shares(classes))) if m.reads is not None else float("nan")
-
-
 @dataclass
 class Result:
     config: Config
@@ -350,6 +349,9 @@ class Result:
         best_sc = max(cs["spectral_pixels"]["nmi"], cs["spectral_codes"]["nmi"])
         best_km_p = max(cs["kmeans_pixels"]["purity"], cs["kmeans_codes"]["purity"])
         med = self.barriers.medians()
+        # the share of each map's modes read as each digit (nan where no judge read the map)
+        d03_modes, mn_modes = (m.mode_shares(range(k)) if m.reads is not None
+                               else np.full(k, np.nan) for m, k in ((d03, 4), (mn, 10)))
         return {
             "median_barrier_ad": Metric(med["ad"], "median AD barrier between pairs of MNIST "
                                         "representatives (data-energy sds)"),
@@ -397,7 +399,7 @@ class Result:
                 else np.nan, "the least share of the digits 0-3 generator's samples the judge "
                 "reads as one digit of 0-3 (data: 0.25 each)"),
             "digits03_mode_share_min": Metric(
-                _least_mode_share(d03, range(4)), "the least share of the digits 0-3 "
+                float(np.min(d03_modes)), "the least share of the digits 0-3 "
                 "map's local modes (one per ADELM iteration) the judge reads as one digit of 0-3"),
             "mnist_mode_radius_prior": Metric(mn.radius_prior, "mean |z| of local modes of the "
                                               "MNIST latent energy with the prior term"),
@@ -420,12 +422,11 @@ class Result:
                 "the least share of the MNIST generator's samples the judge reads as one digit "
                 "(data: 0.10 each)"),
             "mnist_mode_share_min": Metric(
-                _least_mode_share(mn, range(10)), "the least share of the MNIST map's "
-                "local modes the judge reads as one digit"),
+                float(np.min(mn_modes)), "the least share of the MNIST map's local modes the "
+                "judge reads as one digit"),
             "mnist_mode_digits": Metric(
-                int(np.sum(mn.mode_shares(range(10)) >= 0.02)) if mn.reads is not None else -1,
-                "digits read in at least 2% of "
-                "the MNIST map's local modes"),
+                int(np.sum(mn_modes >= 0.02)) if mn.reads is not None else -1,
+                "digits read in at least 2% of the MNIST map's local modes"),
             "mnist_generator_digits_proposed": Metric(
                 int(np.sum(self.mnist_shares >= 0.02)) if self.mnist_shares is not None else -1,
                 "digits making up at least 2% of the MNIST generator's samples (a fifth of "
