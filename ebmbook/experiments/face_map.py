@@ -67,11 +67,14 @@ class Config(ExperimentConfig):
     SIZES: ClassVar = {
         "ci": {},
         # the map at thesis length (issue 24): 500 ADELM iterations after 10 tuning iterations
-        # per alpha, the drift measured above the chains' running minimum, and a T grid reaching
-        # below the ci map's pick (T = 0.01, its coldest)
+        # per alpha, the drift measured above the chains' running minimum. Its first run, with
+        # T in (0.001 ... 0.3) and alpha in (0.3 ... 30), picked the end of each grid (no T was
+        # quiet enough, so the rule fell back to the coldest; every alpha leaked below its
+        # limit): both grids now reach past them, T down to 1e-4 and alpha up to 300
         "thesis": {"settings": MapSettings(
             adelm_iter=500, tune_iter=10, delta=0.5, drift_reference="running",
-            drift_temperatures=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3))},
+            drift_temperatures=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3),
+            tune_alphas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0))},
         # the same on the pairs with wide negatives (issue 24), whose modes are faces; both
         # grids reach past the thesis map's picks (T = 0.001 and alpha = 30, each at its end)
         "wide": {"face_model": "coop_faces_wide", "digits03_model": "coop_digits03_wide",
