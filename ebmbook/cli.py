@@ -120,6 +120,17 @@ def _cmd_run(args) -> int:
         raise UsageError(f"--size {args.size}: experiment {args.experiment!r} has the sizes "
                          + ", ".join(mod.Config.SIZES))
     cfg = mod.Config.for_size(args.size, seed=args.seed, device=args.device, **extra)
+    if args.reuse_maps_of is not None:
+        if not getattr(cfg, "map_checkpoint", ""):
+            raise UsageError("--reuse-maps-of KEY needs --map-checkpoint DIR, the folder that "
+                             "holds the earlier run's map files")
+        from .experiments._common import reuse_map_files
+        try:
+            copied = reuse_map_files(cfg, args.reuse_maps_of)
+        except ValueError as exc:
+            raise UsageError(f"--reuse-maps-of: {exc}") from None
+        print(f"started from {len(copied)} map files of {args.experiment}-{args.reuse_maps_of}: "
+              + ", ".join(copied), file=sys.stderr)
     _interruptible()
     if args.threads:
         import torch
@@ -425,6 +436,11 @@ def _parser() -> argparse.ArgumentParser:
                         "experiment, its settings "
                         "and the map; after Ctrl-C or a lost Dask scheduler, the same command "
                         "resumes it (the same numbers as an uninterrupted run)")
+    r.add_argument("--reuse-maps-of", metavar="KEY", default=None,
+                   help="with --map-checkpoint DIR: start from the finished map files of an "
+                        "earlier run of the same experiment in DIR (<experiment>-KEY-*.pt), e.g. "
+                        "after widening a tuning grid; every stage whose inputs changed is "
+                        "computed anew, and the manifest records the earlier run and adds its time")
     r.add_argument("--precision", default=None, choices=PRECISION_CHOICES,
                    help="arithmetic of the energy (fp32 | bf16; tf32 on CUDA) where an "
                         "experiment has that setting")

@@ -416,6 +416,13 @@ def test_map_checkpoint_is_refused_where_an_experiment_makes_no_map(tmp_path, ca
     a_file.write_text("")
     assert main(["run", "sk_spin_glass", "--map-checkpoint", str(a_file)]) == 2
     assert "it must be a folder, not an existing file" in _error_line(capsys)
+    # reusing an earlier run's maps needs their folder, and a finished run there
+    assert main(["run", "sk_spin_glass", "--reuse-maps-of", "0123456789ab"]) == 2
+    assert _error_line(capsys) == ("error: --reuse-maps-of KEY needs --map-checkpoint DIR, the "
+                                   "folder that holds the earlier run's map files")
+    assert main(["run", "sk_spin_glass", "--map-checkpoint", str(tmp_path / "maps"),
+                 "--reuse-maps-of", "0123456789ab"]) == 2
+    assert _error_line(capsys).startswith("error: --reuse-maps-of: no readable manifest ")
 
 
 @pytest.mark.parametrize("stop,status,says", [

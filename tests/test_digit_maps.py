@@ -168,6 +168,54 @@ def test_a_map_manifest_adds_up_the_time_of_a_run_resumed_across_sessions(tmp_pa
     assert read_map_manifest(cfg)["wall_time_s"] == 2.0
 
 
+def test_reuse_map_files_copies_a_finished_run_and_its_manifest_keeps_the_record(tmp_path):
+    """``ebmbook run --reuse-maps-of KEY``: the earlier run's map files under this config's
+    names, a partial manifest carrying the earlier time and where it came from, which the
+    finished manifest keeps (time added up); refused for an unfinished or missing run, for this
+    run's own key, and where this run already has files."""
+    import json
+
+    from ebmbook.experiments import image_map as im
+    from ebmbook.experiments._common import (_map_key, read_map_manifest, reuse_map_files,
+                                             write_map_manifest)
+    old = im.Config.for_size("ci", map_checkpoint=str(tmp_path))
+    new = im.Config.for_size("ci", map_checkpoint=str(tmp_path), seed=1)
+    (_, k_old), (_, k_new) = _map_key(old), _map_key(new)
+    assert k_old != k_new
+    with pytest.raises(ValueError, match="no readable manifest"):
+        reuse_map_files(new, k_old)
+    for name in ("map.pt", "map.stages.pt"):
+        (tmp_path / f"image_map-{k_old}-{name}").write_bytes(name.encode())
+    write_map_manifest(old, command="ebmbook run old", commit="abc", seconds=7.0,
+                       status="partial, 3 of 9 ADELM iterations")
+    with pytest.raises(ValueError, match="resume that run with its own command"):
+        reuse_map_files(new, k_old)
+    write_map_manifest(old, command="ebmbook run old", commit="abc", seconds=5.0)
+    with pytest.raises(ValueError, match="this run's own"):
+        reuse_map_files(old, k_old)
+    with pytest.raises(ValueError, match="12 hex digits"):
+        reuse_map_files(new, "../x")
+
+    copied = reuse_map_files(new, k_old)
+    assert copied == [f"image_map-{k_new}-map.pt", f"image_map-{k_new}-map.stages.pt"]
+    assert (tmp_path / copied[1]).read_bytes() == b"map.stages.pt"
+    start = read_map_manifest(new)
+    assert start["status"].startswith("partial") and start["wall_time_s"] == 12.0
+    assert start["reused"]["config_key"] == k_old and start["reused"]["git_commit"] == "abc"
+    write_map_manifest(new, command="ebmbook run new", commit="def", seconds=2.5)
+    done = read_map_manifest(new)
+    assert (done["status"], done["wall_time_s"], done["git_commit"]) == ("finished", 14.5, "def")
+    assert done["reused"] == start["reused"] and done["reused"]["wall_time_s"] == 12.0
+    assert done["files"] == copied
+    # the earlier run's own manifest is untouched
+    assert json.loads((tmp_path / f"image_map-{k_old}.json").read_text())["wall_time_s"] == 12.0
+    with pytest.raises(ValueError, match="already has map files"):
+        reuse_map_files(new, k_old)
+    # a rebuild from scratch (no partial manifest before it) drops the record
+    write_map_manifest(new, command="ebmbook run new", commit="def", seconds=1.0)
+    assert "reused" not in read_map_manifest(new)
+
+
 def test_load_committed_map_runs_only_a_finished_shown_map_and_says_why_otherwise(tmp_path,
                                                                                  capsys):
     from types import SimpleNamespace

@@ -490,6 +490,44 @@ def test_a_finished_tuned_map_loads_its_stages_instead_of_running_them(tmp_path,
     assert not (tmp_path / "plain.stages.pt").exists()
 
 
+def test_a_widened_T_grid_reruns_the_T_rule_alone_when_its_pick_stays(tmp_path, monkeypatch):
+    """A map's files started from those of a finished map whose T grid was narrower (what
+    ``ebmbook run --reuse-maps-of`` does): the T rule runs again on the wider grid, and when it
+    picks the same T the alpha rule, ADELM and the barrier matrix load, so the map is the first
+    one's exactly."""
+    import dataclasses
+    import importlib
+    import shutil
+
+    import ebmbook.landscape.mapping as mapping
+    s = MapSettings(ad_eps=0.1, delta=0.3, max_steps=300, descent_steps=300, chunk_size=16,
+                    drift_temperatures=(0.3, 3.0, 30.0), drift_modes=6, drift_steps=60,
+                    tune_alphas=(0.3, 3.0, 30.0), tune_iter=3, adelm_iter=6,
+                    barrier_alpha_factors=(1.0, 4.0))
+    props = 4.0 * torch.randn(64, D, generator=torch.Generator().manual_seed(0))
+    first = tune_and_map(Wells(), props, s, seed=3, checkpoint=tmp_path / "a.pt")
+    for suffix in (".pt", ".stages.pt"):
+        shutil.copyfile(tmp_path / f"a{suffix}", tmp_path / f"b{suffix}")
+    # the grid reaches two steps colder; the pick (the warmest quiet T) stays
+    assert first.temperature == 30.0
+    wider = dataclasses.replace(s, drift_temperatures=(0.003, 0.03, *s.drift_temperatures))
+    calls = []
+    real = mapping.tune_temperature
+    monkeypatch.setattr(mapping, "tune_temperature",
+                        lambda *a, **k: calls.append(k["temperatures"]) or real(*a, **k))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a stage whose inputs did not change ran again")
+    monkeypatch.setattr(mapping, "tune_alpha", refuse)
+    monkeypatch.setattr(mapping, "ad_barrier_matrix", refuse)
+    monkeypatch.setattr(importlib.import_module("ebmbook.landscape.adelm"), "pairwise_ad", refuse)
+    again = tune_and_map(Wells(), props, wider, seed=3, checkpoint=tmp_path / "b.pt")
+    assert calls == [(0.003, 0.03, 0.3, 3.0, 30.0)]
+    assert again.temperature == first.temperature
+    assert again.drift.shape[0] == 5
+    _same_map(first, again)
+
+
 def test_an_interrupted_barrier_stage_resumes_from_its_finished_tasks(tmp_path, monkeypatch):
     """The barrier matrix keeps its finished AD tasks in the stages file as they finish: a map
     interrupted in that stage reruns only the tasks it had not finished, and ends with the

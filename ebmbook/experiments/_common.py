@@ -171,15 +171,80 @@ def write_map_manifest(config: ExperimentConfig, *, command: str, commit: str,
     experiment, key = _map_key(config)
     files = sorted(p.name for p in path.parent.glob(f"{experiment}-{key}-*.pt"))
     before = read_map_manifest(config) or {}
-    if str(before.get("status", "")).startswith("partial"):   # a resumed run: time in total
+    resumed = str(before.get("status", "")).startswith("partial")
+    if resumed:                                         # a resumed run: time in total
         seconds += float(before.get("wall_time_s", 0.0))
     manifest = {"experiment": experiment, "config_key": key,
                 "size": getattr(config, "size", None), "seed": getattr(config, "seed", None),
                 "status": status, "command": command, "git_commit": commit,
                 "wall_time_s": round(seconds, 1), "machine": machine(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files}
+    if resumed and "reused" in before:                  # see reuse_map_files
+        manifest["reused"] = before["reused"]
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
     return path
+
+
+def reuse_map_files(config: ExperimentConfig, key: str) -> list[str]:
+    """Start the maps of ``config`` from the finished files of the same experiment's earlier
+    run with config key ``key`` (another setting, in the same map folder): copy its map and
+    stage files to this config's names, and write this config's manifest as ``"partial"``, with
+    the earlier run's wall time and a ``"reused"`` record (its key, commit, command, time), so
+    that the finished manifest counts both runs' time and says where the carried work came
+    from. Returns the copied file names.
+
+    What carries over is decided where the files are read, not here: a stage stored under the
+    digest of other inputs is computed anew (:class:`~ebmbook.landscape.mapping.MapStages`), so
+    widening a tuning grid reruns that rule alone and keeps the ADELM run when the rule picks
+    the same T and alpha. An ADELM checkpoint made with another T, alpha or seed is refused when
+    it is read (:class:`~ebmbook.learning.fit.CheckpointError`): delete that file and the map
+    runs anew. Refuses when this config already has map files, or when ``key`` names no
+    finished run."""
+    import json
+    import shutil
+    import time
+    from ..io import atomic_write_text
+    folder = getattr(config, "map_checkpoint", "")
+    if not folder:
+        raise ValueError("reusing map files needs a map folder (--map-checkpoint DIR)")
+    experiment, new_key = _map_key(config)
+    if not re.fullmatch(r"[0-9a-f]{12}", str(key)):
+        raise ValueError(f"the key {key!r} must be the 12 hex digits of an earlier run's map "
+                         f"files (<experiment>-<key>-<map>.pt in {folder})")
+    if key == new_key:
+        raise ValueError(f"the key {key} is this run's own: there is nothing to reuse")
+    folder = Path(folder)
+    old_manifest = folder / f"{experiment}-{key}.json"
+    try:
+        old = json.loads(old_manifest.read_text())
+    except (OSError, ValueError):
+        raise ValueError(f"no readable manifest {old_manifest}: the key must name an earlier "
+                         f"{experiment} run in {folder}") from None
+    if old.get("status") != "finished":
+        raise ValueError(f"{old_manifest} is {old.get('status')!r}: resume that run with its own "
+                         f"command ({old.get('command')}) before reusing it")
+    mine = sorted(folder.glob(f"{experiment}-{new_key}-*.pt"))
+    if mine:
+        raise ValueError(f"this run already has map files ({', '.join(p.name for p in mine)}): "
+                         "run without reusing, or delete them first")
+    copied = []
+    for src in sorted(folder.glob(f"{experiment}-{key}-*.pt")):
+        dst = folder / src.name.replace(f"{experiment}-{key}-", f"{experiment}-{new_key}-", 1)
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+        copied.append(dst.name)
+    if not copied:
+        raise ValueError(f"{old_manifest} lists no map files in {folder}")
+    reused = {k: old.get(k) for k in ("config_key", "size", "command", "git_commit",
+                                      "wall_time_s", "created")}
+    atomic_write_text(map_manifest_path(config), json.dumps({
+        "experiment": experiment, "config_key": new_key, "size": getattr(config, "size", None),
+        "seed": getattr(config, "seed", None),
+        "status": f"partial, started from the files of {experiment}-{key}",
+        "wall_time_s": float(old.get("wall_time_s", 0.0)), "reused": reused,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": copied}, indent=2) + "\n")
+    return copied
 
 
 def read_map_manifest(config: ExperimentConfig) -> dict | None:
