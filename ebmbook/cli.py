@@ -194,9 +194,18 @@ def _interruptible() -> None:
 
 
 def _command(args) -> str:
-    """The command line being run, as the user can type it again."""
+    """The command line being run, as the user can type it again; without ``--reuse-maps-of``,
+    whose files are copied once at the start (the same command without it resumes or rebuilds
+    the maps, and their manifest records what was reused)."""
     import shlex
-    return "ebmbook " + shlex.join(args.argv)
+    argv, out = list(args.argv), []
+    while argv:
+        a = argv.pop(0)
+        if a == "--reuse-maps-of":
+            argv[:1] = []
+        elif not a.startswith("--reuse-maps-of="):
+            out.append(a)
+    return "ebmbook " + shlex.join(out)
 
 
 def _saved_maps_hint(args) -> str:

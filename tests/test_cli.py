@@ -423,6 +423,12 @@ def test_map_checkpoint_is_refused_where_an_experiment_makes_no_map(tmp_path, ca
     assert main(["run", "sk_spin_glass", "--map-checkpoint", str(tmp_path / "maps"),
                  "--reuse-maps-of", "0123456789ab"]) == 2
     assert _error_line(capsys).startswith("error: --reuse-maps-of: no readable manifest ")
+    from types import SimpleNamespace
+
+    from ebmbook.cli import _command
+    for flag in (["--reuse-maps-of", "0123456789ab"], ["--reuse-maps-of=0123456789ab"]):
+        args = SimpleNamespace(argv=["run", "digit_maps", *flag, "--map-checkpoint", "d"])
+        assert _command(args) == "ebmbook run digit_maps --map-checkpoint d"
 
 
 @pytest.mark.parametrize("stop,status,says", [
