@@ -81,6 +81,23 @@ def test_drift_temperature_picks_the_warmest_quiet_temperature():
     assert drift_temperature(T, drift, barrier_scale=1e-6) == 0.1   # none qualifies: coldest
 
 
+def test_with_no_quiet_temperature_the_rule_takes_the_quietest_not_the_coldest():
+    """Langevin on U/T with a fixed step overshoots once T is small enough (its drift term
+    grows as 1/T): the coldest T can be the noisiest. With no T under the limit the rule takes
+    the smallest rise, the coldest of a tie; with one under it, the warmest such T as before."""
+    T = [1e-4, 3e-4, 1e-3, 1e-2]
+    steps = np.arange(11)
+    rise_rate = [0.5, 0.02, 0.03, 0.1]          # per step: the coldest overshoots
+    drift = np.stack([np.tile(r * steps, (3, 1)) for r in rise_rate])
+    # mean rise over the last half: 7.5 * rate -> 3.75, 0.15, 0.225, 0.75
+    assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.1) == 3e-4
+    assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.2) == 3e-4
+    assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.3) == 1e-3
+    tie = np.stack([np.tile(0.02 * steps, (3, 1))] * 4)
+    assert drift_temperature(T, tie, barrier_scale=1.0, fraction=0.01) == 1e-4
+    assert drift_temperature(T, tie, barrier_scale=1.0, fraction=1.0) == 1e-2
+
+
 def test_the_running_reference_does_not_count_continued_descent_as_drift():
     steps = np.arange(11, dtype=np.float64)
     sliding = 1.0 - 0.1 * steps                 # still descending at the end: 1.0 ... 0.0
@@ -92,10 +109,11 @@ def test_the_running_reference_does_not_count_continued_descent_as_drift():
     np.testing.assert_allclose(drift_rise(drift, "running"), [0.0, 0.3 * 3 / 6])
     np.testing.assert_allclose(drift_above(drift, "running")[1, 0], shaking)
     assert drift_rise(drift).tolist() == drift_rise(drift, "lowest").tolist()   # the default
-    # a cold T still sliding down and a warm one shaking at 0.15 on average:
-    # "lowest" rejects the cold one (and falls back to it), "running" keeps both
+    # a cold T still sliding down and a warm one shaking at 0.15 on average: "lowest"
+    # rejects the cold one (0.25; with neither quiet enough it falls back to the quieter, the
+    # warm one), "running" keeps both
     T = [0.01, 0.1]
-    assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.1) == 0.01
+    assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.1) == 0.1
     assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.2) == 0.1
     assert drift_temperature(T, drift[::-1].copy(), barrier_scale=1.0, fraction=0.2) == 0.01
     assert drift_temperature(T, drift[::-1].copy(), barrier_scale=1.0, fraction=0.2,

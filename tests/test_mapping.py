@@ -528,6 +528,36 @@ def test_a_widened_T_grid_reruns_the_T_rule_alone_when_its_pick_stays(tmp_path, 
     _same_map(first, again)
 
 
+def test_a_stored_T_tuning_is_picked_by_the_present_rule(tmp_path, monkeypatch):
+    """The T stage stores the drift measurement; its pick is computed anew on every load, so a
+    stage stored under an earlier rule (here: its pick overwritten in the file) maps at the
+    present rule's T, without rerunning the chains."""
+    import dataclasses
+
+    import ebmbook.landscape.mapping as mapping
+    from ebmbook.io import atomic_torch_save
+    from ebmbook.learning.fit import read_checkpoint
+    s = MapSettings(ad_eps=0.1, delta=0.3, max_steps=300, descent_steps=300, chunk_size=16,
+                    drift_temperatures=(0.3, 3.0, 30.0), drift_modes=6, drift_steps=60,
+                    tune_alphas=(0.3, 3.0, 30.0), tune_iter=3, adelm_iter=6,
+                    barrier_alpha_factors=(1.0, 4.0))
+    props = 4.0 * torch.randn(64, D, generator=torch.Generator().manual_seed(0))
+    first = tune_and_map(Wells(), props, s, seed=3, checkpoint=tmp_path / "a.pt")
+    stages = read_checkpoint(tmp_path / "a.stages.pt")
+    stored = stages["tune_T"]["value"]
+    assert stored.rule() == first.temperature == 30.0 and stored.qualified
+    stages["tune_T"]["value"] = dataclasses.replace(stored, temperature=0.3)
+    atomic_torch_save(stages, tmp_path / "a.stages.pt")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a stored stage ran again")
+    for name in ("tune_temperature", "tune_alpha", "ad_barrier_matrix"):
+        monkeypatch.setattr(mapping, name, refuse)
+    again = tune_and_map(Wells(), props, s, seed=3, checkpoint=tmp_path / "a.pt")
+    assert again.temperature == 30.0
+    _same_map(first, again)
+
+
 def test_an_interrupted_barrier_stage_resumes_from_its_finished_tasks(tmp_path, monkeypatch):
     """The barrier matrix keeps its finished AD tasks in the stages file as they finish: a map
     interrupted in that stage reruns only the tasks it had not finished, and ends with the

@@ -661,6 +661,18 @@ class TemperatureTuning:
         """The rule's measure per temperature (:func:`~ebmbook.landscape.tuning.drift_rise`)."""
         return drift_rise(self.drift, self.reference)
 
+    def rule(self) -> float:
+        """The T the drift rule (:func:`~ebmbook.landscape.tuning.drift_temperature`) picks
+        from this measurement, computed anew: a tuning stored by an earlier version of the
+        rule gets this version's pick without rerunning its chains."""
+        return drift_temperature(self.temperatures, self.drift, self.barrier_scale,
+                                 self.fraction, self.reference)
+
+    @property
+    def qualified(self) -> bool:
+        """Whether some T of the grid met the rule (else the pick is the quietest T)."""
+        return bool(np.any(self.rise <= self.fraction * self.barrier_scale))
+
 
 @dataclass
 class AlphaTuning:
@@ -759,6 +771,10 @@ def tune_and_map(energy, proposals, settings: MapSettings | None = None, *,
             tT = stages.get("tune_T", (seed_key(root), repr(s.temperature_options()), eps),
                             lambda: tune_temperature(U, propose, seed=root,
                                                      **s.temperature_options()))
+        if isinstance(tT, TemperatureTuning):
+            # the rule applied to the stored measurement, so that a stage stored before a
+            # change of the rule (its fallback, 2026-12-07) gets this code's pick
+            tT = dataclasses.replace(tT, temperature=tT.rule())
         T = tT.temperature if isinstance(tT, TemperatureTuning) else float(tT)
     with timed(timings, "tune_alpha"):
         tA = alpha
