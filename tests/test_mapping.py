@@ -528,6 +528,18 @@ def test_a_widened_T_grid_reruns_the_T_rule_alone_when_its_pick_stays(tmp_path, 
     _same_map(first, again)
 
 
+def test_temperature_rule_met_says_whether_some_T_was_under_the_limit(wells_map):
+    import dataclasses
+    steps = np.arange(11, dtype=np.float64)
+    drift = np.stack([np.tile(r * steps, (2, 1)) for r in (0.02, 0.1)])   # rises 0.15, 0.75
+    s = MapSettings(drift_temperatures=(0.1, 1.0), drift_fraction=0.25,
+                    drift_reference="lowest")
+    m = dataclasses.replace(wells_map, drift=drift, settings=s, barrier_scale=1.0)
+    assert m.temperature_rule_met() == 1.0                      # 0.15 <= 0.25
+    assert dataclasses.replace(m, barrier_scale=0.5).temperature_rule_met() == 0.0
+    assert np.isnan(dataclasses.replace(m, drift=None).temperature_rule_met())   # T given
+
+
 def test_a_stored_T_tuning_is_picked_by_the_present_rule(tmp_path, monkeypatch):
     """The T stage stores the drift measurement; its pick is computed anew on every load, so a
     stage stored under an earlier rule (here: its pick overwritten in the file) maps at the

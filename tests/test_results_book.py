@@ -428,7 +428,7 @@ def _image_ad():
 def _hand_map(n_basins: int, T: float, alpha: float, labels=None, n_iterations: int = 30):
     """A LatentMap-like object with what the texture and face metrics read."""
     return SimpleNamespace(n_basins=n_basins, temperature=T, alpha=alpha,
-                           n_iterations=n_iterations,
+                           n_iterations=n_iterations, temperature_rule_met=lambda: 0.0,
                            reads=np.asarray(labels if labels is not None else [0]),
                            artifact=SimpleNamespace(spec=SimpleNamespace(dataset="lfw_subset")))
 
@@ -480,7 +480,7 @@ def _face_map():
                        shape=shape,
                        digits=_hand_map(3, 0.03, 10.0), digits_shape=dshape, timings={})
     return result, {"faces_basins": 4, "faces_temperature": 0.1, "faces_alpha": 3.0,
-                    "adelm_iterations_faces": 25,
+                    "adelm_iterations_faces": 25, "faces_T_rule_met": 0.0,
                     "faces_max_barrier_over_spread": 0.5,
                     "faces_within_over_random_distance": 0.8, "faces_random_distance_sd": 0.01,
                     "faces_modes_read_as_faces": 0.75, "face_judge_accuracy": 0.95,

@@ -55,7 +55,12 @@ class Config(ExperimentConfig):
     # recipes, or the same with wide negatives (``registry.WIDE_COOP``)
     face_model: str = neutral_field("coop_faces")
     digits03_model: str = neutral_field("coop_digits03")
-    settings: MapSettings = field(default_factory=lambda: MapSettings(adelm_iter=30, delta=0.5))
+    # the drift rule measured above each chain's running minimum (as at thesis length), on a T
+    # grid reaching below the quietest T: with the lowest-energy reference and the default grid
+    # (0.01 ... 1) no T met the rule, and its coldest, 0.01, was taken
+    settings: MapSettings = field(default_factory=lambda: MapSettings(
+        adelm_iter=30, delta=0.5, drift_reference="running",
+        drift_temperatures=(0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)))
     spread_samples: int = 1000       # z ~ N(0, I) samples whose energy sd is the spread
     n_shuffles: int = 200
     members_shown: int = 3
@@ -197,6 +202,9 @@ class Result:
             "faces_temperature": Metric(self.faces.temperature, "T (drift rule; data-energy "
                                         "sds)"),
             "faces_alpha": Metric(self.faces.alpha, "alpha (leakage rule)"),
+            "faces_T_rule_met": Metric(self.faces.temperature_rule_met(),
+                                       "1 if some T of the grid met the drift rule, 0 if none "
+                                       "did and the quietest was taken"),
             "faces_max_barrier_over_spread": Metric(
                 f.barrier_over_spread, "top DG merge above the lowest leaf, over the energy sd "
                 "of generator samples"),

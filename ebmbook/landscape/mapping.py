@@ -460,6 +460,15 @@ class EnergyMap:
         """K, the number of basins."""
         return self.adelm.n_basins
 
+    def temperature_rule_met(self) -> float:
+        """1.0 if some T of the grid met the drift rule (its rise at most ``drift_fraction`` of
+        the typical barrier), 0.0 if none did and the quietest T was taken; nan where T was
+        given rather than tuned."""
+        if self.drift is None or self.settings is None or not np.isfinite(self.barrier_scale):
+            return float("nan")
+        rise = drift_rise(self.drift, self.settings.drift_reference)
+        return float(np.any(rise <= self.settings.drift_fraction * self.barrier_scale))
+
     @property
     def n_iterations(self) -> int:
         """The ADELM iterations the map ran: one mapped mode each."""
