@@ -469,8 +469,9 @@ def _parser() -> argparse.ArgumentParser:
                        description="Train a registered image model and save it as an artifact. "
                        "Default output: artifacts/<name> (committed) for --size cpu; "
                        "_build/artifacts/<name>-<spec hash> for other sizes or --steps.")
-    t.add_argument("model", help="fmnist_convergent | fmnist_nonconvergent | coop_digits03 | "
-                                  "coop_mnist | all")
+    t.add_argument("model", help="fmnist_convergent | fmnist_nonconvergent | brick_convergent | "
+                                  "coop_digits03 | coop_mnist | ... | all (an unknown name "
+                                  "lists them)")
     t.add_argument("--size", default="cpu", choices=("ci", "cpu", "paper"),
                    help="ci: seconds; cpu: the committed artifacts; paper: thesis scale (GPU)")
     t.add_argument("--device", type=_device, default="cpu",

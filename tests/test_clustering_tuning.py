@@ -11,7 +11,7 @@ from torch import nn
 from ebmbook.diagnostics.clustering import (basin_readings, fit_judge, matched_baselines,
                                             partition_scores, purity)
 from ebmbook.landscape.tuning import (continuous_energy_drift, drift_above, drift_rise,
-                                      drift_temperature, leakage_alpha)
+                                      drift_rule_met, drift_temperature, leakage_alpha)
 from ebmbook.learning.coop import infer_latents
 
 
@@ -93,6 +93,8 @@ def test_with_no_quiet_temperature_the_rule_takes_the_quietest_not_the_coldest()
     assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.1) == 3e-4
     assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.2) == 3e-4
     assert drift_temperature(T, drift, barrier_scale=1.0, fraction=0.3) == 1e-3
+    assert not drift_rule_met(drift, barrier_scale=1.0, fraction=0.1)
+    assert drift_rule_met(drift, barrier_scale=1.0, fraction=0.2)
     tie = np.stack([np.tile(0.02 * steps, (3, 1))] * 4)
     assert drift_temperature(T, tie, barrier_scale=1.0, fraction=0.01) == 1e-4
     assert drift_temperature(T, tie, barrier_scale=1.0, fraction=1.0) == 1e-2

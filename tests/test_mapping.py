@@ -557,7 +557,7 @@ def test_a_stored_T_tuning_is_picked_by_the_present_rule(tmp_path, monkeypatch):
     first = tune_and_map(Wells(), props, s, seed=3, checkpoint=tmp_path / "a.pt")
     stages = read_checkpoint(tmp_path / "a.stages.pt")
     stored = stages["tune_T"]["value"]
-    assert stored.rule() == first.temperature == 30.0 and stored.qualified
+    assert stored.rule() == first.temperature == 30.0 and first.temperature_rule_met() == 1.0
     stages["tune_T"]["value"] = dataclasses.replace(stored, temperature=0.3)
     atomic_torch_save(stages, tmp_path / "a.stages.pt")
 

@@ -56,7 +56,7 @@ from .adelm import ADELMResult, ContinuousBackend, adelm
 from .barriers import ad_barrier_matrix, linear_barrier
 from .dgraph import DisconnectivityGraph, disconnectivity_graph
 from .tuning import (DRIFT_REFERENCES, alpha_sweep, continuous_energy_drift, drift_rise,
-                     drift_temperature, leakage_alpha, typical_barrier)
+                     drift_rule_met, drift_temperature, leakage_alpha, typical_barrier)
 
 __all__ = ["map_energy", "EnergyMap", "MapSettings", "tune_and_map", "tune_temperature",
            "tune_alpha", "TemperatureTuning", "AlphaTuning", "basin_of", "compare_barriers",
@@ -466,8 +466,8 @@ class EnergyMap:
         given rather than tuned."""
         if self.drift is None or self.settings is None or not np.isfinite(self.barrier_scale):
             return float("nan")
-        rise = drift_rise(self.drift, self.settings.drift_reference)
-        return float(np.any(rise <= self.settings.drift_fraction * self.barrier_scale))
+        return float(drift_rule_met(self.drift, self.barrier_scale,
+                                    self.settings.drift_fraction, self.settings.drift_reference))
 
     @property
     def n_iterations(self) -> int:
@@ -676,11 +676,6 @@ class TemperatureTuning:
         rule gets this version's pick without rerunning its chains."""
         return drift_temperature(self.temperatures, self.drift, self.barrier_scale,
                                  self.fraction, self.reference)
-
-    @property
-    def qualified(self) -> bool:
-        """Whether some T of the grid met the rule (else the pick is the quietest T)."""
-        return bool(np.any(self.rise <= self.fraction * self.barrier_scale))
 
 
 @dataclass

@@ -260,11 +260,23 @@ def drift_temperature(temperatures, drift: np.ndarray, barrier_scale: float,
     if not barrier_scale > 0:
         raise ValueError(f"barrier_scale must be > 0, got {barrier_scale!r}")
     rise = drift_rise(d, reference)
-    ok = np.flatnonzero(rise <= fraction * barrier_scale)
+    ok = np.flatnonzero(_quiet(rise, barrier_scale, fraction))
     if ok.size:
         return float(T[ok].max())
     quietest = np.flatnonzero(rise == rise.min())
     return float(T[quietest].min())
+
+
+def _quiet(rise: np.ndarray, barrier_scale: float, fraction: float) -> np.ndarray:
+    """Which temperatures meet the drift rule: rise at most ``fraction`` of ``barrier_scale``."""
+    return rise <= fraction * barrier_scale
+
+
+def drift_rule_met(drift: np.ndarray, barrier_scale: float, fraction: float = 0.25,
+                   reference: str = "lowest") -> bool:
+    """Whether some temperature of a drift measurement meets the rule of
+    :func:`drift_temperature` (else that rule takes the quietest T)."""
+    return bool(np.any(_quiet(drift_rise(drift, reference), barrier_scale, fraction)))
 
 
 def typical_barrier(energy, modes, *, generator: torch.Generator) -> float:
