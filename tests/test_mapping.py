@@ -490,6 +490,17 @@ def test_a_finished_tuned_map_loads_its_stages_instead_of_running_them(tmp_path,
     assert not (tmp_path / "plain.stages.pt").exists()
 
 
+def _tuned_wells_map(checkpoint):
+    """Settings, proposals and a small tuned map of the wells saved to ``checkpoint``: its T
+    rule's pick, 30, is the warmest T of its grid."""
+    s = MapSettings(ad_eps=0.1, delta=0.3, max_steps=300, descent_steps=300, chunk_size=16,
+                    drift_temperatures=(0.3, 3.0, 30.0), drift_modes=6, drift_steps=60,
+                    tune_alphas=(0.3, 3.0, 30.0), tune_iter=3, adelm_iter=6,
+                    barrier_alpha_factors=(1.0, 4.0))
+    props = 4.0 * torch.randn(64, D, generator=torch.Generator().manual_seed(0))
+    return s, props, tune_and_map(Wells(), props, s, seed=3, checkpoint=checkpoint)
+
+
 def test_a_widened_T_grid_reruns_the_T_rule_alone_when_its_pick_stays(tmp_path, monkeypatch):
     """A map's files started from those of a finished map whose T grid was narrower (what
     ``ebmbook run --reuse-maps-of`` does): the T rule runs again on the wider grid, and when it
@@ -500,12 +511,7 @@ def test_a_widened_T_grid_reruns_the_T_rule_alone_when_its_pick_stays(tmp_path, 
     import shutil
 
     import ebmbook.landscape.mapping as mapping
-    s = MapSettings(ad_eps=0.1, delta=0.3, max_steps=300, descent_steps=300, chunk_size=16,
-                    drift_temperatures=(0.3, 3.0, 30.0), drift_modes=6, drift_steps=60,
-                    tune_alphas=(0.3, 3.0, 30.0), tune_iter=3, adelm_iter=6,
-                    barrier_alpha_factors=(1.0, 4.0))
-    props = 4.0 * torch.randn(64, D, generator=torch.Generator().manual_seed(0))
-    first = tune_and_map(Wells(), props, s, seed=3, checkpoint=tmp_path / "a.pt")
+    s, props, first = _tuned_wells_map(tmp_path / "a.pt")
     for suffix in (".pt", ".stages.pt"):
         shutil.copyfile(tmp_path / f"a{suffix}", tmp_path / f"b{suffix}")
     # the grid reaches two steps colder; the pick (the warmest quiet T) stays
@@ -549,12 +555,7 @@ def test_a_stored_T_tuning_is_picked_by_the_present_rule(tmp_path, monkeypatch):
     import ebmbook.landscape.mapping as mapping
     from ebmbook.io import atomic_torch_save
     from ebmbook.learning.fit import read_checkpoint
-    s = MapSettings(ad_eps=0.1, delta=0.3, max_steps=300, descent_steps=300, chunk_size=16,
-                    drift_temperatures=(0.3, 3.0, 30.0), drift_modes=6, drift_steps=60,
-                    tune_alphas=(0.3, 3.0, 30.0), tune_iter=3, adelm_iter=6,
-                    barrier_alpha_factors=(1.0, 4.0))
-    props = 4.0 * torch.randn(64, D, generator=torch.Generator().manual_seed(0))
-    first = tune_and_map(Wells(), props, s, seed=3, checkpoint=tmp_path / "a.pt")
+    s, props, first = _tuned_wells_map(tmp_path / "a.pt")
     stages = read_checkpoint(tmp_path / "a.stages.pt")
     stored = stages["tune_T"]["value"]
     assert stored.rule() == first.temperature == 30.0 and first.temperature_rule_met() == 1.0

@@ -275,3 +275,43 @@ def test_the_scale_judge_reads_scale_from_structure_not_from_faint_noise():
     np.testing.assert_array_equal(again.predict(faint), robust.predict(faint))
     with pytest.raises(ValueError, match="noise"):
         tm.fit_scale_judge(art, noise=-0.1)
+
+
+def test_descriptor_long_run_reads_where_the_chains_of_each_scale_end():
+    """Oracle: an energy pulling every state to one flat patch c (U = k |x - c|^2 / 2, the
+    Langevin noise then leaves a faint sd of 1/sqrt(k) = 0.01 around it) sends the chains of
+    every scale to c, which the noise-robust judge reads as scale 1: scale 1 keeps its chains,
+    the others lose theirs, the end states all read as scale 1 and lie far below the held-out
+    patches' energies, and so does a bank of flat patches. A Co-Op pair and too many chains per
+    scale are refused."""
+    from ebmbook.experiments import texture_maps as tm
+    from ebmbook.registry import model_spec
+    from ebmbook.sampling.model import noise_model
+    spec = model_spec("brick_convergent", "cpu")
+    c = torch.full((1, *spec.shape), 0.2)
+    k = 1e4
+
+    def U(x):
+        return 0.5 * k * ((x - c) ** 2).flatten(1).sum(1)
+    model = noise_model(U, eps=0.01, state_shape=spec.shape)
+    bank = c.expand(20, *spec.shape) + 0.01 * torch.randn(
+        (20, *spec.shape), generator=torch.Generator().manual_seed(0))
+    art = SimpleNamespace(name="pull", spec=spec, model=model, generator=None,
+                          extras={"bank": bank})
+    judge = tm.fit_scale_judge(art)
+    lr = tm.descriptor_long_run(art, judge, n_per_scale=10, steps=100, seed=0)
+    assert lr.steps == 100 and lr.ends.shape == lr.starts.shape == (40, *spec.shape)
+    assert lr.scale.tolist() == [1] * 10 + [2] * 10 + [3] * 10 + [4] * 10
+    assert float((lr.ends - c).abs().max()) < 0.06
+    np.testing.assert_array_equal(lr.kept, [1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(lr.end_shares, [1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(lr.bank_shares, [1.0, 0.0, 0.0, 0.0])
+    assert lr.energy_z < -1 and lr.pixel_range[0] > 0.1 and lr.pixel_range[1] < 0.3
+    again = tm.descriptor_long_run(art, judge, n_per_scale=10, steps=100, seed=0)
+    assert torch.equal(again.ends, lr.ends)                    # seeded
+    no_bank = SimpleNamespace(**{**vars(art), "extras": {}})
+    assert tm.descriptor_long_run(no_bank, judge, n_per_scale=2, steps=1).bank_shares is None
+    with pytest.raises(ValueError, match="not a DeepFRAME descriptor"):
+        tm.descriptor_long_run(SimpleNamespace(**{**vars(art), "generator": object()}), judge)
+    with pytest.raises(ValueError, match="fewer than n_per_scale"):
+        tm.descriptor_long_run(art, judge, n_per_scale=100_000, steps=1)

@@ -28,7 +28,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._config import (neutral_field, require_choice, require_folder, require_int,
+from .._config import (check_int, neutral_field, require_choice, require_folder, require_int,
                        require_positive, runtime_field)
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
@@ -234,6 +234,77 @@ def generator_coverage(art: Artifact, judge: Judge, n: int = 1000, seed: int = 0
     """The share of generator samples g(z), z ~ N(0, I), that the judge reads as each scale
     (the training data hold each scale in equal shares): what the pair can propose at all."""
     return generator_shares(art, judge, range(1, n_scales + 1), n=n, seed=seed)
+
+
+@dataclass
+class LongRunScales:
+    """What a four-scale descriptor's own Langevin chains do with the scales (issue 24): a
+    convergent descriptor's long-run chains stay on patches, so where they go says which scales
+    its steady state holds (the Co-Op descriptors' long runs leave the patches altogether).
+
+    steps:        Langevin steps of each chain (the model's eps and tau)
+    kept:         per scale (1-4), the share of chains started on held-out patches of that
+                  scale that the judge still reads as that scale after ``steps``
+    end_shares:   the judge's shares of scales 1-4 over all those chains' end states
+    bank_shares:  the judge's shares of scales 1-4 over the artifact's stored persistent-bank
+                  states, the steady state the training chains reached (None without a bank)
+    energy_z:     the end states' mean energy, in sds of the held-out patches' energies from
+                  their mean
+    pixel_range:  (min, max) pixel of the end states (the patches lie in [-1, 1])
+    starts, ends: the chains' first and last states, ``n_per_scale`` of each scale in turn
+    scale:        the scale of each chain's start
+    """
+
+    steps: int
+    kept: np.ndarray
+    end_shares: np.ndarray
+    bank_shares: np.ndarray | None
+    energy_z: float
+    pixel_range: tuple[float, float]
+    starts: torch.Tensor
+    ends: torch.Tensor
+    scale: np.ndarray
+
+
+def descriptor_long_run(art: Artifact, judge: Judge, *, n_per_scale: int = 50,
+                        steps: int = 1000, seed: int = 0,
+                        n_scales: int = len(PATCH_SIZES)) -> LongRunScales:
+    """Run ``n_per_scale`` chains from held-out patches of each scale (the first of each in
+    the ``test`` split) for ``steps`` Langevin steps of ``art``'s own sampler (a DeepFRAME
+    descriptor, e.g. ``brick_convergent``; seeded by ``seed``) and read where they end with
+    ``judge`` (:func:`fit_scale_judge`): :class:`LongRunScales`."""
+    n_per_scale, steps = check_int("n_per_scale", n_per_scale, 1), check_int("steps", steps, 1)
+    if art.model is None or art.generator is not None:
+        raise ValueError(f"artifact {art.name} is not a DeepFRAME descriptor with its own "
+                         "sampler (a Co-Op pair's descriptor is mapped through its generator)")
+    spec = dataclasses.replace(art.spec, classes=None)
+    held = spec.load_labelled("test")
+    labels = np.asarray(held.labels)
+    scales = np.arange(1, n_scales + 1)
+    idx = []
+    for k in scales:
+        have = np.flatnonzero(labels == k)
+        if len(have) < n_per_scale:
+            raise ValueError(f"only {len(have)} held-out patches of scale {k}, fewer than "
+                             f"n_per_scale = {n_per_scale}")
+        idx.append(have[:n_per_scale])
+    idx = np.concatenate(idx)
+    x0, y0 = held.images[idx], labels[idx]
+    g = torch.Generator().manual_seed(int(seed))
+    x = art.model.long_run(x0, steps, generator=g).x.detach().cpu()
+    reads = judge.predict(x)
+    e_data = art.model.energies(held.images).numpy()
+    e_end = art.model.energies(x).numpy()
+
+    def shares(r):
+        return np.array([float(np.mean(r == k)) for k in scales])
+    bank = art.extras.get("bank")
+    return LongRunScales(
+        steps=int(steps), kept=np.array([float(np.mean(reads[y0 == k] == k)) for k in scales]),
+        end_shares=shares(reads),
+        bank_shares=None if bank is None else shares(judge.predict(bank.cpu())),
+        energy_z=float((e_end.mean() - e_data.mean()) / (e_data.std() or 1.0)),
+        pixel_range=(float(x.min()), float(x.max())), starts=x0, ends=x, scale=y0)
 
 
 def texton_metrics(weak: EnergyMap, strong: EnergyMap, matches: list) -> dict[str, Metric]:
