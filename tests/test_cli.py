@@ -54,7 +54,7 @@ def _error_line(capsys) -> str:
 
 @pytest.mark.parametrize("argv,says", [
     (["run", "nosuch"], "unknown experiment 'nosuch': choose one of axes_diagnostics"),
-    (["train", "nosuch"], "unknown image model 'nosuch': choose one of coop_digits03"),
+    (["train", "nosuch"], "unknown image model 'nosuch': choose one of brick_convergent, coop_digits03"),
     (["train", "fmnist_convergent", "--steps", "0"], "--steps: must be an integer >= 1, got 0"),
     (["train", "fmnist_convergent", "--steps", "-5"], "--steps: must be an integer >= 1, got -5"),
     (["train", "fmnist_convergent", "--steps", "many"], "'many' is not an integer"),
