@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from torch import nn
 
 from ebmbook.diagnostics.clustering import (basin_readings, fit_judge, matched_baselines,
-                                            partition_scores, purity)
+                                            partition_scores, purity, read_shares)
 from ebmbook.landscape.tuning import (continuous_energy_drift, drift_above, drift_rise,
                                       drift_rule_met, drift_temperature, leakage_alpha)
 from ebmbook.learning.coop import infer_latents
@@ -64,6 +64,7 @@ def test_judge_reads_separable_classes_and_basins():
     assert judge.accuracy > 0.95 and judge.n_test == 100
     basins = np.array([0, 0, 0, 1, 1, 2])
     reads = np.array([3, 3, 4, 5, 5, 6])
+    np.testing.assert_allclose(read_shares(reads, [3, 5, 7]), [2 / 6, 2 / 6, 0.0])
     label, share, size = basin_readings(basins, reads)
     assert label.tolist() == [3, 5, 6]
     np.testing.assert_allclose(share, [2 / 3, 1.0, 1.0])

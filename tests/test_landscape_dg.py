@@ -60,6 +60,24 @@ def test_dg_from_exact_sk_barriers_reproduces_the_exact_merge_order():
     assert len(ex.minima) % 2 == 0
 
 
+def test_n_trees_counts_the_groups_no_finite_barrier_joins():
+    """Oracle: scipy's connected components of the finite-barrier graph, on random symmetric
+    matrices with some barriers removed; and by hand: a connected matrix is one tree."""
+    from scipy.sparse.csgraph import connected_components
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 5, 9):
+        for drop in (0.0, 0.5, 0.9):
+            B = rng.uniform(1.0, 5.0, (n, n))
+            B = np.minimum(B, B.T)
+            cut = np.triu(rng.random((n, n)) < drop, 1)
+            B[cut | cut.T] = np.inf
+            np.fill_diagonal(B, rng.uniform(-1.0, 0.0, n))
+            dg = disconnectivity_graph(B)
+            assert dg.n_trees == connected_components(np.isfinite(B))[0]
+    assert disconnectivity_graph(np.array([[0.0, 1.0], [1.0, 0.5]])).n_trees == 1
+    assert disconnectivity_graph(np.array([[0.0, np.inf], [np.inf, 0.5]])).n_trees == 2
+
+
 def test_prune_removes_shallow_basins_and_keeps_counts():
     M = np.array([[0.0, 0.05, 2.0], [0.05, 0.02, 2.0], [2.0, 2.0, 1.0]])
     dg = disconnectivity_graph(M, counts=np.array([3, 4, 5])).prune(0.1)

@@ -148,6 +148,12 @@ def fit_judge(train_images, train_labels, test_images, test_labels, *, C: float 
     return Judge(model=clf, accuracy=acc, n_train=len(Xtr), n_test=len(Xte))
 
 
+def read_shares(predicted, classes) -> np.ndarray:
+    """The share of ``predicted`` (n,) equal to each label of ``classes``, in that order."""
+    y = np.asarray(predicted)
+    return np.array([float(np.mean(y == c)) for c in classes])
+
+
 def basin_readings(basin_of, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each basin ``b`` (0..B-1) of ``basin_of`` (n,): the majority label among
     ``predicted`` (n,), the share of members with it, and the number of members.

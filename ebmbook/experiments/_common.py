@@ -65,8 +65,9 @@ def generator_shares(art, judge, classes, n: int = 1000, seed: int = 0) -> np.nd
     g = torch_generator(child(seed_sequence(seed), 11))
     z = torch.randn((n, art.spec.latent_dim), generator=g)
     with torch.no_grad():
-        reads = np.asarray(judge.predict(art.generator(z)))
-    return np.array([float(np.mean(reads == c)) for c in classes])
+        reads = judge.predict(art.generator(z))
+    from ..diagnostics.clustering import read_shares
+    return read_shares(reads, classes)
 
 
 def map_checkpoint(config: ExperimentConfig, map_id: str) -> Path | None:

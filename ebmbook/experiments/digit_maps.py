@@ -56,7 +56,7 @@ from .._config import neutral_field, require_choice, require_folder, require_int
 from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..diagnostics.clustering import (Judge, basin_readings, fit_judge, matched_baselines,
-                                      partition_scores)
+                                      partition_scores, read_shares)
 from ..landscape.mapping import (BarrierComparison, EnergyMap, GaussianProposals, MapSettings,
                                  MapStages, basin_of, compare_barriers, seed_key, tune_and_map,
                                  tune_temperature)
@@ -200,8 +200,7 @@ class LatentMap(EnergyMap):
         if self.reads is None:
             raise ValueError(f"the map {self.name!r} has not been read by a judge "
                              "(read_basins)")
-        reads = np.asarray(self.reads)
-        return np.array([float(np.mean(reads == c)) for c in classes])
+        return read_shares(self.reads, classes)
 
     def same_label_merge_gap(self) -> tuple[float, float]:
         """Median DG merge height (cophenetic barrier) between basins the judge reads as the

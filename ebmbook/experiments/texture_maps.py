@@ -34,7 +34,7 @@ from .._timing import timed
 from ..artifacts import Artifact, load_or_train
 from ..data.images import PATCH_DATASETS
 from ..data.patches import PATCH_SIZES, multiscale_patches, photo
-from ..diagnostics.clustering import Judge, fit_judge
+from ..diagnostics.clustering import Judge, fit_judge, read_shares
 from ..landscape.mapping import EnergyMap, MapSettings, basin_of
 from ..parallel import child, seed_sequence
 from ..registry import MODEL_SIZES, model_spec
@@ -295,14 +295,11 @@ def descriptor_long_run(art: Artifact, judge: Judge, *, n_per_scale: int = 50,
     reads = judge.predict(x)
     e_data = art.model.energies(held.images).numpy()
     e_end = art.model.energies(x).numpy()
-
-    def shares(r):
-        return np.array([float(np.mean(r == k)) for k in scales])
     bank = art.extras.get("bank")
     return LongRunScales(
         steps=int(steps), kept=np.array([float(np.mean(reads[y0 == k] == k)) for k in scales]),
-        end_shares=shares(reads),
-        bank_shares=None if bank is None else shares(judge.predict(bank.cpu())),
+        end_shares=read_shares(reads, scales),
+        bank_shares=None if bank is None else read_shares(judge.predict(bank.cpu()), scales),
         energy_z=float((e_end.mean() - e_data.mean()) / (e_data.std() or 1.0)),
         pixel_range=(float(x.min()), float(x.max())), starts=x0, ends=x, scale=y0)
 

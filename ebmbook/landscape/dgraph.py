@@ -52,6 +52,12 @@ class DisconnectivityGraph:
     def root(self) -> int:
         return 2 * self.n - 2 if self.n > 1 else 0
 
+    @property
+    def n_trees(self) -> int:
+        """How many separate trees the graph holds: groups with no finite barrier between them
+        are joined at ``inf`` (:func:`disconnectivity_graph`), each such merge one tree more."""
+        return int(1 + np.sum(~np.isfinite(self.merges[:, 2]))) if self.n else 0
+
     def subtree_min(self) -> np.ndarray:
         """Lowest leaf energy under every node; merges come after their children."""
         low = np.concatenate([self.leaf_energy, np.empty(len(self.merges))])
