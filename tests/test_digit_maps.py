@@ -182,8 +182,15 @@ def test_reuse_map_files_copies_a_finished_run_and_its_manifest_keeps_the_record
     new = im.Config.for_size("ci", map_checkpoint=str(tmp_path), seed=1)
     (_, k_old), (_, k_new) = _map_key(old), _map_key(new)
     assert k_old != k_new
+    with pytest.raises(ValueError, match="needs a map folder"):
+        reuse_map_files(im.Config.for_size("ci", seed=1), k_old)
     with pytest.raises(ValueError, match="no readable manifest"):
         reuse_map_files(new, k_old)
+    write_map_manifest(old, command="ebmbook run old", commit="abc", seconds=1.0)
+    with pytest.raises(ValueError, match="lists no map files"):
+        reuse_map_files(new, k_old)
+    assert read_map_manifest(new) is None                  # nothing written for a refusal
+    (tmp_path / f"image_map-{k_old}.json").unlink()
     for name in ("map.pt", "map.stages.pt"):
         (tmp_path / f"image_map-{k_old}-{name}").write_bytes(name.encode())
     write_map_manifest(old, command="ebmbook run old", commit="abc", seconds=7.0,
