@@ -461,7 +461,7 @@ def _parser() -> argparse.ArgumentParser:
                         "your JPEG/PNG files; the model is trained on first use)")
     r.add_argument("--model-size", default=None, choices=("ci", "cpu", "paper"),
                    help="image_map: which size of the model to map (default cpu)")
-    common(r, sizes=("ci", "cpu", "thesis", "thesis28", "mnist28", "wide", "wide28",
+    common(r, sizes=("ci", "cpu", "thesis", "thesis28", "mnist28", "wide", "wide28", "scales",
                      "paper"))
     r.set_defaults(func=_cmd_run)
 
