@@ -128,6 +128,35 @@ def test_config_refuses_unknown_models_data_and_grids():
         im.Config(tune_alphas=(3.0, 1.0))
     with pytest.raises(ValueError, match="model_size"):
         im.Config(model_size="huge")
+    with pytest.raises(ValueError, match="'judge'"):
+        im.Config(judge="labels")
+
+
+def test_the_scale_judge_reads_the_map_and_its_numbers_are_not_named_fmnist(monkeypatch):
+    """``judge="scale"`` (the size ``scales``: the four-scale patches' descriptor) reads the
+    modes with the patch-scale judge of texture_maps, not the pixel judge, and the run's numbers
+    are the same map's under ``scales_image_`` names instead of ``fmnist_``."""
+    from ebmbook.experiments import texture_maps as tm
+    assert im.Config.for_size("scales").judge == "scale"
+    assert im.Config.for_size("scales").model == "brick_convergent"
+    art, X, y = _toy_artifact(k=4.0)
+    monkeypatch.setattr(im, "load_model", lambda config: art)
+    monkeypatch.setattr(im, "energy_spread", lambda a, n: im.Spread(5.0, 2.0, 1.0, 9.0))
+    used = []
+    judge = fit_judge(X, y + 1, X, y + 1)            # "scales" 1 and 2
+    monkeypatch.setattr(im, "fit_image_judge",
+                        lambda a, n: used.append("pixels") or fit_judge(X, y, X, y))
+    monkeypatch.setattr(tm, "fit_scale_judge", lambda a: used.append("scale") or judge)
+    pix = im.run(_toy_config())
+    sca = im.run(_toy_config(judge="scale"))
+    assert used == ["pixels", "scale"]
+    np.testing.assert_array_equal(sca.map.reads, judge.predict(sca.map.adelm.modes))
+    assert set(sca.map.basin_label) == {1, 2}
+    mp, ms = pix.metrics(), sca.metrics()
+    assert not any("fmnist" in k for k in ms)
+    assert {k.replace("fmnist", "scales_image", 1) for k in mp} == set(ms)
+    assert ms["scales_image_map_basins"] == mp["fmnist_map_basins"] == 2
+    assert ms["adelm_iterations_scales_image"] == 12
 
 
 def _sample_image_folder(root, n_per_photo: int = 12, side: int = 64):

@@ -174,6 +174,33 @@ def test_scale_summary_on_a_hand_made_map():
     assert np.isnan(s.substructure[3])
 
 
+def test_the_scale_summary_of_an_image_map_reads_its_sds_barriers_in_u():
+    """An image-space map keeps its barriers in data-energy sds but its mode energies in U:
+    image_scale_summary takes the barriers back to U, so the summary is the hand-made map's
+    whatever spread the barriers were read in (read in sds as they are, scale 2's merge would
+    sit below its own floor)."""
+    from ebmbook.experiments.image_map import Spread
+    from ebmbook.experiments.texture_maps import image_scale_summary
+    M = np.array([[0.0, 1.0, 3.0], [1.0, 0.5, 3.0], [3.0, 3.0, -2.0]])
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    energies = np.array([0.0, 0.4, 0.5, 0.9, -2.0, -1.0])
+    for mean, sd in ((0.0, 1.0), (10.0, 4.0), (-3.0, 0.25)):
+        spread = Spread(mean, sd, mean - 2 * sd, mean + 2 * sd)
+        m = SimpleNamespace(adelm=SimpleNamespace(labels=labels, energies=energies),
+                            barriers=spread.z(M), counts=np.bincount(labels),
+                            basin_label=np.array([2, 2, 1]), reads=np.array([2, 2, 2, 2, 1, 1]))
+        s = image_scale_summary(m, spread)
+        assert s.basins.tolist() == [1, 2, 0, 0]
+        assert s.mode_energy[1] == pytest.approx(0.45)
+        assert s.substructure[1] == pytest.approx(1.0 / np.std(energies[:4]))
+        from ebmbook.experiments.texture_maps import image_scale_metrics
+        out = image_scale_metrics(SimpleNamespace(map=m, spread=spread, metrics=lambda: {}))
+        assert out["image_basins_scale2"] == 2 and out["image_basins_scale3"] == 0
+        assert out["image_mode_energy_scale1"] == pytest.approx((-1.5 - mean) / sd)
+        assert np.isnan(out["image_mode_energy_scale4"])
+        assert out["image_lowest_energy_scale"] == 1
+
+
 def test_match_basins_pairs_basins_that_correspond_both_ways():
     # three wells on a line; map a keeps all three apart, map b merged the first two (its rep at
     # well 0). Both ways: a0 <-> b0 and a2 <-> b1; a1 descends into b0, whose rep goes to a0.

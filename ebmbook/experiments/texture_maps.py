@@ -229,6 +229,45 @@ def scale_summary(m: EnergyMap, n_scales: int = len(PATCH_SIZES)) -> ScaleSummar
     return ScaleSummary(basins=basins, mode_energy=energy, substructure=sub)
 
 
+def image_scale_summary(m: EnergyMap, spread) -> ScaleSummary:
+    """:func:`scale_summary` of an image-space map of a four-scale descriptor
+    (:mod:`ebmbook.experiments.image_map` at size ``scales``), whose barriers and DG read in
+    data-energy sds (``spread``, an :class:`~ebmbook.experiments.image_map.Spread`) while its
+    mode energies are U: the barriers are taken back to U first, so that every quantity of the
+    summary is in the energy's own units (the substructure, a ratio of U differences, is then
+    the same whatever spread the map was read in)."""
+    from types import SimpleNamespace
+
+    from ..landscape.dgraph import disconnectivity_graph
+    raw = np.asarray(m.barriers, dtype=np.float64) * spread.sd + spread.mean
+    # what scale_summary reads of a map, the DG rebuilt in U
+    return scale_summary(SimpleNamespace(adelm=m.adelm, basin_label=m.basin_label, reads=m.reads,
+                                         dg=disconnectivity_graph(raw, counts=m.counts)))
+
+
+def image_scale_metrics(r, n_scales: int = len(PATCH_SIZES)) -> dict[str, Metric]:
+    """The numbers of an image-space map of a four-scale descriptor (an
+    :class:`ebmbook.experiments.image_map.Result` with the scale judge): the map's own
+    (prefixed ``scales_image_``) and, per scale k, ``image_basins_scale<k>``,
+    ``image_mode_energy_scale<k>`` (data-energy sds above the held-out patches' mean),
+    ``image_substructure_scale<k>``, and ``image_lowest_energy_scale``."""
+    s = image_scale_summary(r.map, r.spread)
+    z = r.spread.z(s.mode_energy)
+    out = dict(r.metrics())
+    for k in range(1, n_scales + 1):
+        out[f"image_basins_scale{k}"] = Metric(int(s.basins[k - 1]), "basins of the image-space "
+                                               f"map the judge reads as scale {k}")
+        out[f"image_mode_energy_scale{k}"] = Metric(float(z[k - 1]), "mean energy of its modes "
+                                                    f"read as scale {k} (held-out sds)")
+        out[f"image_substructure_scale{k}"] = Metric(
+            float(s.substructure[k - 1]), f"scale {k}: largest merge among its basins above the "
+            "lowest, over its modes' energy sd")
+    out["image_lowest_energy_scale"] = Metric(int(np.nanargmin(z)) + 1 if np.isfinite(z).any()
+                                              else -1, "the scale whose modes have the lowest "
+                                              "mean energy on the image-space map")
+    return out
+
+
 def generator_coverage(art: Artifact, judge: Judge, n: int = 1000, seed: int = 0,
                        n_scales: int = len(PATCH_SIZES)) -> np.ndarray:
     """The share of generator samples g(z), z ~ N(0, I), that the judge reads as each scale
