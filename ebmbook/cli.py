@@ -470,6 +470,7 @@ def _parser() -> argparse.ArgumentParser:
                        "Default output: artifacts/<name> (committed) for --size cpu; "
                        "_build/artifacts/<name>-<spec hash> for other sizes or --steps.")
     t.add_argument("model", help="fmnist_convergent | fmnist_nonconvergent | brick_convergent | "
+                                  "mnist_convergent | "
                                   "coop_digits03 | coop_mnist | ... | all (an unknown name "
                                   "lists them)")
     t.add_argument("--size", default="cpu", choices=("ci", "cpu", "paper"),
