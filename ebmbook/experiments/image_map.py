@@ -372,6 +372,12 @@ def image_barriers(m: ImageMap, spread: Spread, c: Config, *, seed: int) -> Imag
                          map_seconds=m.timings["adelm"] + m.timings["barriers"])
 
 
+#: the names a map's numbers go under, by the mapped model's data set (any other: ``fmnist_``,
+#: as for the FashionMNIST map of Fig 1.1 and maps of a user's folder)
+METRIC_PREFIX = {"fashion_mnist": "fmnist", "mnist_5k": "mnist_image",
+                 "brick_patches": "scales_image"}
+
+
 @dataclass
 class Result:
     config: Config
@@ -434,8 +440,9 @@ class Result:
                                               "side of the model's images (px)"),
             **self._barrier_metrics(),
         }
-        if self.config.judge == "scale":    # not FashionMNIST: the four-scale patches' map
-            out = {k.replace("fmnist", "scales_image", 1): v for k, v in out.items()}
+        prefix = METRIC_PREFIX.get(m.artifact.spec.dataset, "fmnist")
+        if prefix != "fmnist":    # another data set's map: its numbers under its own name
+            out = {k.replace("fmnist", prefix, 1): v for k, v in out.items()}
         return out
 
     def _barrier_metrics(self) -> dict[str, Metric]:
