@@ -90,6 +90,10 @@ def test_the_map_of_two_wells_finds_exactly_the_two_basins_and_labels_them_purel
     # log 2, and a chain at T = 1 crosses close to it
     b = m.barriers[0, 1]
     assert 128 - np.log(2) - 1e-6 <= b <= 128 + 10
+    assert m.owned_labels() == [0, 1] and m.owned_labels(share=1.0) == [0, 1]
+    # a basin read as its label by fewer than half of its modes owns nothing
+    mixed = dataclasses.replace(m, basin_share=np.array([0.4, 0.9]))
+    assert mixed.owned_labels() == [int(m.basin_label[1])]
     s = im.score_map(m, seed=0)
     assert s.basins["purity"] == 1.0 and s.basins_vs_start["purity"] == 1.0
     assert s.basins["k"] == 2
@@ -105,6 +109,7 @@ def test_a_pull_too_weak_to_reach_anything_leaves_every_mode_in_a_basin_of_its_o
     c = _toy_config(tune_alphas=(1e-3,), delta=1e-3, max_steps=50, adelm_iter=6)
     m = im.map_images(art, c, im.Spread(0.0, 1.0, -2.0, 2.0), None, seed=1)
     assert m.n_basins == 6 and m.reads is None and im.score_map(m, seed=0) is None
+    assert m.owned_labels() == []
     assert np.all(m.basin_label == -1)
 
 

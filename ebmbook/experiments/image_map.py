@@ -191,6 +191,14 @@ class ImageMap(EnergyMap):
     artifact: Artifact | None = None
     starts: np.ndarray | None = None   # index of the training image each mode's chain began at
 
+    def owned_labels(self, share: float = 0.5) -> list[int]:
+        """The labels, in order, that own a basin: one whose modes the judge reads mostly
+        (a share of at least ``share``) as that label; [] without a judge."""
+        if self.reads is None:
+            return []
+        ok = np.asarray(self.basin_share) >= share
+        return [int(v) for v in np.unique(np.asarray(self.basin_label)[ok]) if v >= 0]
+
 
 def load_model(config: Config) -> Artifact:
     """The artifact to map: the registered recipe at ``model_size``, on ``config.data`` if set
@@ -402,6 +410,9 @@ class Result:
             "adelm_iterations_fmnist": Metric(m.n_iterations, "ADELM iterations of the "
                                               "image-space map"),
             "fmnist_map_alpha": Metric(m.alpha, "alpha (leakage rule)"),
+            "fmnist_labels_with_own_basin": Metric(
+                len(m.owned_labels()) if m.reads is not None else nan,
+                "labels that own a basin (the judge reads at least half its modes as the label)"),
             "fmnist_map_purity": Metric(get("basins", "purity"),
                                         "purity of the basins against the judge's readings"),
             "fmnist_map_nmi": Metric(get("basins", "nmi"),
