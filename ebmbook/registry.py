@@ -17,8 +17,8 @@ live.
 * ``coop_mnist_28_wide`` - ``coop_mnist_28`` with wide negatives.
 * ``brick_convergent`` - ``fmnist_convergent``'s recipe on the four-scale brick patches (16x16 at
   ``cpu`` size): a descriptor whose long-run chains stay on patches of every scale (issue 24).
-* ``mnist_convergent`` - the same recipe on all ten MNIST-5k digits (16x16 at ``cpu`` size), mapped
-  in image space (issue 24).
+* ``mnist_convergent`` / ``digits03_convergent`` - the same recipe on all ten MNIST-5k digits and on
+  digits 0-3 (16x16 at ``cpu`` size), mapped in image space (issue 24).
 * ``coop_digits03_wide`` / ``coop_mnist_wide`` / ``coop_faces_wide`` - the 16x16 recipes with
   wide negatives (``WIDE_COOP``, an extension: codes from N(0, 3^2 I) shown to the descriptor),
   whose latent modes stay on images the judges read (issue 24).
@@ -244,10 +244,16 @@ def _mnist_convergent(size: str) -> ImageModelSpec:
     return spec
 
 
+def _digits03_convergent(size: str) -> ImageModelSpec:
+    """``mnist_convergent`` on digits 0-3 alone (Fig 5.6 by the image-space route)."""
+    import dataclasses
+    return dataclasses.replace(_mnist_convergent(size), classes=(0, 1, 2, 3))
+
+
 #: DeepFRAME image potentials (Algorithm 1), the image chapters' models
 IMAGE_MODELS = {"fmnist_nonconvergent": _nonconvergent, "fmnist_convergent": _convergent,
                 "fmnist_convergent_smooth": _smooth, "brick_convergent": _brick_convergent,
-                "mnist_convergent": _mnist_convergent}
+                "mnist_convergent": _mnist_convergent, "digits03_convergent": _digits03_convergent}
 #: models whose committed run is still in training (hours, across sessions): ``ebmbook train``
 #: knows them, and ``artifacts/<name>/partial.json`` says how far they got and how to resume;
 #: a page that evaluates one meanwhile reads its committed checkpoint and says so
