@@ -609,3 +609,22 @@ def test_an_interrupted_barrier_stage_resumes_from_its_finished_tasks(tmp_path, 
     np.testing.assert_array_equal(again.barriers, ref.barriers)
     kept = read_checkpoint(tmp_path / "m.stages.pt")
     assert "barriers" in kept and "barriers:partial" not in kept
+
+
+def test_owned_labels_and_the_merge_gap_of_a_hand_made_read_map():
+    """Basins 0 and 1 read as label 0 merge at 1.0; basin 2, read as 1, joins them at 3.0;
+    basin 3 is read as 0 by only 40 % of its modes and sits in a tree of its own."""
+    from ebmbook.landscape.dgraph import disconnectivity_graph
+    inf = np.inf
+    M = np.array([[0.0, 1.0, 3.0, inf], [1.0, 0.5, 3.0, inf], [3.0, 3.0, -2.0, inf],
+                  [inf, inf, inf, 0.2]])
+    m = EnergyMap(adelm=None, barriers=M, dg=disconnectivity_graph(M), temperature=1.0,
+                  alpha=1.0, reads=np.zeros(4), basin_label=np.array([0, 0, 1, 0]),
+                  basin_share=np.array([0.9, 0.6, 1.0, 0.4]))
+    assert m.owned_labels() == [0, 1]
+    assert m.owned_labels(share=0.95) == [1]
+    assert m.owned_labels(classes=(1, 2)) == [1]
+    # same label: pairs (0,1) at 1.0, (0,3) and (1,3) never merge; different: (0,2), (1,2) at
+    # 3.0, (2,3) never
+    assert m.same_label_merge_gap() == (1.0, 3.0)
+    assert dataclasses.replace(m, reads=None).owned_labels() == []

@@ -184,9 +184,8 @@ class LatentMap(EnergyMap):
         """The digits d, in order, that own a basin the judge reads mostly (share >= ``share``)
         as d; only the digits the pair was trained on count (a ten-digit judge may read a
         digits 0-3 mode as another digit)."""
-        owned = np.unique(self.basin_label[self.basin_share >= share])
         classes = None if self.artifact is None else self.artifact.spec.classes
-        return [int(d) for d in owned if classes is None or d in classes]
+        return self.owned_labels(share, classes)
 
     def digits_with_own_basin(self, share: float = 0.5) -> int:
         """How many digits own a basin (:meth:`owned_digits`)."""
@@ -201,19 +200,6 @@ class LatentMap(EnergyMap):
             raise ValueError(f"the map {self.name!r} has not been read by a judge "
                              "(read_basins)")
         return read_shares(self.reads, classes)
-
-    def same_label_merge_gap(self) -> tuple[float, float]:
-        """Median DG merge height (cophenetic barrier) between basins the judge reads as the
-        same digit, and between basins read as different digits (nan if no such pair)."""
-        C = self.dg.cophenetic()
-        lab = self.basin_label
-        ii, jj = np.triu_indices(len(lab), 1)
-        same = lab[ii] == lab[jj]
-        h = C[ii, jj]
-        f = np.isfinite(h)
-        med = [float(np.median(h[m & f])) if np.any(m & f) else float("nan")
-               for m in (same, ~same)]
-        return med[0], med[1]
 
 
 def load_pair(name: str, size: str, device: str = "cpu", progress: bool = False) -> Artifact:

@@ -191,13 +191,12 @@ class ImageMap(EnergyMap):
     artifact: Artifact | None = None
     starts: np.ndarray | None = None   # index of the training image each mode's chain began at
 
-    def owned_labels(self, share: float = 0.5) -> list[int]:
-        """The labels, in order, that own a basin: one whose modes the judge reads mostly
-        (a share of at least ``share``) as that label; [] without a judge."""
-        if self.reads is None:
-            return []
-        ok = np.asarray(self.basin_share) >= share
-        return [int(v) for v in np.unique(np.asarray(self.basin_label)[ok]) if v >= 0]
+    def owned_labels(self, share: float = 0.5, classes=None) -> list[int]:
+        """:meth:`EnergyMap.owned_labels`, counting only the mapped model's classes by
+        default."""
+        if classes is None and self.artifact is not None:
+            classes = getattr(self.artifact.spec, "classes", None)
+        return super().owned_labels(share, classes)
 
 
 def load_model(config: Config) -> Artifact:

@@ -460,6 +460,29 @@ class EnergyMap:
         """K, the number of basins."""
         return self.adelm.n_basins
 
+    def owned_labels(self, share: float = 0.5, classes=None) -> list[int]:
+        """The labels, in order, that own a basin: one whose modes are read mostly (a share of
+        at least ``share``) as that label; only labels in ``classes`` count where it is given
+        (e.g. a ten-digit judge may read a digits 0-3 mode as another digit). [] for a map not
+        read."""
+        if self.reads is None or self.basin_label is None:
+            return []
+        owned = np.unique(np.asarray(self.basin_label)[np.asarray(self.basin_share) >= share])
+        return [int(v) for v in owned if v >= 0 and (classes is None or v in classes)]
+
+    def same_label_merge_gap(self) -> tuple[float, float]:
+        """Median DG merge height (cophenetic barrier) between basins read as the same label,
+        and between basins read as different labels (nan where there is no such pair)."""
+        C = self.dg.cophenetic()
+        lab = np.asarray(self.basin_label)
+        ii, jj = np.triu_indices(len(lab), 1)
+        same = lab[ii] == lab[jj]
+        h = C[ii, jj]
+        f = np.isfinite(h)
+        med = [float(np.median(h[m & f])) if np.any(m & f) else float("nan")
+               for m in (same, ~same)]
+        return med[0], med[1]
+
     def temperature_rule_met(self) -> float:
         """1.0 if some T of the grid met the drift rule (its rise at most ``drift_fraction`` of
         the typical barrier), 0.0 if none did and the quietest T was taken; nan where T was
