@@ -140,7 +140,7 @@ def test_config_refuses_unknown_models_data_and_grids():
 def test_the_scale_judge_reads_the_map_and_its_numbers_are_not_named_fmnist(monkeypatch):
     """``judge="scale"`` (the size ``scales``: the four-scale patches' descriptor) reads the
     modes with the patch-scale judge of texture_maps, not the pixel judge, and a map of the
-    patches puts its numbers under ``scales_image_`` names instead of ``fmnist_``."""
+    patches' descriptor puts its numbers under ``scales_image_`` names instead of ``fmnist_``."""
     from ebmbook.experiments import texture_maps as tm
     assert im.Config.for_size("scales").judge == "scale"
     assert im.Config.for_size("scales").model == "brick_convergent"
@@ -153,8 +153,8 @@ def test_the_scale_judge_reads_the_map_and_its_numbers_are_not_named_fmnist(monk
                         lambda a, n: used.append("pixels") or fit_judge(X, y, X, y))
     monkeypatch.setattr(tm, "fit_scale_judge", lambda a: used.append("scale") or judge)
     mp = im.run(_toy_config()).metrics()
-    art.spec.dataset = "brick_patches"          # the four-scale patches' numbers are named so
-    sca = im.run(_toy_config(judge="scale"))
+    # the four-scale descriptor's numbers are named after the patches
+    sca = im.run(_toy_config(judge="scale", model="brick_convergent"))
     assert used == ["pixels", "scale"]
     np.testing.assert_array_equal(sca.map.reads, judge.predict(sca.map.adelm.modes))
     assert set(sca.map.basin_label) == {1, 2}

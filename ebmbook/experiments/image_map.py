@@ -379,10 +379,10 @@ def image_barriers(m: ImageMap, spread: Spread, c: Config, *, seed: int) -> Imag
                          map_seconds=m.timings["adelm"] + m.timings["barriers"])
 
 
-#: the names a map's numbers go under, by the mapped model's data set (any other: ``fmnist_``,
-#: as for the FashionMNIST map of Fig 1.1 and maps of a user's folder)
-METRIC_PREFIX = {"fashion_mnist": "fmnist", "mnist_5k": "mnist_image",
-                 "brick_patches": "scales_image"}
+#: the names a map's numbers go under, by the mapped model (any other, and any model trained on
+#: a user's folder: ``fmnist_``, as for the FashionMNIST maps of Fig 1.1)
+METRIC_PREFIX = {"brick_convergent": "scales_image", "mnist_convergent": "mnist_image",
+                 "digits03_convergent": "digits03_image"}
 
 
 @dataclass
@@ -404,11 +404,16 @@ class Result:
         lo, hi = self.spread.z([self.spread.lo, self.spread.hi])
         def get(part: str, key: str) -> float:
             return nan if s is None else getattr(s, part)[key]
+        same, diff = m.same_label_merge_gap() if m.reads is not None else (nan, nan)
         out = {
             "fmnist_map_basins": Metric(int(m.n_basins), "basins of the image-space map"),
             "adelm_iterations_fmnist": Metric(m.n_iterations, "ADELM iterations of the "
                                               "image-space map"),
             "fmnist_map_alpha": Metric(m.alpha, "alpha (leakage rule)"),
+            "fmnist_merge_same_label": Metric(same, "median DG merge height between basins "
+                                              "read as the same label (data sds)"),
+            "fmnist_merge_different_label": Metric(diff, "the same between basins read as "
+                                                   "different labels"),
             "fmnist_labels_with_own_basin": Metric(
                 len(m.owned_labels()) if m.reads is not None else nan,
                 "labels that own a basin (the judge reads at least half its modes as the label)"),
@@ -450,7 +455,7 @@ class Result:
                                               "side of the model's images (px)"),
             **self._barrier_metrics(),
         }
-        prefix = METRIC_PREFIX.get(m.artifact.spec.dataset, "fmnist")
+        prefix = "fmnist" if self.config.data else METRIC_PREFIX.get(self.config.model, "fmnist")
         if prefix != "fmnist":    # another data set's map: its numbers under its own name
             out = {k.replace("fmnist", prefix, 1): v for k, v in out.items()}
         return out
