@@ -132,8 +132,9 @@ def data_energy_stats(energy: Callable, spec: ImageModelSpec, device: str = "cpu
 def save_artifact(directory: str | Path, name: str, spec: ImageModelSpec, net: nn.Module, *,
                   log: TrainLog | None = None, extras: dict | None = None,
                   metrics: dict | None = None, command: str = "", wall_s: float = 0.0,
-                  steps_done: int | None = None) -> Path:
-    """Write an artifact folder atomically, file by file, manifest last (:func:`store.save`)."""
+                  steps_done: int | None = None, commit: str | None = None) -> Path:
+    """Write an artifact folder atomically, file by file, manifest last (:func:`store.save`;
+    ``commit``: the code's commit to record, default the working tree's now)."""
     tensors: dict[str, Any] = {WEIGHTS: net.state_dict()}
     if extras:
         tensors[EXTRAS] = extras
@@ -141,7 +142,7 @@ def save_artifact(directory: str | Path, name: str, spec: ImageModelSpec, net: n
     return store.save(directory, spec, tensors=tensors,
                       log=log.state_dict() if log is not None else None, name=name,
                       seed=spec.train.seed, command=command, wall_s=wall_s, metrics=metrics,
-                      info={"steps_done": steps})
+                      info={"steps_done": steps}, commit=commit)
 
 
 def read_manifest(directory: str | Path) -> dict | None:
@@ -212,9 +213,12 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
     to resume. Returns the loaded artifact, or ``None`` when stopped early.
     """
     ckpt_dir = _checkpoint_dir(name, spec, checkpoint_dir)
+    # the code that trains is the code of the start: edits committed or made while a long run
+    # goes on (in another part of the package) must not be recorded as what ran
+    commit = store.git_commit()
     if isinstance(spec, CoopModelSpec):
         return _train_coop(name, spec, directory, ckpt_dir, device, resume, progress, stop_after,
-                           command)
+                           command, commit)
     snap_dir = ckpt_dir / "snapshots"
     x = spec.load_data("train").to(device)
     net = spec.build_net()
@@ -229,10 +233,11 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
     if res.steps_done < spec.train.n_steps:
         return None
     return _finish(name, spec, directory, res.net, res.log, res.bank.states if res.bank else None,
-                   snap_dir, command, device, res.steps_done)
+                   snap_dir, command, device, res.steps_done, commit)
 
 
-def _finish(name, spec, directory, net, log, bank_states, snap_dir, command, device, steps_done):
+def _finish(name, spec, directory, net, log, bank_states, snap_dir, command, device, steps_done,
+            commit=None):
     extras: dict[str, Any] = {}
     if spec.snapshot_every:
         fix = "delete the checkpoint folder and train again"
@@ -251,7 +256,7 @@ def _finish(name, spec, directory, net, log, bank_states, snap_dir, command, dev
     if command is None:
         command = " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else ""
     save_artifact(directory, name, spec, net, log=log, extras=extras, metrics=metrics,
-                  command=command, wall_s=log.wall_s, steps_done=steps_done)
+                  command=command, wall_s=log.wall_s, steps_done=steps_done, commit=commit)
     return load_artifact(directory, spec, device=device, name=name)
 
 
@@ -304,7 +309,7 @@ GENERATOR = "generator.pt"
 
 def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, device: str,
                 resume: bool, progress: bool, stop_after: int | None,
-                command: str | None) -> Artifact | None:
+                command: str | None, commit: str | None = None) -> Artifact | None:
     """Algorithm 4 on ``spec`` (checkpointed, resumable), saved as a Co-Op artifact: the
     descriptor's weights in ``weights.pt``, the generator's in ``generator.pt``."""
     descriptor, generator = spec.build_nets()
@@ -322,7 +327,7 @@ def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, devic
     store.save(directory, spec, tensors={WEIGHTS: res.descriptor.state_dict(),
                                          GENERATOR: res.generator.state_dict()},
                log=res.log.state_dict(), name=name, seed=spec.train.seed, command=command,
-               wall_s=res.log.wall_s, metrics=metrics, info={"steps_done": k})
+               wall_s=res.log.wall_s, metrics=metrics, info={"steps_done": k}, commit=commit)
     return load_artifact(directory, spec, device=device, name=name)
 
 

@@ -481,3 +481,20 @@ def test_every_committed_map_manifest_names_its_files_and_status():
         assert len(sizes) == 1, (path.name, "matches no committed size's default config")
         assert m["command"] == (f"ebmbook run {m['experiment']} --size {sizes[0]} "
                                 "--map-checkpoint artifacts/maps --threads 1")
+
+
+@pytest.mark.parametrize("name", ["fmnist_convergent", "coop_digits03"])
+def test_a_trained_artifact_records_the_commit_its_training_started_at(name, tmp_path,
+                                                                      monkeypatch):
+    """The manifest names the code that trained: the commit when the training started, not the
+    one (or the edited tree) found when it ended."""
+    ck = tmp_path / "ck"
+
+    def commit(*a, **k):      # another commit (and an edited tree) once training has begun
+        trained = ck.exists() and any(ck.iterdir())
+        return "b" * 40 + "+dirty" if trained else "a" * 40
+    monkeypatch.setattr(store, "git_commit", commit)
+    art = artifacts.train_artifact(name, model_spec(name, "ci").with_steps(2), tmp_path / "a",
+                                   progress=False, checkpoint_dir=ck)
+    assert any(ck.iterdir())
+    assert art.manifest["git_commit"] == "a" * 40
