@@ -60,7 +60,9 @@ class Config(ExperimentConfig):
     # (0.01 ... 1) no T met the rule, and its coldest, 0.01, was taken
     settings: MapSettings = field(default_factory=lambda: MapSettings(
         adelm_iter=30, delta=0.5, drift_reference="running",
-        drift_temperatures=(0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)))
+        drift_temperatures=(0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
+        # alpha = 30, the default grid's top, was the ci map's pick
+        tune_alphas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)))
     spread_samples: int = 1000       # z ~ N(0, I) samples whose energy sd is the spread
     n_shuffles: int = 200
     members_shown: int = 3

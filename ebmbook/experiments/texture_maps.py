@@ -66,7 +66,9 @@ class Config(ExperimentConfig):
     # sizes whose maps are in artifacts/maps
     COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis")
     SIZES: ClassVar = {
-        "ci": {},
+        # the ci four-scale map's first T grid (the default) picked 0.01, its coldest
+        "ci": {"scales": MapSettings(adelm_iter=40, delta=0.5, barrier_alpha_factors=(1.0, 3.0),
+                                     drift_temperatures=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0))},
         # the maps at thesis length (issue 24): 500 ADELM iterations after 10 tuning iterations
         # per alpha, the drift measured above the chains' running minimum. The texton map keeps
         # the ci grids (both ci picks were interior) on the 16x16 coop_texton; the four-scale
