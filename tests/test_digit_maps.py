@@ -221,6 +221,13 @@ def test_reuse_map_files_copies_a_finished_run_and_its_manifest_keeps_the_record
     # a rebuild from scratch (no partial manifest before it) drops the record
     write_map_manifest(new, command="ebmbook run new", commit="def", seconds=1.0)
     assert "reused" not in read_map_manifest(new)
+    # a manifest from before maps recorded a status is of a finished run
+    legacy = json.loads((tmp_path / f"image_map-{k_old}.json").read_text())
+    del legacy["status"]
+    (tmp_path / f"image_map-{k_old}.json").write_text(json.dumps(legacy))
+    for p in tmp_path.glob(f"image_map-{k_new}*"):
+        p.unlink()
+    assert reuse_map_files(new, k_old) == copied
 
 
 def test_load_committed_map_runs_only_a_finished_shown_map_and_says_why_otherwise(tmp_path,
