@@ -68,11 +68,13 @@ class Config(ExperimentConfig):
     SIZES: ClassVar = {
         # the ci four-scale map's first T grid (the default) picked 0.01, its coldest; a grid
         # from 0.003 picked 0.003 (no T met the rule; 0.36 barrier scales there) and alpha = 30,
-        # the top of the alpha grid, so both grids reach further
+        # the top of the alpha grid; from 0.0003 and to alpha = 100, T = 0.001 (the rule met)
+        # and alpha = 100 (leakage 0.6), so the alpha grid reaches further again
         "ci": {"scales": MapSettings(adelm_iter=40, delta=0.5, barrier_alpha_factors=(1.0, 3.0),
                                      drift_temperatures=(0.0003, 0.001, 0.003, 0.01, 0.03, 0.1,
                                                          0.3, 1.0),
-                                     tune_alphas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0))},
+                                     tune_alphas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0,
+                                                  1000.0))},
         # the maps at thesis length (issue 24): 500 ADELM iterations after 10 tuning iterations
         # per alpha, the drift measured above the chains' running minimum. The texton map keeps
         # the ci grids (both ci picks were interior) on the 16x16 coop_texton; the four-scale
