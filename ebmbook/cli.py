@@ -120,6 +120,7 @@ def _cmd_run(args) -> int:
         raise UsageError(f"--size {args.size}: experiment {args.experiment!r} has the sizes "
                          + ", ".join(mod.Config.SIZES))
     cfg = mod.Config.for_size(args.size, seed=args.seed, device=args.device, **extra)
+    copied: list[str] = []
     if args.reuse_maps_of is not None:
         if not getattr(cfg, "map_checkpoint", ""):
             raise UsageError("--reuse-maps-of KEY needs --map-checkpoint DIR, the folder that "
@@ -150,7 +151,7 @@ def _cmd_run(args) -> int:
                                seconds=clock.seconds, status=status)
 
     try:
-        result = mod.run(cfg)
+        result = _run_dropping_stale_copies(mod, cfg, copied)
     except MapInterrupted as exc:
         # the saved part, in the maps' manifest
         map_manifest(f"partial, {exc.done} of {exc.n_iter} ADELM iterations")
@@ -421,6 +422,27 @@ def _one_line(exc: BaseException) -> str:
 # ----------------------------------------------------------------------------- main
 
 
+def _run_dropping_stale_copies(mod, cfg, copied: list[str]):
+    """``mod.run(cfg)``; where an ADELM file copied by ``--reuse-maps-of`` is refused as another
+    map's (the widened grid moved T or alpha, so the earlier run's ADELM no longer applies), that
+    copy is deleted and the run goes on from the stages it kept, as a run without the copy
+    would."""
+    from .learning.fit import CheckpointError
+    left = list(copied)
+    while True:
+        try:
+            return mod.run(cfg)
+        except CheckpointError as exc:
+            stale = [n for n in left if n in str(exc) and "belongs to another map" in str(exc)]
+            if not stale:
+                raise
+            path = Path(cfg.map_checkpoint) / stale[0]
+            path.unlink(missing_ok=True)
+            left.remove(stale[0])
+            print(f"{stale[0]}: the earlier run's ADELM belongs to another T or alpha; mapped "
+                  "anew", file=sys.stderr)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ebmbook", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -449,7 +471,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --map-checkpoint DIR: start from the finished map files of an "
                         "earlier run of the same experiment in DIR (<experiment>-KEY-*.pt), e.g. "
                         "after widening a tuning grid; every stage whose inputs changed is "
-                        "computed anew, and the manifest records the earlier run and adds its time")
+                        "computed anew (an ADELM map too, where T or alpha moved), and the "
+                        "manifest records the earlier run and adds its time")
     r.add_argument("--precision", default=None, choices=PRECISION_CHOICES,
                    help="arithmetic of the energy (fp32 | bf16; tf32 on CUDA) where an "
                         "experiment has that setting")

@@ -470,3 +470,41 @@ def test_a_run_started_with_sigint_ignored_can_still_be_interrupted():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+def test_a_reused_adelm_file_of_another_map_is_dropped_and_the_run_goes_on(tmp_path, capsys):
+    """``--reuse-maps-of`` after a widened grid that moved T or alpha: the copied ADELM file is
+    refused as another map's, so it is deleted and the run repeated from its kept stages; a
+    refusal of a file that was not copied, or another checkpoint error, still stops the run."""
+    from types import SimpleNamespace
+
+    from ebmbook.cli import _run_dropping_stale_copies
+    from ebmbook.learning.fit import CheckpointError
+    for name in ("x-k-a.pt", "x-k-a.stages.pt", "x-k-b.pt"):
+        (tmp_path / name).write_bytes(b"0")
+    cfg = SimpleNamespace(map_checkpoint=str(tmp_path))
+    calls = []
+
+    def run(c):
+        calls.append(c)
+        if (tmp_path / "x-k-a.pt").exists():
+            raise CheckpointError(f"ADELM checkpoint {tmp_path / 'x-k-a.pt'} belongs to another "
+                                  "map (another seed, ...)")
+        return "result"
+    mod = SimpleNamespace(run=run)
+    assert _run_dropping_stale_copies(mod, cfg, ["x-k-a.pt", "x-k-a.stages.pt"]) == "result"
+    assert len(calls) == 2 and not (tmp_path / "x-k-a.pt").exists()
+    assert (tmp_path / "x-k-a.stages.pt").exists()           # the stages are kept
+    assert "x-k-a.pt: the earlier run's ADELM" in capsys.readouterr().err
+
+    def refuse_b(c):
+        raise CheckpointError(f"ADELM checkpoint {tmp_path / 'x-k-b.pt'} belongs to another map")
+    with pytest.raises(CheckpointError):                      # not a copy: the user's file
+        _run_dropping_stale_copies(SimpleNamespace(run=refuse_b), cfg, ["x-k-a.stages.pt"])
+    assert (tmp_path / "x-k-b.pt").exists()
+
+    def damaged(c):
+        raise CheckpointError(f"{tmp_path / 'x-k-b.pt'} is damaged")
+    with pytest.raises(CheckpointError, match="damaged"):
+        _run_dropping_stale_copies(SimpleNamespace(run=damaged), cfg, ["x-k-b.pt"])
+    assert (tmp_path / "x-k-b.pt").exists()
