@@ -39,6 +39,11 @@ Sizes: ``ci`` maps the 16x16 model for 40 iterations (committed, loaded by the b
 ``thesis`` maps the 28x28 thesis-regime model ``fmnist_convergent28`` for 300 iterations with
 AD in bf16 (``ad_precision``: U and its gradient in bf16, the barriers fp32 energies; hours on
 one core, committed with a manifest and resumed across sessions); ``paper`` runs 1000.
+``scales``, ``mnist`` and ``digits03`` map the convergent descriptors ``brick_convergent``,
+``mnist_convergent`` and ``digits03_convergent`` for 500 iterations (Figs 5.11, 5.7 and 5.6 by this
+route, issue 24; committed): ``judge="scale"`` reads the four-scale patches' modes with the
+patch-scale judge of :mod:`ebmbook.experiments.texture_maps`, and each map's numbers are named
+after its model (:data:`METRIC_PREFIX`).
 
 Any image data set can be mapped: ``data="folder:<dir>"`` (or any name of
 :func:`ebmbook.data.images.check_dataset`) trains the same recipe on it on first use
