@@ -107,14 +107,16 @@ class Config(ExperimentConfig):
     SIZES: ClassVar = {
         # the ci digits 0-3 map's first grids (the defaults) picked T = 0.01, their coldest, and
         # alpha = 30, their strongest; one step further each picked T = 0.003 (the rule met
-        # there: 0.13 barrier scales, against 0.45 at 0.01) and alpha = 100, again the ends, so
-        # the grids reach two steps past the first picks
+        # there: 0.13 barrier scales, against 0.45 at 0.01) and alpha = 100, again the ends; on
+        # these grids, two steps past the first picks, it picks T = 0.01 (the quietest; this run's
+        # chains, seeded by the T's index, rose 0.43 barrier scales at 0.003) and alpha = 30, both
+        # interior
         "ci": {"digits03": MapSettings(
             drift_temperatures=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
             tune_alphas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0))},
         # Fig 5.6 at thesis length on the committed pairs (issue 24): the digits 0-3 map runs
-        # 500 ADELM iterations, its T and alpha grids widened past the ci picks (T = 0.01, the
-        # lowest, and alpha = 30, the highest, of the ci grids), the drift measured above the
+        # 500 ADELM iterations, its T and alpha grids widened past the first ci picks (T = 0.01
+        # and alpha = 30, the ends of the default grids), the drift measured above the
         # chains' running minimum (with the run's minimum, the chains' continued descent from
         # modes stopped short failed every T of the grid and the rule fell back to the coldest);
         # the MNIST map keeps its ci settings. A committed map with a manifest, loaded by the

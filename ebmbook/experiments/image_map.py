@@ -103,7 +103,9 @@ class Config(ExperimentConfig):
     chunk_size: int = 256
     ad_precision: str = neutral_field("fp32")   # U and grad U in AD: fp32 | bf16 (barriers fp32)
     # who reads the modes: "pixels" (logistic regression on pixels, for labelled image classes)
-    # or "scale" (the patch-scale judge of texture_maps.fit_scale_judge, for four-scale patches)
+    # or "scale" (the patch-scale judge of texture_maps.fit_scale_judge, for four-scale patches).
+    # It only reads a finished map, but it is part of the map files' key (not in NOT_MAP_FIELDS:
+    # the committed scales map was made under it), so another judge maps anew
     judge: str = neutral_field("pixels")
     # keep the read-outs that cost minutes (the gamma = 0 descent, Fig 5.8's barriers) as stages
     # of the map's file, so that a page loads them with the map (the thesis map: about 8 and

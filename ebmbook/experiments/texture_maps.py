@@ -69,7 +69,9 @@ class Config(ExperimentConfig):
         # the ci four-scale map's first T grid (the default) picked 0.01, its coldest; a grid
         # from 0.003 picked 0.003 (no T met the rule; 0.36 barrier scales there) and alpha = 30,
         # the top of the alpha grid; from 0.0003 and to alpha = 100, T = 0.001 (the rule met)
-        # and alpha = 100 (leakage 0.6), so the alpha grid reaches further again
+        # and alpha = 100 (leakage 0.6). On this grid alpha = 1000 is the pick, the top again:
+        # at T = 0.001 AD joins almost nothing, and the leakage stays at most 0.6 from 0.3 to
+        # 1000, so the rule takes whatever the grid's top is and no wider grid brackets it
         "ci": {"scales": MapSettings(adelm_iter=40, delta=0.5, barrier_alpha_factors=(1.0, 3.0),
                                      drift_temperatures=(0.0003, 0.001, 0.003, 0.01, 0.03, 0.1,
                                                          0.3, 1.0),
@@ -79,8 +81,9 @@ class Config(ExperimentConfig):
         # per alpha, the drift measured above the chains' running minimum. The texton map keeps
         # the ci grids (both ci picks were interior) on the 16x16 coop_texton; the four-scale
         # map is of the 32x32 pair coop_scales_32, with AD in bf16 (as the 28x28 MNIST map,
-        # where fp32 gave the same alpha sweep), a T grid reaching below the ci map's pick (its
-        # coldest) and an alpha grid finer than the ci one and reaching past it both ways
+        # where fp32 gave the same alpha sweep), a T grid reaching below the first ci map's pick
+        # (0.01, the default grid's coldest) and an alpha grid finer than the default one and
+        # reaching past it both ways
         "thesis": {"texton": MapSettings(adelm_iter=500, tune_iter=10,
                                          drift_reference="running"),
                    "scales_model": "coop_scales_32", "scales": MapSettings(
