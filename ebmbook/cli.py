@@ -427,20 +427,20 @@ def _run_dropping_stale_copies(mod, cfg, copied: list[str]):
     map's (the widened grid moved T or alpha, so the earlier run's ADELM no longer applies), that
     copy is deleted and the run goes on from the stages it kept, as a run without the copy
     would."""
-    from .learning.fit import CheckpointError
-    left = list(copied)
+    from .learning.fit import ForeignCheckpointError
+    folder = Path(cfg.map_checkpoint).resolve() if copied else None
+    left = set(copied)
     while True:
         try:
             return mod.run(cfg)
-        except CheckpointError as exc:
-            stale = [n for n in left if n in str(exc) and "belongs to another map" in str(exc)]
-            if not stale:
+        except ForeignCheckpointError as exc:
+            name = exc.path.name
+            if name not in left or exc.path.resolve().parent != folder:
                 raise
-            path = Path(cfg.map_checkpoint) / stale[0]
-            path.unlink(missing_ok=True)
-            left.remove(stale[0])
-            print(f"{stale[0]}: the earlier run's ADELM belongs to another T or alpha; mapped "
-                  "anew", file=sys.stderr)
+            exc.path.unlink(missing_ok=True)
+            left.remove(name)
+            print(f"{name}: the earlier run's ADELM belongs to another T or alpha; mapped anew",
+                  file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -240,8 +240,7 @@ def _mnist_convergent(size: str) -> ImageModelSpec:
     image-space route of Fig 1.1): a convergent descriptor of the digits to map in image space,
     beside the Co-Op pairs' latent maps."""
     import dataclasses
-    spec = dataclasses.replace(_brick_convergent(size), dataset="mnist_5k")
-    return spec
+    return dataclasses.replace(_brick_convergent(size), dataset="mnist_5k")
 
 
 def _digits03_convergent(size: str) -> ImageModelSpec:

@@ -479,7 +479,7 @@ def test_a_reused_adelm_file_of_another_map_is_dropped_and_the_run_goes_on(tmp_p
     from types import SimpleNamespace
 
     from ebmbook.cli import _run_dropping_stale_copies
-    from ebmbook.learning.fit import CheckpointError
+    from ebmbook.learning.fit import CheckpointError, ForeignCheckpointError
     for name in ("x-k-a.pt", "x-k-a.stages.pt", "x-k-b.pt"):
         (tmp_path / name).write_bytes(b"0")
     cfg = SimpleNamespace(map_checkpoint=str(tmp_path))
@@ -488,8 +488,8 @@ def test_a_reused_adelm_file_of_another_map_is_dropped_and_the_run_goes_on(tmp_p
     def run(c):
         calls.append(c)
         if (tmp_path / "x-k-a.pt").exists():
-            raise CheckpointError(f"ADELM checkpoint {tmp_path / 'x-k-a.pt'} belongs to another "
-                                  "map (another seed, ...)")
+            raise ForeignCheckpointError(tmp_path / "x-k-a.pt", "ADELM checkpoint ... belongs "
+                                         "to another map (another seed, ...)")
         return "result"
     mod = SimpleNamespace(run=run)
     assert _run_dropping_stale_copies(mod, cfg, ["x-k-a.pt", "x-k-a.stages.pt"]) == "result"
@@ -498,7 +498,8 @@ def test_a_reused_adelm_file_of_another_map_is_dropped_and_the_run_goes_on(tmp_p
     assert "x-k-a.pt: the earlier run's ADELM" in capsys.readouterr().err
 
     def refuse_b(c):
-        raise CheckpointError(f"ADELM checkpoint {tmp_path / 'x-k-b.pt'} belongs to another map")
+        raise ForeignCheckpointError(tmp_path / "x-k-b.pt", "ADELM checkpoint ... belongs to "
+                                     "another map")
     with pytest.raises(CheckpointError):                      # not a copy: the user's file
         _run_dropping_stale_copies(SimpleNamespace(run=refuse_b), cfg, ["x-k-a.stages.pt"])
     assert (tmp_path / "x-k-b.pt").exists()

@@ -268,9 +268,11 @@ def test_an_interrupted_map_resumes_to_the_uninterrupted_map(tmp_path, monkeypat
     # a finished checkpoint answers at once with the same map; another seed is refused
     _same_map(map_energy(Wells(), WideProposals(), seed=0, checkpoint=ckpt, **SETTINGS),
               wells_map)
-    from ebmbook.learning.fit import CheckpointError
-    with pytest.raises(CheckpointError, match="another map"):
+    from ebmbook.learning.fit import CheckpointError, ForeignCheckpointError
+    with pytest.raises(CheckpointError, match="another map") as refused:
         map_energy(Wells(), WideProposals(), seed=1, checkpoint=ckpt, **SETTINGS)
+    # the refusal names the file (what --reuse-maps-of drops when it is a copy)
+    assert isinstance(refused.value, ForeignCheckpointError) and refused.value.path == ckpt
 
 
 def test_a_lost_worker_error_keeps_the_finished_iterations(tmp_path, monkeypatch, wells_map):

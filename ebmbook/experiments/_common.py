@@ -198,9 +198,10 @@ def reuse_map_files(config: ExperimentConfig, key: str) -> list[str]:
     digest of other inputs is computed anew (:class:`~ebmbook.landscape.mapping.MapStages`), so
     widening a tuning grid reruns that rule alone and keeps the ADELM run when the rule picks
     the same T and alpha. An ADELM checkpoint made with another T, alpha or seed is refused when
-    it is read (:class:`~ebmbook.learning.fit.CheckpointError`); ``ebmbook run
+    it is read (:class:`~ebmbook.learning.fit.ForeignCheckpointError`); ``ebmbook run
     --reuse-maps-of`` then deletes that copy and the map runs anew (the manifest's ``reused``
-    record and time still count the earlier run whole). Refuses when this config already has map files, or when ``key`` names no
+    record and time still count the earlier run whole). Refuses when this config already has
+    map files, or when ``key`` names no
     finished run."""
     import json
     import shutil

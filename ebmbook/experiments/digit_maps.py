@@ -192,8 +192,7 @@ class LatentMap(EnergyMap):
         """The digits d, in order, that own a basin the judge reads mostly (share >= ``share``)
         as d; only the digits the pair was trained on count (a ten-digit judge may read a
         digits 0-3 mode as another digit)."""
-        classes = None if self.artifact is None else self.artifact.spec.classes
-        return self.owned_labels(share, classes)
+        return self.owned_labels(share)
 
     def digits_with_own_basin(self, share: float = 0.5) -> int:
         """How many digits own a basin (:meth:`owned_digits`)."""

@@ -214,13 +214,6 @@ class ImageMap(EnergyMap):
     artifact: Artifact | None = None
     starts: np.ndarray | None = None   # index of the training image each mode's chain began at
 
-    def owned_labels(self, share: float = 0.5, classes=None) -> list[int]:
-        """:meth:`EnergyMap.owned_labels`, counting only the mapped model's classes by
-        default."""
-        if classes is None and self.artifact is not None:
-            classes = getattr(self.artifact.spec, "classes", None)
-        return super().owned_labels(share, classes)
-
 
 def load_model(config: Config) -> Artifact:
     """The artifact to map: the registered recipe at ``model_size``, on ``config.data`` if set

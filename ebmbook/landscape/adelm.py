@@ -529,12 +529,12 @@ def adelm(backend, n_iter: int, *, proposals: Callable | None = None, consolidat
     ckpt = Path(checkpoint) if checkpoint is not None else None
     fingerprint = _fingerprint(backend, root, consolidate_every)
     if ckpt is not None and ckpt.exists():
-        from ..learning.fit import CheckpointError, read_checkpoint
+        from ..learning.fit import ForeignCheckpointError, read_checkpoint
         state = read_checkpoint(ckpt)
         if state.get("fingerprint") != fingerprint:
-            raise CheckpointError(f"ADELM checkpoint {ckpt} belongs to another map (another seed, "
-                                  "backend setting or consolidation schedule): delete it or "
-                                  "choose another checkpoint path")
+            raise ForeignCheckpointError(ckpt, f"ADELM checkpoint {ckpt} belongs to another map "
+                                         "(another seed, backend setting or consolidation "
+                                         "schedule): delete it or choose another checkpoint path")
         modes, energies, raw_labels = state["modes"], state["energies"], state["raw_labels"]
         bars, nsucc, reps = state["bars"], state["nsucc"], state["reps"]
         rep_E, alias, start = state["rep_E"], state["alias"], int(state["done"])

@@ -462,11 +462,15 @@ class EnergyMap:
 
     def owned_labels(self, share: float = 0.5, classes=None) -> list[int]:
         """The labels, in order, that own a basin: one whose modes are read mostly (a share of
-        at least ``share``) as that label; only labels in ``classes`` count where it is given
-        (e.g. a ten-digit judge may read a digits 0-3 mode as another digit). [] for a map not
+        at least ``share``) as that label; only labels in ``classes`` count (default: the
+        classes of the map's ``artifact``, where a subclass keeps one and its spec names some:
+        a ten-digit judge may read a digits 0-3 mode as another digit). [] for a map not
         read."""
         if self.reads is None or self.basin_label is None:
             return []
+        if classes is None:
+            art = getattr(self, "artifact", None)
+            classes = None if art is None else getattr(art.spec, "classes", None)
         owned = np.unique(np.asarray(self.basin_label)[np.asarray(self.basin_share) >= share])
         return [int(v) for v in owned if v >= 0 and (classes is None or v in classes)]
 

@@ -85,6 +85,15 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be read or belongs to another configuration."""
 
 
+class ForeignCheckpointError(CheckpointError):
+    """A readable checkpoint that belongs to another configuration (``path``: the file), e.g.
+    an ADELM file of a map with another T, alpha or seed."""
+
+    def __init__(self, path, message: str):
+        super().__init__(message)
+        self.path = Path(path)
+
+
 class TrainLog:
     """Per-step statistics of a run: one numpy array of length ``n_steps`` per name (NaN where
     not run yet), readable as attributes (``log.d_st``), plus the wall time ``wall_s``."""
