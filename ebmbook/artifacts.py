@@ -132,9 +132,11 @@ def data_energy_stats(energy: Callable, spec: ImageModelSpec, device: str = "cpu
 def save_artifact(directory: str | Path, name: str, spec: ImageModelSpec, net: nn.Module, *,
                   log: TrainLog | None = None, extras: dict | None = None,
                   metrics: dict | None = None, command: str = "", wall_s: float = 0.0,
-                  steps_done: int | None = None, commit: str | None = None) -> Path:
+                  steps_done: int | None = None, commit: str | None = None,
+                  info: dict | None = None) -> Path:
     """Write an artifact folder atomically, file by file, manifest last (:func:`store.save`;
-    ``commit``: the code's commit to record, default the working tree's now)."""
+    ``commit``: the code's commit to record, default the working tree's now; ``info``: further
+    manifest fields)."""
     tensors: dict[str, Any] = {WEIGHTS: net.state_dict()}
     if extras:
         tensors[EXTRAS] = extras
@@ -142,7 +144,7 @@ def save_artifact(directory: str | Path, name: str, spec: ImageModelSpec, net: n
     return store.save(directory, spec, tensors=tensors,
                       log=log.state_dict() if log is not None else None, name=name,
                       seed=spec.train.seed, command=command, wall_s=wall_s, metrics=metrics,
-                      info={"steps_done": steps}, commit=commit)
+                      info={"steps_done": steps, **(info or {})}, commit=commit)
 
 
 def read_manifest(directory: str | Path) -> dict | None:
@@ -214,11 +216,13 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
     """
     ckpt_dir = _checkpoint_dir(name, spec, checkpoint_dir)
     # the code that trains is the code of the start: edits committed or made while a long run
-    # goes on (in another part of the package) must not be recorded as what ran
+    # goes on (in another part of the package) must not be recorded as what ran; a run resumed
+    # across sessions keeps the commit of its first session and lists those of the others
     commit = store.git_commit()
+    commits = _session_commits(ckpt_dir, resume, commit)
     if isinstance(spec, CoopModelSpec):
         return _train_coop(name, spec, directory, ckpt_dir, device, resume, progress, stop_after,
-                           command, commit)
+                           command, commits)
     snap_dir = ckpt_dir / "snapshots"
     x = spec.load_data("train").to(device)
     net = spec.build_net()
@@ -233,11 +237,53 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
     if res.steps_done < spec.train.n_steps:
         return None
     return _finish(name, spec, directory, res.net, res.log, res.bank.states if res.bank else None,
-                   snap_dir, command, device, res.steps_done, commit)
+                   snap_dir, command, device, res.steps_done, commits)
+
+
+#: beside a run's ``checkpoint.pt``: the commits of the sessions that trained it, oldest first
+SESSIONS = "sessions.json"
+
+
+def _session_commits(ckpt_dir: Path, resume: bool, commit: str) -> list[str]:
+    """The commits of the sessions of the run checkpointed in ``ckpt_dir``, this one (``commit``)
+    last, recorded in ``ckpt_dir/sessions.json`` (committed with the checkpoint of a run that
+    spans sessions). A run that starts afresh (no checkpoint, or ``resume=False``) starts the
+    list anew; a session with the commit of the one before adds nothing."""
+    import json
+
+    from .io import atomic_write_text
+    path = Path(ckpt_dir) / SESSIONS
+    before: list[str] = []
+    if resume and (Path(ckpt_dir) / CHECKPOINT).exists():
+        try:
+            before = [str(c) for c in json.loads(path.read_text())["commits"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            before = []     # a checkpoint older than this record: its first session is unknown
+    commits = before if before and before[-1] == commit else before + [commit]
+    atomic_write_text(path, json.dumps({"commits": commits}, indent=2) + "\n")
+    return commits
+
+
+def read_session_commits(ckpt_dir: str | Path) -> list[str]:
+    """The commits recorded by :func:`_session_commits` in ``ckpt_dir`` ([] when none)."""
+    import json
+    try:
+        return [str(c) for c in json.loads((Path(ckpt_dir) / SESSIONS).read_text())["commits"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _commit_info(commits: list[str] | None) -> tuple[str | None, dict]:
+    """The manifest's ``git_commit`` (the first session's) and, where later sessions ran other
+    code, ``{"resumed_at_commits": [...]}``."""
+    if not commits:
+        return None, {}
+    later = [c for c in commits[1:] if c != commits[0]]
+    return commits[0], ({"resumed_at_commits": later} if later else {})
 
 
 def _finish(name, spec, directory, net, log, bank_states, snap_dir, command, device, steps_done,
-            commit=None):
+            commits=None):
     extras: dict[str, Any] = {}
     if spec.snapshot_every:
         fix = "delete the checkpoint folder and train again"
@@ -255,8 +301,10 @@ def _finish(name, spec, directory, net, log, bank_states, snap_dir, command, dev
     metrics["final_d_st"] = float(np.nanmean(log.d_st[max(0, steps_done - 50): steps_done]))
     if command is None:
         command = " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else ""
+    commit, info = _commit_info(commits)
     save_artifact(directory, name, spec, net, log=log, extras=extras, metrics=metrics,
-                  command=command, wall_s=log.wall_s, steps_done=steps_done, commit=commit)
+                  command=command, wall_s=log.wall_s, steps_done=steps_done, commit=commit,
+                  info=info)
     return load_artifact(directory, spec, device=device, name=name)
 
 
@@ -282,7 +330,8 @@ def artifact_from_checkpoint(name: str, spec: ImageModelSpec, directory: str | P
                       for key, v in state["log"].state_dict().items()})
     bank = state["bank"]["states"] if state.get("bank") else None
     return _finish(name, spec_k, directory, net, log, bank, ckpt_dir / "snapshots",
-                   registry.rebuild_command(name, size, k), device, k)
+                   registry.rebuild_command(name, size, k), device, k,
+                   read_session_commits(ckpt_dir) or None)
 
 
 def load_or_train(name: str, spec: ImageModelSpec, *, device: str = "cpu", progress: bool = True,
@@ -309,7 +358,7 @@ GENERATOR = "generator.pt"
 
 def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, device: str,
                 resume: bool, progress: bool, stop_after: int | None,
-                command: str | None, commit: str | None = None) -> Artifact | None:
+                command: str | None, commits: list[str] | None = None) -> Artifact | None:
     """Algorithm 4 on ``spec`` (checkpointed, resumable), saved as a Co-Op artifact: the
     descriptor's weights in ``weights.pt``, the generator's in ``generator.pt``."""
     descriptor, generator = spec.build_nets()
@@ -324,10 +373,12 @@ def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, devic
         metrics[f"final_{stat}"] = float(np.nanmean(getattr(res.log, stat)[max(0, k - 50): k]))
     if command is None:
         command = " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else ""
+    commit, info = _commit_info(commits)
     store.save(directory, spec, tensors={WEIGHTS: res.descriptor.state_dict(),
                                          GENERATOR: res.generator.state_dict()},
                log=res.log.state_dict(), name=name, seed=spec.train.seed, command=command,
-               wall_s=res.log.wall_s, metrics=metrics, info={"steps_done": k}, commit=commit)
+               wall_s=res.log.wall_s, metrics=metrics, info={"steps_done": k, **info},
+               commit=commit)
     return load_artifact(directory, spec, device=device, name=name)
 
 

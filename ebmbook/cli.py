@@ -351,11 +351,14 @@ def _record_partial(name: str, spec, out: Path, ckpt, command: str) -> None:
     path = Path(ckpt) / CHECKPOINT
     if not _inside(path, out) or not path.exists():
         return          # a checkpoint outside the artifact folder is not meant to be committed
+    from .artifacts import read_session_commits
     state = read_checkpoint(path)
     resume = f"{command} --checkpoint-dir {shlex.quote(store.show_path(ckpt))}"
+    commits = read_session_commits(ckpt)     # the run's first session's code, not the tree now
     store.write_partial(out, spec, name=name, steps_done=int(state["step"]),
                         n_steps=spec.train.n_steps, checkpoint=path, resume_command=resume,
-                        wall_s=float(state["log"].get("wall_s", 0.0)))
+                        wall_s=float(state["log"].get("wall_s", 0.0)),
+                        started_commit=commits[0] if commits else None)
     print(f"{name}: partial, {int(state['step'])} of {spec.train.n_steps} updates recorded in "
           f"{store.show_path(Path(out) / store.PARTIAL)}; resume with `{resume}`",
           file=sys.stderr)

@@ -498,3 +498,43 @@ def test_a_trained_artifact_records_the_commit_its_training_started_at(name, tmp
                                    progress=False, checkpoint_dir=ck)
     assert any(ck.iterdir())
     assert art.manifest["git_commit"] == "a" * 40
+
+
+@pytest.mark.parametrize("name", ["fmnist_convergent", "coop_digits03"])
+def test_a_training_resumed_across_sessions_records_its_first_sessions_commit(name, tmp_path,
+                                                                             monkeypatch):
+    """A long run spans sessions, each perhaps at another commit: the manifest names the code of
+    its first session and lists the later ones; partial.json, written when a session stops,
+    names the first session's commit too, not the tree found at the stop. A run started afresh
+    (no resume) begins the record anew."""
+    from ebmbook.cli import _record_partial
+    now = {"commit": "a" * 40}
+    monkeypatch.setattr(store, "git_commit", lambda *a, **k: now["commit"])
+    spec = model_spec(name, "ci").with_steps(4)
+    out = tmp_path / "out"
+    ck = out / "partial"
+    assert artifacts.train_artifact(name, spec, out, progress=False, checkpoint_dir=ck,
+                                    stop_after=2) is None
+    now["commit"] = "c" * 40 + "+dirty"            # the tree when the session stops
+    _record_partial(name, spec, out, ck, f"ebmbook train {name} --size ci")
+    assert json.loads((out / "partial.json").read_text())["git_commit"] == "a" * 40
+    now["commit"] = "b" * 40                       # the next session's code
+    art = artifacts.train_artifact(name, spec, out, progress=False, checkpoint_dir=ck)
+    assert art.manifest["git_commit"] == "a" * 40
+    assert art.manifest["resumed_at_commits"] == ["b" * 40]
+    # without resuming, the run is new and so is its record
+    art = artifacts.train_artifact(name, spec, tmp_path / "fresh", progress=False,
+                                   checkpoint_dir=ck, resume=False)
+    assert art.manifest["git_commit"] == "b" * 40 and "resumed_at_commits" not in art.manifest
+
+
+def test_a_session_at_the_same_commit_adds_nothing_to_the_record(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "git_commit", lambda *a, **k: "a" * 40)
+    spec = model_spec("fmnist_convergent", "ci").with_steps(4)
+    ck = tmp_path / "ck"
+    artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o", progress=False,
+                             checkpoint_dir=ck, stop_after=2)
+    art = artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o", progress=False,
+                                   checkpoint_dir=ck)
+    assert art.manifest["git_commit"] == "a" * 40 and "resumed_at_commits" not in art.manifest
+    assert artifacts.read_session_commits(ck) == ["a" * 40]
