@@ -148,10 +148,11 @@ def _cmd_run(args) -> int:
         if getattr(cfg, "map_checkpoint", ""):
             from .experiments._common import write_map_manifest
             write_map_manifest(cfg, command=_command(args), commit=commit,
-                               seconds=clock.seconds, status=status)
+                               seconds=clock.seconds, status=status, dropped=dropped)
 
+    dropped: list[str] = []
     try:
-        result = _run_dropping_stale_copies(mod, cfg, copied)
+        result = _run_dropping_stale_copies(mod, cfg, copied, dropped)
     except MapInterrupted as exc:
         # the saved part, in the maps' manifest
         map_manifest(f"partial, {exc.done} of {exc.n_iter} ADELM iterations")
@@ -425,11 +426,11 @@ def _one_line(exc: BaseException) -> str:
 # ----------------------------------------------------------------------------- main
 
 
-def _run_dropping_stale_copies(mod, cfg, copied: list[str]):
+def _run_dropping_stale_copies(mod, cfg, copied: list[str], dropped: list[str] | None = None):
     """``mod.run(cfg)``; where an ADELM file copied by ``--reuse-maps-of`` is refused as another
     map's (the widened grid moved T or alpha, so the earlier run's ADELM no longer applies), that
     copy is deleted and the run goes on from the stages it kept, as a run without the copy
-    would."""
+    would. The deleted copies' names are appended to ``dropped`` (for the maps' manifest)."""
     from .learning.fit import ForeignCheckpointError
     folder = Path(cfg.map_checkpoint).resolve() if copied else None
     left = set(copied)
@@ -442,6 +443,8 @@ def _run_dropping_stale_copies(mod, cfg, copied: list[str]):
                 raise
             exc.path.unlink(missing_ok=True)
             left.remove(name)
+            if dropped is not None:
+                dropped.append(name)
             print(f"{name}: the earlier run's ADELM belongs to another T or alpha; mapped anew",
                   file=sys.stderr)
 

@@ -492,8 +492,11 @@ def test_a_reused_adelm_file_of_another_map_is_dropped_and_the_run_goes_on(tmp_p
                                          "to another map (another seed, ...)")
         return "result"
     mod = SimpleNamespace(run=run)
-    assert _run_dropping_stale_copies(mod, cfg, ["x-k-a.pt", "x-k-a.stages.pt"]) == "result"
+    dropped = []
+    assert _run_dropping_stale_copies(mod, cfg, ["x-k-a.pt", "x-k-a.stages.pt"],
+                                      dropped) == "result"
     assert len(calls) == 2 and not (tmp_path / "x-k-a.pt").exists()
+    assert dropped == ["x-k-a.pt"]
     assert (tmp_path / "x-k-a.stages.pt").exists()           # the stages are kept
     assert "x-k-a.pt: the earlier run's ADELM" in capsys.readouterr().err
 

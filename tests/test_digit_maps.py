@@ -214,10 +214,21 @@ def test_reuse_map_files_copies_a_finished_run_and_its_manifest_keeps_the_record
     assert (done["status"], done["wall_time_s"], done["git_commit"]) == ("finished", 14.5, "def")
     assert done["reused"] == start["reused"] and done["reused"]["wall_time_s"] == 12.0
     assert done["files"] == copied
+    assert "dropped" not in done["reused"]
     # the earlier run's own manifest is untouched
     assert json.loads((tmp_path / f"image_map-{k_old}.json").read_text())["wall_time_s"] == 12.0
     with pytest.raises(ValueError, match="already has map files"):
         reuse_map_files(new, k_old)
+    # a copy refused as another map's and made anew is named in the reused record, through an
+    # interruption and the resumed run that finishes
+    third = im.Config.for_size("ci", map_checkpoint=str(tmp_path), seed=2)
+    copies = reuse_map_files(third, k_old)
+    write_map_manifest(third, command="c", commit="g", seconds=1.0, dropped=[copies[0]],
+                       status="partial, 1 of 9 ADELM iterations")
+    write_map_manifest(third, command="c", commit="g", seconds=1.0)
+    done = read_map_manifest(third)
+    assert done["reused"]["dropped"] == [copies[0]] and done["wall_time_s"] == 14.0
+    assert "discarded work" in done["reused"]["dropped_note"]
     # a rebuild from scratch (no partial manifest before it) drops the record
     write_map_manifest(new, command="ebmbook run new", commit="def", seconds=1.0)
     assert "reused" not in read_map_manifest(new)

@@ -7,7 +7,7 @@ import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -157,11 +157,14 @@ def map_manifest_path(config: ExperimentConfig) -> Path | None:
 
 
 def write_map_manifest(config: ExperimentConfig, *, command: str, commit: str,
-                       seconds: float, status: str = "finished") -> Path | None:
+                       seconds: float, status: str = "finished",
+                       dropped: Sequence[str] = ()) -> Path | None:
     """After a run with a map folder: the manifest of its maps (the command that rebuilds
     them, the code's commit, the wall time, the files, and the ``status``: ``"finished"``, or
     for a run stopped part-way e.g. ``"partial, 120 of 300 ADELM iterations"``, which the same
-    ``command`` resumes), written atomically."""
+    ``command`` resumes), written atomically. ``dropped``: files copied by
+    :func:`reuse_map_files` that were refused and made anew; the ``reused`` record lists them,
+    since its time counts the earlier run whole, the dropped files' work included."""
     import json
     import time
     from ..io import atomic_write_text
@@ -181,7 +184,14 @@ def write_map_manifest(config: ExperimentConfig, *, command: str, commit: str,
                 "wall_time_s": round(seconds, 1), "machine": machine(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files}
     if resumed and "reused" in before:                  # see reuse_map_files
-        manifest["reused"] = before["reused"]
+        reused = dict(before["reused"])
+        gone = sorted(set(reused.get("dropped", [])) | set(dropped))
+        if gone:
+            reused["dropped"] = gone
+            reused["dropped_note"] = ("copies refused as another map's (another T or alpha) and "
+                                      "made anew; wall_time_s counts the earlier run whole, "
+                                      "their discarded work included")
+        manifest["reused"] = reused
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
     return path
 
