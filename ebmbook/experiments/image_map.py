@@ -40,8 +40,8 @@ Sizes: ``ci`` maps the 16x16 model for 40 iterations (committed, loaded by the b
 AD in bf16 (``ad_precision``: U and its gradient in bf16, the barriers fp32 energies; hours on
 one core, committed with a manifest and resumed across sessions); ``paper`` runs 1000.
 ``scales``, ``mnist`` and ``digits03`` map the convergent descriptors ``brick_convergent``,
-``mnist_convergent`` and ``digits03_convergent`` for 500 iterations (Figs 5.11, 5.7 and 5.6 by this
-route, issue 24; committed): ``judge="scale"`` reads the four-scale patches' modes with the
+``mnist_convergent`` and ``digits03_convergent`` for 500, 1000 and 500 iterations (Figs 5.11, 5.7
+and 5.6 by this route, issue 24; committed): ``judge="scale"`` reads the four-scale patches' modes with the
 patch-scale judge of :mod:`ebmbook.experiments.texture_maps`, and each map's numbers are named
 after its model (:data:`METRIC_PREFIX`).
 
@@ -147,8 +147,8 @@ class Config(ExperimentConfig):
                    "adelm_iter": 500, "ad_precision": "bf16", "fig58_pairs": 0,
                    "stage_readouts": True},
         # Figs 5.7 and 5.6 in image space (issue 24): the convergent descriptors of all ten
-        # MNIST-5k digits and of digits 0-3, read by a pixel judge of their own classes, 500
-        # ADELM iterations each (committed maps). MNIST images lie at a median L2 of 8.7 at
+        # MNIST-5k digits and of digits 0-3, read by a pixel judge of their own classes
+        # (committed maps). MNIST images lie at a median L2 of 8.7 at
         # 16x16, so AD succeeds within FashionMNIST's 3.0; a 40-iteration pilot of
         # mnist_convergent found no AD arrival up to alpha = 170 and one basin at 340
         # (TRAINING_NOTES.md), so the grid is finer between and reaches past both. The MNIST
