@@ -15,6 +15,8 @@ live.
   ``coop_mnist_28``, all ten digits with the same recipe and an 8-D latent space, 3000 steps;
   ``coop_scales_32``, brick patches of all four scales at 32x32 with the same recipe.
 * ``coop_mnist_28_wide`` - ``coop_mnist_28`` with wide negatives.
+* ``coop_faces_24`` - the LFW faces at 24x24 (their own size is 25x25) with the 28x28 recipe and
+  wide negatives (issue 24).
 * ``brick_convergent`` - ``fmnist_convergent``'s recipe on the four-scale brick patches (16x16 at
   ``cpu`` size): a descriptor whose long-run chains stay on patches of every scale (issue 24).
 * ``mnist_convergent`` / ``digits03_convergent`` - the same recipe on all ten MNIST-5k digits and on
@@ -286,7 +288,10 @@ COOP_MODELS = {"coop_digits03": _coop((0, 1, 2, 3), 2, 2500, 1e-4, stable=False)
                # and brick patches of all four scales at 32x32 (Fig 5.11): stable, but its
                # generator proposes scales 2 and 3 only (as the noise-robust scale judge reads
                # them; TRAINING_NOTES.md)
-               "coop_scales_32": _coop28(None, 8, 3000, "brick_patches", image_size=32)}
+               "coop_scales_32": _coop28(None, 8, 3000, "brick_patches", image_size=32),
+               # and the LFW faces at 24x24, the nearest to their own 25x25 that the nets take
+               # (a multiple of 4), with wide negatives, whose 16x16 pair's modes are faces
+               "coop_faces_24": _coop28((1,), 8, 2500, "lfw_subset", image_size=24, wide=True)}
 #: every DeepFRAME recipe (Algorithm 1), whichever stage its committed run is at
 DEEPFRAME_MODELS = {**IMAGE_MODELS, **THESIS_REGIME_MODELS, **IN_TRAINING}
 MODELS = {**DEEPFRAME_MODELS, **COOP_MODELS}
