@@ -252,15 +252,11 @@ def _session_commits(ckpt_dir: Path, resume: bool, commit: str) -> list[str]:
     import json
 
     from .io import atomic_write_text
-    path = Path(ckpt_dir) / SESSIONS
-    before: list[str] = []
-    if resume and (Path(ckpt_dir) / CHECKPOINT).exists():
-        try:
-            before = [str(c) for c in json.loads(path.read_text())["commits"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            before = []     # a checkpoint older than this record: its first session is unknown
+    # (a checkpoint older than this record has none: its first session is unknown)
+    before = (read_session_commits(ckpt_dir)
+              if resume and (Path(ckpt_dir) / CHECKPOINT).exists() else [])
     commits = before if before and before[-1] == commit else before + [commit]
-    atomic_write_text(path, json.dumps({"commits": commits}, indent=2) + "\n")
+    atomic_write_text(Path(ckpt_dir) / SESSIONS, json.dumps({"commits": commits}, indent=2) + "\n")
     return commits
 
 

@@ -52,7 +52,8 @@ class Config(ExperimentConfig):
     faces: str = "lfw_subset"        # the bundled faces, or a folder of a user's images
     model_size: str = "cpu"
     # the face pair, and the digits 0-3 pair mapped beside it for comparison: the Algorithm 4
-    # recipes, or the same with wide negatives (``registry.WIDE_COOP``)
+    # recipes, or the same with wide negatives (``registry.WIDE_COOP``); ``coop_faces_24`` is
+    # the faces at 24x24 with the 28x28 recipe and wide negatives
     face_model: str = neutral_field("coop_faces")
     digits03_model: str = neutral_field("coop_digits03")
     # the drift rule measured above each chain's running minimum (as at thesis length), on a T
@@ -96,7 +97,7 @@ class Config(ExperimentConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require_choice(self, "model_size", MODEL_SIZES)
-        require_choice(self, "face_model", ("coop_faces", "coop_faces_wide"))
+        require_choice(self, "face_model", ("coop_faces", "coop_faces_wide", "coop_faces_24"))
         require_choice(self, "digits03_model", ("coop_digits03", "coop_digits03_wide"))
         if not isinstance(self.faces, str) or not self.faces:
             raise ValueError(f"config field 'faces' = {self.faces!r} is invalid: it must be "
@@ -110,7 +111,8 @@ class Config(ExperimentConfig):
 
 def load_face_pair(faces: str, size: str, device: str = "cpu", progress: bool = False,
                    name: str = "coop_faces") -> Artifact:
-    """The Co-Op pair ``name`` (``coop_faces`` or ``coop_faces_wide``): committed for
+    """The Co-Op pair ``name`` (``coop_faces``, ``coop_faces_wide`` or the 24x24
+    ``coop_faces_24``): committed for
     ``lfw_subset`` at ``cpu`` size; for a user's folder (all its images, every sub-folder) the
     same recipe, trained into ``_build/artifacts`` on first use."""
     spec = model_spec(name, size)
