@@ -242,6 +242,8 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
 
 #: beside a run's ``checkpoint.pt``: the commits of the sessions that trained it, oldest first
 SESSIONS = "sessions.json"
+#: the first session of a run resumed from a checkpoint written before sessions were recorded
+UNKNOWN_FIRST_SESSION = "unknown (the run began before its sessions were recorded)"
 
 
 def _session_commits(ckpt_dir: Path, resume: bool, commit: str) -> list[str]:
@@ -252,9 +254,10 @@ def _session_commits(ckpt_dir: Path, resume: bool, commit: str) -> list[str]:
     import json
 
     from .io import atomic_write_text
-    # (a checkpoint older than this record has none: its first session is unknown)
-    before = (read_session_commits(ckpt_dir)
-              if resume and (Path(ckpt_dir) / CHECKPOINT).exists() else [])
+    before: list[str] = []
+    if resume and (Path(ckpt_dir) / CHECKPOINT).exists():
+        # a checkpoint older than this record has none: its first session is unknown
+        before = read_session_commits(ckpt_dir) or [UNKNOWN_FIRST_SESSION]
     commits = before if before and before[-1] == commit else before + [commit]
     atomic_write_text(Path(ckpt_dir) / SESSIONS, json.dumps({"commits": commits}, indent=2) + "\n")
     return commits

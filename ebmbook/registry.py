@@ -143,7 +143,8 @@ COOP28 = {**STABLE_COOP, "n_langevin": 50, "descriptor_lr": 3e-5,
 def _coop28(classes, latent_dim: int, cpu_steps: int, dataset: str = "mnist_5k",
             image_size: int = 28, wide: bool = False):
     """A Co-Op pair at the data's own 28x28 size (issue 24; texture patches at 32x32, which have
-    no native size): descriptor width 32 with three
+    no native size, and the 25x25 faces at 24x24, the nearest multiple of 4): descriptor width 32
+    with three
     stride-2 layers, generator width 64, and :data:`COOP28`. Every constant-rate variant of the
     16x16 recipe tried at 28x28 ended in one-sided expansion (d_st negative in every window, r_st
     climbing, divergence within 600-1500 steps; ``TRAINING_NOTES.md``); with the descriptor's

@@ -491,12 +491,12 @@ def test_a_trained_artifact_records_the_commit_its_training_started_at(name, tmp
     ck = tmp_path / "ck"
 
     def commit(*a, **k):      # another commit (and an edited tree) once training has begun
-        trained = ck.exists() and any(ck.iterdir())
+        trained = (ck / "checkpoint.pt").exists()
         return "b" * 40 + "+dirty" if trained else "a" * 40
     monkeypatch.setattr(store, "git_commit", commit)
     art = artifacts.train_artifact(name, model_spec(name, "ci").with_steps(2), tmp_path / "a",
                                    progress=False, checkpoint_dir=ck)
-    assert any(ck.iterdir())
+    assert (ck / "checkpoint.pt").exists()
     assert art.manifest["git_commit"] == "a" * 40
 
 
@@ -538,3 +538,13 @@ def test_a_session_at_the_same_commit_adds_nothing_to_the_record(tmp_path, monke
                                    checkpoint_dir=ck)
     assert art.manifest["git_commit"] == "a" * 40 and "resumed_at_commits" not in art.manifest
     assert artifacts.read_session_commits(ck) == ["a" * 40]
+    # a checkpoint written before sessions were recorded: its first session is not guessed
+    ck2 = tmp_path / "ck2"
+    artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o2", progress=False,
+                             checkpoint_dir=ck2, stop_after=2)
+    (ck2 / artifacts.SESSIONS).unlink()
+    monkeypatch.setattr(store, "git_commit", lambda *a, **k: "b" * 40)
+    art = artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o2", progress=False,
+                                   checkpoint_dir=ck2)
+    assert art.manifest["git_commit"] == artifacts.UNKNOWN_FIRST_SESSION
+    assert art.manifest["resumed_at_commits"] == ["b" * 40]

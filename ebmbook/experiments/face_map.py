@@ -3,8 +3,10 @@
 The thesis maps a Co-Op net of aligned cat faces and finds a single global basin with shallow
 barriers, yet basins whose members look alike. The cat-face set is not available offline, so the
 book maps the faces of scikit-image's bundled ``lfw_subset`` (100 grey human faces of 25x25,
-label 1; 80 in the training split) with the pair ``coop_faces`` (16x16, 8-D latent space); a
-folder of a user's own face images works through ``faces="path/to/folder"``
+label 1; 80 in the training split) with the pair ``coop_faces`` (16x16, 8-D latent space), or
+with wide negatives ``coop_faces_wide`` (size ``wide``) or at 24x24 ``coop_faces_24`` (through
+``face_model``; no committed map yet); a folder of a user's own face images works through
+``faces="path/to/folder"``
 (:mod:`ebmbook.data.patches`).
 
 The map is :func:`ebmbook.landscape.mapping.tune_and_map` on the pair's latent energy (5.2), with
