@@ -43,8 +43,7 @@ one core, committed with a manifest and resumed across sessions); ``paper`` runs
 ``mnist_convergent`` and ``digits03_convergent`` for 500, 1000 and 500 iterations (Figs 5.11, 5.7
 and 5.6 by this route, issue 24; committed): ``judge="scale"`` reads the four-scale patches'
 modes with the patch-scale judge of :mod:`ebmbook.experiments.texture_maps`, and each map's numbers
-are named
-after its model (:data:`METRIC_PREFIX`).
+are named after its model (:data:`METRIC_PREFIX`).
 
 Any image data set can be mapped: ``data="folder:<dir>"`` (or any name of
 :func:`ebmbook.data.images.check_dataset`) trains the same recipe on it on first use
