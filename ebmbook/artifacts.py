@@ -39,6 +39,7 @@ from .energies.generator import LatentEnergy
 from .energies.potentials import RescaledPotential, batched_energy
 from .io import atomic_torch_save
 from .learning.coop import build_coop_model, train_coop
+from .learning.fit import UNKNOWN_FIRST_SESSION, CheckpointError, read_checkpoint
 from .learning.trainer import (TensorData, TrainLog, build_energy, build_model,
                                load_checkpoint_state, train)
 from .models import CoopModelSpec, ImageModelSpec, spec_hash
@@ -216,13 +217,13 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
     """
     ckpt_dir = _checkpoint_dir(name, spec, checkpoint_dir)
     # the code that trains is the code of the start: edits committed or made while a long run
-    # goes on (in another part of the package) must not be recorded as what ran; a run resumed
-    # across sessions keeps the commit of its first session and lists those of the others
+    # goes on (in another part of the package) must not be recorded as what ran. The checkpoint
+    # keeps the commit of each session that ran steps of the run (fit's ``session`` record), so
+    # a run resumed across sessions names its first session's code and lists the others
     commit = store.git_commit()
-    commits = _session_commits(ckpt_dir, resume, commit)
     if isinstance(spec, CoopModelSpec):
         return _train_coop(name, spec, directory, ckpt_dir, device, resume, progress, stop_after,
-                           command, commits)
+                           command, commit)
     snap_dir = ckpt_dir / "snapshots"
     x = spec.load_data("train").to(device)
     net = spec.build_net()
@@ -233,43 +234,21 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
                               snap_dir / f"step_{step + 1:07d}.pt")
 
     res = train(net, x, spec.train, checkpoint_dir=ckpt_dir, resume=resume, progress=progress,
-                device=device, stop_after=stop_after, callback=snapshot)
+                device=device, stop_after=stop_after, callback=snapshot, session=commit)
     if res.steps_done < spec.train.n_steps:
         return None
     return _finish(name, spec, directory, res.net, res.log, res.bank.states if res.bank else None,
-                   snap_dir, command, device, res.steps_done, commits)
-
-
-#: beside a run's ``checkpoint.pt``: the commits of the sessions that trained it, oldest first
-SESSIONS = "sessions.json"
-#: the first session of a run resumed from a checkpoint written before sessions were recorded
-UNKNOWN_FIRST_SESSION = "unknown (the run began before its sessions were recorded)"
-
-
-def _session_commits(ckpt_dir: Path, resume: bool, commit: str) -> list[str]:
-    """The commits of the sessions of the run checkpointed in ``ckpt_dir``, this one (``commit``)
-    last, recorded in ``ckpt_dir/sessions.json`` (committed with the checkpoint of a run that
-    spans sessions). A run that starts afresh (no checkpoint, or ``resume=False``) starts the
-    list anew; a session with the commit of the one before adds nothing."""
-    import json
-
-    from .io import atomic_write_text
-    before: list[str] = []
-    if resume and (Path(ckpt_dir) / CHECKPOINT).exists():
-        # a checkpoint older than this record has none: its first session is unknown
-        before = read_session_commits(ckpt_dir) or [UNKNOWN_FIRST_SESSION]
-    commits = before if before and before[-1] == commit else before + [commit]
-    atomic_write_text(Path(ckpt_dir) / SESSIONS, json.dumps({"commits": commits}, indent=2) + "\n")
-    return commits
+                   snap_dir, command, device, res.steps_done, res.sessions)
 
 
 def read_session_commits(ckpt_dir: str | Path) -> list[str]:
-    """The commits recorded by :func:`_session_commits` in ``ckpt_dir`` ([] when none)."""
-    import json
+    """The commits of the sessions that trained the run checkpointed in ``ckpt_dir``, oldest
+    first, as its ``checkpoint.pt`` records them ([] when there is no readable checkpoint)."""
     try:
-        return [str(c) for c in json.loads((Path(ckpt_dir) / SESSIONS).read_text())["commits"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        state = read_checkpoint(Path(ckpt_dir) / CHECKPOINT)
+    except (OSError, CheckpointError):
         return []
+    return [str(c) for c in state.get("sessions", [UNKNOWN_FIRST_SESSION])]
 
 
 def _commit_info(commits: list[str] | None) -> tuple[str | None, dict]:
@@ -357,13 +336,14 @@ GENERATOR = "generator.pt"
 
 def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, device: str,
                 resume: bool, progress: bool, stop_after: int | None,
-                command: str | None, commits: list[str] | None = None) -> Artifact | None:
+                command: str | None, commit: str | None = None) -> Artifact | None:
     """Algorithm 4 on ``spec`` (checkpointed, resumable), saved as a Co-Op artifact: the
     descriptor's weights in ``weights.pt``, the generator's in ``generator.pt``."""
     descriptor, generator = spec.build_nets()
     x = spec.load_data("train").to(device)
     res = train_coop(descriptor, generator, x, spec.train, checkpoint_dir=ckpt_dir,
-                     resume=resume, progress=progress, device=device, stop_after=stop_after)
+                     resume=resume, progress=progress, device=device, stop_after=stop_after,
+                     session=commit)
     if res.steps_done < spec.train.n_steps:
         return None
     k = res.steps_done
@@ -372,7 +352,7 @@ def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, devic
         metrics[f"final_{stat}"] = float(np.nanmean(getattr(res.log, stat)[max(0, k - 50): k]))
     if command is None:
         command = " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else ""
-    commit, info = _commit_info(commits)
+    commit, info = _commit_info(res.sessions)
     store.save(directory, spec, tensors={WEIGHTS: res.descriptor.state_dict(),
                                          GENERATOR: res.generator.state_dict()},
                log=res.log.state_dict(), name=name, seed=spec.train.seed, command=command,
@@ -427,7 +407,6 @@ def training_record(name: str, size: str = registry.COMMITTED_SIZE,
     the committed checkpoint of a run still in training (``artifacts/<name>/partial.json``), so a
     page can show the record of a run that spans sessions. Raises ``FileNotFoundError`` naming
     the command that trains it when there is neither."""
-    from .learning.fit import read_checkpoint
     spec, art, partial = _committed(name, size, device)
     if art is not None:
         if art.log is None:

@@ -528,6 +528,39 @@ def test_a_training_resumed_across_sessions_records_its_first_sessions_commit(na
     assert art.manifest["git_commit"] == "b" * 40 and "resumed_at_commits" not in art.manifest
 
 
+def test_only_sessions_that_train_are_recorded(tmp_path, monkeypatch):
+    """A session that trains nothing leaves the record alone: one that resumes a finished run,
+    and one that starts the run afresh (``resume=False``) but dies before its first save, which
+    leaves the old checkpoint, whose record is still that of the old run."""
+    from ebmbook.learning.trainer import MLLearner
+    now = {"commit": "a" * 40}
+    monkeypatch.setattr(store, "git_commit", lambda *a, **k: now["commit"])
+    spec = model_spec("fmnist_convergent", "ci").with_steps(4)
+    ck = tmp_path / "ck"
+    artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o", progress=False,
+                             checkpoint_dir=ck, stop_after=2)
+    now["commit"] = "b" * 40
+    real_step = MLLearner.step
+
+    def killed(self, t, generator):
+        raise RuntimeError("killed")
+    monkeypatch.setattr(MLLearner, "step", killed)
+    with pytest.raises(RuntimeError):
+        artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o", progress=False,
+                                 checkpoint_dir=ck, resume=False)
+    monkeypatch.setattr(MLLearner, "step", real_step)
+    now["commit"] = "c" * 40
+    art = artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o", progress=False,
+                                   checkpoint_dir=ck)
+    assert art.manifest["git_commit"] == "a" * 40
+    assert art.manifest["resumed_at_commits"] == ["c" * 40]
+    now["commit"] = "d" * 40                       # the run is finished: nothing to train
+    art = artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o2", progress=False,
+                                   checkpoint_dir=ck)
+    assert art.manifest["resumed_at_commits"] == ["c" * 40]
+    assert artifacts.read_session_commits(ck) == ["a" * 40, "c" * 40]
+
+
 def test_a_session_at_the_same_commit_adds_nothing_to_the_record(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "git_commit", lambda *a, **k: "a" * 40)
     spec = model_spec("fmnist_convergent", "ci").with_steps(4)
@@ -542,7 +575,9 @@ def test_a_session_at_the_same_commit_adds_nothing_to_the_record(tmp_path, monke
     ck2 = tmp_path / "ck2"
     artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o2", progress=False,
                              checkpoint_dir=ck2, stop_after=2)
-    (ck2 / artifacts.SESSIONS).unlink()
+    state = torch.load(ck2 / "checkpoint.pt", weights_only=False)
+    del state["sessions"]
+    torch.save(state, ck2 / "checkpoint.pt")
     monkeypatch.setattr(store, "git_commit", lambda *a, **k: "b" * 40)
     art = artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o2", progress=False,
                                    checkpoint_dir=ck2)

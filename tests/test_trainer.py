@@ -278,3 +278,31 @@ def test_a_truncated_checkpoint_names_the_file(tmp_path):
     p.write_bytes(p.read_bytes()[:200])
     with pytest.raises(ValueError, match=r"checkpoint.pt is truncated or corrupt.*delete it"):
         train(fresh_net(), GaussianData(1.0), cfg, checkpoint_dir=tmp_path, progress=False)
+
+
+def test_the_checkpoint_records_the_sessions_that_ran_steps(tmp_path):
+    """Each call that runs steps of a run is a session in its checkpoint's record, oldest first;
+    a call that runs none (the run is finished) or repeats the last label adds nothing; a run
+    started afresh begins a new record, and one killed before its first save leaves the old
+    checkpoint with the old record, so resuming later credits the old run's sessions."""
+    from ebmbook.learning.fit import UNLABELLED_SESSION
+    cfg = small_config()                   # 30 steps, a checkpoint every 4
+    data = GaussianData(1.0)
+
+    def run(**kw):
+        return train(fresh_net(), data, cfg, checkpoint_dir=tmp_path, progress=False, **kw)
+    assert run(session="a", stop_after=6).sessions == ["a"]
+    assert run(session="a", stop_after=10).sessions == ["a"]
+    assert run(stop_after=12).sessions == ["a", UNLABELLED_SESSION]
+    assert run(session="b").sessions == ["a", UNLABELLED_SESSION, "b"]
+    assert run(session="c").sessions == ["a", UNLABELLED_SESSION, "b"]   # finished: no step
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["sessions"] == \
+        ["a", UNLABELLED_SESSION, "b"]
+
+    def killed(step, net):                 # dies inside its first step, before any save
+        raise RuntimeError("killed")
+    with pytest.raises(RuntimeError):
+        run(session="d", resume=False, callback=killed)
+    assert run(session="e").sessions == ["a", UNLABELLED_SESSION, "b"]   # still finished
+    fresh = run(session="f", resume=False, stop_after=5)
+    assert fresh.sessions == ["f"]

@@ -312,6 +312,7 @@ class CoopResult:
     steps_done: int
     resumed_from: int = 0
     extras: dict = field(default_factory=dict)
+    sessions: list = field(default_factory=list)   # labels of the sessions that trained it
 
     def latent_energy(self, prior: bool = True) -> LatentEnergy:
         """The cooperative energy (5.2) over latent states, ``U(g(z)) [+ ||z||^2 / 2]``."""
@@ -321,22 +322,26 @@ class CoopResult:
 def train_coop(descriptor_net: nn.Module, generator_net: nn.Module, data: Any, cfg: CoopConfig,
                *, checkpoint_dir: str | Path | None = None, resume: bool = True,
                progress: bool = True, device: str = "cpu", stop_after: int | None = None,
-               callback: Callable[[int, "CoopLearner"], None] | None = None) -> CoopResult:
+               callback: Callable[[int, "CoopLearner"], None] | None = None,
+               session: str | None = None) -> CoopResult:
     """Run Algorithm 4 on a descriptor F and a generator g with ``data`` (tensor or sampler).
 
     ``checkpoint_dir``: where ``checkpoint.pt`` is kept; with ``resume`` an existing checkpoint
     of the same config is continued, bit for bit. ``stop_after``: stop (with a checkpoint) after
     this many steps in total. ``callback(step, learner)`` runs after every update (the learner
-    holds ``.descriptor``, ``.generator`` and ``.model``). See :func:`ebmbook.learning.fit.fit`.
+    holds ``.descriptor``, ``.generator`` and ``.model``). ``session``: this call's label in the
+    checkpoint's record of sessions. See :func:`ebmbook.learning.fit.fit`.
     """
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     learner = CoopLearner(descriptor_net, generator_net, data, cfg, gen, device)
     res = fit(learner, cfg, cfg.n_steps, generator=gen, checkpoint_dir=checkpoint_dir,
               checkpoint_every=cfg.checkpoint_every, resume=resume, stop_after=stop_after,
-              progress=progress, callback=callback, device=device, desc="co-op")
+              progress=progress, callback=callback, device=device, desc="co-op",
+              session=session)
     return CoopResult(descriptor=learner.descriptor, generator=learner.generator,
                       energy=learner.energy, model=learner.model, log=res.log, config=cfg,
-                      steps_done=res.steps_done, resumed_from=res.resumed_from)
+                      steps_done=res.steps_done, resumed_from=res.resumed_from,
+                      sessions=res.sessions)
 
 
 def infer_latents(generator_net: nn.Module, x: torch.Tensor, *, sigma: float = 0.3,

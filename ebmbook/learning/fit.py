@@ -38,6 +38,10 @@ from .._config import config_dict, config_hash
 from ..io import atomic_torch_save
 
 CHECKPOINT = "checkpoint.pt"
+#: the first session of a run resumed from a checkpoint written before sessions were recorded
+UNKNOWN_FIRST_SESSION = "unknown (the run began before its sessions were recorded)"
+#: the record of a session that ran steps without a ``session`` label
+UNLABELLED_SESSION = "unlabelled (a session that gave no label)"
 
 
 class Divergence(Exception):
@@ -154,6 +158,7 @@ class FitResult:
     resumed_from: int = 0
     checkpoint: Path | None = None
     extras: dict = field(default_factory=dict)
+    sessions: list = field(default_factory=list)
 
 
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
@@ -202,18 +207,25 @@ def fit(learner: Learner, config: Any, n_steps: int, *, generator: torch.Generat
         checkpoint_dir: str | Path | None = None, checkpoint_every: int = 500,
         resume: bool = True, stop_after: int | None = None, progress: bool = True,
         callback: Callable[[int, Learner], None] | None = None, device: str | torch.device = "cpu",
-        desc: str = "train") -> FitResult:
+        desc: str = "train", session: str | None = None) -> FitResult:
     """Run ``learner.step`` for steps 0 to ``n_steps - 1`` (see the module docstring).
 
     ``config``: the (dataclass) configuration that defines the run; its hash guards the
     checkpoint. ``checkpoint_dir``: where ``checkpoint.pt`` is kept; with ``resume`` an existing
     checkpoint of the same config is continued. ``stop_after``: stop (with a checkpoint) after
     this many steps of the run in total. ``callback(step, learner)`` runs after every update.
+    ``session``: a label for this call (e.g. the commit of the code that runs it). The checkpoint
+    keeps the labels of the sessions that ran steps of the run, oldest first (``sessions`` of the
+    result); a call that runs no step (a finished run resumed) adds none, nor does a session
+    with the label of the one before; one without a label is kept as
+    :data:`UNLABELLED_SESSION`. A checkpoint written before sessions were kept gives
+    :data:`UNKNOWN_FIRST_SESSION` as its first.
     """
     log = TrainLog.empty(n_steps, learner.stat_names)
     ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     chash = config_hash(config)
     start = 0
+    sessions: list[str] = []
     if ckpt is not None and resume and ckpt.exists():
         state = read_checkpoint(ckpt, device)
         if state.get("config_hash") != chash:
@@ -224,15 +236,19 @@ def fit(learner: Learner, config: Any, n_steps: int, *, generator: torch.Generat
         generator.set_state(state["generator"].to("cpu"))
         log = TrainLog(**state["log"])
         start = int(state["step"])
+        sessions = [str(x) for x in state.get("sessions", [UNKNOWN_FIRST_SESSION])]
 
     def save(step: int, gen_state: torch.Tensor) -> None:
         if ckpt is None:
             return
         atomic_torch_save({"step": step, "config": config_dict(config), "config_hash": chash,
                            "learner": learner.state_dict(), "generator": gen_state,
-                           "log": log.state_dict()}, ckpt)
+                           "log": log.state_dict(), "sessions": list(sessions)}, ckpt)
 
     end = n_steps if stop_after is None else min(n_steps, stop_after)
+    label = UNLABELLED_SESSION if session is None else str(session)
+    if end > start and (not sessions or sessions[-1] != label):
+        sessions.append(label)               # this call runs steps: it is one of the sessions
     bar = None
     if progress:
         from .._progress import tqdm
@@ -266,4 +282,5 @@ def fit(learner: Learner, config: Any, n_steps: int, *, generator: torch.Generat
     log.wall_s = time.perf_counter() - t0
     if end > start or ckpt is not None:
         save(end, generator.get_state())
-    return FitResult(log=log, steps_done=end, resumed_from=start, checkpoint=ckpt)
+    return FitResult(log=log, steps_done=end, resumed_from=start, checkpoint=ckpt,
+                     sessions=list(sessions))

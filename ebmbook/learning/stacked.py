@@ -258,7 +258,8 @@ class StackedMLLearner:
 def train_stacked(nets: Sequence[MLPPotential], datas: Sequence[Any],
                   configs: Sequence[TrainConfig], *, checkpoint_dir: str | Path | None = None,
                   resume: bool = True, progress: bool = True, device: str = "cpu",
-                  stop_after: int | None = None, desc: str = "train") -> list[TrainResult]:
+                  stop_after: int | None = None, desc: str = "train",
+                  session: str | None = None) -> list[TrainResult]:
     """Run Algorithm 1 for K MLP potentials at once (see the module docstring).
 
     ``nets[k]`` learns from ``datas[k]`` (a tensor or a sampler) under ``configs[k]``; the
@@ -268,8 +269,8 @@ def train_stacked(nets: Sequence[MLPPotential], datas: Sequence[Any],
     weights are copied back into ``nets``. Returns one
     :class:`~ebmbook.learning.trainer.TrainResult` per run, each with its own statistics (its
     log has its own ``n_steps`` entries); the wall time in each log is that of the whole stack
-    (``extras["stacked_with"]`` = K). Checkpoints, resume and ``stop_after`` (counted in the
-    stack's updates) work as in :func:`~ebmbook.learning.trainer.train`.
+    (``extras["stacked_with"]`` = K). Checkpoints, resume, ``stop_after`` (counted in the
+    stack's updates) and ``session`` work as in :func:`~ebmbook.learning.trainer.train`.
     """
     configs = tuple(configs)
     gen = torch.Generator(device=device).manual_seed(configs[0].seed if configs else 0)
@@ -277,7 +278,7 @@ def train_stacked(nets: Sequence[MLPPotential], datas: Sequence[Any],
     res = fit(learner, StackedConfig(configs), learner.n_steps, generator=gen,
               checkpoint_dir=checkpoint_dir, checkpoint_every=configs[0].checkpoint_every,
               resume=resume, stop_after=stop_after, progress=progress, device=device,
-              desc=desc)
+              desc=desc, session=session)
     learner.copy_into(nets)
     out = []
     for j, (net, cfg, init, bank) in enumerate(zip(nets, configs, learner.initializers,
@@ -288,5 +289,6 @@ def train_stacked(nets: Sequence[MLPPotential], datas: Sequence[Any],
         out.append(TrainResult(net=net, energy=model.energy, log=log, bank=bank, config=cfg,
                                steps_done=min(res.steps_done, n),
                                resumed_from=min(res.resumed_from, n), model=model,
-                               extras={"stacked_with": len(configs)}))
+                               extras={"stacked_with": len(configs)},
+                               sessions=list(res.sessions)))
     return out

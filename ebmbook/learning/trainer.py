@@ -255,28 +255,31 @@ class TrainResult:
     resumed_from: int = 0
     model: EnergyModel | None = None
     extras: dict = field(default_factory=dict)
+    sessions: list = field(default_factory=list)   # labels of the sessions that trained it
 
 
 def train(net: nn.Module, data: Any, cfg: TrainConfig, *, checkpoint_dir: str | Path | None = None,
           resume: bool = True, progress: bool = True, device: str = "cpu",
           stop_after: int | None = None,
-          callback: Callable[[int, nn.Module], None] | None = None) -> TrainResult:
+          callback: Callable[[int, nn.Module], None] | None = None,
+          session: str | None = None) -> TrainResult:
     """Run Algorithm 1 on ``net`` (the network F) with ``data`` (tensor or sampler).
 
     ``checkpoint_dir``: where ``checkpoint.pt`` is kept; with ``resume`` an existing checkpoint
     of the same config is continued, bit for bit. ``stop_after``: stop (with a checkpoint) after
     this many steps of the run in total. ``callback(step, net)`` is called after every update
-    (e.g. to save snapshots for a figure). See :func:`ebmbook.learning.fit.fit`.
+    (e.g. to save snapshots for a figure). ``session``: this call's label in the checkpoint's
+    record of sessions. See :func:`ebmbook.learning.fit.fit`.
     """
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     learner = MLLearner(net, data, cfg, gen, device)
     cb = None if callback is None else (lambda t, lr: callback(t, lr.net))
     res = fit(learner, cfg, cfg.n_steps, generator=gen, checkpoint_dir=checkpoint_dir,
               checkpoint_every=cfg.checkpoint_every, resume=resume, stop_after=stop_after,
-              progress=progress, callback=cb, device=device)
+              progress=progress, callback=cb, device=device, session=session)
     return TrainResult(net=learner.net, energy=learner.energy, log=res.log, bank=learner.bank,
                        config=cfg, steps_done=res.steps_done, resumed_from=res.resumed_from,
-                       model=learner.model)
+                       model=learner.model, sessions=res.sessions)
 
 
 def load_checkpoint_state(checkpoint_dir: str | Path, device: str = "cpu") -> dict:
