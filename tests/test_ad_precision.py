@@ -15,6 +15,13 @@ from ebmbook.sampling.langevin import energy_and_grad
 from test_mapping import SETTINGS, Wells, WideProposals, _exact_barrier, _well_of
 
 
+@pytest.fixture(autouse=True)
+def _bf16_arithmetic(monkeypatch):
+    """These tests check the bf16 arithmetic itself: emulate it where the CPU lacks it (the
+    package would otherwise run fp32 in its place; tests/test_precision.py tests that)."""
+    monkeypatch.setenv("EBMBOOK_BF16", "always")
+
+
 def test_the_magnetised_gradient_is_autograds():
     """On an energy that autocast leaves in float32 (no matrix product), V and grad V of the
     bf16 path are autograd's on the whole V: per-chain alpha, and a chain at its target (zero

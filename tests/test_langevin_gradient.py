@@ -10,6 +10,13 @@ from ebmbook.energies.potentials import (DeepFRAME, FrameGradient, MLPPotential,
 from ebmbook.sampling.langevin import Chains, energy_and_grad, langevin, langevin_together
 
 
+@pytest.fixture(autouse=True)
+def _bf16_arithmetic(monkeypatch):
+    """These tests check the bf16 arithmetic itself: emulate it where the CPU lacks it (the
+    package would otherwise run fp32 in its place; tests/test_precision.py tests that)."""
+    monkeypatch.setenv("EBMBOOK_BF16", "always")
+
+
 def _stack(k, seed, eps=0.125, **kw):
     torch.manual_seed(seed)
     return RescaledPotential(StackedMLP.from_nets([MLPPotential() for _ in range(k)]), eps, **kw)

@@ -21,6 +21,13 @@ from ebmbook.registry import model_spec
 from ebmbook.sampling.langevin import LangevinParams, energy_and_grad, langevin
 from ebmbook.sampling.model import noise_model
 
+
+@pytest.fixture(autouse=True)
+def _bf16_arithmetic(monkeypatch):
+    """These tests check the bf16 arithmetic itself: emulate it where the CPU lacks it (the
+    package would otherwise run fp32 in its place; tests/test_precision.py tests that)."""
+    monkeypatch.setenv("EBMBOOK_BF16", "always")
+
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -241,3 +248,58 @@ def test_cli_offers_exactly_the_package_precisions():
     from ebmbook.cli import PRECISION_CHOICES
     from ebmbook.energies.precision import PRECISIONS as PACKAGE_PRECISIONS
     assert PRECISION_CHOICES == PACKAGE_PRECISIONS
+
+
+def test_bf16_runs_as_fp32_where_the_cpu_lacks_it(monkeypatch):
+    """On a CPU without native bfloat16 (an AVX2-only EPYC emulates it at 18-35x the cost of
+    fp32) "bf16" computes in fp32, with one warning naming the override; EBMBOOK_BF16=always
+    emulates it; a CPU with AMX-BF16 runs it. The chains and the fast gradient program agree."""
+    from ebmbook.energies import precision as P
+    monkeypatch.setattr(P, "_warned", set())
+    monkeypatch.delenv("EBMBOOK_BF16")
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert not P.native_bf16("cpu")
+    with pytest.warns(RuntimeWarning, match="no native bfloat16.*EBMBOOK_BF16=always"):
+        assert P.effective_precision("bf16", "cpu") == "fp32"
+    assert P.effective_precision("fp32", "cpu") == "fp32"
+    with evaluation("bf16", "cpu"):
+        assert not torch.is_autocast_enabled("cpu")
+    torch.manual_seed(0)
+    energy = RescaledPotential(QuadraticNet(torch.randn(3, 3)), eps=0.125)
+    x = torch.randn(5, 3)
+    u16, g16 = energy_and_grad(energy, x, precision="bf16")
+    u32, g32 = energy_and_grad(energy, x, precision="fp32")
+    assert torch.equal(g16, g32) and torch.equal(u16, u32)
+    monkeypatch.setenv("EBMBOOK_BF16", "always")
+    assert P.effective_precision("bf16", "cpu") == "bf16"
+    with evaluation("bf16", "cpu"):
+        assert torch.is_autocast_enabled("cpu")
+    monkeypatch.setenv("EBMBOOK_BF16", "sometimes")
+    with pytest.raises(ValueError, match="EBMBOOK_BF16.*'auto' or 'always'"):
+        P.effective_precision("bf16", "cpu")
+    monkeypatch.delenv("EBMBOOK_BF16")
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx512f", "amx_bf16"}))
+    assert P.native_bf16("cpu") and P.effective_precision("bf16", "cpu") == "bf16"
+
+
+def test_the_fast_gradient_program_follows_the_same_fallback(monkeypatch):
+    from ebmbook.energies import precision as P
+    from ebmbook.energies.potentials import DeepFRAME, FrameGradient
+    monkeypatch.setattr(P, "_warned", set())
+    torch.manual_seed(0)
+    energy = RescaledPotential(DeepFRAME(channels=1, image_size=8, width=4), eps=0.125)
+    x = torch.rand(3, 1, 8, 8)
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.delenv("EBMBOOK_BF16")
+    with pytest.warns(RuntimeWarning):
+        fast = FrameGradient(energy, 3, "bf16")
+    assert fast.dtype == torch.float32
+    assert torch.allclose(fast(x), FrameGradient(energy, 3, "fp32")(x))
+    monkeypatch.setenv("EBMBOOK_BF16", "always")
+    assert FrameGradient(energy, 3, "bf16").dtype == torch.bfloat16
+
+
+def test_the_manifests_record_whether_bf16_was_native():
+    from ebmbook import store
+    info = store.machine()
+    assert isinstance(info["cpu_bf16_native"], bool) and info["cpu"]

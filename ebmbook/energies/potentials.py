@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .precision import effective_precision
+
 _ACTIVATIONS = {
     "leaky_relu": lambda leak: nn.LeakyReLU(leak),
     "relu": lambda leak: nn.ReLU(),
@@ -403,6 +405,9 @@ class FrameGradient:
         if dtype is None:
             raise ValueError(f"precision = {precision!r}: FrameGradient runs in 'fp32' or 'bf16'")
         convs = [m for m in net.features if isinstance(m, nn.Conv2d)]
+        # bf16 only where native, as every evaluation (ebmbook.energies.precision)
+        if effective_precision(precision, convs[0].weight.device) == "fp32":
+            dtype = torch.float32
         act = net.features[1]
         self.relu = isinstance(act, nn.ReLU)
         self.slope = 0.0 if self.relu else float(act.negative_slope)

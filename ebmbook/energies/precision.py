@@ -14,16 +14,84 @@ run in reduced precision:
 * ``"tf32"``  float32 storage with TensorFloat-32 matrix products: CUDA only.
 
 :func:`evaluation` is the one context manager that every energy evaluation of the package enters.
+
+**bf16 where the hardware has it.** A CPU without native bfloat16 arithmetic (no AMX-BF16 or
+AVX-512-BF16, e.g. an AVX2-only AMD EPYC) emulates it: there a bf16 Langevin step of the book's
+networks cost 18 to 35 times an fp32 one (``benchmarks/langevin.py``), against 2 to 3 times
+*less* on a CPU with AMX. So ``"bf16"`` means "bf16 where it is native, fp32 elsewhere"
+(:func:`effective_precision`), with a one-time warning; ``EBMBOOK_BF16=always`` in the
+environment emulates it anyway (what the tests of the bf16 arithmetic do). Whether bf16 was native
+is recorded in every manifest (:func:`ebmbook.store.machine`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import warnings
 from typing import Iterator
 
 import torch
 
 PRECISIONS = ("fp32", "bf16", "tf32")
+#: environment variable: ``auto`` (default: bf16 only where native) or ``always`` (emulate it)
+BF16_ENV = "EBMBOOK_BF16"
+BF16_MODES = ("auto", "always")
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_flags() -> frozenset:
+    """The CPU's feature flags as Linux reports them (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key = line.split(":", 1)[0].strip().lower()
+                if key in ("flags", "features"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def native_bf16(device: str | torch.device = "cpu") -> bool:
+    """Whether ``device`` computes bfloat16 convolutions and matrix products natively: a CUDA
+    GPU that supports it; a CPU with AMX-BF16 or AVX-512-BF16 (x86) or the BF16 extension (Arm),
+    as Linux reports its flags (False where they cannot be read)."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if kind == "cpu":
+        return bool({"amx_bf16", "avx512_bf16", "bf16"} & _cpu_flags())
+    return True          # other backends: as torch does it
+
+
+def bf16_mode() -> str:
+    """The ``EBMBOOK_BF16`` setting (``auto`` unless set), or a ValueError naming the choices."""
+    mode = os.environ.get(BF16_ENV, "auto").strip().lower() or "auto"
+    if mode not in BF16_MODES:
+        raise ValueError(f"{BF16_ENV}={os.environ.get(BF16_ENV)!r} is invalid: set it to "
+                         + " or ".join(repr(m) for m in BF16_MODES) + " (or unset it)")
+    return mode
+
+
+_warned: set = set()
+
+
+def effective_precision(precision: str, device: str | torch.device = "cpu") -> str:
+    """The arithmetic ``precision`` runs in on ``device``: ``"fp32"`` in place of ``"bf16"``
+    where bf16 is not native (:func:`native_bf16`) unless ``EBMBOOK_BF16=always``; else
+    ``precision`` itself. Warns once per device type when it falls back."""
+    if precision != "bf16" or native_bf16(device) or bf16_mode() == "always":
+        return precision
+    kind = torch.device(device).type
+    if kind not in _warned:
+        _warned.add(kind)
+        warnings.warn(f"bf16 was asked for, but this {kind} has no native bfloat16 arithmetic "
+                      "(no AMX-BF16 or AVX-512-BF16): computing in fp32, which is many times "
+                      f"faster here; set {BF16_ENV}=always to emulate bf16 instead",
+                      RuntimeWarning, stacklevel=3)
+    return "fp32"
 
 
 def check_precision(precision: str, device: str | torch.device | None = None) -> str:
@@ -41,11 +109,12 @@ def check_precision(precision: str, device: str | torch.device | None = None) ->
 def evaluation(precision: str, device: str | torch.device) -> Iterator[None]:
     """Within the block, energies are evaluated in ``precision`` on ``device``'s type.
 
-    ``fp32`` changes nothing. ``bf16`` enters ``torch.autocast(device_type, torch.bfloat16)``.
-    ``tf32`` allows TensorFloat-32 in CUDA matrix products and convolutions for the block and
+    ``fp32`` changes nothing. ``bf16`` enters ``torch.autocast(device_type, torch.bfloat16)``
+    where bf16 is native (else fp32: :func:`effective_precision`). ``tf32`` allows TensorFloat-32 in CUDA matrix products and convolutions for the block and
     restores the previous flags on exit, whatever happens inside.
     """
     kind = torch.device(device).type
+    precision = effective_precision(precision, device)
     if precision == "fp32":
         yield
     elif precision == "bf16":
