@@ -120,6 +120,7 @@ def _cmd_run(args) -> int:
         raise UsageError(f"--size {args.size}: experiment {args.experiment!r} has the sizes "
                          + ", ".join(mod.Config.SIZES))
     cfg = mod.Config.for_size(args.size, seed=args.seed, device=args.device, **extra)
+    _note_bf16(cfg, args.device)
     copied: list[str] = []
     if args.reuse_maps_of is not None:
         if not getattr(cfg, "map_checkpoint", ""):
@@ -297,6 +298,7 @@ def _cmd_train(args) -> int:
         _check_target(name, spec, out, args.force)
         plans.append((name, spec, out))
     for name, spec, out in plans:
+        _note_bf16(spec, args.device)
         command = registry.rebuild_command(name, args.size, args.steps, args.data,
                                            args.precision)
         if args.device != "cpu":
@@ -363,6 +365,14 @@ def _record_partial(name: str, spec, out: Path, ckpt, command: str) -> None:
     print(f"{name}: partial, {int(state['step'])} of {spec.train.n_steps} updates recorded in "
           f"{store.show_path(Path(out) / store.PARTIAL)}; resume with `{resume}`",
           file=sys.stderr)
+
+
+def _note_bf16(config, device: str) -> None:
+    """Say on stderr when ``config`` asks for bf16 that this machine computes in fp32."""
+    from .energies.precision import fallback_note
+    note = fallback_note(config, device)
+    if note:
+        print(note, file=sys.stderr)
 
 
 # a copy of ebmbook.energies.precision.PRECISIONS, so that parsing arguments does not import

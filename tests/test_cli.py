@@ -320,6 +320,20 @@ def test_run_sets_the_thread_count_and_passes_the_precision(monkeypatch):
     assert seen["threads"] == 1 and seen["cfg"].precision == "bf16"
 
 
+def test_a_command_says_when_its_bf16_computes_in_fp32(monkeypatch, capsys):
+    from ebmbook.energies import precision as P
+    from ebmbook.experiments import toy_densities
+    monkeypatch.setattr(toy_densities, "run", lambda cfg: types.SimpleNamespace(metrics=dict))
+    monkeypatch.delenv("EBMBOOK_BF16", raising=False)
+    for flags, noted in (({"avx2"}, True), ({"avx2", "amx_bf16"}, False)):
+        monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset(flags))
+        assert main(["run", "toy_densities", "--precision", "bf16", "--threads", "1"]) == 0
+        assert ("no native bfloat16" in capsys.readouterr().err) == noted
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2"}))
+    assert main(["run", "toy_densities", "--precision", "fp32", "--threads", "1"]) == 0
+    assert "bfloat16" not in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- maps that resume
 
 TINY_SK = dict(n_spins=24, adelm_iter=30, tune_iter=6, tune_alphas=(0.5, 1.35, 5.0),

@@ -215,7 +215,8 @@ def test_a_coop_spec_keeps_its_hash_at_the_default_upsampling_and_builds_the_cho
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_image_coop_runs_on_16x16_images(precision):
+def test_image_coop_runs_on_16x16_images(precision, monkeypatch):
+    monkeypatch.setenv("EBMBOOK_BF16", "always")   # bf16 itself, emulated where not native
     torch.manual_seed(0)
     gen = ImageGenerator(latent_dim=2, channels=1, image_size=16, width=8)
     desc = DeepFRAME(1, 16, width=8, n_down=2)

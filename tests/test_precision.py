@@ -252,15 +252,21 @@ def test_cli_offers_exactly_the_package_precisions():
 
 def test_bf16_runs_as_fp32_where_the_cpu_lacks_it(monkeypatch):
     """On a CPU without native bfloat16 (an AVX2-only EPYC emulates it at 18-35x the cost of
-    fp32) "bf16" computes in fp32, with one warning naming the override; EBMBOOK_BF16=always
-    emulates it; a CPU with AMX-BF16 runs it. The chains and the fast gradient program agree."""
+    fp32) "bf16" computes in fp32, silently inside the package, with a note for the commands
+    naming the override; EBMBOOK_BF16=always emulates it; a CPU with AMX-BF16 runs it."""
     from ebmbook.energies import precision as P
-    monkeypatch.setattr(P, "_warned", set())
     monkeypatch.delenv("EBMBOOK_BF16")
     monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
     assert not P.native_bf16("cpu")
-    with pytest.warns(RuntimeWarning, match="no native bfloat16.*EBMBOOK_BF16=always"):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # silent: a page's output stays clean
         assert P.effective_precision("bf16", "cpu") == "fp32"
+    cfg = TrainConfig(precision="bf16")
+    assert P.asks_for_bf16(cfg) and not P.asks_for_bf16(TrainConfig())
+    assert "no native bfloat16" in P.fallback_note(cfg) and "EBMBOOK_BF16=always" in \
+        P.fallback_note(cfg)
+    assert P.fallback_note(TrainConfig()) is None
     assert P.effective_precision("fp32", "cpu") == "fp32"
     with evaluation("bf16", "cpu"):
         assert not torch.is_autocast_enabled("cpu")
@@ -280,19 +286,18 @@ def test_bf16_runs_as_fp32_where_the_cpu_lacks_it(monkeypatch):
     monkeypatch.delenv("EBMBOOK_BF16")
     monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx512f", "amx_bf16"}))
     assert P.native_bf16("cpu") and P.effective_precision("bf16", "cpu") == "bf16"
+    assert P.fallback_note(cfg) is None
 
 
 def test_the_fast_gradient_program_follows_the_same_fallback(monkeypatch):
     from ebmbook.energies import precision as P
     from ebmbook.energies.potentials import DeepFRAME, FrameGradient
-    monkeypatch.setattr(P, "_warned", set())
     torch.manual_seed(0)
     energy = RescaledPotential(DeepFRAME(channels=1, image_size=8, width=4), eps=0.125)
     x = torch.rand(3, 1, 8, 8)
     monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2"}))
     monkeypatch.delenv("EBMBOOK_BF16")
-    with pytest.warns(RuntimeWarning):
-        fast = FrameGradient(energy, 3, "bf16")
+    fast = FrameGradient(energy, 3, "bf16")
     assert fast.dtype == torch.float32
     assert torch.allclose(fast(x), FrameGradient(energy, 3, "fp32")(x))
     monkeypatch.setenv("EBMBOOK_BF16", "always")

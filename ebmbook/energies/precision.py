@@ -19,18 +19,20 @@ run in reduced precision:
 AVX-512-BF16, e.g. an AVX2-only AMD EPYC) emulates it: there a bf16 Langevin step of the book's
 networks cost 18 to 35 times an fp32 one (``benchmarks/langevin.py``), against 2 to 3 times
 *less* on a CPU with AMX. So ``"bf16"`` means "bf16 where it is native, fp32 elsewhere"
-(:func:`effective_precision`), with a one-time warning; ``EBMBOOK_BF16=always`` in the
-environment emulates it anyway (what the tests of the bf16 arithmetic do). Whether bf16 was native
-is recorded in every manifest (:func:`ebmbook.store.machine`).
+(:func:`effective_precision`); ``EBMBOOK_BF16=always`` in the environment emulates it anyway
+(what the tests of the bf16 arithmetic do). The fallback is silent inside the package (a page's
+output stays clean); whether bf16 was native is recorded in every manifest
+(:func:`ebmbook.store.machine`), and ``ebmbook train`` / ``ebmbook run`` say so on stderr when a
+setting asks for bf16 (:func:`fallback_note`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
-import warnings
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
@@ -75,23 +77,37 @@ def bf16_mode() -> str:
     return mode
 
 
-_warned: set = set()
-
-
 def effective_precision(precision: str, device: str | torch.device = "cpu") -> str:
     """The arithmetic ``precision`` runs in on ``device``: ``"fp32"`` in place of ``"bf16"``
     where bf16 is not native (:func:`native_bf16`) unless ``EBMBOOK_BF16=always``; else
-    ``precision`` itself. Warns once per device type when it falls back."""
+    ``precision`` itself."""
     if precision != "bf16" or native_bf16(device) or bf16_mode() == "always":
         return precision
-    kind = torch.device(device).type
-    if kind not in _warned:
-        _warned.add(kind)
-        warnings.warn(f"bf16 was asked for, but this {kind} has no native bfloat16 arithmetic "
-                      "(no AMX-BF16 or AVX-512-BF16): computing in fp32, which is many times "
-                      f"faster here; set {BF16_ENV}=always to emulate bf16 instead",
-                      RuntimeWarning, stacklevel=3)
     return "fp32"
+
+
+def asks_for_bf16(config: Any) -> bool:
+    """Whether a (nested) dataclass config has a field ``precision`` or ``*_precision`` set to
+    ``"bf16"``."""
+    if not dataclasses.is_dataclass(config):
+        return False
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name, None)
+        if (f.name == "precision" or f.name.endswith("_precision")) and v == "bf16":
+            return True
+        if dataclasses.is_dataclass(v) and asks_for_bf16(v):
+            return True
+    return False
+
+
+def fallback_note(config: Any, device: str | torch.device = "cpu") -> str | None:
+    """One line for a command's stderr when ``config`` asks for bf16 that runs as fp32 on
+    ``device`` (else None)."""
+    if not asks_for_bf16(config) or effective_precision("bf16", device) == "bf16":
+        return None
+    return (f"note: this {torch.device(device).type} has no native bfloat16 arithmetic (no "
+            "AMX-BF16 or AVX-512-BF16), so the settings that ask for bf16 compute in fp32, "
+            f"many times faster here; {BF16_ENV}=always emulates bf16 instead")
 
 
 def check_precision(precision: str, device: str | torch.device | None = None) -> str:
@@ -110,8 +126,9 @@ def evaluation(precision: str, device: str | torch.device) -> Iterator[None]:
     """Within the block, energies are evaluated in ``precision`` on ``device``'s type.
 
     ``fp32`` changes nothing. ``bf16`` enters ``torch.autocast(device_type, torch.bfloat16)``
-    where bf16 is native (else fp32: :func:`effective_precision`). ``tf32`` allows TensorFloat-32 in CUDA matrix products and convolutions for the block and
-    restores the previous flags on exit, whatever happens inside.
+    where bf16 is native (else fp32: :func:`effective_precision`). ``tf32`` allows
+    TensorFloat-32 in CUDA matrix products and convolutions for the block and restores the
+    previous flags on exit, whatever happens inside.
     """
     kind = torch.device(device).type
     precision = effective_precision(precision, device)
