@@ -42,6 +42,7 @@ import time
 import torch
 
 from ebmbook.energies.potentials import DeepFRAME, MLPPotential, RescaledPotential
+from ebmbook.energies.precision import effective_precision, native_bf16
 from ebmbook.sampling.langevin import langevin
 
 
@@ -111,7 +112,9 @@ def bench(name, energy, shape, steps, repeats, eps, reference=None, precision="f
     ratio = t["authors"] / t["ebmbook"]
     verdict = "" if target is None else (f"  target >= {target}x: "
                                          + ("met" if ratio >= target else "NOT MET"))
-    print(f"{name:<36s} authors {t['authors']:8.3f} ms/step   ebmbook [{precision}] "
+    ran = effective_precision(precision, x.device)       # bf16 only where native
+    label = precision if ran == precision else f"{precision}->{ran}"
+    print(f"{name:<36s} authors {t['authors']:8.3f} ms/step   ebmbook [{label}] "
           f"{t['ebmbook']:8.3f} ms/step   speed-up {ratio:5.2f}x   step = "
           f"{t['ebmbook'] / t['fwd+bwd']:4.2f} x fp32 fwd+bwd   (max |diff| {err:.1e}){verdict}",
           flush=True)
@@ -226,7 +229,9 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = a.device
-    print(f"torch {torch.__version__}, {a.threads} thread(s), best of {a.repeats}, {dev}")
+    bf16 = "native" if native_bf16(dev) else "not native: runs as fp32 unless EBMBOOK_BF16=always"
+    print(f"torch {torch.__version__}, {a.threads} thread(s), best of {a.repeats}, {dev}; "
+          f"bf16 {bf16}")
     if a.only == "stacked":
         stacked_mlp(20 * a.steps, a.repeats, dev)
         toy_training(a.updates, max(1, a.repeats // 2), dev)

@@ -84,7 +84,10 @@ def main():
     p.add_argument("--json", default=None, help="also write the numbers to this file")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__}, {a.threads} thread(s)")
+    from ebmbook.energies.precision import native_bf16
+    print(f"torch {torch.__version__}, {a.threads} thread(s); bf16 "
+          + ("native" if native_bf16("cpu") else "not native: it runs as fp32 (the two columns "
+             "agree) unless EBMBOOK_BF16=always"))
     results = {key: run_case(key) for key in a.only}
     if a.json:
         with open(a.json, "w") as f:
