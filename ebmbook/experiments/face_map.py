@@ -4,10 +4,9 @@ The thesis maps a Co-Op net of aligned cat faces and finds a single global basin
 barriers, yet basins whose members look alike. The cat-face set is not available offline, so the
 book maps the faces of scikit-image's bundled ``lfw_subset`` (100 grey human faces of 25x25,
 label 1; 80 in the training split) with the pair ``coop_faces`` (16x16, 8-D latent space), or
-with wide negatives ``coop_faces_wide`` (size ``wide``) or at 24x24 ``coop_faces_24`` (through
-``face_model``; no committed map yet); a folder of a user's own face images works through
-``faces="path/to/folder"``
-(:mod:`ebmbook.data.patches`).
+with wide negatives ``coop_faces_wide`` (size ``wide``) or at 24x24 ``coop_faces_24`` (size
+``faces24``, with a smaller AD step: its barriers are tiny); a folder of a user's own face
+images works through ``faces="path/to/folder"`` (:mod:`ebmbook.data.patches`).
 
 The map is :func:`ebmbook.landscape.mapping.tune_and_map` on the pair's latent energy (5.2), with
 the unsupervised rules for T and alpha of the digit maps. Three numbers test the thesis's
@@ -73,7 +72,7 @@ class Config(ExperimentConfig):
     map_checkpoint: str = runtime_field("")   # a folder for the maps' checkpoints ("": none)
 
     # sizes whose maps are in artifacts/maps
-    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis", "wide")
+    COMMITTED_MAP_SIZES: ClassVar = ("ci", "thesis", "wide", "faces24")
     SIZES: ClassVar = {
         "ci": {},
         # the map at thesis length (issue 24): 500 ADELM iterations after 10 tuning iterations
@@ -92,6 +91,17 @@ class Config(ExperimentConfig):
                      adelm_iter=500, tune_iter=10, delta=0.5, drift_reference="running",
                      drift_temperatures=(0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3),
                      tune_alphas=(1.0, 3.0, 10.0, 30.0, 100.0, 300.0))},
+        # the faces at 24x24 (coop_faces_24, issue 24), beside the wide digits 0-3 pair. Their
+        # latent energy's barriers are 0.012 of the samples' energy sd, and at the maps' AD step
+        # (0.1) chains overshoot below T = 3e-3 and cross barriers above it, so no T met the
+        # drift rule; a step of 0.015 makes T = 3e-4 quiet (TRAINING_NOTES.md). A 30-iteration
+        # pilot at these settings picked T = 3e-4 and alpha = 100, both interior
+        "faces24": {"face_model": "coop_faces_24", "digits03_model": "coop_digits03_wide",
+                    "settings": MapSettings(
+                        adelm_iter=500, tune_iter=10, delta=0.5, drift_reference="running",
+                        ad_eps=0.015,
+                        drift_temperatures=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03),
+                        tune_alphas=(30.0, 100.0, 300.0, 1000.0, 3000.0))},
         "paper": {"model_size": "paper", "spread_samples": 5000,
                   "settings": MapSettings.paper(5000, delta=0.5)},
     }
