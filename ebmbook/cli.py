@@ -501,7 +501,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--model-size", default=None, choices=("ci", "cpu", "paper"),
                    help="image_map: which size of the model to map (default cpu)")
     common(r, sizes=("ci", "cpu", "thesis", "thesis28", "mnist28", "wide", "wide28", "scales",
-                     "mnist", "digits03", "paper"))
+                     "mnist", "digits03", "faces24", "paper"))
     r.set_defaults(func=_cmd_run)
 
     t = sub.add_parser("train", help="train an image model artifact",

@@ -61,7 +61,7 @@ def _error_line(capsys) -> str:
     (["train", "fmnist_convergent", "--stop-after", "0"], "--stop-after: must be an integer >= 1"),
     (["book", "--jobs", "0"], "--jobs: must be an integer >= 1, got 0"),
     (["run", "toy_densities", "--size", "big"],
-     "invalid choice: 'big' (choose from 'ci', 'cpu', 'thesis', 'thesis28', 'mnist28', 'wide', 'wide28', 'scales', 'mnist', 'digits03', 'paper')"),
+     "invalid choice: 'big' (choose from 'ci', 'cpu', 'thesis', 'thesis28', 'mnist28', 'wide', 'wide28', 'scales', 'mnist', 'digits03', 'faces24', 'paper')"),
     (["train", "fmnist_convergent", "--size", "huge"], "invalid choice: 'huge'"),
     (["run", "toy_densities", "--device", "tpu"],
      "'tpu' is not a device: use cpu, cuda, cuda:N or mps"),
