@@ -49,8 +49,11 @@ def latent_dg_figure(m, members_shown: int = 3, seed: int = 0, title: str | None
               else [f"{c} modes" for c in res.counts])
     n = res.n_basins
     width = min(12, max(6, 0.9 * n + 2))
-    # images about 0.7 of a leaf's width (16 px images, 100 dpi), at most 4x
-    zoom = float(np.clip(0.7 * (width - 1.5) * 100 / max(n, 1) / rep_imgs.shape[-1], 0.8, 4.0))
+    # images about 0.7 of a leaf's width: an OffsetImage's zoom sizes a pixel as one point
+    # (1/72 inch), and the axes are about (width - 1.5) inches wide; at most 2.5x, so that a
+    # few-basin map's member strips stay inside the figure (at 100 px per inch, the earlier
+    # formula made 24 px faces 40 % wider than meant, overlapping each other and the title)
+    zoom = float(np.clip(0.7 * (width - 1.5) * 72 / max(n, 1) / rep_imgs.shape[-1], 0.8, 2.5))
     fig, ax = plt.subplots(figsize=(width, 6.5 + 0.8 * members_shown))
     dg_figure(m.dg, ax=ax, images=[_img(x) for x in rep_imgs], members=members,
               leaf_labels=labels, ylabel=ylabel, image_zoom=zoom,
