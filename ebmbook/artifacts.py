@@ -39,7 +39,8 @@ from .energies.generator import LatentEnergy
 from .energies.potentials import RescaledPotential, batched_energy
 from .io import atomic_torch_save
 from .learning.coop import build_coop_model, train_coop
-from .learning.fit import UNKNOWN_FIRST_SESSION, CheckpointError, read_checkpoint
+from .learning.fit import UNKNOWN_FIRST_SESSION  # noqa: F401  (re-exported)
+from .learning.fit import CheckpointError, checkpoint_sessions, read_checkpoint
 from .learning.trainer import (TensorData, TrainLog, build_energy, build_model,
                                load_checkpoint_state, train)
 from .models import CoopModelSpec, ImageModelSpec, spec_hash
@@ -248,7 +249,7 @@ def read_session_commits(ckpt_dir: str | Path) -> list[str]:
         state = read_checkpoint(Path(ckpt_dir) / CHECKPOINT)
     except (OSError, CheckpointError):
         return []
-    return [str(c) for c in state.get("sessions", [UNKNOWN_FIRST_SESSION])]
+    return checkpoint_sessions(state)
 
 
 def _commit_info(commits: list[str] | None) -> tuple[str | None, dict]:
@@ -308,8 +309,7 @@ def artifact_from_checkpoint(name: str, spec: ImageModelSpec, directory: str | P
                       for key, v in state["log"].state_dict().items()})
     bank = state["bank"]["states"] if state.get("bank") else None
     return _finish(name, spec_k, directory, net, log, bank, ckpt_dir / "snapshots",
-                   registry.rebuild_command(name, size, k), device, k,
-                   read_session_commits(ckpt_dir) or None)
+                   registry.rebuild_command(name, size, k), device, k, state["sessions"])
 
 
 def load_or_train(name: str, spec: ImageModelSpec, *, device: str = "cpu", progress: bool = True,

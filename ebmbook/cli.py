@@ -348,16 +348,15 @@ def _record_partial(name: str, spec, out: Path, ckpt, command: str) -> None:
     import shlex
 
     from . import store
-    from .learning.fit import CHECKPOINT, read_checkpoint
+    from .learning.fit import CHECKPOINT, checkpoint_sessions, read_checkpoint
     if not ckpt:
         return
     path = Path(ckpt) / CHECKPOINT
     if not _inside(path, out) or not path.exists():
         return          # a checkpoint outside the artifact folder is not meant to be committed
-    from .artifacts import read_session_commits
     state = read_checkpoint(path)
     resume = f"{command} --checkpoint-dir {shlex.quote(store.show_path(ckpt))}"
-    commits = read_session_commits(ckpt)     # the run's first session's code, not the tree now
+    commits = checkpoint_sessions(state)     # the run's first session's code, not the tree now
     store.write_partial(out, spec, name=name, steps_done=int(state["step"]),
                         n_steps=spec.train.n_steps, checkpoint=path, resume_command=resume,
                         wall_s=float(state["log"].get("wall_s", 0.0)),

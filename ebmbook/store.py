@@ -135,27 +135,15 @@ def git_commit(cwd: str | Path | None = None) -> str:
 
 
 def machine() -> dict:
-    from .energies.precision import native_bf16
+    from .energies.precision import cpu_model, native_bf16
     info = {"host": socket.gethostname(), "platform": platform.platform(),
             "python": platform.python_version(), "torch": torch.__version__,
-            "cpu": _cpu_model(), "cpu_threads": torch.get_num_threads(),
+            "cpu": cpu_model(), "cpu_threads": torch.get_num_threads(),
             # bf16 runs as bf16 only where native; elsewhere in fp32 (energies.precision)
             "cpu_bf16_native": native_bf16("cpu")}
     if torch.cuda.is_available():
         info["cuda_device"] = torch.cuda.get_device_name(0)
     return info
-
-
-def _cpu_model() -> str:
-    """The CPU's model name as Linux reports it, else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _cpu(obj: Any) -> Any:

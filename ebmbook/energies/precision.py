@@ -43,17 +43,35 @@ BF16_MODES = ("auto", "always")
 
 
 @functools.lru_cache(maxsize=None)
-def _cpu_flags() -> frozenset:
-    """The CPU's feature flags as Linux reports them (empty elsewhere)."""
+def _cpuinfo() -> dict:
+    """The first processor's fields of Linux's ``/proc/cpuinfo``, keys lower-cased ({} where
+    it cannot be read)."""
+    fields: dict = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                key = line.split(":", 1)[0].strip().lower()
-                if key in ("flags", "features"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if not line.strip():
+                    if fields:
+                        break           # the end of the first processor's block
+                    continue
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip().lower(), value.strip())
     except OSError:
         pass
-    return frozenset()
+    return fields
+
+
+def _cpu_flags() -> frozenset:
+    """The CPU's feature flags as Linux reports them (x86 ``flags``, Arm ``features``; empty
+    elsewhere)."""
+    info = _cpuinfo()
+    return frozenset((info.get("flags") or info.get("features") or "").split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it, else what ``platform`` knows."""
+    import platform
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
 
 
 def native_bf16(device: str | torch.device = "cpu") -> bool:

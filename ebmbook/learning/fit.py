@@ -161,6 +161,12 @@ class FitResult:
     sessions: list = field(default_factory=list)
 
 
+def checkpoint_sessions(state: dict) -> list[str]:
+    """The session labels a loaded checkpoint records (:func:`fit`'s ``session``), oldest first;
+    one written before sessions were kept gives :data:`UNKNOWN_FIRST_SESSION` as its first."""
+    return [str(x) for x in state.get("sessions", [UNKNOWN_FIRST_SESSION])]
+
+
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
     """Load a checkpoint file, or raise :class:`CheckpointError` naming it and the fix."""
     path = Path(path)
@@ -236,7 +242,7 @@ def fit(learner: Learner, config: Any, n_steps: int, *, generator: torch.Generat
         generator.set_state(state["generator"].to("cpu"))
         log = TrainLog(**state["log"])
         start = int(state["step"])
-        sessions = [str(x) for x in state.get("sessions", [UNKNOWN_FIRST_SESSION])]
+        sessions = checkpoint_sessions(state)
 
     def save(step: int, gen_state: torch.Tensor) -> None:
         if ckpt is None:

@@ -34,7 +34,8 @@ from ..energies.precision import PRECISIONS, evaluation
 from ..sampling.init import DataInit, NoiseInit, PersistentBank, random_index
 from ..sampling.model import EnergyModel
 from .fit import (Divergence, FitResult, TrainingDivergedError, TrainLog,  # noqa: F401
-                  check_data_batch, check_statistic, fit, read_checkpoint)
+                  check_data_batch, check_statistic, checkpoint_sessions, fit,
+                  read_checkpoint)
 from .optim import OptimizerSchedule
 
 INITS = ("uniform", "gaussian", "data", "persistent")
@@ -283,8 +284,9 @@ def train(net: nn.Module, data: Any, cfg: TrainConfig, *, checkpoint_dir: str | 
 
 
 def load_checkpoint_state(checkpoint_dir: str | Path, device: str = "cpu") -> dict:
-    """The learner state, step and log of ``checkpoint_dir/checkpoint.pt`` (for inspecting a run
-    that stopped, e.g. on divergence): ``{"step", "net", "optimizer", "bank", "log"}``."""
+    """The learner state, step, log and sessions of ``checkpoint_dir/checkpoint.pt`` (for
+    inspecting a run that stopped, e.g. on divergence): ``{"step", "net", "optimizer", "bank",
+    "log", "config_hash", "sessions"}``."""
     state = read_checkpoint(Path(checkpoint_dir) / "checkpoint.pt", device)
     return {"step": int(state["step"]), **state["learner"], "log": TrainLog(**state["log"]),
-            "config_hash": state["config_hash"]}
+            "config_hash": state["config_hash"], "sessions": checkpoint_sessions(state)}
