@@ -209,6 +209,8 @@ def test_reuse_map_files_copies_a_finished_run_and_its_manifest_keeps_the_record
     start = read_map_manifest(new)
     assert start["status"].startswith("partial") and start["wall_time_s"] == 12.0
     assert start["reused"]["config_key"] == k_old and start["reused"]["git_commit"] == "abc"
+    assert start["reused"]["machine"] == read_map_manifest(old)["machine"]
+    assert "reused" not in start["reused"]            # the earlier run started from scratch
     write_map_manifest(new, command="ebmbook run new", commit="def", seconds=2.5)
     done = read_map_manifest(new)
     assert (done["status"], done["wall_time_s"], done["git_commit"]) == ("finished", 14.5, "def")
@@ -229,6 +231,12 @@ def test_reuse_map_files_copies_a_finished_run_and_its_manifest_keeps_the_record
     done = read_map_manifest(third)
     assert done["reused"]["dropped"] == [copies[0]] and done["wall_time_s"] == 14.0
     assert "discarded work" in done["reused"]["dropped_note"]
+    # a run continued from a continued run keeps the whole chain, oldest innermost
+    fourth = im.Config.for_size("ci", map_checkpoint=str(tmp_path), seed=3)
+    reuse_map_files(fourth, _map_key(third)[1])
+    chain = read_map_manifest(fourth)["reused"]
+    assert chain["config_key"] == _map_key(third)[1] and chain["wall_time_s"] == 14.0
+    assert chain["reused"]["config_key"] == k_old and chain["reused"]["wall_time_s"] == 12.0
     # a rebuild from scratch (no partial manifest before it) drops the record
     write_map_manifest(new, command="ebmbook run new", commit="def", seconds=1.0)
     assert "reused" not in read_map_manifest(new)

@@ -200,7 +200,8 @@ def reuse_map_files(config: ExperimentConfig, key: str) -> list[str]:
     """Start the maps of ``config`` from the finished files of the same experiment's earlier
     run with config key ``key`` (another setting, in the same map folder): copy its map and
     stage files to this config's names, and write this config's manifest as ``"partial"``, with
-    the earlier run's wall time and a ``"reused"`` record (its key, commit, command, time), so
+    the earlier run's wall time and a ``"reused"`` record (its key, commit, command, time,
+    machine, and its own ``"reused"`` record where it was itself continued), so
     that the finished manifest counts both runs' time and says where the carried work came
     from. Returns the copied file names.
 
@@ -250,8 +251,11 @@ def reuse_map_files(config: ExperimentConfig, key: str) -> list[str]:
         copied.append(dst.name)
     if not copied:
         raise ValueError(f"{old_manifest} lists no map files in {folder}")
+    # the earlier run's machine, and its own record where it too was continued from another
+    # run, so that a chain of continuations (possibly on different CPUs) stays traceable
     reused = {k: old.get(k) for k in ("config_key", "size", "command", "git_commit",
                                       "wall_time_s", "created")}
+    reused.update({k: old[k] for k in ("machine", "reused") if k in old})
     atomic_write_text(map_manifest_path(config), json.dumps({
         "experiment": experiment, "config_key": new_key, "size": getattr(config, "size", None),
         "seed": getattr(config, "seed", None),
