@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ from ..results import Metric
 from ._base import ExperimentConfig
 from ._common import (generator_shares, judge_of_size, map_checkpoint,
                       map_coop_pair as map_pair, progress_bar, read_basins as read)
+
+if TYPE_CHECKING:
+    from ..landscape.dgraph import DisconnectivityGraph
 
 BUNDLED = tuple(d.removesuffix("_patches") for d in PATCH_DATASETS)
 
@@ -211,14 +214,17 @@ class ScaleSummary:
     substructure: np.ndarray        # (4,) see :func:`scale_summary`
 
 
-def scale_summary(m: EnergyMap, n_scales: int = len(PATCH_SIZES)) -> ScaleSummary:
+def scale_summary(m: EnergyMap, n_scales: int = len(PATCH_SIZES), *,
+                  dg: DisconnectivityGraph | None = None) -> ScaleSummary:
     """Basins per scale (the judge's majority reading of a basin's members), the mean energy
     of the modes read as each scale, and each scale's substructure: the largest DG merge height
     among its basins above the lowest of them, over the sd of its modes' energies (0 for a
-    scale with one basin, nan with none)."""
+    scale with one basin, nan with none). ``dg``: the DG to read the merges from, in the units
+    of the modes' energies (default ``m.dg``)."""
     res = m.adelm
     e = np.asarray(res.energies, dtype=np.float64)
-    C = m.dg.cophenetic()
+    dg = m.dg if dg is None else dg
+    C = dg.cophenetic()
     lab = m.basin_label
     basins, energy, sub = np.zeros(n_scales, int), np.full(n_scales, np.nan), np.full(n_scales,
                                                                                     np.nan)
@@ -233,7 +239,7 @@ def scale_summary(m: EnergyMap, n_scales: int = len(PATCH_SIZES)) -> ScaleSummar
         elif S.size > 1:
             inner = C[np.ix_(S, S)][np.triu_indices(S.size, 1)]
             inner = inner[np.isfinite(inner)]
-            low = float(np.min(m.dg.leaf_energy[S]))
+            low = float(np.min(dg.leaf_energy[S]))
             members = np.isin(res.labels, S)
             sd = float(np.std(e[members])) or 1.0
             sub[k - 1] = (float(inner.max()) - low) / sd if inner.size else float("inf")
@@ -247,13 +253,9 @@ def image_scale_summary(m: EnergyMap, spread) -> ScaleSummary:
     mode energies are U: the barriers are taken back to U first, so that every quantity of the
     summary is in the energy's own units (the substructure, a ratio of U differences, is then
     the same whatever spread the map was read in)."""
-    from types import SimpleNamespace
-
     from ..landscape.dgraph import disconnectivity_graph
     raw = np.asarray(m.barriers, dtype=np.float64) * spread.sd + spread.mean
-    # what scale_summary reads of a map, the DG rebuilt in U
-    return scale_summary(SimpleNamespace(adelm=m.adelm, basin_label=m.basin_label, reads=m.reads,
-                                         dg=disconnectivity_graph(raw, counts=m.counts)))
+    return scale_summary(m, dg=disconnectivity_graph(raw, counts=m.counts))   # the DG in U
 
 
 def image_scale_metrics(r, n_scales: int = len(PATCH_SIZES)) -> dict[str, Metric]:
