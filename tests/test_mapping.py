@@ -630,3 +630,59 @@ def test_owned_labels_and_the_merge_gap_of_a_hand_made_read_map():
     # 3.0, (2,3) never
     assert m.same_label_merge_gap() == (1.0, 3.0)
     assert dataclasses.replace(m, reads=None).owned_labels() == []
+
+
+def _labelled_map(M, labels):
+    from ebmbook.landscape.dgraph import disconnectivity_graph
+    k = len(labels)
+    return EnergyMap(adelm=None, barriers=M, dg=disconnectivity_graph(M), temperature=1.0,
+                     alpha=1.0, reads=np.zeros(k), basin_label=np.asarray(labels),
+                     basin_share=np.ones(k))
+
+
+def test_the_direct_barrier_gap_sees_what_the_dg_hides():
+    """Eight basins in two alternating labels, each joined to the next by a low barrier (0.5):
+    the DG connects every pair through that chain at 0.5, so its merge gap cannot tell the labels
+    apart. The direct barriers are 1 within a label and 5 between labels (but 0.5 along the
+    chain), which the direct gap reads. Its permutation p-value is checked against the exact
+    one, from all 70 arrangements of the labels."""
+    import itertools
+    k = 8
+    labels = np.array([0, 1] * 4)
+    M = np.where(labels[:, None] == labels[None, :], 1.0, 5.0)
+    for j in range(k - 1):
+        M[j, j + 1] = M[j + 1, j] = 0.5
+    np.fill_diagonal(M, 0.0)
+    m = _labelled_map(M, labels)
+    assert m.same_label_merge_gap() == (0.5, 0.5)       # the DG's merges do not see the labels
+    s, d, p = m.same_label_barrier_gap(n_perm=4000, seed=0)
+    assert (s, d) == (1.0, 5.0)
+    ii, jj = np.triu_indices(k, 1)
+    h = M[ii, jj]
+
+    def gap(lab):
+        same = lab[ii] == lab[jj]
+        return np.median(h[same]) - np.median(h[~same])
+    exact = np.mean([gap(np.isin(np.arange(k), c).astype(int)) <= s - d
+                     for c in itertools.combinations(range(k), 4)])
+    assert exact < 0.05
+    assert p == pytest.approx(exact, abs=0.01)
+    # labels that carry no information: the p-value is not small on average
+    rng = np.random.default_rng(1)
+    R = rng.uniform(1, 5, (k, k))
+    R = np.triu(R, 1) + np.triu(R, 1).T
+    ps = [_labelled_map(R, rng.permutation(labels)).same_label_barrier_gap(n_perm=400, seed=i)[2]
+          for i in range(20)]
+    assert 0.3 < np.mean(ps) < 0.8
+
+
+def test_the_direct_barrier_gap_leaves_out_unread_basins_and_unconnected_pairs():
+    inf = np.inf
+    M = np.array([[0.0, 1.0, 3.0, 0.1], [1.0, 0.0, inf, 0.1], [3.0, inf, 0.0, 0.1],
+                  [0.1, 0.1, 0.1, 0.0]])
+    m = _labelled_map(M, [0, 0, 1, -1])
+    s, d, p = m.same_label_barrier_gap(n_perm=50)
+    assert (s, d) == (1.0, 3.0) and 0 < p <= 1
+    # one label only: no different-label pair
+    s, d, p = _labelled_map(M, [0, 0, 0, -1]).same_label_barrier_gap(n_perm=50)
+    assert s == 2.0 and np.isnan(d) and np.isnan(p)

@@ -424,6 +424,8 @@ class Result:
         def get(part: str, key: str) -> float:
             return nan if s is None else getattr(s, part)[key]
         same, diff = m.same_label_merge_gap() if m.reads is not None else (nan, nan)
+        b_same, b_diff, b_p = (m.same_label_barrier_gap(seed=self.config.seed)
+                               if m.reads is not None else (nan, nan, nan))
         out = {
             "fmnist_map_basins": Metric(int(m.n_basins), "basins of the image-space map"),
             "adelm_iterations_fmnist": Metric(m.n_iterations, "ADELM iterations of the "
@@ -433,6 +435,13 @@ class Result:
                                               "read as the same label (data sds)"),
             "fmnist_merge_different_label": Metric(diff, "the same between basins read as "
                                                    "different labels"),
+            "fmnist_barrier_same_label": Metric(b_same, "median direct AD barrier between "
+                                                "basins read as the same label, over the pairs "
+                                                "AD connected (data sds)"),
+            "fmnist_barrier_different_label": Metric(b_diff, "the same between basins read as "
+                                                     "different labels"),
+            "fmnist_barrier_label_p": Metric(b_p, "one-sided permutation p-value of the direct "
+                                             "barrier gap (same minus different label)"),
             "fmnist_labels_with_own_basin": Metric(
                 len(m.owned_labels()) if m.reads is not None else nan,
                 "labels that own a basin (the judge reads at least half its modes as the label)"),

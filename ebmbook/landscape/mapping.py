@@ -487,6 +487,41 @@ class EnergyMap:
                for m in (same, ~same)]
         return med[0], med[1]
 
+    def same_label_barrier_gap(self, n_perm: int = 2000, seed: Any = 0
+                               ) -> tuple[float, float, float]:
+        """The direct AD barriers (``barriers``, before the DG replaces each by its minimax over
+        paths) between basins read as the same label and between basins read as different
+        labels: their medians over the pairs AD connected, and the one-sided permutation p-value
+        of the gap (same minus different), the share of ``n_perm`` shuffles of the basins'
+        labels whose gap is at most the observed one (with the observed one counted among them).
+
+        The DG's merge heights (:meth:`same_label_merge_gap`) cannot tell same from different
+        labels on a staircase DG, where most basins join one growing tree at their own height:
+        every pair then merges at the height of the later basin, whatever the labels. The direct
+        barriers keep that information. Basins without a reading (label -1) are left out;
+        ``nan`` where there is no connected pair of one kind or the other."""
+        nan = float("nan")
+        lab = np.asarray(self.basin_label)
+        keep = lab >= 0
+        B = np.asarray(self.barriers, dtype=np.float64)[np.ix_(keep, keep)]
+        lab = lab[keep]
+        ii, jj = np.triu_indices(len(lab), 1)
+        h = B[ii, jj]
+        f = np.isfinite(h)
+        ii, jj, h = ii[f], jj[f], h[f]
+
+        def medians(labels):
+            same = labels[ii] == labels[jj]
+            return tuple(float(np.median(h[w])) if w.any() else nan for w in (same, ~same))
+
+        s, d = medians(lab)
+        if not np.isfinite(s - d):
+            return s, d, nan
+        rng = np.random.default_rng(seed_sequence(seed))
+        gaps = np.array([np.subtract(*medians(rng.permutation(lab))) for _ in range(n_perm)])
+        gaps = gaps[np.isfinite(gaps)]
+        return s, d, float((1 + np.sum(gaps <= s - d)) / (1 + gaps.size))
+
     def temperature_rule_met(self) -> float:
         """1.0 if some T of the grid met the drift rule (its rise at most ``drift_fraction`` of
         the typical barrier), 0.0 if none did and the quietest T was taken; nan where T was
