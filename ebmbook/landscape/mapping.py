@@ -489,8 +489,9 @@ class EnergyMap:
 
     def same_label_barrier_gap(self, n_perm: int = 2000, seed: Any = 0
                                ) -> tuple[float, float, float]:
-        """The direct AD barriers (``barriers``, before the DG replaces each by its minimax over
-        paths) between basins read as the same label and between basins read as different
+        """The direct barriers (``barriers``: AD's, or the saddle energies that
+        :func:`~ebmbook.landscape.saddles.refine_barriers` put in their place; before the DG
+        replaces each by its minimax over paths) between basins read as the same label and between basins read as different
         labels: their medians over the pairs AD connected, and the one-sided permutation p-value
         of the gap (same minus different), the share of ``n_perm`` shuffles of the basins'
         labels whose gap is at most the observed one (with the observed one counted among them).
