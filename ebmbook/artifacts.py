@@ -40,7 +40,7 @@ from .energies.potentials import RescaledPotential, batched_energy
 from .io import atomic_torch_save
 from .learning.coop import build_coop_model, train_coop
 from .learning.fit import UNKNOWN_FIRST_SESSION  # noqa: F401  (re-exported)
-from .learning.fit import CheckpointError, checkpoint_sessions, read_checkpoint
+from .learning.fit import CHECKPOINT, read_checkpoint
 from .learning.trainer import (TensorData, TrainLog, build_energy, build_model,
                                load_checkpoint_state, train)
 from .models import CoopModelSpec, ImageModelSpec, spec_hash
@@ -51,7 +51,6 @@ from .store import LOG, MANIFEST, ArtifactError
 
 WEIGHTS = "weights.pt"
 EXTRAS = "extras.pt"
-CHECKPOINT = "checkpoint.pt"
 
 __all__ = ["Artifact", "ArtifactError", "artifact_from_checkpoint", "artifacts_root",
            "cache_root", "data_energy_stats", "load_artifact", "load_or_train", "read_manifest",
@@ -240,16 +239,6 @@ def train_artifact(name: str, spec: ImageModelSpec, directory: str | Path, *,
         return None
     return _finish(name, spec, directory, res.net, res.log, res.bank.states if res.bank else None,
                    snap_dir, command, device, res.steps_done, res.sessions)
-
-
-def read_session_commits(ckpt_dir: str | Path) -> list[str]:
-    """The commits of the sessions that trained the run checkpointed in ``ckpt_dir``, oldest
-    first, as its ``checkpoint.pt`` records them ([] when there is no readable checkpoint)."""
-    try:
-        state = read_checkpoint(Path(ckpt_dir) / CHECKPOINT)
-    except (OSError, CheckpointError):
-        return []
-    return checkpoint_sessions(state)
 
 
 def _commit_info(commits: list[str] | None) -> tuple[str | None, dict]:

@@ -558,7 +558,7 @@ def test_only_sessions_that_train_are_recorded(tmp_path, monkeypatch):
     art = artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o2", progress=False,
                                    checkpoint_dir=ck)
     assert art.manifest["resumed_at_commits"] == ["c" * 40]
-    assert artifacts.read_session_commits(ck) == ["a" * 40, "c" * 40]
+    assert artifacts.load_checkpoint_state(ck)["sessions"] == ["a" * 40, "c" * 40]
 
 
 def test_a_session_at_the_same_commit_adds_nothing_to_the_record(tmp_path, monkeypatch):
@@ -570,7 +570,7 @@ def test_a_session_at_the_same_commit_adds_nothing_to_the_record(tmp_path, monke
     art = artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o", progress=False,
                                    checkpoint_dir=ck)
     assert art.manifest["git_commit"] == "a" * 40 and "resumed_at_commits" not in art.manifest
-    assert artifacts.read_session_commits(ck) == ["a" * 40]
+    assert artifacts.load_checkpoint_state(ck)["sessions"] == ["a" * 40]
     # a checkpoint written before sessions were recorded: its first session is not guessed
     ck2 = tmp_path / "ck2"
     artifacts.train_artifact("fmnist_convergent", spec, tmp_path / "o2", progress=False,

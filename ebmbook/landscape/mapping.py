@@ -395,6 +395,22 @@ def seed_key(seed) -> tuple:
 
 # ----------------------------------------------------------------------------- the map
 
+def _label_pair_medians(M: np.ndarray) -> Callable[[np.ndarray], tuple[float, float]]:
+    """For a symmetric (K, K) matrix: the function of K labels that gives the median of the
+    finite entries above the diagonal between equal labels and between different labels (nan
+    where there is none). The pairs are found once, so that a permutation test can call it for
+    every shuffle."""
+    ii, jj = np.triu_indices(len(M), 1)
+    h = M[ii, jj]
+    f = np.isfinite(h)
+    ii, jj, h = ii[f], jj[f], h[f]
+
+    def medians(labels: np.ndarray) -> tuple[float, float]:
+        same = labels[ii] == labels[jj]
+        return tuple(float(np.median(h[w])) if w.any() else float("nan") for w in (same, ~same))
+    return medians
+
+
 @dataclass
 class EnergyMap:
     """The map of an energy: ADELM's modes and basins, the barrier matrix between the basin
@@ -477,47 +493,31 @@ class EnergyMap:
     def same_label_merge_gap(self) -> tuple[float, float]:
         """Median DG merge height (cophenetic barrier) between basins read as the same label,
         and between basins read as different labels (nan where there is no such pair)."""
-        C = self.dg.cophenetic()
-        lab = np.asarray(self.basin_label)
-        ii, jj = np.triu_indices(len(lab), 1)
-        same = lab[ii] == lab[jj]
-        h = C[ii, jj]
-        f = np.isfinite(h)
-        med = [float(np.median(h[m & f])) if np.any(m & f) else float("nan")
-               for m in (same, ~same)]
-        return med[0], med[1]
+        return _label_pair_medians(self.dg.cophenetic())(np.asarray(self.basin_label))
 
     def same_label_barrier_gap(self, n_perm: int = 2000, seed: Any = 0
                                ) -> tuple[float, float, float]:
         """The direct barriers (``barriers``: AD's, or the saddle energies that
         :func:`~ebmbook.landscape.saddles.refine_barriers` put in their place; before the DG
-        replaces each by its minimax over paths) between basins read as the same label and between basins read as different
-        labels: their medians over the pairs AD connected, and the one-sided permutation p-value
-        of the gap (same minus different), the share of ``n_perm`` shuffles of the basins'
-        labels whose gap is at most the observed one (with the observed one counted among them).
+        replaces each by its minimax over paths) between basins read as the same label and
+        between basins read as different labels: their medians over the pairs AD connected,
+        and the one-sided permutation p-value of the gap (same minus different), the share of
+        ``n_perm`` shuffles of the basins' labels whose gap is at most the observed one (with
+        the observed one counted among them).
 
         The DG's merge heights (:meth:`same_label_merge_gap`) cannot tell same from different
         labels on a staircase DG, where most basins join one growing tree at their own height:
         every pair then merges at the height of the later basin, whatever the labels. The direct
         barriers keep that information. Basins without a reading (label -1) are left out;
         ``nan`` where there is no connected pair of one kind or the other."""
-        nan = float("nan")
         lab = np.asarray(self.basin_label)
         keep = lab >= 0
         B = np.asarray(self.barriers, dtype=np.float64)[np.ix_(keep, keep)]
         lab = lab[keep]
-        ii, jj = np.triu_indices(len(lab), 1)
-        h = B[ii, jj]
-        f = np.isfinite(h)
-        ii, jj, h = ii[f], jj[f], h[f]
-
-        def medians(labels):
-            same = labels[ii] == labels[jj]
-            return tuple(float(np.median(h[w])) if w.any() else nan for w in (same, ~same))
-
+        medians = _label_pair_medians(B)
         s, d = medians(lab)
         if not np.isfinite(s - d):
-            return s, d, nan
+            return s, d, float("nan")
         rng = np.random.default_rng(seed_sequence(seed))
         gaps = np.array([np.subtract(*medians(rng.permutation(lab))) for _ in range(n_perm)])
         gaps = gaps[np.isfinite(gaps)]

@@ -33,8 +33,8 @@ from ..energies.potentials import RescaledPotential
 from ..energies.precision import PRECISIONS, evaluation
 from ..sampling.init import DataInit, NoiseInit, PersistentBank, random_index
 from ..sampling.model import EnergyModel
-from .fit import (Divergence, FitResult, TrainingDivergedError, TrainLog,  # noqa: F401
-                  check_data_batch, check_statistic, checkpoint_sessions, fit,
+from .fit import (CHECKPOINT, Divergence, FitResult, TrainingDivergedError,  # noqa: F401
+                  TrainLog, check_data_batch, check_statistic, checkpoint_sessions, fit,
                   read_checkpoint)
 from .optim import OptimizerSchedule
 
@@ -287,6 +287,6 @@ def load_checkpoint_state(checkpoint_dir: str | Path, device: str = "cpu") -> di
     """The learner state, step, log and sessions of ``checkpoint_dir/checkpoint.pt`` (for
     inspecting a run that stopped, e.g. on divergence): ``{"step", "net", "optimizer", "bank",
     "log", "config_hash", "sessions"}``."""
-    state = read_checkpoint(Path(checkpoint_dir) / "checkpoint.pt", device)
+    state = read_checkpoint(Path(checkpoint_dir) / CHECKPOINT, device)
     return {"step": int(state["step"]), **state["learner"], "log": TrainLog(**state["log"]),
             "config_hash": state["config_hash"], "sessions": checkpoint_sessions(state)}
