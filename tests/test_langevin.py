@@ -1,6 +1,5 @@
 """Langevin sampler against densities with known moments."""
 
-import math
 
 import numpy as np
 import pytest

@@ -44,7 +44,7 @@ from .._config import require_choice, require_int, require_range
 from .fetch import FASHION_MNIST_FILES, HOW_TO_GET, DataFileError, fashion_mnist_file
 from .idx import read_idx
 from .patches import folder_images, multiscale_patches
-from .textures import TEXTURES, center_square, optional_module, texture_array, to_unit
+from .textures import center_square, optional_module, texture_array, to_unit
 
 SCALES = ("symmetric", "unit", "byte")
 SPLITS = ("train", "test", "all")

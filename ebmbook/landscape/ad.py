@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..sampling.descent import local_modes
+from ..sampling.descent import local_modes  # noqa: F401  (re-exported)
 from ..energies.precision import check_precision
 from ..sampling.langevin import LangevinParams, _per_chain, energy_and_grad, frozen_parameters
 from ..sampling.langevin import init as langevin_init

@@ -19,7 +19,6 @@ progress and Ctrl-C; :func:`train` wires Algorithm 1 into it.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
