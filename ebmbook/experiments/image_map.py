@@ -521,10 +521,10 @@ class Result:
             "refined_index1_share_image": Metric(b.verified_share, "share of the DG's merges "
                                                  "refined to verified index-1 saddles"),
             "fmnist_dg_merges_refined": Metric(len(b.kinds), "DG merges refined"),
-            "refine_seconds": Metric(b.refine_seconds, "seconds to refine the DG's merges"),
-            "map_seconds": Metric(b.map_seconds, "seconds spent on the same map in this run "
-                                  "(ADELM + barrier matrix; near 0 when its finished stages "
-                                  "were loaded from a map folder)"),
+            "fmnist_refine_seconds": Metric(b.refine_seconds, "seconds to refine the DG's merges"),
+            "fmnist_map_seconds": Metric(b.map_seconds, "seconds spent on the same map in this "
+                                         "run (ADELM + barrier matrix; near 0 when its "
+                                         "finished stages were loaded from a map folder)"),
         }
 
 
