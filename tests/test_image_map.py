@@ -163,6 +163,9 @@ def test_the_scale_judge_reads_the_map_and_its_numbers_are_not_named_fmnist(monk
     assert {k.replace("fmnist", "scales_image", 1) for k in mp} == set(ms)
     assert ms["scales_image_map_basins"] == mp["fmnist_map_basins"] == 2
     assert ms["adelm_iterations_scales_image"] == 12
+    # each well's representative is read as its basin's scale
+    assert sca.map.representative_reads().tolist() == sca.map.basin_label.tolist()
+    assert ms["scales_image_labels_read_in_representatives"] == 2
 
 
 def _sample_image_folder(root, n_per_photo: int = 12, side: int = 64):

@@ -632,6 +632,35 @@ def test_owned_labels_and_the_merge_gap_of_a_hand_made_read_map():
     assert dataclasses.replace(m, reads=None).owned_labels() == []
 
 
+def test_label_basins_follow_a_label_into_the_basins_it_leads_or_represents():
+    """Ten modes in three basins. Basin 0 is read mostly as 4, but its lowest mode (its
+    representative) reads 9; basin 1 is mostly 9; basin 2 is mostly 2 with one 9 among its modes,
+    so a 9 lives there but neither leads nor represents it."""
+    import types
+    from ebmbook.landscape.dgraph import disconnectivity_graph
+    basin = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    energy = np.array([5.0, 1.0, 3.0, 4.0, 2.0, 0.0, 6.0, 7.0, 8.0, 9.0])
+    reads = np.array([4, 9, 4, 4, 9, 9, 7, 2, 2, 9])
+    adelm = types.SimpleNamespace(labels=basin, energies=energy, n_basins=3,
+                                  rep_energies=np.array([1.0, 0.0, 7.0]))
+    M = np.array([[1.0, 3.0, 4.0], [3.0, 0.0, 4.0], [4.0, 4.0, 7.0]])
+    m = EnergyMap(adelm=adelm, barriers=M, dg=disconnectivity_graph(M), temperature=1.0,
+                  alpha=1.0, reads=reads, basin_label=np.array([4, 9, 2]),
+                  basin_share=np.array([0.75, 2 / 3, 2 / 3]))
+    assert m.representative_reads().tolist() == [9, 9, 2]
+    rows = m.label_basins(9)
+    # lowest representative first: basin 1 (energy 0), then basin 0 (energy 1)
+    assert [r["basin"] for r in rows] == [1, 0]
+    assert rows[0] == {"basin": 1, "modes": 3, "representative": 9, "share": pytest.approx(2 / 3),
+                       "rival": 7, "rival_share": pytest.approx(1 / 3)}
+    assert rows[1] == {"basin": 0, "modes": 4, "representative": 9, "share": 0.25, "rival": 4,
+                       "rival_share": 0.75}
+    assert [r["basin"] for r in m.label_basins(4)] == [0]
+    assert m.label_basins(5) == []
+    unread = dataclasses.replace(m, reads=None)
+    assert unread.representative_reads() is None and unread.label_basins(9) == []
+
+
 def _labelled_map(M, labels):
     from ebmbook.landscape.dgraph import disconnectivity_graph
     k = len(labels)

@@ -490,6 +490,44 @@ class EnergyMap:
         owned = np.unique(np.asarray(self.basin_label)[np.asarray(self.basin_share) >= share])
         return [int(v) for v in owned if v >= 0 and (classes is None or v in classes)]
 
+    def representative_reads(self) -> np.ndarray:
+        """(K,) the reading of each basin's lowest mode, the representative whose image stands
+        under the basin's DG leaf (-1 for a basin without modes; None for a map not read)."""
+        if self.reads is None:
+            return None
+        reads, basin = np.asarray(self.reads), np.asarray(self.labels)
+        energy = np.asarray(self.mode_energies, dtype=np.float64)
+        out = np.full(self.n_basins, -1, dtype=np.int64)
+        for b in range(self.n_basins):
+            idx = np.flatnonzero(basin == b)
+            if idx.size:
+                out[b] = int(reads[idx[np.argmin(energy[idx])]])
+        return out
+
+    def label_basins(self, label: int) -> list[dict]:
+        """Where the modes read as ``label`` went: every basin whose modes are read most often
+        as ``label`` (its ``basin_label``) or whose representative is read as it, lowest
+        representative first, each with ``basin``, ``modes`` (its size in modes),
+        ``representative`` (its representative's reading), ``share`` (the label's share of its
+        modes), and ``rival`` and ``rival_share``: the other label read most often there (-1
+        and 0.0 where there is none). [] for a map not read or a label found nowhere."""
+        if self.reads is None or self.basin_label is None:
+            return []
+        reads, basin = np.asarray(self.reads), np.asarray(self.labels)
+        rep = self.representative_reads()
+        rows = []
+        for b in np.argsort(np.asarray(self.energies, dtype=np.float64), kind="stable"):
+            if self.basin_label[b] != label and rep[b] != label:
+                continue
+            r = reads[basin == b]
+            others, counts = np.unique(r[r != label], return_counts=True)
+            top = int(np.argmax(counts)) if counts.size else None
+            rows.append({"basin": int(b), "modes": int(r.size), "representative": int(rep[b]),
+                         "share": float(np.mean(r == label)) if r.size else float("nan"),
+                         "rival": int(others[top]) if top is not None else -1,
+                         "rival_share": float(counts[top] / r.size) if top is not None else 0.0})
+        return rows
+
     def same_label_merge_gap(self) -> tuple[float, float]:
         """Median DG merge height (cophenetic barrier) between basins read as the same label,
         and between basins read as different labels (nan where there is no such pair)."""
