@@ -490,7 +490,7 @@ class EnergyMap:
         owned = np.unique(np.asarray(self.basin_label)[np.asarray(self.basin_share) >= share])
         return [int(v) for v in owned if v >= 0 and (classes is None or v in classes)]
 
-    def representative_reads(self) -> np.ndarray:
+    def representative_reads(self) -> np.ndarray | None:
         """(K,) the reading of each basin's lowest mode, the representative whose image stands
         under the basin's DG leaf (-1 for a basin without modes; None for a map not read)."""
         if self.reads is None:
