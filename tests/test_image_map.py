@@ -254,6 +254,14 @@ def test_fig58_in_image_space_refines_the_two_wells_merge_to_the_exact_saddle_in
     # the 1D line's barrier is the top of its profile, in the same units
     assert abs(bc.linear[0] - bc.linear_profiles[0].max()) < 1e-9
     assert b.map_seconds > 0 and b.refine_seconds > 0
+    # the page's numbers: under the map's prefix, so two maps on one page cannot collide
+    descent = im.Descent(energies_z=np.zeros(1), saturation=0.5, data_saturation=0.5,
+                         minima=None)
+    mt = im.Result(config=c, judge=None, spread=spread, map=m, scores=None, descent=descent,
+                   timings={}, barriers=b).metrics()
+    assert mt["fmnist_refine_seconds"] == b.refine_seconds
+    assert mt["fmnist_map_seconds"] == b.map_seconds
+    assert mt["refined_index1_share_image"] == 1.0     # the name issue 26 gives it
 
 
 def test_staged_readouts_are_computed_once_and_loaded_with_the_map(tmp_path, monkeypatch):

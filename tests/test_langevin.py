@@ -1,6 +1,5 @@
 """Langevin sampler against densities with known moments."""
 
-
 import numpy as np
 import pytest
 import torch

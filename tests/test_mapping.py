@@ -651,10 +651,11 @@ def test_label_basins_follow_a_label_into_the_basins_it_leads_or_represents():
     rows = m.label_basins(9)
     # lowest representative first: basin 1 (energy 0), then basin 0 (energy 1)
     assert [r["basin"] for r in rows] == [1, 0]
+    # four modes read 9: two in basin 1, one in basin 0, one in basin 2 (listed nowhere)
     assert rows[0] == {"basin": 1, "modes": 3, "representative": 9, "share": pytest.approx(2 / 3),
-                       "rival": 7, "rival_share": pytest.approx(1 / 3)}
-    assert rows[1] == {"basin": 0, "modes": 4, "representative": 9, "share": 0.25, "rival": 4,
-                       "rival_share": 0.75}
+                       "of_label": 0.5, "rival": 7, "rival_share": pytest.approx(1 / 3)}
+    assert rows[1] == {"basin": 0, "modes": 4, "representative": 9, "share": 0.25,
+                       "of_label": 0.25, "rival": 4, "rival_share": 0.75}
     assert [r["basin"] for r in m.label_basins(4)] == [0]
     assert m.label_basins(5) == []
     unread = dataclasses.replace(m, reads=None)

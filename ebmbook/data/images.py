@@ -259,8 +259,8 @@ def load_lfw_subset(options: ImageOptions | None = None, **overrides: Any) -> Im
 def load_texture(name: str, size: int | None = None, scale: str = "symmetric") -> ImageSet:
     """One grey texture or photo from scikit-image as ``(1, 1, size, size)`` (label 0).
 
-    ``name`` is one of :data:`TEXTURES`; colour images are converted to grey and centre-cropped
-    to a square before resizing.
+    ``name`` is one of :data:`~ebmbook.data.textures.TEXTURES`; colour images are converted to
+    grey and centre-cropped to a square before resizing.
     """
     opts = ImageOptions(size=size, scale=scale, split="all")
     u = texture_array(name)[None]

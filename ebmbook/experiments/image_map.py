@@ -525,6 +525,8 @@ class Result:
                                                  "connected (refined)"),
             "fmnist_hessian_zero_share": Metric(b.zero_hessian, "share of the refined merges' "
                                                 "climbing images whose Hessian is exactly zero"),
+            # issue 26 names this one; it would collide if two maps with Fig 5.8 pairs shared
+            # a page (the mnist, digits03 and scales sizes set fig58_pairs = 0)
             "refined_index1_share_image": Metric(b.verified_share, "share of the DG's merges "
                                                  "refined to verified index-1 saddles"),
             "fmnist_dg_merges_refined": Metric(len(b.kinds), "DG merges refined"),

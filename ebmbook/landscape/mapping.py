@@ -505,16 +505,19 @@ class EnergyMap:
         return out
 
     def label_basins(self, label: int) -> list[dict]:
-        """Where the modes read as ``label`` went: every basin whose modes are read most often
+        """The basins a label leads or represents: every basin whose modes are read most often
         as ``label`` (its ``basin_label``) or whose representative is read as it, lowest
         representative first, each with ``basin``, ``modes`` (its size in modes),
-        ``representative`` (its representative's reading), ``share`` (the label's share of its
-        modes), and ``rival`` and ``rival_share``: the other label read most often there (-1
-        and 0.0 where there is none). [] for a map not read or a label found nowhere."""
+        ``representative`` (its representative's reading), ``share`` (the label's share of the
+        basin's modes), ``of_label`` (the share of all the modes read as ``label`` that lie in
+        this basin), and ``rival`` and ``rival_share``: the other label read most often there
+        (-1 and 0.0 where there is none). [] for a map not read, or a label that leads and
+        represents no basin (its modes may still lie in basins led by other labels)."""
         if self.reads is None or self.basin_label is None:
             return []
         reads, basin = np.asarray(self.reads), np.asarray(self.labels)
         rep = self.representative_reads()
+        n_label = int(np.sum(reads == label))
         rows = []
         for b in np.argsort(np.asarray(self.energies, dtype=np.float64), kind="stable"):
             if self.basin_label[b] != label and rep[b] != label:
@@ -524,6 +527,7 @@ class EnergyMap:
             top = int(np.argmax(counts)) if counts.size else None
             rows.append({"basin": int(b), "modes": int(r.size), "representative": int(rep[b]),
                          "share": float(np.mean(r == label)) if r.size else float("nan"),
+                         "of_label": float(np.sum(r == label) / n_label) if n_label else 0.0,
                          "rival": int(others[top]) if top is not None else -1,
                          "rival_share": float(counts[top] / r.size) if top is not None else 0.0})
         return rows
