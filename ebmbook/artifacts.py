@@ -250,6 +250,21 @@ def _commit_info(commits: list[str] | None) -> tuple[str | None, dict]:
     return commits[0], ({"resumed_at_commits": later} if later else {})
 
 
+def _final_means(log, steps_done: int, stats: tuple[str, ...]) -> dict[str, float]:
+    """``final_<stat>``: the mean of each logged statistic over a run's last 50 updates (the
+    manifest's summary of where training ended)."""
+    return {f"final_{stat}": float(np.nanmean(getattr(log, stat)[max(0, steps_done - 50):
+                                                                  steps_done]))
+            for stat in stats}
+
+
+def _command_of_run(command: str | None) -> str:
+    """``command``, or the command line of this process when none is given."""
+    if command is not None:
+        return command
+    return " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else ""
+
+
 def _finish(name, spec, directory, net, log, bank_states, snap_dir, command, device, steps_done,
             commits=None):
     extras: dict[str, Any] = {}
@@ -264,15 +279,12 @@ def _finish(name, spec, directory, net, log, bank_states, snap_dir, command, dev
         idx = torch.randperm(len(bank_states), generator=g)[: spec.bank_keep]
         extras["bank"] = bank_states[idx.to(bank_states.device)].detach().cpu().clone()
     energy = build_energy(net, spec.train)
-    metrics = data_energy_stats(energy, spec, device)
-    metrics["final_r_st"] = float(np.nanmean(log.r_st[max(0, steps_done - 50): steps_done]))
-    metrics["final_d_st"] = float(np.nanmean(log.d_st[max(0, steps_done - 50): steps_done]))
-    if command is None:
-        command = " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else ""
+    metrics = {**data_energy_stats(energy, spec, device),
+               **_final_means(log, steps_done, ("r_st", "d_st"))}
     commit, info = _commit_info(commits)
     save_artifact(directory, name, spec, net, log=log, extras=extras, metrics=metrics,
-                  command=command, wall_s=log.wall_s, steps_done=steps_done, commit=commit,
-                  info=info)
+                  command=_command_of_run(command), wall_s=log.wall_s, steps_done=steps_done,
+                  commit=commit, info=info)
     return load_artifact(directory, spec, device=device, name=name)
 
 
@@ -321,8 +333,6 @@ def load_or_train(name: str, spec: ImageModelSpec, *, device: str = "cpu", progr
 GENERATOR = "generator.pt"
 
 
-
-
 def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, device: str,
                 resume: bool, progress: bool, stop_after: int | None,
                 command: str | None, commit: str | None = None) -> Artifact | None:
@@ -336,17 +346,14 @@ def _train_coop(name: str, spec: CoopModelSpec, directory, ckpt_dir: Path, devic
     if res.steps_done < spec.train.n_steps:
         return None
     k = res.steps_done
-    metrics = data_energy_stats(res.energy, spec, device)
-    for stat in ("d_st", "r_st", "g_loss", "shift"):
-        metrics[f"final_{stat}"] = float(np.nanmean(getattr(res.log, stat)[max(0, k - 50): k]))
-    if command is None:
-        command = " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else ""
+    metrics = {**data_energy_stats(res.energy, spec, device),
+               **_final_means(res.log, k, ("d_st", "r_st", "g_loss", "shift"))}
     commit, info = _commit_info(res.sessions)
     store.save(directory, spec, tensors={WEIGHTS: res.descriptor.state_dict(),
                                          GENERATOR: res.generator.state_dict()},
-               log=res.log.state_dict(), name=name, seed=spec.train.seed, command=command,
-               wall_s=res.log.wall_s, metrics=metrics, info={"steps_done": k, **info},
-               commit=commit)
+               log=res.log.state_dict(), name=name, seed=spec.train.seed,
+               command=_command_of_run(command), wall_s=res.log.wall_s, metrics=metrics,
+               info={"steps_done": k, **info}, commit=commit)
     return load_artifact(directory, spec, device=device, name=name)
 
 
