@@ -648,6 +648,9 @@ def test_label_basins_follow_a_label_into_the_basins_it_leads_or_represents():
                   alpha=1.0, reads=reads, basin_label=np.array([4, 9, 2]),
                   basin_share=np.array([0.75, 2 / 3, 2 / 3]))
     assert m.representative_reads().tolist() == [9, 9, 2]
+    # the labels read in representatives, over the classes asked for (as owned_labels counts)
+    assert m.represented_labels() == [2, 9] and m.represented_labels(classes=(2, 3)) == [2]
+    assert m.owned_labels() == [2, 4, 9] and m.owned_labels(classes=(2, 3)) == [2]
     rows = m.label_basins(9)
     # lowest representative first: basin 1 (energy 0), then basin 0 (energy 1)
     assert [r["basin"] for r in rows] == [1, 0]
@@ -660,6 +663,7 @@ def test_label_basins_follow_a_label_into_the_basins_it_leads_or_represents():
     assert m.label_basins(5) == []
     unread = dataclasses.replace(m, reads=None)
     assert unread.representative_reads() is None and unread.label_basins(9) == []
+    assert unread.represented_labels() == []
 
 
 def _labelled_map(M, labels):

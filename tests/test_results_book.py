@@ -496,12 +496,11 @@ def _image_map():
     adelm = SimpleNamespace(n_basins=6, rep_energies=np.array([10.0, 12.0]),
                             energies=np.array([10.0, 14.0, 18.0]))
     m = SimpleNamespace(adelm=adelm, n_basins=6, alpha=120.0, n_iterations=300,
-                        artifact=SimpleNamespace(spec=SimpleNamespace(image_size=16,
-                                                                      classes=(0, 2))),
+                        artifact=SimpleNamespace(spec=SimpleNamespace(image_size=16)),
                         reads=np.array([0, 1, 2]), owned_labels=lambda: [0, 2, 5],
                         same_label_merge_gap=lambda: (0.5, 1.5),
                         same_label_barrier_gap=lambda seed: (0.7, 1.1, 0.02),
-                        representative_reads=lambda: np.array([0, 2, 2, 7, -1, 0]))
+                        represented_labels=lambda: [0, 2])
     sc = lambda p, n, a: {"purity": p, "nmi": n, "ari": a, "k": 6}  # noqa: E731
     scores = im.Scores(basins=sc(0.7, 0.6, 0.3), kmeans=sc(0.6, 0.5, 0.2),
                        spectral=sc(0.5, 0.4, 0.1), basins_vs_start=sc(0.65, 0.55, 0.25))
@@ -523,7 +522,7 @@ def _image_map():
                     "fmnist_merge_same_label": 0.5, "fmnist_merge_different_label": 1.5,
                     "fmnist_barrier_same_label": 0.7, "fmnist_barrier_different_label": 1.1,
                     "fmnist_barrier_label_p": 0.02, "fmnist_labels_with_own_basin": 3,
-                    "fmnist_labels_read_in_representatives": 2}   # 7: not a class
+                    "fmnist_labels_read_in_representatives": 2}
 
 
 def _order_to_chaos():

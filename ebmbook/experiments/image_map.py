@@ -426,7 +426,6 @@ class Result:
         same, diff = m.same_label_merge_gap() if m.reads is not None else (nan, nan)
         b_same, b_diff, b_p = (m.same_label_barrier_gap(seed=self.config.seed)
                                if m.reads is not None else (nan, nan, nan))
-        classes = getattr(getattr(getattr(m, "artifact", None), "spec", None), "classes", None)
         out = {
             "fmnist_map_basins": Metric(int(m.n_basins), "basins of the image-space map"),
             "adelm_iterations_fmnist": Metric(m.n_iterations, "ADELM iterations of the "
@@ -447,9 +446,7 @@ class Result:
                 len(m.owned_labels()) if m.reads is not None else nan,
                 "labels that own a basin (the judge reads at least half its modes as the label)"),
             "fmnist_labels_read_in_representatives": Metric(
-                len({int(v) for v in m.representative_reads()
-                     if v >= 0 and (classes is None or v in classes)})
-                if m.reads is not None else nan,
+                len(m.represented_labels()) if m.reads is not None else nan,
                 "labels that the judge reads in some basin's representative (the image under "
                 "its DG leaf; looser than owning a basin)"),
             "fmnist_map_purity": Metric(get("basins", "purity"),

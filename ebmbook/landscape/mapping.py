@@ -484,11 +484,24 @@ class EnergyMap:
         read."""
         if self.reads is None or self.basin_label is None:
             return []
+        owned = np.unique(np.asarray(self.basin_label)[np.asarray(self.basin_share) >= share])
+        return self._in_classes(owned, classes)
+
+    def represented_labels(self, classes=None) -> list[int]:
+        """The labels, in order, that the judge reads in some basin's representative (the image
+        under its DG leaf): a looser reading than :meth:`owned_labels`, counted over the same
+        ``classes``. [] for a map not read."""
+        if self.reads is None:
+            return []
+        return self._in_classes(np.unique(self.representative_reads()), classes)
+
+    def _in_classes(self, labels: np.ndarray, classes) -> list[int]:
+        """The readings ``labels`` (-1: none) that are among ``classes`` (default: the classes
+        of the map's ``artifact``, where a subclass keeps one and its spec names some)."""
         if classes is None:
             art = getattr(self, "artifact", None)
             classes = None if art is None else getattr(art.spec, "classes", None)
-        owned = np.unique(np.asarray(self.basin_label)[np.asarray(self.basin_share) >= share])
-        return [int(v) for v in owned if v >= 0 and (classes is None or v in classes)]
+        return [int(v) for v in labels if v >= 0 and (classes is None or v in classes)]
 
     def representative_reads(self) -> np.ndarray | None:
         """(K,) the reading of each basin's lowest mode, the representative whose image stands
